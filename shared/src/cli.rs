@@ -1,0 +1,377 @@
+//! The command line every program accepts, with one error policy.
+//!
+//! Each program family has a [`Spec`] (which options it takes and their defaults);
+//! `main` calls [`Spec::from_env`], which returns the parsed [`Args`], or prints the
+//! usage and exits 0 on `--help`, or prints one line on stderr and exits 2 on bad
+//! input. Options take their value as `--bind ADDR` or `--bind=ADDR`.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process;
+use std::time::Duration;
+
+/// Exit status for bad command-line input (as with `getopt`-style tools).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status for an error at start-up (bind failed, …).
+pub const EXIT_STARTUP: i32 = 1;
+
+/// One option a program may accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opt {
+    /// `--bind ADDR`: the (first) address to listen on.
+    Bind,
+    /// `--queue N`: capacity of the outgoing echo queue (≥ 1).
+    Queue,
+    /// `--quiet`: no per-datagram or per-request lines.
+    Quiet,
+    /// `--sockets N`: how many sockets a multi-socket program opens.
+    Sockets,
+    /// `--count N`: how many times a demo repeats its step.
+    Count,
+    /// `--interval-ms MS`: period of a demo's timer.
+    IntervalMs,
+    /// `--idle-timeout-secs S`: close a connection idle this long.
+    IdleTimeoutSecs,
+}
+
+impl Opt {
+    fn flag(self) -> &'static str {
+        match self {
+            Opt::Bind => "--bind",
+            Opt::Queue => "--queue",
+            Opt::Quiet => "--quiet",
+            Opt::Sockets => "--sockets",
+            Opt::Count => "--count",
+            Opt::IntervalMs => "--interval-ms",
+            Opt::IdleTimeoutSecs => "--idle-timeout-secs",
+        }
+    }
+
+    fn value_name(self) -> Option<&'static str> {
+        match self {
+            Opt::Bind => Some("ADDR"),
+            Opt::Quiet => None,
+            Opt::IntervalMs => Some("MS"),
+            Opt::IdleTimeoutSecs => Some("SECS"),
+            Opt::Queue | Opt::Sockets | Opt::Count => Some("N"),
+        }
+    }
+
+    const ALL: [Opt; 7] = [
+        Opt::Bind,
+        Opt::Queue,
+        Opt::Quiet,
+        Opt::Sockets,
+        Opt::Count,
+        Opt::IntervalMs,
+        Opt::IdleTimeoutSecs,
+    ];
+}
+
+/// The options of one program and their defaults.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Binary name, for usage and error lines (`env!("CARGO_BIN_NAME")`).
+    pub name: &'static str,
+    /// One line on what the program is, printed by `--help`.
+    pub about: &'static str,
+    /// The options accepted, besides `--help`.
+    pub options: &'static [Opt],
+    /// The values an option takes when it is not given.
+    pub defaults: Args,
+}
+
+/// The parsed command line. Fields of options a program does not accept keep their
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub bind: SocketAddr,
+    pub queue: usize,
+    pub quiet: bool,
+    pub sockets: usize,
+    pub count: u64,
+    pub interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// `127.0.0.1:PORT`.
+pub const fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+impl Args {
+    /// The defaults shared by every family; a [`Spec`] overrides what differs.
+    pub const DEFAULT: Args = Args {
+        bind: localhost(crate::echo::DEFAULT_PORT),
+        queue: crate::echo::DEFAULT_QUEUE,
+        quiet: false,
+        sockets: 10,
+        count: 10,
+        interval: Duration::from_millis(1000),
+        idle_timeout: Duration::from_secs(120),
+    };
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Args),
+    Help,
+}
+
+/// A bad command line, as the one line printed on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Spec {
+    /// The UDP echo family: `--bind` (default 127.0.0.1:2000), `--queue`, `--quiet`.
+    pub const fn udp_echo(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "UDP echo server (RFC 862) with a bounded outgoing queue",
+            options: &[Opt::Bind, Opt::Queue, Opt::Quiet],
+            defaults: Args::DEFAULT,
+        }
+    }
+
+    /// Parses `std::env::args()`; on `--help` prints the usage and exits 0, on bad
+    /// input prints one line on stderr and exits with [`EXIT_USAGE`].
+    pub fn from_env(&self) -> Args {
+        match self.parse(std::env::args().skip(1)) {
+            Ok(Parsed::Run(args)) => args,
+            Ok(Parsed::Help) => {
+                print!("{}", self.usage());
+                process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("{}: {} (try --help)", self.name, e);
+                process::exit(EXIT_USAGE);
+            }
+        }
+    }
+
+    /// Parses the arguments after the program name.
+    pub fn parse<I, S>(&self, args: I) -> Result<Parsed, CliError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut parsed = self.defaults.clone();
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
+                return Ok(Parsed::Help);
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let opt = Opt::ALL
+                .into_iter()
+                .find(|o| o.flag() == flag && self.options.contains(o))
+                .ok_or_else(|| {
+                    if flag.starts_with('-') {
+                        CliError(format!("unknown option '{flag}'"))
+                    } else {
+                        CliError(format!("unexpected argument '{arg}'"))
+                    }
+                })?;
+            let value = match (opt.value_name(), inline) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(CliError(format!("option '{flag}' takes no value")));
+                }
+                (Some(_), Some(v)) => Some(v),
+                (Some(name), None) => Some(
+                    args.next()
+                        .ok_or_else(|| CliError(format!("option '{flag}' needs a value {name}")))?,
+                ),
+            };
+            apply(&mut parsed, opt, value.as_deref())?;
+        }
+        Ok(Parsed::Run(parsed))
+    }
+
+    /// The text `--help` prints.
+    pub fn usage(&self) -> String {
+        let mut out = format!("{}: {}\n\nUsage: {}", self.name, self.about, self.name);
+        for opt in self.options {
+            match opt.value_name() {
+                Some(v) => out.push_str(&format!(" [{} {}]", opt.flag(), v)),
+                None => out.push_str(&format!(" [{}]", opt.flag())),
+            }
+        }
+        out.push_str("\n\nOptions:\n");
+        for opt in self.options {
+            let head = match opt.value_name() {
+                Some(v) => format!("{} {}", opt.flag(), v),
+                None => opt.flag().to_string(),
+            };
+            out.push_str(&format!("  {head:<24}{}\n", self.describe(*opt)));
+        }
+        out.push_str(&format!("  {:<24}print this help\n", "--help"));
+        out
+    }
+
+    fn describe(&self, opt: Opt) -> String {
+        let d = &self.defaults;
+        match opt {
+            Opt::Bind => format!("address to listen on, IPv4 or [IPv6] (default {})", d.bind),
+            Opt::Queue => format!(
+                "echoes queued before new datagrams are dropped (default {})",
+                d.queue
+            ),
+            Opt::Quiet => "no per-datagram or per-request lines".to_string(),
+            Opt::Sockets => format!(
+                "number of sockets, on consecutive ports (default {})",
+                d.sockets
+            ),
+            Opt::Count => format!("how many times to repeat (default {})", d.count),
+            Opt::IntervalMs => format!(
+                "timer period in milliseconds (default {})",
+                d.interval.as_millis()
+            ),
+            Opt::IdleTimeoutSecs => {
+                format!(
+                    "close connections idle this long (default {})",
+                    d.idle_timeout.as_secs()
+                )
+            }
+        }
+    }
+}
+
+fn apply(args: &mut Args, opt: Opt, value: Option<&str>) -> Result<(), CliError> {
+    let value = value.unwrap_or_default();
+    let number = |min: u64| -> Result<u64, CliError> {
+        match value.parse::<u64>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(CliError(format!(
+                "invalid value '{value}' for {}: expected an integer ≥ {min}",
+                opt.flag()
+            ))),
+        }
+    };
+    match opt {
+        Opt::Bind => {
+            args.bind = value.parse().map_err(|_| {
+                CliError(format!(
+                    "invalid address '{value}' for --bind: expected IP:PORT, e.g. 127.0.0.1:2000 or [::1]:2000"
+                ))
+            })?
+        }
+        Opt::Queue => args.queue = to_usize(number(1)?),
+        Opt::Quiet => args.quiet = true,
+        Opt::Sockets => args.sockets = to_usize(number(1)?),
+        Opt::Count => args.count = number(0)?,
+        Opt::IntervalMs => args.interval = Duration::from_millis(number(1)?),
+        Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number(1)?),
+    }
+    Ok(())
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Prints `NAME: MESSAGE` on stderr and exits with [`EXIT_STARTUP`]: the one way a
+/// program reports that it cannot start.
+pub fn exit_startup_error(name: &str, message: impl fmt::Display) -> ! {
+    eprintln!("{name}: {message}");
+    process::exit(EXIT_STARTUP)
+}
+
+/// The message for a failed bind, with a hint where the cause is a privileged port.
+pub fn bind_error(addr: SocketAddr, err: &io::Error) -> String {
+    let mut msg = format!("cannot bind {addr}: {err}");
+    if err.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+        let mut hint = addr;
+        hint.set_port(addr.port() + 1000);
+        msg.push_str(&format!(
+            " (ports below 1024 need privilege; try --bind {hint})"
+        ));
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec::udp_echo("echo-test")
+    }
+
+    fn run(args: &[&str]) -> Result<Args, CliError> {
+        match spec().parse(args.iter().copied())? {
+            Parsed::Run(a) => Ok(a),
+            Parsed::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_originals() {
+        let a = run(&[]).unwrap();
+        assert_eq!(a.bind, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(a.queue, 8);
+        assert!(!a.quiet);
+    }
+
+    #[test]
+    fn values_separate_or_inline_and_ipv6() {
+        let a = run(&["--bind", "[::1]:0", "--queue=3", "--quiet"]).unwrap();
+        assert_eq!(a.bind, "[::1]:0".parse().unwrap());
+        assert_eq!(a.queue, 3);
+        assert!(a.quiet);
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_line() {
+        let e = run(&["--frobnicate"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--frobnicate'");
+        let e = run(&["--bind", "localhost"]).unwrap_err();
+        assert!(e.0.starts_with("invalid address 'localhost'"), "{e}");
+        let e = run(&["--queue", "0"]).unwrap_err();
+        assert!(e.0.contains("expected an integer ≥ 1"), "{e}");
+        let e = run(&["--queue"]).unwrap_err();
+        assert_eq!(e.0, "option '--queue' needs a value N");
+        let e = run(&["--quiet=yes"]).unwrap_err();
+        assert_eq!(e.0, "option '--quiet' takes no value");
+        let e = run(&["stray"]).unwrap_err();
+        assert_eq!(e.0, "unexpected argument 'stray'");
+        // An option of another family is unknown here.
+        let e = run(&["--sockets", "4"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--sockets'");
+        for e in [run(&["--x"]), run(&["--bind", "1.2.3.4"])] {
+            assert!(!e.unwrap_err().0.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn help_lists_every_option_with_its_default() {
+        assert_eq!(spec().parse(["--queue", "2", "--help"]), Ok(Parsed::Help));
+        let u = spec().usage();
+        assert!(
+            u.contains("Usage: echo-test [--bind ADDR] [--queue N] [--quiet]"),
+            "{u}"
+        );
+        assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");
+        assert!(u.contains("(default 8)"), "{u}");
+    }
+
+    #[test]
+    fn privileged_port_error_suggests_another() {
+        let err = io::Error::from(io::ErrorKind::PermissionDenied);
+        let msg = bind_error(localhost(113), &err);
+        assert!(msg.ends_with("try --bind 127.0.0.1:1113)"), "{msg}");
+        let msg = bind_error(localhost(2000), &err);
+        assert!(!msg.contains("try"), "{msg}");
+    }
+}

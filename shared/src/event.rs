@@ -1,0 +1,264 @@
+//! The stdout event grammar: one event per line, printed by the programs of both eras
+//! and parsed by the conformance suite. This module is its only owner.
+//!
+//! ```text
+//! listening udp 127.0.0.1:2000
+//! recv 5 bytes from 127.0.0.1:40000
+//! sent 5 bytes to 127.0.0.1:40000
+//! dropped 5 bytes from 127.0.0.1:40000: queue full
+//! recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
+//! poll future #4
+//! summary recv=10 sent=10 dropped=0
+//! ```
+//!
+//! Addresses are printed as `SocketAddr` prints them (`[::1]:2000` for IPv6), so every
+//! line parses back to the same [`Event`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// Transport of a `listening` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Why a datagram was dropped: the text after `: ` on a `dropped` line.
+pub const QUEUE_FULL: &str = "queue full";
+
+/// One line of a program's stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `listening udp ADDR`: a socket is bound, at its real address.
+    Listening { proto: Proto, addr: SocketAddr },
+    /// `recv N bytes from PEER` (single socket) or `… at LOCAL` (multi-socket).
+    Recv {
+        len: usize,
+        from: SocketAddr,
+        at: Option<SocketAddr>,
+    },
+    /// `sent N bytes to PEER`: an echo left the server.
+    Sent { len: usize, to: SocketAddr },
+    /// `dropped N bytes from PEER: REASON`: a received datagram that will get no echo.
+    Dropped {
+        len: usize,
+        from: SocketAddr,
+        reason: Cow<'static, str>,
+    },
+    /// `poll future #I`: the per-socket future I was polled.
+    PollFuture { index: usize },
+    /// `summary k=v …`: the counts printed once, at exit.
+    Summary(Counts),
+}
+
+/// The `k=v` pairs of a summary line, in the order printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(pub Vec<(Cow<'static, str>, u64)>);
+
+impl Counts {
+    /// The value of `key`, if the summary has it.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Listening { proto, addr } => write!(f, "listening {} {addr}", proto.as_str()),
+            Event::Recv {
+                len,
+                from,
+                at: None,
+            } => write!(f, "recv {len} bytes from {from}"),
+            Event::Recv {
+                len,
+                from,
+                at: Some(at),
+            } => write!(f, "recv {len} bytes from {from} at {at}"),
+            Event::Sent { len, to } => write!(f, "sent {len} bytes to {to}"),
+            Event::Dropped { len, from, reason } => {
+                write!(f, "dropped {len} bytes from {from}: {reason}")
+            }
+            Event::PollFuture { index } => write!(f, "poll future #{index}"),
+            Event::Summary(counts) => {
+                f.write_str("summary")?;
+                for (k, v) in &counts.0 {
+                    write!(f, " {k}={v}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Prints one event line on stdout. A closed or broken stdout is ignored: a server
+/// never dies because its reader went away.
+pub fn emit(event: &Event) {
+    let _ = writeln!(io::stdout().lock(), "{event}");
+}
+
+/// A line that is not in the grammar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: String,
+    pub why: &'static str,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {:?}", self.why, self.line)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl FromStr for Event {
+    type Err = ParseError;
+
+    fn from_str(line: &str) -> Result<Event, ParseError> {
+        let err = |why| ParseError {
+            line: line.to_string(),
+            why,
+        };
+        let addr = |s: &str| s.parse::<SocketAddr>().map_err(|_| err("bad address"));
+        let len = |s: &str| s.parse::<usize>().map_err(|_| err("bad length"));
+        let words: Vec<&str> = line.split(' ').collect();
+        match words.as_slice() {
+            ["listening", proto, a] => {
+                let proto = match *proto {
+                    "udp" => Proto::Udp,
+                    "tcp" => Proto::Tcp,
+                    _ => return Err(err("unknown transport")),
+                };
+                Ok(Event::Listening {
+                    proto,
+                    addr: addr(a)?,
+                })
+            }
+            ["recv", n, "bytes", "from", from] => Ok(Event::Recv {
+                len: len(n)?,
+                from: addr(from)?,
+                at: None,
+            }),
+            ["recv", n, "bytes", "from", from, "at", at] => Ok(Event::Recv {
+                len: len(n)?,
+                from: addr(from)?,
+                at: Some(addr(at)?),
+            }),
+            ["sent", n, "bytes", "to", to] => Ok(Event::Sent {
+                len: len(n)?,
+                to: addr(to)?,
+            }),
+            ["dropped", n, "bytes", "from", from, ..] => {
+                // The reason is free text after the first ": " that follows the address.
+                let (_, reason) = line
+                    .split_once(": ")
+                    .ok_or_else(|| err("dropped line without a reason"))?;
+                let from = from
+                    .strip_suffix(':')
+                    .ok_or_else(|| err("bad dropped line"))?;
+                Ok(Event::Dropped {
+                    len: len(n)?,
+                    from: addr(from)?,
+                    reason: Cow::Owned(reason.to_string()),
+                })
+            }
+            ["poll", "future", i] => {
+                let index = i
+                    .strip_prefix('#')
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| err("bad future index"))?;
+                Ok(Event::PollFuture { index })
+            }
+            ["summary", pairs @ ..] => {
+                let mut counts = Counts::default();
+                for pair in pairs {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| err("bad summary pair"))?;
+                    let v = v.parse().map_err(|_| err("bad summary count"))?;
+                    counts.0.push((Cow::Owned(k.to_string()), v));
+                }
+                Ok(Event::Summary(counts))
+            }
+            _ => Err(err("not an event line")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLES: &str = "\
+listening udp 127.0.0.1:2000
+listening tcp [::1]:113
+recv 5 bytes from 127.0.0.1:40000
+sent 5 bytes to 127.0.0.1:40000
+dropped 5 bytes from 127.0.0.1:40000: queue full
+dropped 0 bytes from [::1]:9: send failed: Message too long (os error 90)
+recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
+poll future #4
+summary recv=10 sent=10 dropped=0
+summary";
+
+    #[test]
+    fn every_example_round_trips() {
+        for line in EXAMPLES.lines() {
+            let event: Event = line.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(event.to_string(), line);
+        }
+    }
+
+    #[test]
+    fn fields_are_parsed() {
+        let e: Event = "dropped 7 bytes from [::1]:9: queue full".parse().unwrap();
+        assert_eq!(
+            e,
+            Event::Dropped {
+                len: 7,
+                from: "[::1]:9".parse().unwrap(),
+                reason: QUEUE_FULL.into()
+            }
+        );
+        let Event::Summary(c) = "summary recv=10 sent=7 dropped=3".parse().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (c.get("recv"), c.get("sent"), c.get("dropped")),
+            (Some(10), Some(7), Some(3))
+        );
+        assert_eq!(c.get("nope"), None);
+    }
+
+    #[test]
+    fn lines_outside_the_grammar_are_rejected() {
+        for bad in [
+            "",
+            "hello",
+            "recv five bytes from 127.0.0.1:1",
+            "recv 5 bytes from nowhere",
+            "listening sctp 127.0.0.1:1",
+            "poll future 4",
+            "summary recv=x",
+            "dropped 5 bytes from 127.0.0.1:1 queue full",
+            "sent 5 bytes to 127.0.0.1:1 extra",
+        ] {
+            assert!(bad.parse::<Event>().is_err(), "{bad:?} parsed");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! What both eras share: everything that is not the async lesson.
+//!
+//! A legacy program and its modern twin call this crate in the same way, so that
+//! `diff legacy/X/src/main.rs modern/X/src/main.rs` shows only the migration of the
+//! async machinery. Nothing here does I/O on a socket or depends on a runtime: it is
+//! std only, and usable from tokio-core 0.1 and tokio 1 alike.
+//!
+//! * [`cli`]: the command line every program accepts (`--bind`, `--queue`, `--quiet`,
+//!   `--help`, …), with one error policy: a clear line on stderr and exit status 2.
+//! * [`event`]: the stdout event grammar, printer and parser in one place.
+//! * [`echo`]: RFC 862 constants and the bounded echo queue the UDP servers share.
+//! * [`vectors`]: payload test vectors for the conformance suite.
+
+pub mod cli;
+pub mod echo;
+pub mod event;
+pub mod vectors;
