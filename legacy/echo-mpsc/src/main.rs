@@ -1,0 +1,199 @@
+//! UDP echo server on tokio-core 0.1: a reader and a writer future joined by an mpsc queue.
+//!
+//! The reader receives datagrams and pushes them into a bounded futures 0.1 `mpsc`
+//! channel; the writer pops them and sends the echoes. Both hold the same socket
+//! (`Rc<UdpSocket>`, since tokio-core's I/O takes `&self`), and both run inside *one*
+//! task: they are `join`ed into a single future given to `Core::run`. That is as far
+//! as tokio-core goes: a socket's readiness can wake one task per direction, so the
+//! two halves cannot simply be spawned as tasks of their own and left to wait on the
+//! same socket.
+//!
+//! Try it from two terminals:
+//!
+//! ```text
+//! cargo run -p legacy-echo-mpsc
+//! nc -u 127.0.0.1 2000
+//! ```
+//!
+//! Every datagram is echoed byte for byte (up to 65,507 bytes); at most `--queue`
+//! echoes wait in the channel, and a datagram that arrives when it is full is read
+//! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops the reader, the
+//! writer sends what the channel holds, then `summary recv=R sent=S dropped=D` is
+//! printed and the program exits 0.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use futures::sync::mpsc::{self, Receiver, Sender};
+use futures::{Async, Future, Poll, Stream};
+use shared::cli::{bind_error, exit_startup_error, Spec};
+use shared::echo::{self, EchoCounts, RECV_BUFFER};
+use shared::event::{emit, Event, Proto};
+use tokio_core::net::UdpSocket;
+use tokio_core::reactor::Core;
+use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
+
+/// Datagrams read per poll before the reader yields, so that a flood cannot keep the
+/// writer (in the same task) and the shutdown signal waiting forever.
+const BUDGET: usize = 256;
+
+type Shutdown = Box<dyn Stream<Item = i32, Error = io::Error>>;
+
+/// One echo waiting to be sent.
+type Echo = (Vec<u8>, SocketAddr);
+
+/// Receives datagrams and queues their echoes; resolves to its counts once a
+/// shutdown signal arrives, dropping its `Sender` so that the writer sees the end.
+struct Reader {
+    socket: Rc<UdpSocket>,
+    buf: Vec<u8>,
+    queue: Option<Sender<Echo>>,
+    quiet: bool,
+    shutdown: Shutdown,
+    counts: EchoCounts,
+}
+
+impl Reader {
+    fn received(&mut self, len: usize, peer: SocketAddr) {
+        self.counts.recv += 1;
+        if !self.quiet {
+            emit(&echo::recv_event(len, peer));
+        }
+        let Some(queue) = self.queue.as_mut() else {
+            return;
+        };
+        if queue.try_send((self.buf[..len].to_vec(), peer)).is_err() {
+            // Full: the writer has `--queue` echoes pending. (The receiver cannot be
+            // gone: the writer only finishes after this sender is dropped.)
+            self.counts.dropped += 1;
+            if !self.quiet {
+                emit(&echo::queue_full_event(len, peer));
+            }
+        }
+    }
+}
+
+impl Future for Reader {
+    type Item = EchoCounts;
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<EchoCounts, io::Error> {
+        if let Async::Ready(_) = self.shutdown.poll()? {
+            // Stop reading; dropping the sender lets the writer drain and finish.
+            self.queue = None;
+            return Ok(Async::Ready(self.counts));
+        }
+        for _ in 0..BUDGET {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, peer)) => self.received(len, peer),
+                // tokio-core registered this task for readability before returning.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // A per-datagram error (an ICMP report, say) concerns one peer only.
+                Err(e) => eprintln!("recv_from: {e}"),
+            }
+        }
+        futures::task::current().notify();
+        Ok(Async::NotReady)
+    }
+}
+
+/// Sends the queued echoes; resolves to its counts when the channel is closed and
+/// empty.
+struct Writer {
+    socket: Rc<UdpSocket>,
+    queue: Receiver<Echo>,
+    current: Option<Echo>,
+    quiet: bool,
+    counts: EchoCounts,
+}
+
+impl Future for Writer {
+    type Item = EchoCounts;
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<EchoCounts, io::Error> {
+        loop {
+            if self.current.is_none() {
+                match self.queue.poll() {
+                    Ok(Async::Ready(Some(echo))) => self.current = Some(echo),
+                    Ok(Async::Ready(None)) => return Ok(Async::Ready(self.counts)),
+                    Ok(Async::NotReady) => return Ok(Async::NotReady),
+                    Err(()) => unreachable!("futures 0.1 mpsc receivers never fail"),
+                }
+            }
+            let Some((bytes, peer)) = self.current.as_ref() else {
+                continue;
+            };
+            match self.socket.send_to(bytes, peer) {
+                Ok(_) => {
+                    self.counts.sent += 1;
+                    if !self.quiet {
+                        emit(&echo::sent_event(bytes.len(), *peer));
+                    }
+                }
+                // tokio-core registered this task for writability before returning.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                Err(e) => {
+                    self.counts.dropped += 1;
+                    emit(&echo::send_failed_event(bytes.len(), *peer, &e));
+                }
+            }
+            self.current = None;
+        }
+    }
+}
+
+fn main() {
+    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &shared::cli::Args) -> Result<(), String> {
+    let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
+    let handle = core.handle();
+    let socket = UdpSocket::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler. tokio-signal turns
+    // them into readiness on a self-pipe that the event loop watches.
+    let sigint = Signal::new(SIGINT, &handle).flatten_stream();
+    let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
+    let shutdown: Shutdown = Box::new(sigint.select(sigterm));
+    emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: local,
+    });
+
+    // futures 0.1 channels hold `buffer + 1` messages per sender: one sender and a
+    // buffer of `queue - 1` give exactly `--queue` pending echoes.
+    let (tx, rx) = mpsc::channel(args.queue - 1);
+    let socket = Rc::new(socket);
+    let reader = Reader {
+        socket: socket.clone(),
+        buf: vec![0; RECV_BUFFER],
+        queue: Some(tx),
+        quiet: args.quiet,
+        shutdown,
+        counts: EchoCounts::default(),
+    };
+    let writer = Writer {
+        socket,
+        queue: rx,
+        current: None,
+        quiet: args.quiet,
+        counts: EchoCounts::default(),
+    };
+    // One task: `join` polls both halves whenever either is woken.
+    let (read, written) = core.run(reader.join(writer)).map_err(|e| e.to_string())?;
+    let counts = EchoCounts {
+        recv: read.recv,
+        sent: written.sent,
+        dropped: read.dropped + written.dropped,
+    };
+    emit(&counts.summary());
+    Ok(())
+}
