@@ -1,1 +1,36 @@
-fn main() {}
+//! `cargo xtask`: the workspace's own tooling (matklad's convention: a plain binary
+//! in the workspace, run through a cargo alias; one module per subcommand).
+
+mod conformance;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Tooling of the async I/O, then and now workspace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the programs and run the conformance suite: the program × flavor matrix.
+    Conformance(conformance::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance(args) => conformance::main(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

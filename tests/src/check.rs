@@ -1,0 +1,68 @@
+//! What a check is, what it is given, and how its outcome becomes a [`Status`].
+
+use std::fmt;
+use std::path::Path;
+
+use crate::expect;
+use crate::programs::{Metadata, Program};
+use crate::report::{CheckResult, Status};
+
+/// What a check gets: the program, its built binary and the workspace metadata.
+pub struct Ctx<'a> {
+    pub program: &'a Program,
+    pub exe: &'a Path,
+    pub meta: &'a Metadata,
+}
+
+/// A check's own verdict before expectations are applied: `Ok(detail)` passed,
+/// `Err` failed, unless the error is a [`Skipped`].
+pub type Outcome = anyhow::Result<String>;
+
+/// A check that cannot run on this machine (returned as an error, reported as skip).
+#[derive(Debug)]
+pub struct Skipped(pub String);
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipped: {}", self.0)
+    }
+}
+
+impl std::error::Error for Skipped {}
+
+/// One named check.
+#[derive(Clone, Copy)]
+pub struct Check {
+    pub name: &'static str,
+    pub run: fn(&Ctx) -> Outcome,
+}
+
+/// Runs one check and applies the documented expectations for this program and
+/// flavor: a documented failure that fails is `xfail`, one that passes is `xpass`.
+pub fn run(check: &Check, ctx: &Ctx) -> CheckResult {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(ctx)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("check panicked: {msg}"))
+        });
+    let documented = expect::failure(&ctx.program.name, ctx.program.flavor, check.name);
+    let (status, detail) = match (outcome, documented) {
+        (Err(e), _) if e.downcast_ref::<Skipped>().is_some() => (Status::Skip, format!("{e}")),
+        (Ok(detail), None) => (Status::Pass, detail),
+        (Err(e), None) => (Status::Fail, format!("{e:#}")),
+        (Err(e), Some(why)) => (Status::Xfail, format!("{why} — observed: {e:#}")),
+        (Ok(detail), Some(why)) => (
+            Status::Xpass,
+            format!("documented to fail ({why}) but passed: {detail}"),
+        ),
+    };
+    CheckResult {
+        name: check.name.to_string(),
+        status,
+        detail,
+    }
+}

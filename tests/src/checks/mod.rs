@@ -1,0 +1,17 @@
+//! The checks of each program family. A family is recognised by the program name;
+//! a program of no known family gets a failing row, so that a new program cannot
+//! land without checks.
+
+pub mod common;
+pub mod udp_echo;
+
+use crate::check::Check;
+
+/// The checks for `program`, or `None` if the suite does not know its family yet.
+pub fn for_program(program: &str) -> Option<&'static [Check]> {
+    if program.starts_with("echo-") {
+        Some(udp_echo::CHECKS)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,601 @@
+//! Checks of the UDP echo family (RFC 862 over UDP, bounded queue, true multiplexing).
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{setsockopt, sockopt};
+use shared::event::{Counts, Event, QUEUE_FULL};
+use shared::vectors;
+
+use crate::check::{Check, Ctx, Outcome, Skipped};
+use crate::checks::common;
+use crate::netns;
+use crate::process::{Line, Running};
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        name: "help",
+        run: common::help,
+    },
+    Check {
+        name: "unknown-flag",
+        run: common::unknown_flag,
+    },
+    Check {
+        name: "bad-address",
+        run: common::bad_address,
+    },
+    Check {
+        name: "port-in-use",
+        run: common::udp_port_in_use,
+    },
+    Check {
+        name: "payloads-ipv4",
+        run: payloads_ipv4,
+    },
+    Check {
+        name: "payloads-ipv6",
+        run: payloads_ipv6,
+    },
+    Check {
+        name: "concurrent-clients",
+        run: concurrent_clients,
+    },
+    Check {
+        name: "burst-past-queue",
+        run: burst_past_queue,
+    },
+    Check {
+        name: "reads-while-writes-pending",
+        run: reads_while_writes_pending,
+    },
+    Check {
+        name: "sigterm",
+        run: sigterm,
+    },
+    Check {
+        name: "sigint",
+        run: sigint,
+    },
+    Check {
+        name: "era-purity",
+        run: common::era_purity,
+    },
+];
+
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn start(ctx: &Ctx, bind: &str, extra: &[&str]) -> Result<(Running, SocketAddr)> {
+    let mut args = vec!["--bind", bind];
+    args.extend_from_slice(extra);
+    let (run, addrs) = Running::server(ctx.exe, &args, None, 1)?;
+    Ok((run, addrs[0]))
+}
+
+fn client(ip: IpAddr) -> Result<UdpSocket> {
+    let sock =
+        UdpSocket::bind(SocketAddr::new(ip, 0)).with_context(|| format!("client bind on {ip}"))?;
+    sock.set_read_timeout(Some(RECV_TIMEOUT))?;
+    Ok(sock)
+}
+
+/// Sends `payload` and waits for its echo; checks it came from `server`, byte-exact.
+fn round_trip(sock: &UdpSocket, server: SocketAddr, payload: &[u8]) -> Result<()> {
+    sock.send_to(payload, server)?;
+    let mut buf = vec![0u8; 70_000];
+    let (n, from) = sock
+        .recv_from(&mut buf)
+        .with_context(|| format!("no echo of {} bytes within {RECV_TIMEOUT:?}", payload.len()))?;
+    ensure!(from == server, "echo came from {from}, not {server}");
+    ensure!(
+        n == payload.len(),
+        "echo of {} bytes came back as {n} bytes",
+        payload.len()
+    );
+    ensure!(
+        &buf[..n] == payload,
+        "echo of {} bytes differs from what was sent",
+        payload.len()
+    );
+    Ok(())
+}
+
+/// Counts of `recv`, `sent` and `dropped` lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    recv: u64,
+    sent: u64,
+    dropped: u64,
+    queue_full: u64,
+}
+
+impl Tally {
+    fn of(lines: &[Line]) -> Tally {
+        let mut t = Tally::default();
+        for line in lines {
+            match line.event() {
+                Ok(Event::Recv { .. }) => t.recv += 1,
+                Ok(Event::Sent { .. }) => t.sent += 1,
+                Ok(Event::Dropped { reason, .. }) => {
+                    t.dropped += 1;
+                    t.queue_full += u64::from(reason == QUEUE_FULL);
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// Every datagram read has been echoed or dropped.
+    fn settled(&self) -> bool {
+        self.recv == self.sent + self.dropped
+    }
+}
+
+fn summary_of(run: &Running) -> Result<Counts> {
+    let events = run.events()?;
+    match events.last() {
+        Some(Event::Summary(c)) => Ok(c.clone()),
+        other => bail!("last line is not a summary: {other:?}"),
+    }
+}
+
+/// Stops the server with `sig`; checks exit 0 within 2 s and a summary that adds up
+/// and agrees with the event lines. Returns the summary's (recv, sent, dropped).
+fn stop(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64)> {
+    run.signal(sig)?;
+    let status = run
+        .wait_exit(EXIT_TIMEOUT)
+        .with_context(|| format!("after {sig:?}"))?;
+    ensure!(
+        status.success(),
+        "exit status {status} after {sig:?}; stderr: {}",
+        run.stderr()
+    );
+    let c = summary_of(run)?;
+    let (Some(recv), Some(sent), Some(dropped)) = (c.get("recv"), c.get("sent"), c.get("dropped"))
+    else {
+        bail!("summary lacks recv/sent/dropped: {c:?}");
+    };
+    ensure!(
+        recv == sent + dropped,
+        "summary does not add up: recv={recv} sent={sent} dropped={dropped}"
+    );
+    let t = Tally::of(&run.seen);
+    ensure!(
+        (t.recv, t.sent, t.dropped) == (recv, sent, dropped),
+        "summary recv={recv} sent={sent} dropped={dropped} but the event lines count {t:?}"
+    );
+    Ok((recv, sent, dropped))
+}
+
+fn payloads(ctx: &Ctx, ip: IpAddr, bind: &str) -> Outcome {
+    let sock = match client(ip) {
+        Ok(s) => s,
+        Err(e) if ip.is_ipv6() => {
+            return Err(Skipped(format!("no IPv6 loopback here: {e:#}")).into())
+        }
+        Err(e) => return Err(e),
+    };
+    let (mut run, server) = start(ctx, bind, &[])?;
+    ensure!(server.ip() == ip, "listening on {server}, asked for {bind}");
+    let vectors = vectors::payloads();
+    for v in &vectors {
+        round_trip(&sock, server, &v.bytes).with_context(|| v.name)?;
+    }
+    let n = vectors.len() as u64;
+    run.wait_until(RECV_TIMEOUT, |lines| Tally::of(lines).sent >= n)?;
+    // The event lines match what the client saw: one recv and one sent per vector,
+    // in order, with the client's address and the right lengths.
+    let me = sock.local_addr()?;
+    let mut expected = Vec::new();
+    for v in &vectors {
+        let len = v.bytes.len();
+        expected.push(Event::Recv {
+            len,
+            from: me,
+            at: None,
+        });
+        expected.push(Event::Sent { len, to: me });
+    }
+    let seen: Vec<Event> = run.events()?.into_iter().skip(1).collect();
+    ensure!(
+        seen == expected,
+        "event lines {seen:?} do not match the client's view {expected:?}"
+    );
+    let (recv, sent, dropped) = stop(&mut run, Signal::SIGTERM)?;
+    ensure!(
+        (recv, sent, dropped) == (n, n, 0),
+        "summary recv={recv} sent={sent} dropped={dropped}"
+    );
+    Ok(format!(
+        "{n} vectors ({}) echoed byte-exact to {me}; {} event lines parse and match",
+        vectors
+            .iter()
+            .map(|v| v.bytes.len().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        seen.len()
+    ))
+}
+
+fn payloads_ipv4(ctx: &Ctx) -> Outcome {
+    payloads(ctx, IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1:0")
+}
+
+fn payloads_ipv6(ctx: &Ctx) -> Outcome {
+    payloads(ctx, IpAddr::V6(Ipv6Addr::LOCALHOST), "[::1]:0")
+}
+
+const CLIENTS: usize = 16;
+const PER_CLIENT: usize = 100;
+const WINDOW: usize = 4;
+
+fn tagged(client: usize, seq: usize, len: usize) -> Vec<u8> {
+    let mut p = format!("client {client:02} seq {seq:05} ").into_bytes();
+    p.resize(len, b'.');
+    p
+}
+
+fn concurrent_clients(ctx: &Ctx) -> Outcome {
+    // The queue is larger than what 16 clients keep in flight, so nothing may drop.
+    let queue = (CLIENTS * WINDOW * 2).to_string();
+    let (mut run, server) = start(ctx, "127.0.0.1:0", &["--queue", &queue])?;
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            thread::spawn(move || -> Result<SocketAddr> {
+                let sock = client(server.ip())?;
+                let mut buf = [0u8; 256];
+                let (mut next_send, mut next_recv) = (0, 0);
+                while next_recv < PER_CLIENT {
+                    while next_send < PER_CLIENT && next_send - next_recv < WINDOW {
+                        sock.send_to(&tagged(c, next_send, 48 + c), server)?;
+                        next_send += 1;
+                    }
+                    let (n, _) = sock
+                        .recv_from(&mut buf)
+                        .with_context(|| format!("client {c}: no echo of seq {next_recv}"))?;
+                    let want = tagged(c, next_recv, 48 + c);
+                    ensure!(
+                        buf[..n] == want[..],
+                        "client {c} expected its seq {next_recv}, got {:?}",
+                        String::from_utf8_lossy(&buf[..n])
+                    );
+                    next_recv += 1;
+                }
+                Ok(sock.local_addr()?)
+            })
+        })
+        .collect();
+    let mut peers = HashSet::new();
+    for w in workers {
+        peers.insert(w.join().map_err(|_| anyhow!("client thread panicked"))??);
+    }
+    let total = (CLIENTS * PER_CLIENT) as u64;
+    run.wait_until(RECV_TIMEOUT, |lines| Tally::of(lines).sent >= total)?;
+    // Per peer, the server's lines show 100 reads and 100 echoes of that peer's size.
+    let mut per_peer: HashMap<SocketAddr, (usize, usize)> = HashMap::new();
+    for e in run.events()? {
+        match e {
+            Event::Recv { from, .. } => per_peer.entry(from).or_default().0 += 1,
+            Event::Sent { to, .. } => per_peer.entry(to).or_default().1 += 1,
+            Event::Dropped { .. } => bail!("dropped a datagram with a queue of {queue}: {e}"),
+            _ => {}
+        }
+    }
+    ensure!(
+        per_peer.len() == CLIENTS,
+        "lines name {} peers, expected {CLIENTS}",
+        per_peer.len()
+    );
+    for (peer, counts) in &per_peer {
+        ensure!(peers.contains(peer), "lines name an unknown peer {peer}");
+        ensure!(
+            *counts == (PER_CLIENT, PER_CLIENT),
+            "peer {peer}: (recv, sent) = {counts:?}"
+        );
+    }
+    stop(&mut run, Signal::SIGTERM)?;
+    Ok(format!(
+        "{CLIENTS} clients × {PER_CLIENT} datagrams, window {WINDOW}: each got only its own echoes, in order"
+    ))
+}
+
+/// Makes a client socket's receive buffer large (as root, past `rmem_max`), so that
+/// the suite itself does not lose echoes while the server bursts them.
+fn big_receive_buffer(sock: &UdpSocket) {
+    let size = 8 << 20;
+    if setsockopt(&sock.as_fd(), sockopt::RcvBufForce, &size).is_err() {
+        let _ = setsockopt(&sock.as_fd(), sockopt::RcvBuf, &size);
+    }
+}
+
+/// Reads echoes until `stop` is set and the socket has been quiet for a moment.
+fn collect_echoes(sock: UdpSocket, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Vec<u8>>> {
+    thread::spawn(move || {
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        loop {
+            match sock.recv_from(&mut buf) {
+                Ok((n, _)) => got.push(buf[..n].to_vec()),
+                Err(_) if stop.load(Ordering::Relaxed) => return got,
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+fn seq_payload(seq: u32, len: usize) -> Vec<u8> {
+    let mut p = seq.to_be_bytes().to_vec();
+    p.extend(vectors::pattern(len - 4).iter().map(|b| b ^ seq as u8));
+    p
+}
+
+/// Checks that every echo is one that was sent (`count` payloads of `len` bytes,
+/// numbered from `first`), and none twice. Returns how many there were.
+fn check_echoes(echoes: &[Vec<u8>], first: u32, count: u32, len: usize) -> Result<u64> {
+    let mut seen = HashSet::new();
+    for e in echoes {
+        ensure!(e.len() >= 4, "echo of {} bytes was never sent", e.len());
+        let seq = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        ensure!(
+            (first..first + count).contains(&seq) && *e == seq_payload(seq, len),
+            "an echo does not match anything sent (seq {seq}, {} bytes)",
+            e.len()
+        );
+        ensure!(seen.insert(seq), "seq {seq} echoed twice");
+    }
+    Ok(seen.len() as u64)
+}
+
+const BURST: u32 = 2000;
+const BURST_LEN: usize = 32;
+
+fn burst_past_queue(ctx: &Ctx) -> Outcome {
+    let (mut run, server) = start(ctx, "127.0.0.1:0", &[])?;
+    let sock = client(server.ip())?;
+    big_receive_buffer(&sock);
+    for seq in 0..BURST {
+        sock.send_to(&seq_payload(seq, BURST_LEN), server)?;
+    }
+    // Read echoes until a probe comes back; everything before it has arrived.
+    sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut echoes = Vec::new();
+    let mut probes_answered = 0u64;
+    let mut buf = vec![0u8; 1024];
+    'probing: for attempt in 0..5u32 {
+        let p = format!("probe {attempt}");
+        sock.send_to(p.as_bytes(), server)?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if buf[..n].starts_with(b"probe ") {
+                    probes_answered += 1;
+                    if buf[..n] == *p.as_bytes() {
+                        break 'probing;
+                    }
+                } else {
+                    echoes.push(buf[..n].to_vec());
+                }
+            }
+        }
+    }
+    ensure!(
+        probes_answered > 0,
+        "the server did not answer a probe after the burst"
+    );
+    ensure!(
+        run.alive(),
+        "the server died during the burst: {}",
+        run.stderr()
+    );
+    let (recv, sent, dropped) = stop(&mut run, Signal::SIGTERM)?;
+    // Anything still in the client's buffer arrived before the probe's echo.
+    sock.set_nonblocking(true)?;
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        if buf[..n].starts_with(b"probe ") {
+            probes_answered += 1;
+        } else {
+            echoes.push(buf[..n].to_vec());
+        }
+    }
+    let unique = check_echoes(&echoes, 0, BURST, BURST_LEN)?;
+    ensure!(
+        unique + probes_answered == sent,
+        "client got {unique} echoes and {probes_answered} probe echoes, server says sent={sent}"
+    );
+    Ok(format!(
+        "{BURST} datagrams at once, queue 8: server read {recv}, echoed {sent}, dropped {dropped}; \
+         client got exactly {sent}, none twice; answered a probe afterwards"
+    ))
+}
+
+fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
+    let (mut run, server) = start(ctx, "127.0.0.1:0", &[])?;
+    let sock = client(server.ip())?;
+    for i in 0..20u32 {
+        round_trip(&sock, server, &seq_payload(i, 100))?;
+    }
+    run.wait_until(RECV_TIMEOUT, |lines| Tally::of(lines).sent >= 20)?;
+    let t0 = Instant::now();
+    let counts = stop(&mut run, sig)?;
+    ensure!(
+        counts == (20, 20, 0),
+        "summary (recv, sent, dropped) = {counts:?}, expected (20, 20, 0)"
+    );
+    Ok(format!(
+        "exit 0 after {:?}, summary recv=20 sent=20 dropped=0",
+        t0.elapsed()
+    ))
+}
+
+fn sigterm(ctx: &Ctx) -> Outcome {
+    signal_check(ctx, Signal::SIGTERM)
+}
+
+fn sigint(ctx: &Ctx) -> Outcome {
+    signal_check(ctx, Signal::SIGINT)
+}
+
+/// Bytes in the kernel send queue of the UDP socket on `port`, as the server's own
+/// network namespace sees it (`/proc/PID/net/udp`, column tx_queue).
+fn tx_queue(pid: i32, port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/udp")).ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+        if local_port != port {
+            return None;
+        }
+        let tx = fields.get(4)?.split(':').next()?;
+        u64::from_str_radix(tx, 16).ok()
+    })
+}
+
+const FLOOD: u32 = 2400;
+const FLOOD_LEN: usize = 200;
+const PACE: Duration = Duration::from_micros(500);
+
+fn flood(sock: &UdpSocket, server: SocketAddr, seqs: std::ops::Range<u32>) -> Result<()> {
+    let start = Instant::now();
+    for (i, seq) in seqs.enumerate() {
+        sock.send_to(&seq_payload(seq, FLOOD_LEN), server)?;
+        // Pace against the clock, so that the offered load (~3 Mbit/s) outruns the
+        // 1 Mbit/s link without overrunning the server's receive buffer.
+        let due = start + PACE * (i as u32 + 1);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+    }
+    Ok(())
+}
+
+fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
+    let pair = netns::Pair::create("1mbit")
+        .map_err(|e| Skipped(format!("no test namespaces here: {e:#}")))?;
+    let bind = SocketAddr::from((netns::SERVER_IP, 0)).to_string();
+    let (mut run, addrs) = Running::server(ctx.exe, &["--bind", &bind], Some(&pair.server_ns), 1)?;
+    let server = addrs[0];
+    let sock = pair.client_socket()?;
+    big_receive_buffer(&sock);
+
+    // Sample the server socket's kernel send queue while the flood runs.
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop_sampling.clone();
+        let pid = run.pid().as_raw();
+        thread::spawn(move || {
+            let mut max = 0;
+            while !stop.load(Ordering::Relaxed) {
+                max = max.max(tx_queue(pid, server.port()).unwrap_or(0));
+                thread::sleep(Duration::from_millis(5));
+            }
+            max
+        })
+    };
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reader = collect_echoes(sock.try_clone()?, stop_reading.clone());
+
+    flood(&sock, server, 0..FLOOD)?;
+    let flood_end = Instant::now();
+    // Wait (on events) until every datagram read has been echoed or dropped.
+    run.wait_until(Duration::from_secs(20), |lines| {
+        let t = Tally::of(lines);
+        t.recv > 0 && t.settled()
+    })
+    .context("the server's queue did not drain after the flood")?;
+    stop_sampling.store(true, Ordering::Relaxed);
+    let max_tx = sampler.join().map_err(|_| anyhow!("sampler panicked"))?;
+    let first = Tally::of(&run.seen);
+
+    // 1. Send backpressure reached the server: its socket's send buffer filled up,
+    //    and its own queue filled (queue full → dropped).
+    ensure!(
+        max_tx >= 64 * 1024,
+        "the server's kernel send queue never exceeded {max_tx} bytes: no backpressure reached it"
+    );
+    ensure!(
+        first.queue_full > 0,
+        "no `dropped … queue full` line: the queue never filled"
+    );
+    // 2. Reads kept coming while the queue was full of pending sends: each
+    //    `queue full` line is a datagram read while `--queue` echoes were pending.
+    let full: Vec<Instant> = run
+        .seen
+        .iter()
+        .filter(|l| l.text.ends_with(QUEUE_FULL))
+        .map(|l| l.at)
+        .collect();
+    let span = full.last().copied().unwrap_or(flood_end) - full[0];
+    ensure!(
+        full.len() >= 100 && span >= Duration::from_millis(300),
+        "only {} reads while the queue was full, over {span:?}",
+        full.len()
+    );
+
+    // 3. The server answers normally afterwards (once the link has drained).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answered = false;
+    while !answered && Instant::now() < deadline {
+        sock.send_to(b"after the flood", server)?;
+        let before = Instant::now();
+        while before.elapsed() < Duration::from_secs(1) && !answered {
+            run.collect();
+            answered = run.seen.iter().any(|l| l.text.starts_with("sent 15 bytes"));
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    ensure!(answered, "no echo of a datagram sent after the flood");
+
+    // 4. A second flood, then SIGTERM while the queue is full: queued echoes are still
+    //    sent before the summary.
+    flood(&sock, server, FLOOD..FLOOD + 400)?;
+    let (recv, sent, dropped) = stop(&mut run, Signal::SIGTERM)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        thread::sleep(Duration::from_millis(50));
+        // The reader cannot be asked how many it has without stopping it; the link
+        // drains at 1 Mbit/s, so give it until the deadline or the expected count.
+        if Instant::now() >= deadline || run_link_drained(&pair) {
+            break;
+        }
+    }
+    stop_reading.store(true, Ordering::Relaxed);
+    let echoes = reader.join().map_err(|_| anyhow!("reader panicked"))?;
+    let (probes, flood_echoes): (Vec<Vec<u8>>, Vec<Vec<u8>>) = echoes
+        .into_iter()
+        .partition(|e| e.as_slice() == b"after the flood");
+    let unique = check_echoes(&flood_echoes, 0, FLOOD + 400, FLOOD_LEN)?;
+    ensure!(
+        unique + probes.len() as u64 == sent,
+        "client got {unique} flood echoes and {} probe echoes, server says sent={sent}",
+        probes.len()
+    );
+    Ok(format!(
+        "1 Mbit/s tbf between namespaces: server send queue reached {} KiB; {} reads while the queue \
+         was full over {span:?}; answered afterwards; SIGTERM mid-backpressure: recv={recv} sent={sent} \
+         dropped={dropped}, every echo arrived once",
+        max_tx / 1024,
+        full.len()
+    ))
+}
+
+/// Whether the server-side link has nothing queued any more.
+fn run_link_drained(pair: &netns::Pair) -> bool {
+    let out = std::process::Command::new("tc")
+        .args(["-n", &pair.server_ns, "-s", "qdisc", "show", "dev", "vs"])
+        .output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).contains("backlog 0b 0p"),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,229 @@
+//! Results of the suite: per check, per row (program × flavor), and the whole matrix,
+//! rendered as a table for people or as one JSON object for scripts.
+
+use serde::Serialize;
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Behaved as required.
+    Pass,
+    /// Did not, and no documented difference says it may not.
+    Fail,
+    /// Failed as documented (an expected failure).
+    Xfail,
+    /// Passed a check documented to fail: an unexpected result.
+    Xpass,
+    /// Could not run here (never counted as passed).
+    Skip,
+}
+
+impl Status {
+    /// Whether this outcome makes the run fail.
+    pub fn is_unexpected(self) -> bool {
+        matches!(self, Status::Fail | Status::Xpass)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Xfail => "xfail",
+            Status::Xpass => "xpass",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+/// One program in one flavor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub program: String,
+    pub flavor: String,
+    pub status: Status,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Row {
+    pub fn new(program: &str, flavor: &str, checks: Vec<CheckResult>) -> Row {
+        Row {
+            program: program.to_string(),
+            flavor: flavor.to_string(),
+            status: row_status(&checks),
+            checks,
+        }
+    }
+}
+
+/// A row fails on any unexpected check; otherwise it is skipped if a check could not
+/// run, an expected failure if one failed as documented, and a pass only if every
+/// check passed.
+fn row_status(checks: &[CheckResult]) -> Status {
+    let any = |s: Status| checks.iter().any(|c| c.status == s);
+    if checks.is_empty() || any(Status::Fail) {
+        Status::Fail
+    } else if any(Status::Xpass) {
+        Status::Xpass
+    } else if any(Status::Skip) {
+        Status::Skip
+    } else if any(Status::Xfail) {
+        Status::Xfail
+    } else {
+        Status::Pass
+    }
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub results: Vec<Row>,
+    pub passed: usize,
+    pub failed: usize,
+    pub expected_failures: usize,
+    pub skipped: usize,
+}
+
+impl Report {
+    pub fn new(mut results: Vec<Row>) -> Report {
+        results.sort_by(|a, b| (&a.program, &a.flavor).cmp(&(&b.program, &b.flavor)));
+        let count = |f: fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
+        Report {
+            passed: count(|s| s == Status::Pass),
+            failed: count(Status::is_unexpected),
+            expected_failures: count(|s| s == Status::Xfail),
+            skipped: count(|s| s == Status::Skip),
+            results,
+        }
+    }
+
+    /// Whether the run had no unexpected result.
+    pub fn ok(&self) -> bool {
+        self.failed == 0
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The matrix for people: one line per row, the checks that did not pass under
+    /// it, and the closing count line.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .results
+            .iter()
+            .map(|r| r.program.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        out.push_str(&format!(
+            "{:<width$}  {:<6}  {:<5}  checks\n",
+            "program", "flavor", "status"
+        ));
+        for row in &self.results {
+            let passed = row
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Pass)
+                .count();
+            let mut notes: Vec<String> = Vec::new();
+            for s in [Status::Fail, Status::Xpass, Status::Xfail, Status::Skip] {
+                let n = row.checks.iter().filter(|c| c.status == s).count();
+                if n > 0 {
+                    notes.push(format!("{n} {}", s.as_str()));
+                }
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            };
+            out.push_str(&format!(
+                "{:<width$}  {:<6}  {:<6} {passed}/{} passed{notes}\n",
+                row.program,
+                row.flavor,
+                row.status.as_str(),
+                row.checks.len()
+            ));
+            for c in row.checks.iter().filter(|c| c.status != Status::Pass) {
+                out.push_str(&format!(
+                    "    {} {}: {}\n",
+                    c.status.as_str(),
+                    c.name,
+                    c.detail
+                ));
+            }
+        }
+        if self.expected_failures > 0 {
+            out.push_str(&format!(
+                "expected failures (documented, not counted as passed or failed): {}\n",
+                self.expected_failures
+            ));
+        }
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped", self.skipped)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{} passed, {} failed{skipped}\n",
+            self.passed, self.failed
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: Status) -> CheckResult {
+        CheckResult {
+            name: "c".into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn row_status_prefers_the_worst_news() {
+        use Status::*;
+        let row =
+            |s: &[Status]| Row::new("p", "legacy", s.iter().map(|s| check(*s)).collect()).status;
+        assert_eq!(row(&[Pass, Pass]), Pass);
+        assert_eq!(row(&[Pass, Xfail]), Xfail);
+        assert_eq!(row(&[Pass, Skip, Xfail]), Skip);
+        assert_eq!(row(&[Pass, Xpass, Skip]), Xpass);
+        assert_eq!(row(&[Xpass, Fail]), Fail);
+        assert_eq!(row(&[]), Fail, "a row without checks proves nothing");
+    }
+
+    #[test]
+    fn counts_and_closing_line() {
+        use Status::*;
+        let rows = vec![
+            Row::new("a", "legacy", vec![check(Pass)]),
+            Row::new("a", "modern", vec![check(Skip)]),
+            Row::new("b", "legacy", vec![check(Xfail)]),
+            Row::new("b", "modern", vec![check(Xpass)]),
+        ];
+        let r = Report::new(rows);
+        assert_eq!(
+            (r.passed, r.failed, r.expected_failures, r.skipped),
+            (1, 1, 1, 1)
+        );
+        assert!(!r.ok());
+        assert!(r.to_table().ends_with("1 passed, 1 failed, 1 skipped\n"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["results"][3]["status"], "xpass");
+        assert_eq!(json["expected_failures"], 1);
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo xtask conformance [PROGRAM…] [--flavor …] [--format table|json]`: builds
+//! what it needs, runs the suite (the same library `cargo test` runs) and prints the
+//! program × flavor matrix. Exit status 1 on any unexpected result.
+
+use anyhow::{anyhow, Result};
+use clap::ValueEnum;
+use conformance::programs::Flavor;
+use conformance::report::Row;
+use conformance::{Selection, DEFAULT_JOBS};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FlavorArg {
+    Legacy,
+    Modern,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Programs to check (e.g. echo-mpsc); all when none is given.
+    programs: Vec<String>,
+    /// Only this flavor.
+    #[arg(long, value_enum)]
+    flavor: Option<FlavorArg>,
+    /// Output format: a table for people, one JSON object for scripts.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Rows run at the same time.
+    #[arg(long, default_value_t = DEFAULT_JOBS)]
+    jobs: usize,
+}
+
+pub fn main(args: Args) -> Result<i32> {
+    let selection = Selection {
+        programs: args.programs,
+        flavor: args.flavor.map(|f| match f {
+            FlavorArg::Legacy => Flavor::Legacy,
+            FlavorArg::Modern => Flavor::Modern,
+        }),
+    };
+    let table = args.format == Format::Table;
+    let progress = |row: &Row| {
+        if table {
+            eprintln!(
+                "  done: {} {} ({})",
+                row.program,
+                row.flavor,
+                row.status.as_str()
+            );
+        }
+    };
+    let report =
+        conformance::run(&selection, args.jobs, &progress).map_err(|e| anyhow!("{e:#}"))?;
+    if table {
+        print!("{}", report.to_table());
+    } else {
+        println!("{}", report.to_json());
+    }
+    Ok(if report.ok() { 0 } else { 1 })
+}
