@@ -141,6 +141,79 @@ impl Spec {
         }
     }
 
+    /// The multi-socket programs: `--bind` gives the first port (2000), each further
+    /// socket the next port; port 0 gives each an ephemeral port. `--sockets`, `--quiet`.
+    pub const fn multisocket(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "UDP sockets on consecutive ports, one future per socket",
+            options: &[Opt::Bind, Opt::Sockets, Opt::Quiet],
+            defaults: Args::DEFAULT,
+        }
+    }
+
+    /// future-notify: `--count` polls, `--interval-ms` apart (default 1000).
+    pub const fn future_notify(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "a future woken from another thread, polled --count times",
+            options: &[Opt::Count, Opt::IntervalMs],
+            defaults: Args::DEFAULT,
+        }
+    }
+
+    /// A demo that takes no option but `--help` (mio-empty, mio-pipe).
+    pub const fn demo(name: &'static str, about: &'static str) -> Spec {
+        Spec {
+            name,
+            about,
+            options: &[],
+            defaults: Args::DEFAULT,
+        }
+    }
+
+    /// mio-mixed: one UDP socket (`--bind`, default 127.0.0.1:2000) and a timer thread
+    /// (`--interval-ms`, default 3000) on one poll.
+    pub const fn mio_mixed(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "one mio poll waiting on a UDP socket and on user-space timer events",
+            options: &[Opt::Bind, Opt::IntervalMs, Opt::Quiet],
+            defaults: Args {
+                interval: Duration::from_millis(3000),
+                ..Args::DEFAULT
+            },
+        }
+    }
+
+    /// The TCP echo servers: `--bind` (default 127.0.0.1:8080, as in the tokio
+    /// README), `--quiet`.
+    pub const fn tcp_echo(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "TCP echo server (RFC 862)",
+            options: &[Opt::Bind, Opt::Quiet],
+            defaults: Args {
+                bind: localhost(8080),
+                ..Args::DEFAULT
+            },
+        }
+    }
+
+    /// The ident servers: `--bind` (default 127.0.0.1:113, the RFC 1413 port),
+    /// `--idle-timeout-secs` (default 120), `--quiet`.
+    pub const fn ident(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "RFC 1413 ident server",
+            options: &[Opt::Bind, Opt::IdleTimeoutSecs, Opt::Quiet],
+            defaults: Args {
+                bind: localhost(113),
+                ..Args::DEFAULT
+            },
+        }
+    }
+
     /// Parses `std::env::args()`; on `--help` prints the usage and exits 0, on bad
     /// input prints one line on stderr and exits with [`EXIT_USAGE`].
     pub fn from_env(&self) -> Args {

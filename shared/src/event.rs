@@ -8,6 +8,13 @@
 //! dropped 5 bytes from 127.0.0.1:40000: queue full
 //! recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 //! poll future #4
+//! poll 3 after 3002 ms
+//! done 10 polls in 10004 ms
+//! tick 2
+//! step registration readiness set while the poller is not waiting
+//! accepted from 127.0.0.1:40000
+//! closed 127.0.0.1:40000 after 1024 bytes: eof
+//! reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
 //! summary recv=10 sent=10 dropped=0
 //! ```
 //!
@@ -60,6 +67,25 @@ pub enum Event {
     },
     /// `poll future #I`: the per-socket future I was polled.
     PollFuture { index: usize },
+    /// `poll N after MS ms`: a demo future polled for the Nth time, MS after start.
+    Poll { count: u64, elapsed_ms: u64 },
+    /// `done N polls in MS ms`: a demo future completed.
+    Done { polls: u64, elapsed_ms: u64 },
+    /// `tick N`: the Nth user-space timer event reached the poller.
+    Tick { count: u64 },
+    /// `step TEXT`: one step of a demo's documented sequence.
+    Step(Cow<'static, str>),
+    /// `accepted from PEER`: a TCP connection was accepted.
+    Accepted { peer: SocketAddr },
+    /// `closed PEER after N bytes: REASON`: a TCP connection ended (`eof`, `reset`,
+    /// `idle timeout`, `line too long`, …).
+    Closed {
+        peer: SocketAddr,
+        bytes: u64,
+        reason: Cow<'static, str>,
+    },
+    /// `reply to PEER: TEXT`: a request/response server answered (TEXT without CRLF).
+    Reply { peer: SocketAddr, text: String },
     /// `summary k=v …`: the counts printed once, at exit.
     Summary(Counts),
 }
@@ -94,6 +120,17 @@ impl fmt::Display for Event {
                 write!(f, "dropped {len} bytes from {from}: {reason}")
             }
             Event::PollFuture { index } => write!(f, "poll future #{index}"),
+            Event::Poll { count, elapsed_ms } => write!(f, "poll {count} after {elapsed_ms} ms"),
+            Event::Done { polls, elapsed_ms } => write!(f, "done {polls} polls in {elapsed_ms} ms"),
+            Event::Tick { count } => write!(f, "tick {count}"),
+            Event::Step(text) => write!(f, "step {text}"),
+            Event::Accepted { peer } => write!(f, "accepted from {peer}"),
+            Event::Closed {
+                peer,
+                bytes,
+                reason,
+            } => write!(f, "closed {peer} after {bytes} bytes: {reason}"),
+            Event::Reply { peer, text } => write!(f, "reply to {peer}: {text}"),
             Event::Summary(counts) => {
                 f.write_str("summary")?;
                 for (k, v) in &counts.0 {
@@ -136,6 +173,13 @@ impl FromStr for Event {
         };
         let addr = |s: &str| s.parse::<SocketAddr>().map_err(|_| err("bad address"));
         let len = |s: &str| s.parse::<usize>().map_err(|_| err("bad length"));
+        let num = |s: &str| s.parse::<u64>().map_err(|_| err("bad number"));
+        // Free text after the first ": " of the line.
+        let rest = || {
+            line.split_once(": ")
+                .map(|(_, r)| r.to_string())
+                .ok_or_else(|| err("line without `: TEXT`"))
+        };
         let words: Vec<&str> = line.split(' ').collect();
         match words.as_slice() {
             ["listening", proto, a] => {
@@ -164,17 +208,38 @@ impl FromStr for Event {
                 to: addr(to)?,
             }),
             ["dropped", n, "bytes", "from", from, ..] => {
-                // The reason is free text after the first ": " that follows the address.
-                let (_, reason) = line
-                    .split_once(": ")
-                    .ok_or_else(|| err("dropped line without a reason"))?;
                 let from = from
                     .strip_suffix(':')
                     .ok_or_else(|| err("bad dropped line"))?;
                 Ok(Event::Dropped {
                     len: len(n)?,
                     from: addr(from)?,
-                    reason: Cow::Owned(reason.to_string()),
+                    reason: Cow::Owned(rest()?),
+                })
+            }
+            ["poll", n, "after", ms, "ms"] => Ok(Event::Poll {
+                count: num(n)?,
+                elapsed_ms: num(ms)?,
+            }),
+            ["done", n, "polls", "in", ms, "ms"] => Ok(Event::Done {
+                polls: num(n)?,
+                elapsed_ms: num(ms)?,
+            }),
+            ["tick", n] => Ok(Event::Tick { count: num(n)? }),
+            ["step", _, ..] => Ok(Event::Step(Cow::Owned(line["step ".len()..].to_string()))),
+            ["accepted", "from", peer] => Ok(Event::Accepted { peer: addr(peer)? }),
+            ["closed", peer, "after", n, "bytes:", ..] => Ok(Event::Closed {
+                peer: addr(peer)?,
+                bytes: num(n)?,
+                reason: Cow::Owned(rest()?),
+            }),
+            ["reply", "to", peer, ..] => {
+                let peer = peer
+                    .strip_suffix(':')
+                    .ok_or_else(|| err("bad reply line"))?;
+                Ok(Event::Reply {
+                    peer: addr(peer)?,
+                    text: rest()?,
                 })
             }
             ["poll", "future", i] => {
@@ -213,6 +278,15 @@ dropped 5 bytes from 127.0.0.1:40000: queue full
 dropped 0 bytes from [::1]:9: send failed: Message too long (os error 90)
 recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 poll future #4
+poll 3 after 3002 ms
+done 10 polls in 10004 ms
+tick 2
+step registration readiness set while the poller is not waiting
+accepted from 127.0.0.1:40000
+closed [::1]:40000 after 1024 bytes: eof
+closed 127.0.0.1:1 after 0 bytes: line too long: 1001 bytes
+reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
+reply to [::1]:1: 0, 0 : ERROR : INVALID-PORT
 summary recv=10 sent=10 dropped=0
 summary";
 
@@ -257,6 +331,11 @@ summary";
             "summary recv=x",
             "dropped 5 bytes from 127.0.0.1:1 queue full",
             "sent 5 bytes to 127.0.0.1:1 extra",
+            "poll 3 after x ms",
+            "tick",
+            "step",
+            "closed 127.0.0.1:1 after 5 bytes",
+            "reply to 127.0.0.1:1 text",
         ] {
             assert!(bad.parse::<Event>().is_err(), "{bad:?} parsed");
         }
