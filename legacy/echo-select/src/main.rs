@@ -1,0 +1,234 @@
+//! UDP echo server on `select(2)` through nix 0.9: one loop multiplexing reads, writes
+//! and signals.
+//!
+//! `select` is the oldest readiness API, and the plainest: every turn of the loop
+//! builds the descriptor sets from scratch (the socket and a signalfd in the read set,
+//! the socket in the write set only while echoes are queued), blocks until one of them
+//! is ready, and finds the answer written over the sets. It is level-triggered: a
+//! socket that still holds datagrams is reported again by the next call, so the loop
+//! may stop after a budget of reads and lose nothing. Its price is paid on every call
+//! (the kernel scans the sets, the program rebuilds them) and in a hard ceiling:
+//! descriptors numbered `FD_SETSIZE` (1024) or above cannot be watched at all.
+//!
+//! Try it from two terminals:
+//!
+//! ```text
+//! cargo run -p legacy-echo-select
+//! nc -u 127.0.0.1 2000
+//! ```
+//!
+//! Every datagram is echoed byte for byte (up to 65,507 bytes); at most `--queue`
+//! echoes wait to be sent, and a datagram that arrives when the queue is full is read
+//! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops reading, sends what
+//! is queued, prints `summary recv=R sent=S dropped=D` and exits 0. The signals are
+//! blocked at start-up and read from a signalfd that sits in the same read set as the
+//! socket: shutdown is one more readiness event, with no signal handler.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::io::{AsRawFd, RawFd};
+
+use nix::sys::select::{select, FdSet, FD_SETSIZE};
+use nix::sys::signal::{SigSet, SIGINT, SIGTERM};
+use nix::sys::signalfd::{SignalFd, SFD_CLOEXEC, SFD_NONBLOCK};
+use nix::{Errno, Error};
+use shared::cli::{bind_error, exit_startup_error, Spec};
+use shared::echo::{self, Admission, EchoCounts, EchoQueue};
+use shared::event::{emit, Event, Proto};
+
+/// Datagrams read per wake-up before the loop goes back to `select`, so that one
+/// busy socket cannot keep the signalfd waiting forever.
+const BUDGET: usize = 256;
+
+/// What one call to `select` reported.
+#[derive(Default)]
+struct Ready {
+    signal: bool,
+    readable: bool,
+    writable: bool,
+}
+
+struct Server {
+    socket: UdpSocket,
+    queue: EchoQueue,
+    quiet: bool,
+    signals: SignalFd,
+    stopping: bool,
+}
+
+impl Server {
+    /// Sends queued echoes until the queue is empty or the socket would block.
+    fn flush(&mut self) {
+        while let Some((bytes, peer)) = self.queue.front() {
+            match self.socket.send_to(bytes, peer) {
+                Ok(_) => {
+                    let (len, to) = self.queue.pop_sent().expect("front exists");
+                    if !self.quiet {
+                        emit(&echo::sent_event(len, to));
+                    }
+                }
+                // The echo stays queued; the socket goes into the write set.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    let (len, from) = self.queue.pop_failed().expect("front exists");
+                    emit(&echo::send_failed_event(len, from, &e));
+                }
+            }
+        }
+    }
+
+    /// Reads one datagram into the queue; `false` when the socket would block.
+    fn read_one(&mut self) -> bool {
+        match self.socket.recv_from(self.queue.recv_buffer()) {
+            Ok((len, peer)) => {
+                self.received(len, peer);
+                true
+            }
+            Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                // A per-datagram error (an ICMP report, say) concerns one peer only.
+                eprintln!("recv_from: {e}");
+                true
+            }
+        }
+    }
+
+    fn received(&mut self, len: usize, peer: SocketAddr) {
+        let admission = self.queue.push_received(len, peer);
+        if !self.quiet {
+            emit(&echo::recv_event(len, peer));
+            if admission == Admission::Dropped {
+                emit(&echo::queue_full_event(len, peer));
+            }
+        }
+    }
+
+    /// Reads up to [`BUDGET`] datagrams, sending after each one so that echoes leave
+    /// while reading goes on. Datagrams left over are not forgotten: `select` is
+    /// level-triggered and reports the socket again at once.
+    fn read_some(&mut self) {
+        for _ in 0..BUDGET {
+            if !self.read_one() {
+                return;
+            }
+            self.flush();
+        }
+    }
+
+    /// Reads every pending signal; SIGINT or SIGTERM asks the server to stop.
+    fn on_signal(&mut self) -> Result<(), String> {
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(_)) => self.stopping = true,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("signalfd: {e}")),
+            }
+        }
+    }
+
+    /// Blocks in `select` until the signalfd or the socket is ready. The sets are
+    /// rebuilt on every call: `select` overwrites them with its answer.
+    fn wait(&self) -> Result<Ready, String> {
+        let socket = self.socket.as_raw_fd();
+        let signals = self.signals.as_raw_fd();
+        let mut readfds = FdSet::new();
+        let mut writefds = FdSet::new();
+        readfds.insert(signals);
+        if !self.stopping {
+            readfds.insert(socket);
+        }
+        // Writability only while echoes are queued: an idle UDP socket is always
+        // writable, and asking would make `select` return at once, forever.
+        if !self.queue.is_empty() {
+            writefds.insert(socket);
+        }
+        // nix 0.9 takes the raw `nfds` argument: the highest descriptor plus one.
+        let nfds = socket.max(signals) + 1;
+        match select(nfds, Some(&mut readfds), Some(&mut writefds), None, None) {
+            Ok(_) => {}
+            // A signal that is not blocked interrupted the wait: nothing is ready.
+            Err(Error::Sys(Errno::EINTR)) => return Ok(Ready::default()),
+            Err(e) => return Err(format!("select: {e}")),
+        }
+        Ok(Ready {
+            signal: readfds.contains(signals),
+            readable: readfds.contains(socket),
+            writable: writefds.contains(socket),
+        })
+    }
+
+    fn run(mut self) -> Result<EchoCounts, String> {
+        loop {
+            if self.stopping && self.queue.is_empty() {
+                return Ok(self.queue.counts());
+            }
+            let ready = self.wait()?;
+            if ready.signal {
+                self.on_signal()?;
+            }
+            if ready.writable {
+                self.flush();
+            }
+            // Once stopping, nothing more is read: only what is queued goes out.
+            if ready.readable && !self.stopping {
+                self.read_some();
+            }
+        }
+    }
+}
+
+/// `select` cannot watch a descriptor numbered `FD_SETSIZE` or above (nix 0.9 would
+/// index past the end of its set and panic): refuse to start instead.
+fn check_fd_setsize(fd: RawFd) -> Result<(), String> {
+    if fd >= FD_SETSIZE {
+        return Err(format!(
+            "descriptor {fd} is beyond FD_SETSIZE ({FD_SETSIZE}): select cannot watch it"
+        ));
+    }
+    Ok(())
+}
+
+/// Blocks SIGINT and SIGTERM and returns a signalfd that reads them. Blocked, they
+/// no longer kill the process: they wait, pending, until read from the descriptor.
+fn shutdown_signals() -> nix::Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(SIGINT);
+    mask.add(SIGTERM);
+    // The program is single-threaded, so the thread's mask is the process's.
+    mask.thread_block()?;
+    SignalFd::with_flags(&mask, SFD_NONBLOCK | SFD_CLOEXEC)
+}
+
+fn main() {
+    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &shared::cli::Args) -> Result<(), String> {
+    // Block the signals before anything else, so that a signal sent as soon as
+    // `listening` is read is already waiting on the signalfd.
+    let signals = shutdown_signals().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let socket = UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    check_fd_setsize(socket.as_raw_fd())?;
+    check_fd_setsize(signals.as_raw_fd())?;
+    emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: local,
+    });
+
+    let server = Server {
+        socket,
+        queue: EchoQueue::new(args.queue),
+        quiet: args.quiet,
+        signals,
+        stopping: false,
+    };
+    let counts = server.run()?;
+    emit(&counts.summary());
+    Ok(())
+}
