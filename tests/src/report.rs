@@ -125,7 +125,7 @@ impl Report {
             .unwrap_or(7)
             .max(7);
         out.push_str(&format!(
-            "{:<width$}  {:<6}  {:<5}  checks\n",
+            "{:<width$}  {:<6}  {:<6} checks\n",
             "program", "flavor", "status"
         ));
         for row in &self.results {

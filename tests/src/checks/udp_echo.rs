@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -318,20 +318,54 @@ fn big_receive_buffer(sock: &UdpSocket) {
     }
 }
 
-/// Reads echoes until `stop` is set and the socket has been quiet for a moment.
-fn collect_echoes(sock: UdpSocket, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Vec<u8>>> {
+/// Reads echoes on a thread of its own and hands each one over as it arrives; the
+/// thread ends when the receiver is dropped.
+fn echo_stream(sock: UdpSocket) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut got = Vec::new();
         let mut buf = vec![0u8; 70_000];
         loop {
             match sock.recv_from(&mut buf) {
-                Ok((n, _)) => got.push(buf[..n].to_vec()),
-                Err(_) if stop.load(Ordering::Relaxed) => return got,
-                Err(_) => {}
+                Ok((n, _)) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+                // Timed out: is anyone still listening?
+                Err(_) => {
+                    if tx.send(Vec::new()).is_err() {
+                        return;
+                    }
+                }
             }
         }
-    })
+    });
+    rx
+}
+
+/// Takes echoes from `stream` until `count` have arrived or `timeout` passes, then
+/// anything that follows within a short grace period (a duplicate would show here).
+fn take_echoes(stream: &mpsc::Receiver<Vec<u8>>, count: u64, timeout: Duration) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut grace_until = None;
+    loop {
+        let now = Instant::now();
+        let until = grace_until.unwrap_or(deadline);
+        if now >= until {
+            return got;
+        }
+        match stream.recv_timeout(until - now) {
+            // An empty marker is the reader's heartbeat; echoes here are never empty.
+            Ok(e) if e.is_empty() => {}
+            Ok(e) => got.push(e),
+            Err(_) => return got,
+        }
+        if grace_until.is_none() && got.len() as u64 >= count {
+            grace_until = Some(Instant::now() + Duration::from_millis(300));
+        }
+    }
 }
 
 fn seq_payload(seq: u32, len: usize) -> Vec<u8> {
@@ -462,6 +496,8 @@ fn tx_queue(pid: i32, port: u16) -> Option<u64> {
 }
 
 const FLOOD: u32 = 2400;
+/// Sent after the flood; shorter than a flood datagram so the two never mix up.
+const PROBE: &[u8] = b"after the flood";
 const FLOOD_LEN: usize = 200;
 const PACE: Duration = Duration::from_micros(500);
 
@@ -502,8 +538,7 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
             max
         })
     };
-    let stop_reading = Arc::new(AtomicBool::new(false));
-    let reader = collect_echoes(sock.try_clone()?, stop_reading.clone());
+    let echoes = echo_stream(sock.try_clone()?);
 
     flood(&sock, server, 0..FLOOD)?;
     let flood_end = Instant::now();
@@ -543,37 +578,29 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
     );
 
     // 3. The server answers normally afterwards (once the link has drained).
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut answered = false;
-    while !answered && Instant::now() < deadline {
-        sock.send_to(b"after the flood", server)?;
-        let before = Instant::now();
-        while before.elapsed() < Duration::from_secs(1) && !answered {
-            run.collect();
-            answered = run.seen.iter().any(|l| l.text.starts_with("sent 15 bytes"));
-            thread::sleep(Duration::from_millis(20));
+    for _ in 0..10 {
+        sock.send_to(PROBE, server)?;
+        let sent_probe = format!("sent {} bytes", PROBE.len());
+        if run
+            .wait_until(Duration::from_secs(1), |lines| {
+                lines.iter().any(|l| l.text.starts_with(&sent_probe))
+            })
+            .is_ok()
+        {
+            answered = true;
+            break;
         }
     }
     ensure!(answered, "no echo of a datagram sent after the flood");
 
     // 4. A second flood, then SIGTERM while the queue is full: queued echoes are still
-    //    sent before the summary.
+    //    sent before the summary, and every one of them arrives.
     flood(&sock, server, FLOOD..FLOOD + 400)?;
     let (recv, sent, dropped) = stop(&mut run, Signal::SIGTERM)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        thread::sleep(Duration::from_millis(50));
-        // The reader cannot be asked how many it has without stopping it; the link
-        // drains at 1 Mbit/s, so give it until the deadline or the expected count.
-        if Instant::now() >= deadline || run_link_drained(&pair) {
-            break;
-        }
-    }
-    stop_reading.store(true, Ordering::Relaxed);
-    let echoes = reader.join().map_err(|_| anyhow!("reader panicked"))?;
-    let (probes, flood_echoes): (Vec<Vec<u8>>, Vec<Vec<u8>>) = echoes
-        .into_iter()
-        .partition(|e| e.as_slice() == b"after the flood");
+    let echoes = take_echoes(&echoes, sent, Duration::from_secs(15));
+    let (probes, flood_echoes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        echoes.into_iter().partition(|e| e.as_slice() == PROBE);
     let unique = check_echoes(&flood_echoes, 0, FLOOD + 400, FLOOD_LEN)?;
     ensure!(
         unique + probes.len() as u64 == sent,
@@ -587,15 +614,4 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
         max_tx / 1024,
         full.len()
     ))
-}
-
-/// Whether the server-side link has nothing queued any more.
-fn run_link_drained(pair: &netns::Pair) -> bool {
-    let out = std::process::Command::new("tc")
-        .args(["-n", &pair.server_ns, "-s", "qdisc", "show", "dev", "vs"])
-        .output();
-    match out {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).contains("backlog 0b 0p"),
-        Err(_) => false,
-    }
 }
