@@ -16,6 +16,7 @@ pub mod process;
 pub mod programs;
 pub mod purity;
 pub mod report;
+pub mod selftest;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -60,7 +61,12 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
         .filter(|p| selection.programs.is_empty() || selection.programs.contains(&p.name))
         .filter(|p| selection.flavor.is_none_or(|f| f == p.flavor))
         .collect();
-    let packages: Vec<&str> = chosen.iter().map(|p| p.package.as_str()).collect();
+    // With no program named, the rows that test the suite itself come along.
+    let self_tests = selection.programs.is_empty() && selection.flavor.is_none();
+    let mut packages: Vec<&str> = chosen.iter().map(|p| p.package.as_str()).collect();
+    if self_tests {
+        packages.push(selftest::PACKAGE);
+    }
     let exes = programs::build(&packages)?;
 
     let queue = Mutex::new(chosen.into_iter().collect::<VecDeque<_>>());
@@ -79,7 +85,14 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
             });
         }
     });
-    Ok(Report::new(rows.into_inner().unwrap_or_default()))
+    let mut rows = rows.into_inner().unwrap_or_default();
+    if self_tests {
+        for row in selftest::rows(&meta, &|name| exes.get(name).cloned()) {
+            on_row(&row);
+            rows.push(row);
+        }
+    }
+    Ok(Report::new(rows))
 }
 
 fn run_row(program: &Program, exe: Option<&std::path::PathBuf>, meta: &Metadata) -> Row {
