@@ -185,6 +185,71 @@ fn new_buffer() -> Box<[u8]> {
     vec![0; RECV_BUFFER].into_boxed_slice()
 }
 
+/// Size of a TCP echo connection's buffer: what is read and not yet written back.
+pub const TCP_BUFFER: usize = 16 * 1024;
+
+/// How long a TCP echo server, once asked to stop, waits for its connections to
+/// write back what they read before it closes them regardless.
+pub const TCP_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Why a TCP connection ended, as printed on its `closed` line.
+pub mod tcp_reason {
+    /// The peer closed its side and got every byte back.
+    pub const EOF: &str = "eof";
+    /// The peer reset the connection.
+    pub const RESET: &str = "reset";
+    /// The server was asked to stop; what was read had been written back.
+    pub const SHUTDOWN: &str = "shutdown";
+    /// The server was asked to stop and the peer did not take its echo in time.
+    pub const ABANDONED: &str = "shutdown, echo abandoned";
+}
+
+/// The `closed` reason for an I/O error on a connection.
+pub fn tcp_error_reason(err: &std::io::Error) -> Cow<'static, str> {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            Cow::Borrowed(tcp_reason::RESET)
+        }
+        _ => Cow::Owned(format!("error: {err}")),
+    }
+}
+
+/// What a TCP echo server counts; printed as its summary line at exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpCounts {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections closed (all of them, once the server exits).
+    pub closed: u64,
+    /// Bytes echoed, over all connections.
+    pub bytes: u64,
+}
+
+impl TcpCounts {
+    /// `summary accepted=A closed=C bytes=B`.
+    pub fn summary(&self) -> Event {
+        Event::Summary(Counts(vec![
+            (Cow::Borrowed("accepted"), self.accepted),
+            (Cow::Borrowed("closed"), self.closed),
+            (Cow::Borrowed("bytes"), self.bytes),
+        ]))
+    }
+}
+
+/// `accepted from PEER`.
+pub fn accepted_event(peer: SocketAddr) -> Event {
+    Event::Accepted { peer }
+}
+
+/// `closed PEER after N bytes: REASON`, N being the bytes written back to the peer.
+pub fn closed_event(peer: SocketAddr, bytes: u64, reason: impl Into<Cow<'static, str>>) -> Event {
+    Event::Closed {
+        peer,
+        bytes,
+        reason: reason.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

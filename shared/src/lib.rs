@@ -8,10 +8,14 @@
 //! * [`cli`]: the command line every program accepts (`--bind`, `--queue`, `--quiet`,
 //!   `--help`, …), with one error policy: a clear line on stderr and exit status 2.
 //! * [`event`]: the stdout event grammar, printer and parser in one place.
-//! * [`echo`]: RFC 862 constants and the bounded echo queue the UDP servers share.
+//! * [`echo`]: RFC 862 constants and the bounded echo queue the UDP servers share;
+//!   the counts and close reasons of the TCP echo servers.
+//! * [`ident`]: RFC 1413 ident without I/O: framing, queries, replies, and the
+//!   owner of a connection from `/proc/net/tcp*` and `/etc/passwd`.
 //! * [`vectors`]: payload test vectors for the conformance suite.
 
 pub mod cli;
 pub mod echo;
 pub mod event;
+pub mod ident;
 pub mod vectors;

@@ -1,0 +1,641 @@
+//! RFC 1413 ident: framing, query parsing, reply formatting, and the lookup of a
+//! connection's owner, with no socket I/O (protocol sans I/O).
+//!
+//! A querier sends `port-on-server , port-on-client` (spaces and tabs allowed around
+//! each part, ended by CRLF or LF). The server names the TCP connection on this host
+//! whose local port is port-on-server and whose remote end is the *querier's* address
+//! at port-on-client, and answers with its owner:
+//!
+//! ```text
+//! 6193, 23 : USERID : UNIX : alice
+//! 6193, 23 : ERROR : NO-USER
+//! 0, 0 : ERROR : INVALID-PORT
+//! ```
+//!
+//! Only connections between the querier's address and this host are ever reported
+//! (RFC 1413 §3): a querier cannot learn who owns a connection to someone else.
+//!
+//! Every server of both eras uses the same pieces: [`next_line`] splits a byte buffer
+//! into lines (with an explicit "incomplete" outcome and a bound on the line length),
+//! [`answer`] turns one line and the querier's address into a [`Reply`]. The owner
+//! lookup parses the text of `/proc/net/tcp` and `/proc/net/tcp6`
+//! ([`parse_proc_net_tcp`]) and of `/etc/passwd` ([`user_name`]); only
+//! [`read_connections`] and [`lookup_user`] touch the file system.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::event::{Counts, Event};
+
+/// The port RFC 1413 assigns to ident (needs privilege; try 1113 without it).
+pub const IDENT_PORT: u16 = 113;
+
+/// The longest line a server accepts: bytes before the `\n`, a `\r` included. A
+/// longer line ends the connection, without buffering more than this.
+pub const MAX_LINE: usize = 1000;
+
+/// The operating system field of a USERID reply.
+pub const OPSYS: &str = "UNIX";
+
+/// One step of splitting a receive buffer into lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A whole line: its bytes without the line end, and how many bytes of the
+    /// buffer it used (line end included).
+    Complete { line: &'a [u8], consumed: usize },
+    /// No line end yet, and the buffer is still within [`MAX_LINE`]: read more.
+    Incomplete,
+    /// No line end within [`MAX_LINE`] bytes: the connection should end.
+    TooLong,
+}
+
+/// Finds the first line of `buf`. A line ends with LF; a CR before it is dropped.
+pub fn next_line(buf: &[u8]) -> Line<'_> {
+    let window = &buf[..buf.len().min(MAX_LINE + 1)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(i) => {
+            let line = &buf[..i];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            Line::Complete {
+                line,
+                consumed: i + 1,
+            }
+        }
+        None if buf.len() > MAX_LINE => Line::TooLong,
+        None => Line::Incomplete,
+    }
+}
+
+/// A well-formed query: both ports in 1..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    pub server_port: u16,
+    pub client_port: u16,
+}
+
+/// The port pair a reply repeats: the query's numbers when both parts are decimal
+/// numbers (even out of range, such as `65536`), `0, 0` when they are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPair {
+    pub server: u64,
+    pub client: u64,
+}
+
+impl From<Query> for PortPair {
+    fn from(q: Query) -> PortPair {
+        PortPair {
+            server: q.server_port.into(),
+            client: q.client_port.into(),
+        }
+    }
+}
+
+/// The error tokens of RFC 1413 this server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The query is malformed, or a port is 0 or above 65535.
+    InvalidPort,
+    /// No connection of the querier matches the pair.
+    NoUser,
+    /// The lookup itself failed (the connection tables could not be read).
+    UnknownError,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidPort => "INVALID-PORT",
+            ErrorKind::NoUser => "NO-USER",
+            ErrorKind::UnknownError => "UNKNOWN-ERROR",
+        }
+    }
+}
+
+/// A reply line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `S, C : USERID : UNIX : USER`.
+    UserId { ports: PortPair, user: String },
+    /// `S, C : ERROR : KIND`.
+    Error { ports: PortPair, kind: ErrorKind },
+}
+
+impl fmt::Display for Reply {
+    /// The reply without its line end (as shown on a `reply to` event line).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::UserId { ports, user } => write!(
+                f,
+                "{}, {} : USERID : {OPSYS} : {user}",
+                ports.server, ports.client
+            ),
+            Reply::Error { ports, kind } => write!(
+                f,
+                "{}, {} : ERROR : {}",
+                ports.server,
+                ports.client,
+                kind.as_str()
+            ),
+        }
+    }
+}
+
+impl Reply {
+    /// The reply as sent: the line and CRLF.
+    pub fn to_wire(&self) -> String {
+        format!("{self}\r\n")
+    }
+}
+
+/// A query that is not well formed; the reply is INVALID-PORT with `ports`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidQuery {
+    pub ports: PortPair,
+}
+
+impl InvalidQuery {
+    pub fn reply(self) -> Reply {
+        Reply::Error {
+            ports: self.ports,
+            kind: ErrorKind::InvalidPort,
+        }
+    }
+}
+
+fn trim(part: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = part.iter().position(|b| !blank(b)).unwrap_or(part.len());
+    let end = part
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    &part[start..end]
+}
+
+/// A decimal number of at most 19 digits (so that it fits in a u64).
+fn decimal(part: &[u8]) -> Option<u64> {
+    if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Parses one line (without its line end) as `port-on-server , port-on-client`.
+/// Works on bytes: a line that is not UTF-8 is simply malformed.
+pub fn parse_query(line: &[u8]) -> Result<Query, InvalidQuery> {
+    let malformed = InvalidQuery {
+        ports: PortPair {
+            server: 0,
+            client: 0,
+        },
+    };
+    let mut parts = line.split(|&b| b == b',');
+    let (Some(server), Some(client), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed);
+    };
+    let (Some(server), Some(client)) = (decimal(trim(server)), decimal(trim(client))) else {
+        return Err(malformed);
+    };
+    let port = |n: u64| u16::try_from(n).ok().filter(|p| *p != 0);
+    match (port(server), port(client)) {
+        (Some(server_port), Some(client_port)) => Ok(Query {
+            server_port,
+            client_port,
+        }),
+        _ => Err(InvalidQuery {
+            ports: PortPair { server, client },
+        }),
+    }
+}
+
+/// TCP states as `/proc/net/tcp` numbers them (`include/net/tcp_states.h`).
+const TCP_LISTEN: u8 = 0x0A;
+
+/// One row of `/proc/net/tcp` or `/proc/net/tcp6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Kernel TCP state (1 = ESTABLISHED, 10 = LISTEN, 6 = TIME_WAIT, …).
+    pub state: u8,
+    pub uid: u32,
+    /// Inode of the socket; 0 once no file descriptor owns it (TIME_WAIT, orphans).
+    pub inode: u64,
+}
+
+/// `/proc/net/tcp*` prints each 32-bit word of an address as the hex of the word
+/// read in host byte order: the bytes in memory are the address in network order.
+fn word(hex: &str) -> Option<[u8; 4]> {
+    Some(u32::from_str_radix(hex, 16).ok()?.to_ne_bytes())
+}
+
+fn proc_addr(field: &str) -> Option<SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(ip.get(i * 8..i * 8 + 8)?)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Parses the text of `/proc/net/tcp` or `/proc/net/tcp6` (the header line and any
+/// row that does not parse are skipped). Addresses are read in this host's byte
+/// order, as the kernel prints them.
+pub fn parse_proc_net_tcp(table: &str) -> Vec<Connection> {
+    table
+        .lines()
+        .filter_map(|row| {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode …
+            let f: Vec<&str> = row.split_whitespace().collect();
+            if f.len() < 10 {
+                return None;
+            }
+            Some(Connection {
+                local: proc_addr(f[1])?,
+                remote: proc_addr(f[2])?,
+                state: u8::from_str_radix(f[3], 16).ok()?,
+                uid: f[7].parse().ok()?,
+                inode: f[9].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// An IPv4 address seen through an IPv6 socket (`::ffff:a.b.c.d`) is that IPv4
+/// address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// The uid owning the connection `query` names for a querier at `querier`: local
+/// port = port-on-server, remote = querier's address at port-on-client, still owned
+/// by a file descriptor, not a listening socket. Connections with any other remote
+/// address are never considered (RFC 1413 §3).
+pub fn find_owner(connections: &[Connection], query: Query, querier: IpAddr) -> Option<u32> {
+    let querier = canonical(querier);
+    connections
+        .iter()
+        .find(|c| {
+            c.local.port() == query.server_port
+                && c.remote.port() == query.client_port
+                && canonical(c.remote.ip()) == querier
+                && c.state != TCP_LISTEN
+                && c.inode != 0
+        })
+        .map(|c| c.uid)
+}
+
+/// The name of `uid` in the text of `/etc/passwd`, if it has one.
+pub fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|entry| {
+        let mut f = entry.split(':');
+        let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+        (id.parse() == Ok(uid) && !name.is_empty()).then_some(name)
+    })
+}
+
+/// Reads `/proc/net/tcp` and `/proc/net/tcp6` (a host without IPv6 has no tcp6).
+pub fn read_connections() -> io::Result<Vec<Connection>> {
+    let mut all = parse_proc_net_tcp(&std::fs::read_to_string("/proc/net/tcp")?);
+    match std::fs::read_to_string("/proc/net/tcp6") {
+        Ok(text) => all.extend(parse_proc_net_tcp(&text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(all)
+}
+
+/// The user name of `uid` from `/etc/passwd`, or the number when it has none.
+pub fn lookup_user(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| user_name(&p, uid).map(str::to_string))
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Answers a query given the connection table and the passwd text: the whole
+/// protocol, without I/O.
+pub fn answer_with(
+    line: &[u8],
+    querier: IpAddr,
+    connections: &[Connection],
+    user: impl FnOnce(u32) -> String,
+) -> Reply {
+    let query = match parse_query(line) {
+        Ok(q) => q,
+        Err(invalid) => return invalid.reply(),
+    };
+    match find_owner(connections, query, querier) {
+        Some(uid) => Reply::UserId {
+            ports: query.into(),
+            user: user(uid),
+        },
+        None => Reply::Error {
+            ports: query.into(),
+            kind: ErrorKind::NoUser,
+        },
+    }
+}
+
+/// Answers one query line from a querier at `querier`, reading this host's tables.
+/// (Reading `/proc` and `/etc/passwd` does not wait on the network; it is quick
+/// enough to call from an event loop.)
+pub fn answer(line: &[u8], querier: IpAddr) -> Reply {
+    let query = match parse_query(line) {
+        Ok(q) => q,
+        Err(invalid) => return invalid.reply(),
+    };
+    match read_connections() {
+        Ok(table) => answer_with(line, querier, &table, lookup_user),
+        Err(_) => Reply::Error {
+            ports: query.into(),
+            kind: ErrorKind::UnknownError,
+        },
+    }
+}
+
+/// Why an ident connection ended, as printed on its `closed` line.
+pub mod reason {
+    pub const EOF: &str = "eof";
+    pub const IDLE: &str = "idle timeout";
+    pub const TOO_LONG: &str = "line too long";
+    pub const INVALID_UTF8: &str = "invalid utf-8";
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
+/// `reply to PEER: TEXT`.
+pub fn reply_event(peer: SocketAddr, reply: &Reply) -> Event {
+    Event::Reply {
+        peer,
+        text: reply.to_string(),
+    }
+}
+
+/// `closed PEER after N bytes: REASON`, N being the reply bytes sent.
+pub fn closed_event(peer: SocketAddr, bytes: u64, reason: impl Into<Cow<'static, str>>) -> Event {
+    Event::Closed {
+        peer,
+        bytes,
+        reason: reason.into(),
+    }
+}
+
+/// What an ident server counts; printed as its summary line at exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentCounts {
+    pub accepted: u64,
+    pub closed: u64,
+    pub queries: u64,
+}
+
+impl IdentCounts {
+    /// `summary accepted=A closed=C queries=Q`.
+    pub fn summary(&self) -> Event {
+        Event::Summary(Counts(vec![
+            (Cow::Borrowed("accepted"), self.accepted),
+            (Cow::Borrowed("closed"), self.closed),
+            (Cow::Borrowed("queries"), self.queries),
+        ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: u16, c: u16) -> Query {
+        Query {
+            server_port: s,
+            client_port: c,
+        }
+    }
+
+    #[test]
+    fn lines_complete_incomplete_and_too_long() {
+        assert_eq!(
+            next_line(b"6193, 23\r\nrest"),
+            Line::Complete {
+                line: b"6193, 23",
+                consumed: 10
+            }
+        );
+        assert_eq!(
+            next_line(b"6193, 23\n"),
+            Line::Complete {
+                line: b"6193, 23",
+                consumed: 9
+            }
+        );
+        assert_eq!(next_line(b""), Line::Incomplete);
+        assert_eq!(next_line(b"6193, "), Line::Incomplete);
+        assert_eq!(next_line(b"6193, 23\r"), Line::Incomplete);
+        // Exactly MAX_LINE bytes before the LF is accepted, one more is not.
+        let mut ok = vec![b'x'; MAX_LINE];
+        ok.push(b'\n');
+        assert!(
+            matches!(next_line(&ok), Line::Complete { consumed, .. } if consumed == MAX_LINE + 1)
+        );
+        let mut long = vec![b'x'; MAX_LINE + 1];
+        assert_eq!(next_line(&long), Line::TooLong);
+        long.push(b'\n');
+        assert_eq!(next_line(&long), Line::TooLong);
+        assert_eq!(next_line(&vec![b'x'; MAX_LINE]), Line::Incomplete);
+    }
+
+    #[test]
+    fn queries_with_blanks_around_each_part() {
+        assert_eq!(parse_query(b"6193, 23"), Ok(q(6193, 23)));
+        assert_eq!(parse_query(b"6193,23"), Ok(q(6193, 23)));
+        assert_eq!(parse_query(b" \t6193 \t,\t 23 \t"), Ok(q(6193, 23)));
+        assert_eq!(parse_query(b"65535, 1"), Ok(q(65535, 1)));
+    }
+
+    #[test]
+    fn invalid_ports() {
+        let invalid = |s, c| {
+            Err(InvalidQuery {
+                ports: PortPair {
+                    server: s,
+                    client: c,
+                },
+            })
+        };
+        assert_eq!(parse_query(b"0, 23"), invalid(0, 23));
+        assert_eq!(parse_query(b"65536, 23"), invalid(65536, 23));
+        assert_eq!(parse_query(b"23, 0"), invalid(23, 0));
+        for bad in [
+            &b"abc, def"[..],
+            b"6193 23",
+            b"6193",
+            b"",
+            b",",
+            b"1, 2, 3",
+            b"-1, 2",
+            b"+1, 2",
+            b"1 2, 3",
+            b"99999999999999999999, 1",
+            b"\xff\xfe, 1",
+            b"6193, 23\r",
+        ] {
+            assert_eq!(parse_query(bad), invalid(0, 0), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reply_formats() {
+        let ports = PortPair {
+            server: 6193,
+            client: 23,
+        };
+        let user = Reply::UserId {
+            ports,
+            user: "alice".into(),
+        };
+        assert_eq!(user.to_wire(), "6193, 23 : USERID : UNIX : alice\r\n");
+        for (kind, text) in [
+            (ErrorKind::NoUser, "6193, 23 : ERROR : NO-USER"),
+            (ErrorKind::InvalidPort, "6193, 23 : ERROR : INVALID-PORT"),
+            (ErrorKind::UnknownError, "6193, 23 : ERROR : UNKNOWN-ERROR"),
+        ] {
+            assert_eq!(Reply::Error { ports, kind }.to_string(), text);
+        }
+        assert_eq!(
+            parse_query(b"x").unwrap_err().reply().to_string(),
+            "0, 0 : ERROR : INVALID-PORT"
+        );
+    }
+
+    // Rows as a little-endian x86-64 kernel prints them. 127.0.0.1 is 0100007F.
+    const TCP: &str = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0459 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
+   1: 0300007F:1831 0100007F:0017 01 00000000:00000000 00:00000000 00000000  1000        0 1002 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:0017 0300007F:1831 01 00000000:00000000 00:00000000 00000000  1001        0 1003 1 0000000000000000 20 4 30 10 -1
+   3: 0300007F:1832 0200007F:0018 01 00000000:00000000 00:00000000 00000000  1002        0 1004 1 0000000000000000 20 4 30 10 -1
+   4: 0300007F:1833 0100007F:0019 06 00000000:00000000 03:00000F9E 00000000     0        0 0 3 0000000000000000
+   5: garbage
+";
+    // [::1]:6195 ↔ [::1]:26, and [::ffff:127.0.0.1]:6196 ↔ [::ffff:127.0.0.1]:27.
+    const TCP6: &str = "\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000001000000:1833 00000000000000000000000001000000:001A 01 00000000:00000000 00:00000000 00000000  1000        0 2001 1 0000000000000000 20 4 30 10 -1
+   1: 0000000000000000FFFF00000100007F:1834 0000000000000000FFFF00000100007F:001B 01 00000000:00000000 00:00000000 00000000  1003        0 2002 1 0000000000000000 20 4 30 10 -1
+";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn proc_tables_parse() {
+        let t = parse_proc_net_tcp(TCP);
+        assert_eq!(t.len(), 5);
+        assert_eq!(t[0].local, "127.0.0.1:1113".parse().unwrap());
+        assert_eq!(t[0].state, TCP_LISTEN);
+        assert_eq!(t[1].local, "127.0.0.3:6193".parse().unwrap());
+        assert_eq!(t[1].remote, "127.0.0.1:23".parse().unwrap());
+        assert_eq!((t[1].uid, t[1].inode, t[1].state), (1000, 1002, 1));
+        let t6 = parse_proc_net_tcp(TCP6);
+        assert_eq!(t6.len(), 2);
+        assert_eq!(t6[0].local, "[::1]:6195".parse().unwrap());
+        assert_eq!(t6[0].remote, "[::1]:26".parse().unwrap());
+        assert_eq!(t6[1].remote, "[::ffff:127.0.0.1]:27".parse().unwrap());
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn only_the_queriers_connections_are_reported() {
+        let mut t = parse_proc_net_tcp(TCP);
+        t.extend(parse_proc_net_tcp(TCP6));
+        let me = ip("127.0.0.1");
+        assert_eq!(find_owner(&t, q(6193, 23), me), Some(1000));
+        // The reversed pair names the other end, whose remote is 127.0.0.3.
+        assert_eq!(find_owner(&t, q(23, 6193), me), None);
+        assert_eq!(find_owner(&t, q(23, 6193), ip("127.0.0.3")), Some(1001));
+        // A connection between 127.0.0.3 and 127.0.0.2 is not 127.0.0.1's business.
+        assert_eq!(find_owner(&t, q(6194, 24), me), None);
+        assert_eq!(find_owner(&t, q(6194, 24), ip("127.0.0.2")), Some(1002));
+        // TIME_WAIT (inode 0) is no longer owned; LISTEN is not a connection.
+        assert_eq!(find_owner(&t, q(6195, 25), me), None);
+        assert_eq!(find_owner(&t, q(1113, 0), ip("0.0.0.0")), None);
+        // IPv6, and an IPv4 querier seen through an IPv6 socket.
+        assert_eq!(find_owner(&t, q(6195, 26), ip("::1")), Some(1000));
+        assert_eq!(find_owner(&t, q(6195, 26), me), None);
+        assert_eq!(find_owner(&t, q(6196, 27), me), Some(1003));
+        assert_eq!(
+            find_owner(&t, q(6196, 27), ip("::ffff:127.0.0.1")),
+            Some(1003)
+        );
+    }
+
+    const PASSWD: &str = "\
+root:x:0:0:root:/root:/bin/bash
+# a comment
+alice:x:1000:1000:Alice:/home/alice:/bin/sh
+:x:1005:1005::/:/bin/false
+broken
+";
+
+    #[test]
+    fn user_names_from_passwd() {
+        assert_eq!(user_name(PASSWD, 0), Some("root"));
+        assert_eq!(user_name(PASSWD, 1000), Some("alice"));
+        assert_eq!(user_name(PASSWD, 1005), None);
+        assert_eq!(user_name(PASSWD, 4242), None);
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn answers_end_to_end() {
+        let t = parse_proc_net_tcp(TCP);
+        let name = |uid| {
+            user_name(PASSWD, uid)
+                .map(str::to_string)
+                .unwrap_or_else(|| uid.to_string())
+        };
+        let me = ip("127.0.0.1");
+        let a = |line: &[u8]| answer_with(line, me, &t, name).to_string();
+        assert_eq!(a(b"6193 , 23"), "6193, 23 : USERID : UNIX : alice");
+        assert_eq!(a(b"23,6193"), "23, 6193 : ERROR : NO-USER");
+        assert_eq!(a(b"65536, 23"), "65536, 23 : ERROR : INVALID-PORT");
+        assert_eq!(a(b"abc, def"), "0, 0 : ERROR : INVALID-PORT");
+        // A uid without a name is reported as the number.
+        let answer = answer_with(b"23, 6193", ip("127.0.0.3"), &t, |uid| {
+            match user_name(PASSWD, uid) {
+                Some(n) => n.to_string(),
+                None => uid.to_string(),
+            }
+        });
+        assert_eq!(answer.to_string(), "23, 6193 : USERID : UNIX : 1001");
+    }
+
+    #[test]
+    fn summary_line() {
+        let c = IdentCounts {
+            accepted: 3,
+            closed: 3,
+            queries: 7,
+        };
+        assert_eq!(
+            c.summary().to_string(),
+            "summary accepted=3 closed=3 queries=7"
+        );
+    }
+}
