@@ -3,6 +3,7 @@
 //! land without checks.
 
 pub mod common;
+pub mod tcp_echo;
 pub mod udp_echo;
 
 use crate::check::Check;
@@ -11,6 +12,8 @@ use crate::check::Check;
 pub fn for_program(program: &str) -> Option<&'static [Check]> {
     if program.starts_with("echo-") {
         Some(udp_echo::CHECKS)
+    } else if program == "tcp-echo" || program == "tcp-echo-mio" {
+        Some(tcp_echo::CHECKS)
     } else {
         None
     }

@@ -1,0 +1,350 @@
+//! TCP echo server directly on mio 0.6: a slab of connections, edge-triggered, with
+//! interest changes.
+//!
+//! What tokio hides, written out: one `Poll`, a listener, a signalfd, and a `Slab` of
+//! connections whose keys are their tokens. Every source is registered with
+//! `PollOpt::edge()`: an event says "something changed", so each handler works until
+//! the socket says `WouldBlock`, or the next edge may never come. A connection is
+//! registered for readable while it has nothing to write back, and for writable
+//! (only) while output is pending: the interest follows its state through
+//! `reregister`, so a connection whose peer is slow to read is not woken for data it
+//! will not read yet, and an idle one is not woken because its socket is writable.
+//!
+//! Try it from two terminals:
+//!
+//! ```text
+//! cargo run -p legacy-tcp-echo-mio
+//! nc 127.0.0.1 8080
+//! ```
+//!
+//! Every byte is written back, in order (RFC 862), partial writes included. A peer
+//! that closes its sending side gets the rest of its echo and then end-of-file; a
+//! peer that resets concerns only its own connection. Each connection prints
+//! `accepted from PEER` and `closed PEER after N bytes: REASON` (N = bytes written
+//! back). SIGINT and SIGTERM are blocked and read from a signalfd registered in the
+//! same poll: on either, the server stops accepting, lets every connection write back
+//! what it has read (for up to one second), prints `summary accepted=A closed=C
+//! bytes=B` and exits 0.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::io::AsRawFd;
+use std::time::Instant;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::EventedFd;
+use mio::{Events, Poll, PollOpt, Ready, Token};
+use nix::sys::signal::{SigSet, SIGINT, SIGTERM};
+use nix::sys::signalfd::{SignalFd, SFD_CLOEXEC, SFD_NONBLOCK};
+use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
+use shared::event::{emit, Event, Proto};
+use slab::Slab;
+
+/// Tokens of the two fixed sources; connections use their slab key. (mio 0.6
+/// reserves `Token(usize::MAX)` for itself.)
+const LISTENER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// Read/write rounds a connection gets per turn, so that one fast peer cannot keep
+/// the others waiting. A connection that spends it is still ready, and no new edge
+/// will say so: it is put on the `again` list and served before the next wait.
+const BUDGET: usize = 64;
+
+/// What a turn of a connection came to.
+enum Turn {
+    /// It would block; its interest says on what.
+    Wait,
+    /// Budget spent with the socket still ready.
+    Again,
+    /// It is over, for this reason.
+    Closed(std::borrow::Cow<'static, str>),
+}
+
+/// One connection: what was read and not yet written back is `buf[start..end]`.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    read_done: bool,
+    echoed: u64,
+    /// What it is registered for.
+    interest: Ready,
+}
+
+impl Connection {
+    /// Writes back what is pending; `true` once nothing is left. A write may take
+    /// only part of the buffer: the rest stays pending for the next writable edge.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.start < self.end {
+            match self.stream.write(&self.buf[self.start..self.end]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.start += n;
+                    self.echoed += n as u64;
+                }
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        self.start = 0;
+        self.end = 0;
+        Ok(true)
+    }
+
+    /// Writes, then reads, until the socket would block, the budget is spent or
+    /// the connection is over. Once `stopping`, it only writes.
+    fn turn(&mut self, stopping: bool) -> io::Result<Turn> {
+        for _ in 0..BUDGET {
+            let flushed = self.flush()?;
+            if stopping && flushed {
+                return Ok(Turn::Closed(tcp_reason::SHUTDOWN.into()));
+            }
+            if !flushed || stopping {
+                return Ok(Turn::Wait);
+            }
+            if self.read_done {
+                // Everything read has been written back; dropping the stream
+                // closes our side, and the peer reads end-of-file after its last
+                // byte.
+                return Ok(Turn::Closed(tcp_reason::EOF.into()));
+            }
+            // Edge-triggered: read until WouldBlock, or the next edge may never come.
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => self.read_done = true,
+                Ok(n) => self.end = n,
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Turn::Wait),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Turn::Again)
+    }
+
+    /// Readable while there is nothing to write back, writable only while there is.
+    fn wanted(&self) -> Ready {
+        if self.start < self.end {
+            Ready::writable()
+        } else {
+            Ready::readable()
+        }
+    }
+}
+
+struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    signals: SignalFd,
+    connections: Slab<Connection>,
+    /// Connections that spent their budget while still ready.
+    again: Vec<usize>,
+    stopping: Option<Instant>,
+    quiet: bool,
+    counts: TcpCounts,
+}
+
+impl Server {
+    /// Accepts until `WouldBlock` (edge-triggered, like everything else).
+    fn accept(&mut self) -> io::Result<()> {
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return Ok(());
+            };
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // Out of file descriptors, say: report it; the next edge retries.
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    return Ok(());
+                }
+            };
+            let entry = self.connections.vacant_entry();
+            let token = Token(entry.key());
+            self.poll
+                .register(&stream, token, Ready::readable(), PollOpt::edge())?;
+            entry.insert(Connection {
+                stream,
+                peer,
+                buf: vec![0; TCP_BUFFER].into_boxed_slice(),
+                start: 0,
+                end: 0,
+                read_done: false,
+                echoed: 0,
+                interest: Ready::readable(),
+            });
+            self.counts.accepted += 1;
+            if !self.quiet {
+                emit(&echo::accepted_event(peer));
+            }
+            // Data may have arrived with the connection: the edge for it fired
+            // before the registration, so read now.
+            self.serve(token.0);
+        }
+    }
+
+    /// Gives connection `key` a turn, then closes it or adjusts its interest.
+    fn serve(&mut self, key: usize) {
+        let stopping = self.stopping.is_some();
+        let Some(conn) = self.connections.get_mut(key) else {
+            return; // closed earlier in this batch of events
+        };
+        let reason = match conn.turn(stopping) {
+            Ok(Turn::Closed(reason)) => reason,
+            Err(e) => echo::tcp_error_reason(&e),
+            Ok(turn) => {
+                if let Turn::Again = turn {
+                    self.again.push(key);
+                }
+                let wanted = conn.wanted();
+                if wanted != conn.interest {
+                    // reregister with the new interest; with edge triggering this
+                    // also re-arms, and reports whatever is ready now.
+                    if let Err(e) =
+                        self.poll
+                            .reregister(&conn.stream, Token(key), wanted, PollOpt::edge())
+                    {
+                        let reason = echo::tcp_error_reason(&e);
+                        self.close(key, reason);
+                        return;
+                    }
+                    conn.interest = wanted;
+                }
+                return;
+            }
+        };
+        self.close(key, reason);
+    }
+
+    fn close(&mut self, key: usize, reason: std::borrow::Cow<'static, str>) {
+        // Dropping the stream closes it, which also removes it from the epoll set.
+        let conn = self.connections.remove(key);
+        self.counts.closed += 1;
+        self.counts.bytes += conn.echoed;
+        if !self.quiet {
+            emit(&echo::closed_event(conn.peer, conn.echoed, reason));
+        }
+    }
+
+    /// Reads every pending signal (edge-triggered: until none is left).
+    fn on_signals(&mut self) -> io::Result<()> {
+        let mut asked = false;
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(_)) => asked = true,
+                Ok(None) => break,
+                Err(e) => return Err(io::Error::other(format!("signalfd: {e}"))),
+            }
+        }
+        if asked && self.stopping.is_none() {
+            // Stop accepting (dropping the listener closes it), read no more, and
+            // give every connection a turn to write back what it holds.
+            self.listener = None;
+            self.stopping = Some(Instant::now() + TCP_SHUTDOWN_GRACE);
+            let keys: Vec<usize> = self.connections.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                self.serve(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn run(mut self) -> io::Result<TcpCounts> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Some(deadline) = self.stopping {
+                if self.connections.is_empty() {
+                    return Ok(self.counts);
+                }
+                if Instant::now() >= deadline {
+                    let keys: Vec<usize> = self.connections.iter().map(|(k, _)| k).collect();
+                    for key in keys {
+                        self.close(key, tcp_reason::ABANDONED.into());
+                    }
+                    return Ok(self.counts);
+                }
+            }
+            // Wait for events; not at all if some connection is still ready, and
+            // no longer than the grace period once stopping.
+            let timeout = if !self.again.is_empty() {
+                Some(std::time::Duration::ZERO)
+            } else {
+                self.stopping
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(_) => {}
+                Err(ref e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for key in std::mem::take(&mut self.again) {
+                self.serve(key);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept()?,
+                    SIGNALS => self.on_signals()?,
+                    // Whatever the readiness, a turn tries both directions: a write
+                    // or read that would block costs one system call and no harm.
+                    Token(key) => self.serve(key),
+                }
+            }
+        }
+    }
+}
+
+/// Blocks SIGINT and SIGTERM and returns a signalfd that reads them. Blocked, they
+/// no longer kill the process: they wait, pending, until read from the descriptor.
+fn shutdown_signals() -> nix::Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(SIGINT);
+    mask.add(SIGTERM);
+    // The program is single-threaded, so the thread's mask is the process's.
+    mask.thread_block()?;
+    SignalFd::with_flags(&mask, SFD_NONBLOCK | SFD_CLOEXEC)
+}
+
+fn main() {
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    // Block the signals before anything else, so that a signal sent as soon as
+    // `listening` is read is already waiting on the signalfd.
+    let signals = shutdown_signals().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
+    let listener = TcpListener::bind(&args.bind).map_err(|e| bind_error(args.bind, &e))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    poll.register(&listener, LISTENER, Ready::readable(), PollOpt::edge())
+        .map_err(|e| e.to_string())?;
+    poll.register(
+        &EventedFd(&signals.as_raw_fd()),
+        SIGNALS,
+        Ready::readable(),
+        PollOpt::edge(),
+    )
+    .map_err(|e| e.to_string())?;
+    emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+
+    let server = Server {
+        poll,
+        listener: Some(listener),
+        signals,
+        connections: Slab::new(),
+        again: Vec::new(),
+        stopping: None,
+        quiet: args.quiet,
+        counts: TcpCounts::default(),
+    };
+    let counts = server.run().map_err(|e| e.to_string())?;
+    emit(&counts.summary());
+    Ok(())
+}
