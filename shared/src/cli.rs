@@ -361,6 +361,30 @@ pub fn exit_startup_error(name: &str, message: impl fmt::Display) -> ! {
     process::exit(EXIT_STARTUP)
 }
 
+/// The addresses of a multi-socket program: `count` sockets on consecutive ports from
+/// `first` (port 0: each socket gets an ephemeral port of its own). An error if the
+/// ports would run past 65535.
+pub fn multisocket_addrs(first: SocketAddr, count: usize) -> Result<Vec<SocketAddr>, String> {
+    (0..count)
+        .map(|i| {
+            let mut addr = first;
+            if first.port() != 0 {
+                let port = u16::try_from(i)
+                    .ok()
+                    .and_then(|i| first.port().checked_add(i))
+                    .ok_or_else(|| {
+                        format!(
+                            "{count} sockets from port {} would run past port 65535",
+                            first.port()
+                        )
+                    })?;
+                addr.set_port(port);
+            }
+            Ok(addr)
+        })
+        .collect()
+}
+
 /// The message for a failed bind, with a hint where the cause is a privileged port.
 pub fn bind_error(addr: SocketAddr, err: &io::Error) -> String {
     let mut msg = format!("cannot bind {addr}: {err}");
@@ -437,6 +461,22 @@ mod tests {
         );
         assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");
         assert!(u.contains("(default 8)"), "{u}");
+    }
+
+    #[test]
+    fn multisocket_ports_are_consecutive_or_all_ephemeral() {
+        let ports = |first: SocketAddr, n| -> Vec<u16> {
+            multisocket_addrs(first, n)
+                .unwrap()
+                .iter()
+                .map(|a| a.port())
+                .collect()
+        };
+        assert_eq!(ports(localhost(2000), 3), [2000, 2001, 2002]);
+        assert_eq!(ports(localhost(0), 3), [0, 0, 0]);
+        assert_eq!(ports(localhost(65534), 2), [65534, 65535]);
+        let e = multisocket_addrs(localhost(65535), 2).unwrap_err();
+        assert!(e.contains("past port 65535"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! N UDP sockets on tokio-core 0.1: one future per socket in a `FuturesUnordered`.
+//!
+//! Each socket gets a hand-written `Receiver` future that prints what arrives; the
+//! receivers go into a futures 0.1 `FuturesUnordered`, a stream of their completions,
+//! driven by `for_each` in the one task given to `Core::run`. Like a join, it keeps
+//! every receiver in one task; unlike a join, it polls only the receivers that asked
+//! to be: it polls each child with a `NotifyHandle` of its own, so a notification
+//! from socket k marks child k ready in its queue before waking the task. Each
+//! receiver prints `poll future #i` whenever it is polled, which makes that visible.
+//!
+//! Try it from two terminals:
+//!
+//! ```text
+//! cargo run -p legacy-multisocket-futuresunordered
+//! echo hello | nc -u -w1 127.0.0.1 2004
+//! ```
+//!
+//! `--sockets N` (default 10) sockets are bound on consecutive ports from `--bind`
+//! (default 127.0.0.1:2000; port 0 gives each socket an ephemeral port), announced as
+//! `listening udp ADDR` in socket order. Each datagram prints `recv N bytes from PEER
+//! at LOCAL`; nothing is sent back. A datagram to socket 4 prints one `poll future
+//! #4` line, whatever the number of sockets. SIGINT or SIGTERM prints `summary
+//! recv=R` and exits 0. A socket whose receive fails ends the stream, and with it the
+//! program (`for_each` stops at the first error).
+
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use futures::stream::FuturesUnordered;
+use futures::{Async, Future, Poll, Stream};
+use shared::cli::{bind_error, exit_startup_error, multisocket_addrs, Args, Spec};
+use shared::echo::RECV_BUFFER;
+use shared::event::{emit, Counts, Event, Proto};
+use tokio_core::net::UdpSocket;
+use tokio_core::reactor::Core;
+use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
+
+/// Datagrams read per poll before a receiver yields, so that one busy socket cannot
+/// keep the others (and the shutdown signal) waiting forever.
+const BUDGET: usize = 256;
+
+type Shutdown = Box<dyn Stream<Item = i32, Error = io::Error>>;
+
+/// Every receiver, driven to completion (which, for a receiver, means failure).
+type Receivers = Box<dyn Future<Item = (), Error = io::Error>>;
+
+/// Receives on one socket and prints what arrives. It never completes: it ends only
+/// with an error of its socket.
+struct Receiver {
+    index: usize,
+    socket: UdpSocket,
+    local: SocketAddr,
+    buf: Vec<u8>,
+    quiet: bool,
+    received: Rc<Cell<u64>>,
+}
+
+impl Receiver {
+    fn received(&mut self, len: usize, from: SocketAddr) {
+        self.received.set(self.received.get() + 1);
+        if !self.quiet {
+            emit(&Event::Recv {
+                len,
+                from,
+                at: Some(self.local),
+            });
+        }
+    }
+
+    fn failed(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("socket #{} at {}: recv_from: {e}", self.index, self.local),
+        )
+    }
+}
+
+impl Future for Receiver {
+    type Item = ();
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<(), io::Error> {
+        // The lesson: one line per call of this method.
+        if !self.quiet {
+            emit(&Event::PollFuture { index: self.index });
+        }
+        for _ in 0..BUDGET {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => self.received(len, from),
+                // tokio-core registered this task for readability before returning.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                Err(ref e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An unconnected UDP socket gets no ICMP reports: an error here is the
+                // socket's own, not one peer's.
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+        // Budget spent with datagrams left: ask to be polled again after the event
+        // loop has had its turn.
+        futures::task::current().notify();
+        Ok(Async::NotReady)
+    }
+}
+
+/// The one task: every receiver in one stream, raced against the signals.
+struct Server {
+    receivers: Receivers,
+    shutdown: Shutdown,
+}
+
+impl Future for Server {
+    type Item = ();
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<(), io::Error> {
+        if let Async::Ready(_) = self.shutdown.poll()? {
+            return Ok(Async::Ready(()));
+        }
+        // `FuturesUnordered` polls only the receivers whose own notify handle was
+        // called since the last poll: one `poll future` line per datagram.
+        match self.receivers.poll()? {
+            Async::Ready(_) => Ok(Async::Ready(())),
+            Async::NotReady => Ok(Async::NotReady),
+        }
+    }
+}
+
+fn main() {
+    let spec = Spec::multisocket(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
+    let handle = core.handle();
+    let mut sockets = Vec::new();
+    for addr in multisocket_addrs(args.bind, args.sockets)? {
+        let socket = UdpSocket::bind(&addr, &handle).map_err(|e| bind_error(addr, &e))?;
+        let local = socket.local_addr().map_err(|e| e.to_string())?;
+        sockets.push((socket, local));
+    }
+    // Catch SIGINT and SIGTERM before announcing the sockets, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let sigint = Signal::new(SIGINT, &handle).flatten_stream();
+    let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
+    let shutdown: Shutdown = Box::new(sigint.select(sigterm));
+    for (_, local) in &sockets {
+        emit(&Event::Listening {
+            proto: Proto::Udp,
+            addr: *local,
+        });
+    }
+
+    let received = Rc::new(Cell::new(0));
+    let receivers: FuturesUnordered<Receiver> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(index, (socket, local))| Receiver {
+            index,
+            socket,
+            local,
+            buf: vec![0; RECV_BUFFER],
+            quiet: args.quiet,
+            received: received.clone(),
+        })
+        .collect();
+    // The stream yields each receiver's completion; there is nothing to do with one.
+    let receivers: Receivers = Box::new(receivers.for_each(|()| Ok(())));
+    let server = Server {
+        receivers,
+        shutdown,
+    };
+    core.run(server).map_err(|e| e.to_string())?;
+    emit(&Event::Summary(Counts(vec![(
+        "recv".into(),
+        received.get(),
+    )])));
+    Ok(())
+}
