@@ -379,6 +379,11 @@ pub mod reason {
     pub const SHUTDOWN: &str = "shutdown";
 }
 
+/// `accepted from PEER`.
+pub fn accepted_event(peer: SocketAddr) -> Event {
+    Event::Accepted { peer }
+}
+
 /// `reply to PEER: TEXT`.
 pub fn reply_event(peer: SocketAddr, reply: &Reply) -> Event {
     Event::Reply {
