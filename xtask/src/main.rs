@@ -1,6 +1,7 @@
 //! `cargo xtask`: the workspace's own tooling (matklad's convention: a plain binary
 //! in the workspace, run through a cargo alias; one module per subcommand).
 
+mod bench;
 mod conformance;
 
 use clap::{Parser, Subcommand};
@@ -19,12 +20,15 @@ struct Cli {
 enum Command {
     /// Build the programs and run the conformance suite: the program × flavor matrix.
     Conformance(conformance::Args),
+    /// Legacy against modern on loopback: throughput, CPU per echo, RTT, ratios, plots.
+    Bench(bench::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Conformance(args) => conformance::main(args),
+        Command::Bench(args) => bench::main(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,125 @@
+//! What a server process costs: its CPU time (user + system, every thread, including
+//! threads that have exited) and its peak resident set.
+//!
+//! The CPU figure comes from the process CPU clock (`clock_getcpuclockid` on the
+//! server's pid, nanoseconds: the scheduler's own account, the same sum that
+//! `/proc/PID/stat` reports as `utime + stime` rounded to clock ticks). The tick
+//! counts from `/proc/PID/stat` are read beside it as a cross-check and for the
+//! user/system split.
+
+use std::fs;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nix::time::ClockId;
+use nix::unistd::Pid;
+
+/// One reading of a process's CPU account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cpu {
+    /// User + system time of the whole process, from its CPU clock.
+    pub total: Duration,
+    /// `utime` and `stime` from `/proc/PID/stat`, in clock ticks.
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
+}
+
+impl Cpu {
+    /// Reads the CPU account of `pid` now.
+    pub fn read(pid: Pid) -> Result<Cpu> {
+        let clock = ClockId::pid_cpu_clock_id(pid).context("clock_getcpuclockid")?;
+        let now = clock
+            .now()
+            .context("clock_gettime on the process CPU clock")?;
+        let total = Duration::from(now);
+        let (utime_ticks, stime_ticks) = stat_times(pid)?;
+        Ok(Cpu {
+            total,
+            utime_ticks,
+            stime_ticks,
+        })
+    }
+
+    /// CPU time spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &Cpu) -> Duration {
+        self.total.saturating_sub(earlier.total)
+    }
+}
+
+/// `utime` and `stime` (fields 14 and 15) of `/proc/PID/stat`. The command name
+/// (field 2) is in parentheses and may hold spaces, so fields are counted after the
+/// last `)`.
+fn stat_times(pid: Pid) -> Result<(u64, u64)> {
+    let path = format!("/proc/{pid}/stat");
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let after = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/PID/stat")?;
+    // `after` starts at field 3 (state): utime is field 14, i.e. index 11 here.
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("malformed /proc/PID/stat field {}", i + 3))
+    };
+    Ok((field(11)?, field(12)?))
+}
+
+/// Peak resident set size (`VmHWM` of `/proc/PID/status`), in KiB.
+pub fn peak_rss_kib(pid: Pid) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("VmHWM:") {
+            let kib = rest.trim().trim_end_matches("kB").trim();
+            return kib.parse().context("malformed VmHWM");
+        }
+    }
+    bail!("no VmHWM in {path}")
+}
+
+/// Waits until `pid` has been idle (less than 1 % of one core) for `quiet`, at most
+/// `limit`; returns the reading at that point and whether it really went idle. Used
+/// where the server sends no reply that would say it is done (multisocket programs).
+pub fn wait_idle(pid: Pid, quiet: Duration, limit: Duration) -> Result<(Cpu, bool)> {
+    let start = std::time::Instant::now();
+    let step = Duration::from_millis(10);
+    let mut last = Cpu::read(pid)?;
+    let mut calm_since = std::time::Instant::now();
+    loop {
+        std::thread::sleep(step);
+        let now = Cpu::read(pid)?;
+        if now.since(&last) > step / 100 {
+            calm_since = std::time::Instant::now();
+        }
+        last = now;
+        if calm_since.elapsed() >= quiet {
+            return Ok((last, true));
+        }
+        if start.elapsed() >= limit {
+            return Ok((last, false));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_account() {
+        let me = Pid::this();
+        let a = Cpu::read(me).unwrap();
+        // Burn a little CPU so that the clock must move.
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let b = Cpu::read(me).unwrap();
+        assert!(b.since(&a) > Duration::ZERO);
+        assert!(peak_rss_kib(me).unwrap() > 0);
+    }
+}

@@ -1,0 +1,445 @@
+//! The UDP load generator: C connected client sockets, each keeping W datagrams in
+//! flight, on one thread that batches its own I/O with `sendmmsg`/`recvmmsg`.
+//!
+//! Each datagram carries its sequence number and its send time, so an echo tells its
+//! own round-trip time without a lookup. A socket that hears nothing for the loss
+//! timeout while datagrams are in flight counts them as lost and re-primes its window
+//! with fresh sequence numbers; an echo of an older number that arrives after that is
+//! counted as late and otherwise ignored. A run is bounded both in time (warm-up,
+//! measured interval, drain) and in count (`max_datagrams`).
+//!
+//! The server's CPU account is read through `probe` exactly at the start and at the
+//! end of the measured interval, so CPU per echo is the server's CPU over that
+//! interval divided by the echoes that came back in it.
+//!
+//! For the multi-socket programs, which only receive, [`spray`] sends a known number
+//! of datagrams spread over all their sockets at a fixed pace.
+
+use std::io;
+use std::mem;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::time::ClockId;
+
+use super::cpu::Cpu;
+
+/// Datagrams moved per `recvmmsg` call at most.
+const RECV_BATCH: usize = 64;
+/// Bytes of a datagram the client looks at: the header (sequence number, send time).
+const HEADER: usize = 16;
+/// RTT samples kept per run at most (8 bytes each): beyond this the percentiles are
+/// those of the first samples.
+const MAX_SAMPLES: usize = 4_000_000;
+
+/// The shape of one echo load.
+#[derive(Debug, Clone)]
+pub struct EchoLoad {
+    /// Client sockets (C), each connected to the server.
+    pub sockets: usize,
+    /// Datagrams in flight per socket (W).
+    pub window: usize,
+    /// Payload size in bytes (≥ 16: sequence number and send time).
+    pub payload: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+    /// Silence after which the datagrams in flight on a socket count as lost.
+    pub loss_timeout: Duration,
+    /// Upper bound on datagrams sent in one run, whatever the time.
+    pub max_datagrams: u64,
+}
+
+/// What one echo run measured.
+#[derive(Debug, Clone)]
+pub struct EchoOutcome {
+    /// Length of the measured interval.
+    pub interval: Duration,
+    /// Echoes received during the measured interval.
+    pub echoes: u64,
+    /// Datagrams sent and echoes received over the whole run.
+    pub sent: u64,
+    pub received: u64,
+    /// Datagrams given up after the loss timeout (whole run, including the drain).
+    pub losses: u64,
+    /// Echoes that arrived after their datagram had been counted as lost.
+    pub late: u64,
+    /// Round-trip times of the echoes of the measured interval, sorted, nanoseconds.
+    pub rtt_ns: Vec<u64>,
+    /// Server CPU account at the start and the end of the measured interval.
+    pub server_cpu: (Cpu, Cpu),
+    /// CPU time of the load generator's thread over the measured interval.
+    pub client_cpu: Duration,
+}
+
+impl EchoOutcome {
+    /// The `p`-th percentile (0–100) of the RTTs, in nanoseconds.
+    pub fn rtt_percentile(&self, p: usize) -> Option<u64> {
+        let n = self.rtt_ns.len();
+        (n > 0).then(|| self.rtt_ns[(n * p / 100).min(n - 1)])
+    }
+}
+
+struct Client {
+    socket: UdpSocket,
+    next_seq: u64,
+    /// Sequence numbers below this were counted as lost.
+    floor: u64,
+    in_flight: usize,
+    last_progress: Instant,
+}
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    Warmup,
+    Measure,
+    Drain(Instant),
+}
+
+/// Runs one echo load against `server`. `probe` reads the server's CPU account.
+pub fn run_echo(
+    server: SocketAddr,
+    load: &EchoLoad,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<EchoOutcome> {
+    if load.payload < HEADER || load.sockets == 0 || load.window == 0 {
+        bail!("bad load shape: {load:?}");
+    }
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => "127.0.0.1:0".parse()?,
+        SocketAddr::V6(_) => "[::1]:0".parse()?,
+    };
+    let start = Instant::now();
+    let mut clients = Vec::with_capacity(load.sockets);
+    for _ in 0..load.sockets {
+        let socket = UdpSocket::bind(local).context("bind a client socket")?;
+        socket.connect(server).context("connect a client socket")?;
+        socket.set_nonblocking(true)?;
+        clients.push(Client {
+            socket,
+            next_seq: 0,
+            floor: 0,
+            in_flight: 0,
+            last_progress: start,
+        });
+    }
+    let mut send_bufs = vec![vec![0xA5u8; load.payload]; load.window];
+    let mut recv_bufs = vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH];
+    let mut lens = Vec::with_capacity(RECV_BATCH);
+    let mut out = EchoOutcome {
+        interval: Duration::ZERO,
+        echoes: 0,
+        sent: 0,
+        received: 0,
+        losses: 0,
+        late: 0,
+        rtt_ns: Vec::new(),
+        server_cpu: (probe()?, probe()?),
+        client_cpu: Duration::ZERO,
+    };
+    let thread_clock = ClockId::CLOCK_THREAD_CPUTIME_ID;
+    let thread_cpu = || -> Result<Duration> { Ok(Duration::from(thread_clock.now()?)) };
+    let warm_end = start + load.warmup;
+    let measure_end = warm_end + load.measure;
+    let (mut t0, mut c0) = (start, Duration::ZERO);
+    let mut phase = Phase::Warmup;
+    loop {
+        let now = Instant::now();
+        match phase {
+            Phase::Warmup if now >= warm_end => {
+                out.server_cpu.0 = probe()?;
+                c0 = thread_cpu()?;
+                t0 = Instant::now();
+                out.echoes = 0;
+                out.rtt_ns.clear();
+                phase = Phase::Measure;
+            }
+            Phase::Measure if now >= measure_end || out.sent >= load.max_datagrams => {
+                out.server_cpu.1 = probe()?;
+                out.client_cpu = thread_cpu()?.saturating_sub(c0);
+                out.interval = t0.elapsed();
+                phase = Phase::Drain(Instant::now() + load.loss_timeout);
+            }
+            Phase::Drain(until) if now >= until || clients.iter().all(|c| c.in_flight == 0) => {
+                break;
+            }
+            _ => {}
+        }
+        let measuring = phase == Phase::Measure;
+
+        // Read every echo that has arrived.
+        let mut got = 0;
+        for c in clients.iter_mut() {
+            loop {
+                let n = recv_batch(c.socket.as_raw_fd(), &mut recv_bufs, &mut lens)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                let now_ns = start.elapsed().as_nanos() as u64;
+                c.last_progress = Instant::now();
+                for (buf, &len) in recv_bufs.iter().zip(&lens) {
+                    if len < HEADER {
+                        continue;
+                    }
+                    let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+                    let sent_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+                    if seq < c.floor {
+                        out.late += 1;
+                        continue;
+                    }
+                    c.in_flight = c.in_flight.saturating_sub(1);
+                    out.received += 1;
+                    if measuring {
+                        out.echoes += 1;
+                        if out.rtt_ns.len() < MAX_SAMPLES {
+                            out.rtt_ns.push(now_ns.saturating_sub(sent_ns));
+                        }
+                    }
+                }
+                if n < RECV_BATCH {
+                    break;
+                }
+            }
+        }
+
+        // A socket silent for the loss timeout gives up what it has in flight.
+        let now = Instant::now();
+        for c in clients.iter_mut() {
+            if c.in_flight > 0 && now.duration_since(c.last_progress) >= load.loss_timeout {
+                out.losses += c.in_flight as u64;
+                c.in_flight = 0;
+                c.floor = c.next_seq;
+            }
+        }
+
+        // Refill the windows.
+        if !matches!(phase, Phase::Drain(_)) {
+            for c in clients.iter_mut() {
+                let want = load.window - c.in_flight;
+                if want == 0 {
+                    continue;
+                }
+                let now_ns = start.elapsed().as_nanos() as u64;
+                for (i, buf) in send_bufs.iter_mut().take(want).enumerate() {
+                    buf[0..8].copy_from_slice(&(c.next_seq + i as u64).to_le_bytes());
+                    buf[8..16].copy_from_slice(&now_ns.to_le_bytes());
+                }
+                let n = send_batch(c.socket.as_raw_fd(), &send_bufs[..want], None)?;
+                if c.in_flight == 0 && n > 0 {
+                    c.last_progress = Instant::now();
+                }
+                c.in_flight += n;
+                c.next_seq += n as u64;
+                out.sent += n as u64;
+            }
+        }
+
+        // Nothing arrived: sleep until a socket is readable (or a deadline is near).
+        if got == 0 {
+            let mut fds: Vec<PollFd> = clients
+                .iter()
+                .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::from(5u8)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+        }
+    }
+    out.rtt_ns.sort_unstable();
+    Ok(out)
+}
+
+/// How a paced spray of datagrams over many sockets is shaped.
+#[derive(Debug, Clone)]
+pub struct SprayLoad {
+    /// Datagrams per second, sent in bursts of `burst`.
+    pub rate: u64,
+    /// Datagrams per burst, each to the next socket in turn.
+    pub burst: usize,
+    pub duration: Duration,
+    pub payload: usize,
+}
+
+/// Sends `rate × duration` datagrams, round-robin over `targets`, at a steady pace;
+/// returns how many were sent.
+pub fn spray(targets: &[SocketAddr], load: &SprayLoad) -> Result<u64> {
+    let Some(first) = targets.first() else {
+        bail!("no target sockets");
+    };
+    let local: SocketAddr = match first {
+        SocketAddr::V4(_) => "127.0.0.1:0".parse()?,
+        SocketAddr::V6(_) => "[::1]:0".parse()?,
+    };
+    let socket = UdpSocket::bind(local).context("bind the sending socket")?;
+    let total = (load.rate as f64 * load.duration.as_secs_f64()).round() as u64;
+    let bufs = vec![vec![0x5Au8; load.payload]; load.burst];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut next = 0usize;
+    while sent < total {
+        // Burst k is due at k·burst/rate seconds.
+        let due = start + Duration::from_secs_f64(sent as f64 / load.rate as f64);
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+        }
+        let n = (load.burst as u64).min(total - sent) as usize;
+        let dests: Vec<SocketAddr> = (0..n)
+            .map(|i| targets[(next + i) % targets.len()])
+            .collect();
+        let done = send_batch(socket.as_raw_fd(), &bufs[..n], Some(&dests))?;
+        if done == 0 {
+            // Our own send buffer is full: give the kernel a moment.
+            thread::sleep(Duration::from_micros(100));
+        }
+        next = (next + done) % targets.len();
+        sent += done as u64;
+        if start.elapsed() > load.duration * 4 + Duration::from_secs(2) {
+            break; // bounded in time even if sends stall
+        }
+    }
+    Ok(sent)
+}
+
+/// A socket address as the kernel takes it.
+fn raw_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is large enough and suitably aligned for any
+            // socket address type.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// `sendmmsg` of `bufs` (to the connected peer, or to `dests[i]`), without waiting;
+/// returns how many datagrams the kernel took (0 if it would block).
+fn send_batch(fd: RawFd, bufs: &[Vec<u8>], dests: Option<&[SocketAddr]>) -> Result<usize> {
+    if bufs.is_empty() {
+        return Ok(0);
+    }
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> = dests
+        .map(|d| d.iter().map(raw_addr).collect())
+        .unwrap_or_default();
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter()
+        .map(|b| libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, iov)| {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid (empty) header.
+            let mut h: libc::mmsghdr = unsafe { mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            if let Some((name, len)) = names.get_mut(i) {
+                h.msg_hdr.msg_name = name as *mut _ as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = *len;
+            }
+            h
+        })
+        .collect();
+    // SAFETY: every header points at an iovec and (optionally) an address that live
+    // until the call returns; the buffers are only read.
+    let n = unsafe {
+        libc::sendmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            // An ICMP report of an earlier datagram (the server went away): the
+            // datagrams concerned will count as lost.
+            io::ErrorKind::ConnectionRefused => Ok(0),
+            _ => Err(e).context("sendmmsg"),
+        };
+    }
+    Ok(n as usize)
+}
+
+/// `recvmmsg` into `bufs` without waiting; returns how many datagrams arrived (0 if
+/// none), their lengths in `lens`.
+fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<usize>) -> Result<usize> {
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: as in send_batch.
+            let mut h: libc::mmsghdr = unsafe { mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    // SAFETY: every header points at an iovec over a buffer we own mutably until the
+    // call returns; no timeout pointer.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            // ICMP port unreachable from an earlier send: the server is gone or not
+            // yet there; those datagrams will count as lost.
+            io::ErrorKind::ConnectionRefused => Ok(0),
+            _ => Err(e).context("recvmmsg"),
+        };
+    }
+    let n = n as usize;
+    lens.clear();
+    lens.extend(hdrs[..n].iter().map(|h| h.msg_len as usize));
+    Ok(n)
+}
