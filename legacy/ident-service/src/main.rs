@@ -1,0 +1,331 @@
+//! RFC 1413 ident server on tokio-proto 0.1 (a pipeline protocol) and tokio-service
+//! 0.1 (a `Service`).
+//!
+//! The talk's last version: the tokio stack in three layers. A *codec* turns bytes
+//! into query lines and replies into bytes; tokio-proto's *pipeline* server protocol
+//! drives that transport, reading requests, calling the service and writing the
+//! responses in request order; the *service* is just a function from a request to a
+//! future of its response (`tokio_service::Service::call`) and knows nothing about
+//! sockets. Here the accept loop is our own (tokio-proto's `TcpServer` binds its own
+//! listener and cannot say which port it got), and each accepted connection is handed
+//! to the protocol with `BindServer::bind_server`, which spawns its task.
+//!
+//! Try it from two terminals (port 113 needs privilege, hence 1113):
+//!
+//! ```text
+//! cargo run -p legacy-ident-service -- --bind 127.0.0.1:1113
+//! nc 127.0.0.1 1113
+//! ```
+//!
+//! and type a query such as `1113, 40000` (a port pair of one of your connections to
+//! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
+//! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
+//! connections between the querier's address and this host are ever reported
+//! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
+//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
+//! codec fails as soon as that many bytes come without a newline). A connection with
+//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
+//! and ends every connection's request stream, so that the pipeline writes the
+//! replies it owes and closes; then the server prints `summary accepted=A closed=C
+//! queries=Q` and exits 0.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::future::{self, Either, FutureResult, Shared};
+use futures::sync::mpsc;
+use futures::{Async, AsyncSink, Future, Poll, Sink, StartSend, Stream};
+use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::event::{emit, Event, Proto};
+use shared::ident::{self, reason, IdentCounts, Line};
+use tokio_core::net::{TcpListener, TcpStream};
+use tokio_core::reactor::{Core, Handle, Timeout};
+// The codec API tokio-proto 0.1 was written against; tokio-io 0.1.7 later moved it
+// to the tokio-codec crate and deprecated it here.
+#[allow(deprecated)]
+use tokio_io::codec::{Decoder, Encoder, Framed};
+#[allow(deprecated)]
+use tokio_io::AsyncRead;
+use tokio_proto::pipeline::ServerProto;
+use tokio_proto::BindServer;
+use tokio_service::Service;
+
+/// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
+/// every connection can each hold a clone and be woken by the same signal.
+type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
+
+/// Query lines in (without their line end), reply lines out.
+struct IdentCodec;
+
+impl Decoder for IdentCodec {
+    type Item = Vec<u8>;
+    type Error = io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Vec<u8>>> {
+        match ident::next_line(buf) {
+            Line::Complete { line, consumed } => {
+                let line = line.to_vec();
+                buf.split_to(consumed);
+                Ok(Some(line))
+            }
+            Line::Incomplete => Ok(None),
+            Line::TooLong => Err(io::Error::new(io::ErrorKind::InvalidData, reason::TOO_LONG)),
+        }
+    }
+
+    /// End-of-file in the middle of a line: nothing to answer (the default would
+    /// call the leftover bytes an error).
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> io::Result<Option<Vec<u8>>> {
+        self.decode(buf)
+    }
+}
+
+impl Encoder for IdentCodec {
+    type Item = String;
+    type Error = io::Error;
+
+    fn encode(&mut self, reply: String, buf: &mut BytesMut) -> io::Result<()> {
+        buf.extend_from_slice(reply.as_bytes());
+        Ok(())
+    }
+}
+
+/// What a connection knows about itself, reported when its transport is dropped.
+struct Report {
+    peer: SocketAddr,
+    sent: Cell<u64>,
+    why: RefCell<Cow<'static, str>>,
+    quiet: bool,
+    counts: Rc<RefCell<IdentCounts>>,
+    /// Dropped with the report: the channel ends when the last connection has.
+    _done: mpsc::UnboundedSender<()>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.counts.borrow_mut().closed += 1;
+        if !self.quiet {
+            let why = std::mem::replace(&mut *self.why.borrow_mut(), Cow::Borrowed(""));
+            emit(&ident::closed_event(self.peer, self.sent.get(), why));
+        }
+    }
+}
+
+/// The framed connection, plus what the protocol layer does not know about: the idle
+/// timer, the shutdown signal, and the `closed` report when the pipeline lets go.
+#[allow(deprecated)]
+struct Transport {
+    framed: Framed<TcpStream, IdentCodec>,
+    idle: Timeout,
+    idle_timeout: Duration,
+    shutdown: Shutdown,
+    report: Report,
+}
+
+impl Transport {
+    /// Ends the request stream, for `why`: the pipeline then writes the replies it
+    /// owes and drops the transport.
+    fn end(&mut self, why: impl Into<Cow<'static, str>>) -> Poll<Option<Vec<u8>>, io::Error> {
+        *self.report.why.borrow_mut() = why.into();
+        Ok(Async::Ready(None))
+    }
+}
+
+impl Stream for Transport {
+    type Item = Vec<u8>;
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Vec<u8>>, io::Error> {
+        // Polling the shared signal also registers this task to be woken by it.
+        if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
+            return self.end(reason::SHUTDOWN);
+        }
+        match self.framed.poll() {
+            Ok(Async::Ready(Some(line))) => {
+                self.idle.reset(Instant::now() + self.idle_timeout);
+                Ok(Async::Ready(Some(line)))
+            }
+            Ok(Async::Ready(None)) => self.end(reason::EOF),
+            Ok(Async::NotReady) => {
+                if self.idle.poll()?.is_ready() {
+                    return self.end(reason::IDLE);
+                }
+                Ok(Async::NotReady)
+            }
+            Err(ref e) if e.kind() == io::ErrorKind::InvalidData => self.end(reason::TOO_LONG),
+            Err(e) => self.end(format!("error: {e}")),
+        }
+    }
+}
+
+impl Sink for Transport {
+    type SinkItem = String;
+    type SinkError = io::Error;
+
+    fn start_send(&mut self, reply: String) -> StartSend<String, io::Error> {
+        let len = reply.len() as u64;
+        let started = self.framed.start_send(reply)?;
+        if let AsyncSink::Ready = started {
+            self.report.sent.set(self.report.sent.get() + len);
+        }
+        Ok(started)
+    }
+
+    fn poll_complete(&mut self) -> Poll<(), io::Error> {
+        self.framed.poll_complete()
+    }
+}
+
+/// The pipeline protocol of one connection: how to make its transport.
+struct IdentProto {
+    handle: Handle,
+    idle_timeout: Duration,
+    shutdown: Shutdown,
+    report: RefCell<Option<Report>>,
+}
+
+impl ServerProto<TcpStream> for IdentProto {
+    type Request = Vec<u8>;
+    type Response = String;
+    type Transport = Transport;
+    type BindTransport = io::Result<Transport>;
+
+    #[allow(deprecated)]
+    fn bind_transport(&self, io: TcpStream) -> io::Result<Transport> {
+        let report = self
+            .report
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| io::Error::other("transport bound twice"))?;
+        Ok(Transport {
+            framed: io.framed(IdentCodec),
+            idle: Timeout::new(self.idle_timeout, &self.handle)?,
+            idle_timeout: self.idle_timeout,
+            shutdown: self.shutdown.clone(),
+            report,
+        })
+    }
+}
+
+/// The service: a query line of the peer at `peer` → the future of its reply line.
+struct IdentService {
+    peer: SocketAddr,
+    quiet: bool,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Service for IdentService {
+    type Request = Vec<u8>;
+    type Response = String;
+    type Error = io::Error;
+    type Future = FutureResult<String, io::Error>;
+
+    fn call(&self, line: Vec<u8>) -> Self::Future {
+        let reply = ident::answer(&line, self.peer.ip());
+        self.counts.borrow_mut().queries += 1;
+        if !self.quiet {
+            emit(&ident::reply_event(self.peer, &reply));
+        }
+        future::ok(reply.to_wire())
+    }
+}
+
+fn main() {
+    let spec = Spec::ident(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
+    let handle = core.handle();
+    let listener = TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let sigint =
+        tokio_signal::unix::Signal::new(tokio_signal::unix::SIGINT, &handle).flatten_stream();
+    let sigterm =
+        tokio_signal::unix::Signal::new(tokio_signal::unix::SIGTERM, &handle).flatten_stream();
+    let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
+        sigint
+            .select(sigterm)
+            .into_future()
+            .map(|_| ())
+            .map_err(|_| ()),
+    );
+    let shutdown = signals.shared();
+    emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+
+    let counts = Rc::new(RefCell::new(IdentCounts::default()));
+    let quiet = args.quiet;
+    let idle_timeout = args.idle_timeout;
+    // Every connection holds a sender; the channel ends when the last one is done.
+    let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    let server = {
+        let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
+        listener
+            .incoming()
+            // An accept error (out of file descriptors, say) is reported and the
+            // loop goes on: `then` turns it into an item so `for_each` does not stop.
+            .then(Ok::<_, ()>)
+            .for_each(move |accepted| {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        eprintln!("accept: {e}");
+                        return Ok(());
+                    }
+                };
+                counts.borrow_mut().accepted += 1;
+                if !quiet {
+                    emit(&ident::accepted_event(peer));
+                }
+                let report = Report {
+                    peer,
+                    sent: Cell::new(0),
+                    why: RefCell::new(Cow::Borrowed(reason::EOF)),
+                    quiet,
+                    counts: counts.clone(),
+                    _done: done_tx.clone(),
+                };
+                let proto = IdentProto {
+                    handle: handle.clone(),
+                    idle_timeout,
+                    shutdown: shutdown.clone(),
+                    report: RefCell::new(Some(report)),
+                };
+                let service = IdentService {
+                    peer,
+                    quiet,
+                    counts: counts.clone(),
+                };
+                // Spawns the pipeline task: read, call, write, in order. If the
+                // transport cannot be made, the report is dropped with the proto and
+                // the connection still gets its `closed` line.
+                proto.bind_server(&handle, stream, service);
+                Ok(())
+            })
+    };
+    // Accept until a signal arrives; the accept loop (and with it the listener and
+    // its sender) is dropped when `select2` returns.
+    match core.run(server.select2(shutdown)) {
+        Ok(Either::A(_)) | Err(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Ok(Either::B(_)) | Err(Either::B(_)) => {}
+    }
+    // Each connection's request stream ends at its next poll; wait for the last one.
+    core.run(done_rx.for_each(|()| Ok(())))
+        .map_err(|()| "waiting for connections failed".to_string())?;
+    emit(&counts.borrow().summary());
+    Ok(())
+}
