@@ -3,6 +3,13 @@
 
 mod bench;
 mod conformance;
+mod diff;
+mod doc;
+mod pairs;
+mod stat;
+mod strace;
+mod study;
+mod trace;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +27,12 @@ struct Cli {
 enum Command {
     /// Build the programs and run the conformance suite: the program × flavor matrix.
     Conformance(conformance::Args),
+    /// The migration diff of one pair (dependencies and sources); --stat: a table of all pairs.
+    Diff(diff::Args),
+    /// Run a pair under strace with a fixed workload: system calls per unit of work.
+    Trace(trace::Args),
+    /// One self-contained HTML report: per program the notes, diff, conformance row, traces.
+    Study(study::Args),
     /// Legacy against modern on loopback: throughput, CPU per echo, RTT, ratios, plots.
     Bench(bench::Args),
 }
@@ -28,6 +41,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Conformance(args) => conformance::main(args),
+        Command::Diff(args) => diff::main(args),
+        Command::Trace(args) => trace::main(args),
+        Command::Study(args) => study::main(args),
         Command::Bench(args) => bench::main(args),
     };
     match result {

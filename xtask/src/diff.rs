@@ -1,0 +1,699 @@
+//! `cargo xtask diff PROGRAM` — the migration diff of one pair: the dependency change
+//! (direct dependencies of both `Cargo.toml`s, with the versions `Cargo.lock`
+//! resolved) and a unified diff of every source file, paired by path. Coloured on a
+//! terminal, plain when piped; `--side-by-side` for wide terminals.
+//!
+//! `cargo xtask diff --stat` — one table of all pairs: lines of code, lines changed,
+//! hand-written `Future`/`Stream` impls, `unsafe` blocks, direct dependencies.
+
+use std::io::{IsTerminal, Write};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use conformance::programs::{Flavor, Metadata};
+use similar::{ChangeTag, TextDiff};
+
+use crate::pairs::{self, Dependency, Pair, PairStat, SideStat};
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The program whose pair to show (e.g. echo-tokio).
+    program: Option<String>,
+    /// One table of every pair instead of one diff.
+    #[arg(long)]
+    stat: bool,
+    /// Legacy on the left, modern on the right.
+    #[arg(long)]
+    side_by_side: bool,
+    /// Width of the side-by-side view (default: the terminal's, else 160).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Lines of context around each change.
+    #[arg(long, default_value_t = 3)]
+    context: usize,
+    /// Colour: on a terminal (auto), always, or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+pub fn main(args: Args) -> Result<i32> {
+    let meta = Metadata::load().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let all = pairs::pairs(&meta);
+    let tty = std::io::stdout().is_terminal();
+    let style = Style {
+        on: match args.color {
+            Color::Auto => tty,
+            Color::Always => true,
+            Color::Never => false,
+        },
+    };
+    let mut out = String::new();
+    if args.stat {
+        let chosen: Vec<&Pair> = match &args.program {
+            Some(name) => vec![pairs::find(&all, name)?],
+            None => all.iter().collect(),
+        };
+        let stats = chosen
+            .iter()
+            .map(|p| pairs::pair_stat(&meta, p))
+            .collect::<Result<Vec<_>>>()?;
+        out.push_str(&stat_table(&stats));
+    } else {
+        let Some(name) = &args.program else {
+            let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "name a program, or use --stat for all; the programs are: {}",
+                names.join(", ")
+            );
+        };
+        let pair = pairs::find(&all, name)?;
+        let width = args
+            .width
+            .or_else(|| tty.then(terminal_width).flatten())
+            .unwrap_or(160);
+        let layout = if args.side_by_side {
+            Layout::SideBySide(width)
+        } else {
+            Layout::Unified
+        };
+        out.push_str(&render_pair(&meta, pair, &style, layout, args.context)?);
+    }
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    Ok(0)
+}
+
+/// The terminal's width in columns: `$COLUMNS`, else `stty size` on the controlling
+/// terminal.
+fn terminal_width() -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(cols);
+    }
+    let tty = std::fs::File::open("/dev/tty").ok()?;
+    let out = Command::new("stty")
+        .arg("size")
+        .stdin(tty)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// ANSI colours, or none.
+pub struct Style {
+    pub on: bool,
+}
+
+impl Style {
+    fn paint(&self, sgr: &str, text: &str) -> String {
+        if self.on && !text.is_empty() {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+const RED: &str = "31";
+const GREEN: &str = "32";
+const CYAN: &str = "36";
+const BOLD: &str = "1";
+const DIM: &str = "2";
+const YELLOW: &str = "33";
+
+#[derive(Clone, Copy)]
+pub enum Layout {
+    Unified,
+    SideBySide(usize),
+}
+
+/// One line of a hunk: which side it is on, its line numbers, and its text in
+/// segments (`true` = the part of a changed line that changed).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub tag: ChangeTag,
+    pub old_no: Option<usize>,
+    pub new_no: Option<usize>,
+    pub segments: Vec<(bool, String)>,
+}
+
+impl Row {
+    #[cfg(test)]
+    pub fn text(&self) -> String {
+        self.segments.iter().map(|(_, s)| s.as_str()).collect()
+    }
+}
+
+/// A group of changes with its context.
+#[derive(Debug, Clone)]
+pub struct Hunk {
+    /// `@@ -1,20 +1,40 @@`
+    pub header: String,
+    pub rows: Vec<Row>,
+}
+
+/// The hunks of a line diff of `old` → `new`, with `context` lines around changes.
+pub fn hunks(old: &str, new: &str, context: usize) -> Vec<Hunk> {
+    let diff = TextDiff::from_lines(old, new);
+    diff.grouped_ops(context)
+        .iter()
+        .filter(|group| !group.is_empty())
+        .map(|group| {
+            let header = similar::udiff::UnifiedHunkHeader::new(group).to_string();
+            let mut rows = Vec::new();
+            for op in group {
+                for change in diff.iter_inline_changes(op) {
+                    let mut segments: Vec<(bool, String)> = change
+                        .iter_strings_lossy()
+                        .map(|(emph, s)| (emph, s.into_owned()))
+                        .collect();
+                    if let Some((_, last)) = segments.last_mut() {
+                        while last.ends_with('\n') || last.ends_with('\r') {
+                            last.pop();
+                        }
+                    }
+                    rows.push(Row {
+                        tag: change.tag(),
+                        old_no: change.old_index().map(|i| i + 1),
+                        new_no: change.new_index().map(|i| i + 1),
+                        segments: merge_segments(segments),
+                    });
+                }
+            }
+            Hunk { header, rows }
+        })
+        .collect()
+}
+
+/// Joins runs of emphasised words: the blanks between two emphasised words are
+/// emphasised too, and neighbours with the same emphasis become one segment, so that
+/// a changed phrase reads as one mark rather than a row of separate ones.
+fn merge_segments(mut segments: Vec<(bool, String)>) -> Vec<(bool, String)> {
+    for i in 1..segments.len().saturating_sub(1) {
+        if !segments[i].0
+            && segments[i].1.trim().is_empty()
+            && segments[i - 1].0
+            && segments[i + 1].0
+        {
+            segments[i].0 = true;
+        }
+    }
+    let mut out: Vec<(bool, String)> = Vec::new();
+    for (emph, text) in segments {
+        match out.last_mut() {
+            Some((e, t)) if *e == emph => t.push_str(&text),
+            _ if text.is_empty() => {}
+            _ => out.push((emph, text)),
+        }
+    }
+    out
+}
+
+/// Lines inserted plus lines deleted from `old` to `new`.
+pub fn changed_lines(old: &str, new: &str) -> usize {
+    TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() != ChangeTag::Equal)
+        .count()
+}
+
+/// A dependency of either side, for the dependency table.
+#[derive(Debug, Clone)]
+pub struct DepRow {
+    pub name: String,
+    pub legacy: Option<Dependency>,
+    pub modern: Option<Dependency>,
+}
+
+impl DepRow {
+    pub fn same(&self) -> bool {
+        match (&self.legacy, &self.modern) {
+            (Some(a), Some(b)) => a.req == b.req && a.resolved == b.resolved,
+            _ => false,
+        }
+    }
+}
+
+/// Both sides' direct dependencies, by name (`shared` first, then alphabetical).
+pub fn dependency_rows(meta: &Metadata, pair: &Pair) -> Vec<DepRow> {
+    let side = |f: Flavor| {
+        pair.side(f)
+            .map(|p| pairs::dependencies(meta, &p.package))
+            .unwrap_or_default()
+    };
+    let (legacy, modern) = (side(Flavor::Legacy), side(Flavor::Modern));
+    let mut names: Vec<&String> = legacy.iter().chain(&modern).map(|d| &d.name).collect();
+    names.sort_by_key(|n| (n.as_str() != "shared", n.as_str()));
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| DepRow {
+            name: n.clone(),
+            legacy: legacy.iter().find(|d| &d.name == n).cloned(),
+            modern: modern.iter().find(|d| &d.name == n).cloned(),
+        })
+        .collect()
+}
+
+/// `^0.1.31 → 0.1.31`, with the kind when it is not a normal dependency.
+pub fn describe_dep(d: &Dependency) -> String {
+    let mut s = match &d.resolved {
+        Some(v) => format!("{} → {v}", d.req),
+        None => d.req.clone(),
+    };
+    if d.kind != "normal" {
+        s.push_str(&format!(" ({})", d.kind));
+    }
+    s
+}
+
+/// Why a side shows nothing.
+pub fn missing_side_note(pair: &Pair) -> Option<String> {
+    match (&pair.legacy, &pair.modern) {
+        (Some(_), None) => Some(format!(
+            "{} has no modern side yet: the diff is against nothing (every line shows as removed).",
+            pair.name
+        )),
+        (None, Some(_)) => Some(format!(
+            "{} has no legacy side yet: the diff is against nothing (every line shows as added).",
+            pair.name
+        )),
+        _ => None,
+    }
+}
+
+fn render_pair(
+    meta: &Metadata,
+    pair: &Pair,
+    style: &Style,
+    layout: Layout,
+    context: usize,
+) -> Result<String> {
+    let mut out = String::new();
+    let (l, m) = (
+        pair.display_dir(Flavor::Legacy),
+        pair.display_dir(Flavor::Modern),
+    );
+    out.push_str(&style.paint(BOLD, &format!("{}: {l} → {m}", pair.name)));
+    out.push('\n');
+    if let Some(note) = missing_side_note(pair) {
+        out.push_str(&style.paint(YELLOW, &note));
+        out.push('\n');
+    }
+
+    // The dependency change.
+    out.push('\n');
+    out.push_str(&style.paint(
+        BOLD,
+        "Dependencies (direct; requirement → version in Cargo.lock)",
+    ));
+    out.push('\n');
+    let rows = dependency_rows(meta, pair);
+    let w = rows
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    let cell = |d: &Option<Dependency>| d.as_ref().map(describe_dep).unwrap_or("—".into());
+    let lw = rows
+        .iter()
+        .map(|r| cell(&r.legacy).chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  modern\n", "", "legacy")));
+    for r in &rows {
+        let (mark, sgr) = match (&r.legacy, &r.modern) {
+            (Some(_), None) => ('-', RED),
+            (None, Some(_)) => ('+', GREEN),
+            _ if r.same() => (' ', ""),
+            _ => ('~', YELLOW),
+        };
+        let lcell = cell(&r.legacy);
+        let pad = lw - lcell.chars().count();
+        let line = format!(
+            "{mark} {:<w$}  {lcell}{}  {}",
+            r.name,
+            " ".repeat(pad),
+            cell(&r.modern)
+        );
+        out.push_str(&if sgr.is_empty() {
+            line
+        } else {
+            style.paint(sgr, &line)
+        });
+        out.push('\n');
+    }
+
+    // The sources.
+    for file in pair.paired_sources()? {
+        let old = file.legacy.as_deref().unwrap_or("");
+        let new = file.modern.as_deref().unwrap_or("");
+        let name = |flavor: Flavor, present: bool| {
+            if present {
+                format!("{}/src/{}", pair.display_dir(flavor), file.path)
+            } else {
+                "/dev/null".to_string()
+            }
+        };
+        out.push('\n');
+        out.push_str(&style.paint(
+            BOLD,
+            &format!("--- {}", name(Flavor::Legacy, file.legacy.is_some())),
+        ));
+        out.push('\n');
+        out.push_str(&style.paint(
+            BOLD,
+            &format!("+++ {}", name(Flavor::Modern, file.modern.is_some())),
+        ));
+        out.push('\n');
+        let hunks = hunks(old, new, context);
+        if hunks.is_empty() {
+            out.push_str("(identical)\n");
+        }
+        for hunk in &hunks {
+            match layout {
+                Layout::Unified => unified(&mut out, hunk, style),
+                Layout::SideBySide(width) => side_by_side(&mut out, hunk, style, width),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn segments_painted(row: &Row, style: &Style, base: &str) -> String {
+    row.segments
+        .iter()
+        .map(|(emph, s)| {
+            let s = expand_tabs(s);
+            match (base.is_empty(), emph) {
+                (true, _) => s,
+                (false, true) => style.paint(&format!("{base};7"), &s),
+                (false, false) => style.paint(base, &s),
+            }
+        })
+        .collect()
+}
+
+fn unified(out: &mut String, hunk: &Hunk, style: &Style) {
+    out.push_str(&style.paint(CYAN, &hunk.header));
+    out.push('\n');
+    for row in &hunk.rows {
+        let (sign, sgr) = match row.tag {
+            ChangeTag::Delete => ("-", RED),
+            ChangeTag::Insert => ("+", GREEN),
+            ChangeTag::Equal => (" ", ""),
+        };
+        out.push_str(&style.paint(sgr, sign));
+        out.push_str(&segments_painted(row, style, sgr));
+        out.push('\n');
+    }
+}
+
+fn expand_tabs(s: &str) -> String {
+    s.replace('\t', "    ")
+}
+
+/// One side of a side-by-side line: cut to `width` characters (`…` marks a cut) and
+/// padded to it.
+fn column(row: Option<&Row>, width: usize, style: &Style, sgr: &str) -> String {
+    let Some(row) = row else {
+        return " ".repeat(width);
+    };
+    let mut left = width;
+    let mut out = String::new();
+    let total: usize = row
+        .segments
+        .iter()
+        .map(|(_, s)| expand_tabs(s).chars().count())
+        .sum();
+    let cut = total > width;
+    if cut {
+        left = width.saturating_sub(1);
+    }
+    for (emph, s) in &row.segments {
+        if left == 0 {
+            break;
+        }
+        let s: String = expand_tabs(s).chars().take(left).collect();
+        left -= s.chars().count();
+        out.push_str(&match (sgr.is_empty(), emph) {
+            (true, _) => s,
+            (false, true) => style.paint(&format!("{sgr};7"), &s),
+            (false, false) => style.paint(sgr, &s),
+        });
+    }
+    if cut {
+        out.push_str(&style.paint(DIM, "…"));
+    }
+    out.push_str(&" ".repeat(left));
+    out
+}
+
+fn side_by_side(out: &mut String, hunk: &Hunk, style: &Style, width: usize) {
+    // number (4) + space + mark + text, twice, and " │ " between.
+    let text_w = (width.saturating_sub(15) / 2).max(20);
+    out.push_str(&style.paint(CYAN, &hunk.header));
+    out.push('\n');
+    let mut i = 0;
+    let rows = &hunk.rows;
+    while i < rows.len() {
+        // Deleted lines followed by inserted lines are shown against each other.
+        let dels: Vec<&Row> = rows[i..]
+            .iter()
+            .take_while(|r| r.tag == ChangeTag::Delete)
+            .collect();
+        let ins: Vec<&Row> = rows[i + dels.len()..]
+            .iter()
+            .take_while(|r| r.tag == ChangeTag::Insert)
+            .collect();
+        let pairs: Vec<(Option<&Row>, Option<&Row>)> = if dels.is_empty() && ins.is_empty() {
+            vec![(Some(&rows[i]), Some(&rows[i]))]
+        } else {
+            (0..dels.len().max(ins.len()))
+                .map(|k| (dels.get(k).copied(), ins.get(k).copied()))
+                .collect()
+        };
+        i += if dels.is_empty() && ins.is_empty() {
+            1
+        } else {
+            dels.len() + ins.len()
+        };
+        for (l, r) in pairs {
+            let num = |n: Option<usize>| n.map(|n| format!("{n:>4}")).unwrap_or("    ".into());
+            let (lmark, lsgr) = match l.map(|r| r.tag) {
+                Some(ChangeTag::Delete) => ("-", RED),
+                _ => (" ", ""),
+            };
+            let (rmark, rsgr) = match r.map(|r| r.tag) {
+                Some(ChangeTag::Insert) => ("+", GREEN),
+                _ => (" ", ""),
+            };
+            out.push_str(&style.paint(DIM, &num(l.and_then(|r| r.old_no))));
+            out.push(' ');
+            out.push_str(&style.paint(lsgr, lmark));
+            out.push_str(&column(l, text_w, style, lsgr));
+            out.push_str(&style.paint(DIM, " │ "));
+            out.push_str(&style.paint(DIM, &num(r.and_then(|r| r.new_no))));
+            out.push(' ');
+            out.push_str(&style.paint(rsgr, rmark));
+            out.push_str(&column(r, text_w, style, rsgr));
+            // No trailing blanks when the right side is short or empty.
+            let trimmed = out.trim_end_matches(' ').len();
+            out.truncate(trimmed);
+            out.push('\n');
+        }
+    }
+}
+
+fn cell(side: Option<SideStat>, f: impl Fn(SideStat) -> usize) -> String {
+    side.map(|s| f(s).to_string()).unwrap_or("—".into())
+}
+
+/// The `diff --stat` table.
+pub fn stat_table(stats: &[PairStat]) -> String {
+    let w = stats.iter().map(|s| s.name.len()).max().unwrap_or(7).max(7);
+    let mut out = format!(
+        "{:<w$}  {:>6}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+        "program", "legacy", "modern", "changed", "Future/Stream", "unsafe", "dependencies"
+    );
+    out.push_str(&format!(
+        "{:<w$}  {:>6}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+        "", "lines", "lines", "lines", "impls L/M", "L/M", "L/M"
+    ));
+    let pair = |a: String, b: String| format!("{a}/{b}");
+    for s in stats {
+        out.push_str(&format!(
+            "{:<w$}  {:>6}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+            s.name,
+            cell(s.legacy, |x| x.code_lines),
+            cell(s.modern, |x| x.code_lines),
+            s.changed,
+            pair(
+                cell(s.legacy, |x| x.future_impls),
+                cell(s.modern, |x| x.future_impls)
+            ),
+            pair(
+                cell(s.legacy, |x| x.unsafe_blocks),
+                cell(s.modern, |x| x.unsafe_blocks)
+            ),
+            pair(
+                cell(s.legacy, |x| x.dependencies),
+                cell(s.modern, |x| x.dependencies)
+            ),
+        ));
+    }
+    out.push_str(
+        "\nlines: lines of Rust code in src/ (not blank, not only a comment); changed: lines \
+         inserted + deleted\nfrom legacy to modern, comments included; Future/Stream impls: \
+         hand-written `impl … Future for`\nand `impl … Stream for` blocks; unsafe: `unsafe { … }` \
+         blocks; dependencies: direct normal\ndependencies in Cargo.toml. L/M = legacy/modern; \
+         — = that side does not exist yet.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_lines_count_insertions_and_deletions() {
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nb\nc\n"), 0);
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nB\nc\nd\n"), 3);
+        assert_eq!(changed_lines("", "x\ny\n"), 2);
+        assert_eq!(changed_lines("x\ny\n", ""), 2);
+    }
+
+    #[test]
+    fn hunks_carry_numbers_and_emphasis() {
+        let old = "fn main() {\n    let core = Core::new()?;\n}\n";
+        let new = "fn main() {\n    let runtime = Builder::new_current_thread()?;\n}\n";
+        let h = hunks(old, new, 3);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].header, "@@ -1,3 +1,3 @@");
+        let tags: Vec<ChangeTag> = h[0].rows.iter().map(|r| r.tag).collect();
+        use ChangeTag::*;
+        assert_eq!(tags, [Equal, Delete, Insert, Equal]);
+        assert_eq!(h[0].rows[1].old_no, Some(2));
+        assert_eq!(h[0].rows[2].new_no, Some(2));
+        let row = &h[0].rows[2];
+        assert_eq!(
+            row.text(),
+            "    let runtime = Builder::new_current_thread()?;"
+        );
+        let emphasised: Vec<&str> = row
+            .segments
+            .iter()
+            .filter(|(e, _)| *e)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        let plain: String = row
+            .segments
+            .iter()
+            .filter(|(e, _)| !*e)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        assert!(emphasised.contains(&"runtime"), "{:?}", row.segments);
+        assert!(
+            plain.contains("let") && plain.contains('='),
+            "{:?}",
+            row.segments
+        );
+    }
+
+    #[test]
+    fn emphasised_words_merge_across_blanks() {
+        let seg = |v: &[(bool, &str)]| {
+            v.iter()
+                .map(|(e, s)| (*e, s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            merge_segments(seg(&[
+                (false, "let "),
+                (true, "a"),
+                (false, " "),
+                (true, "b"),
+                (false, " = 1;"),
+                (false, "")
+            ])),
+            seg(&[(false, "let "), (true, "a b"), (false, " = 1;")])
+        );
+        assert_eq!(
+            merge_segments(seg(&[(false, " "), (true, "x")])),
+            seg(&[(false, " "), (true, "x")])
+        );
+    }
+
+    #[test]
+    fn plain_output_has_no_escapes_and_side_by_side_fits() {
+        let h = hunks(
+            "a\nold line\nz\n",
+            "a\nnew line that is much longer than the column is wide\nz\n",
+            1,
+        );
+        let plain = Style { on: false };
+        let mut out = String::new();
+        unified(&mut out, &h[0], &plain);
+        assert_eq!(
+            out,
+            "@@ -1,3 +1,3 @@\n a\n-old line\n+new line that is much longer than the column is wide\n z\n"
+        );
+        let mut out = String::new();
+        side_by_side(&mut out, &h[0], &plain, 60);
+        for line in out.lines() {
+            assert!(line.chars().count() <= 60, "{line:?} is wider than 60");
+        }
+        assert!(out.contains("   2 -old line"));
+        assert!(out.contains("│    2 +new line that"));
+        assert!(out.contains('…'), "the long line is cut visibly");
+        let coloured = Style { on: true };
+        let mut out = String::new();
+        unified(&mut out, &h[0], &coloured);
+        assert!(out.contains("\x1b[31m-\x1b[0m"));
+    }
+
+    #[test]
+    fn stat_table_marks_missing_sides() {
+        let side = SideStat {
+            code_lines: 120,
+            future_impls: 2,
+            unsafe_blocks: 0,
+            dependencies: 4,
+        };
+        let t = stat_table(&[
+            PairStat {
+                name: "echo-mpsc".into(),
+                legacy: Some(side),
+                modern: Some(SideStat {
+                    future_impls: 0,
+                    ..side
+                }),
+                changed: 90,
+            },
+            PairStat {
+                name: "mio-empty".into(),
+                legacy: Some(side),
+                modern: None,
+                changed: 120,
+            },
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[2].starts_with("echo-mpsc"));
+        assert!(lines[2].contains(" 90 ") && lines[2].contains("2/0") && lines[2].contains("4/4"));
+        assert!(lines[3].contains('—') && lines[3].contains("2/—"));
+    }
+}

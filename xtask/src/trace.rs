@@ -1,0 +1,951 @@
+//! `cargo xtask trace PROGRAM… [--flavor legacy|modern] [--format table|json]` — runs
+//! each side of a pair (release build) under `strace -f`, drives it with a fixed,
+//! bounded workload on loopback, stops it with SIGTERM, and prints the system calls per
+//! unit of work of both sides next to each other.
+//!
+//! The workload depends on the program's family (recognised by its name, as the
+//! conformance suite does): 10,000 echoes with 16 in flight for the UDP echo servers,
+//! datagrams spread over the sockets of the multi-socket programs, kilobytes through
+//! the TCP echo servers, queries for the ident servers, and for the demos their own
+//! sequence. Per-unit figures count only the calls made while the workload ran (by
+//! strace's timestamps); a second table counts the whole run, start-up included,
+//! which is where a runtime's wake-up pipes and eventfds are made.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use conformance::process::Running;
+use conformance::programs::{cargo, project_root, Flavor, Metadata};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use shared::event::Event;
+
+use crate::conformance::{FlavorArg, Format};
+use crate::pairs::{self, Pair};
+use crate::strace::{self, Tally, MAIN_ROWS};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Programs to trace (e.g. echo-tokio).
+    programs: Vec<String>,
+    /// Trace every pair that has a workload.
+    #[arg(long)]
+    all: bool,
+    /// Only this flavor.
+    #[arg(long, value_enum)]
+    flavor: Option<FlavorArg>,
+    /// Output format: a table for people, JSON for scripts (and `study --trace-json`).
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Units of work instead of the family's default (e.g. echoes).
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+/// What one run of one side measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlavorTrace {
+    pub flavor: String,
+    /// Units of work done (echoes received back, polls, queries, …).
+    pub units: u64,
+    /// Seconds the workload took under strace.
+    pub seconds: f64,
+    /// Calls made while the workload ran.
+    pub workload: Tally,
+    /// Calls of the whole run, start-up and shut-down included.
+    pub whole_run: Tally,
+    /// Where the raw strace output was kept, relative to the workspace root.
+    pub raw: String,
+}
+
+/// Both sides of one program.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProgramTrace {
+    pub program: String,
+    /// The unit of work, singular (`echoed datagram`).
+    pub unit: String,
+    /// The workload in words.
+    pub workload: String,
+    pub flavors: Vec<FlavorTrace>,
+}
+
+/// A program family's workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    UdpEcho,
+    Multisocket,
+    FutureNotify,
+    MioEmpty,
+    MioMixed,
+    MioPipe,
+    TcpEcho,
+    Ident,
+}
+
+impl Family {
+    fn of(program: &str) -> Option<Family> {
+        Some(match program {
+            p if p.starts_with("echo-") => Family::UdpEcho,
+            p if p.starts_with("multisocket-") => Family::Multisocket,
+            "future-notify" => Family::FutureNotify,
+            "mio-empty" => Family::MioEmpty,
+            "mio-mixed" => Family::MioMixed,
+            "mio-pipe" => Family::MioPipe,
+            p if p.starts_with("tcp-echo") => Family::TcpEcho,
+            p if p.starts_with("ident-") => Family::Ident,
+            _ => return None,
+        })
+    }
+
+    fn default_count(self) -> u64 {
+        match self {
+            Family::UdpEcho => 10_000,
+            Family::Multisocket => 2_000,
+            Family::FutureNotify => 100,
+            Family::MioMixed => 50,
+            Family::TcpEcho => 4_096,
+            Family::Ident => 1_000,
+            Family::MioEmpty | Family::MioPipe => 1,
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Family::UdpEcho => "echoed datagram",
+            Family::Multisocket => "datagram",
+            Family::FutureNotify => "poll",
+            Family::MioMixed => "tick",
+            Family::TcpEcho => "KiB echoed",
+            Family::Ident => "query",
+            Family::MioEmpty | Family::MioPipe => "run",
+        }
+    }
+
+    /// Arguments of the program and how many `listening` lines it prints.
+    fn args(self, count: u64) -> (Vec<String>, usize) {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            // The queue holds every echo that can be in flight: nothing is dropped.
+            Family::UdpEcho => (
+                v(&[
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--quiet",
+                    "--queue",
+                    &UDP_WINDOW.to_string(),
+                ]),
+                1,
+            ),
+            // The per-datagram lines pace the sender; they are the program's lesson.
+            Family::Multisocket => (
+                v(&["--bind", "127.0.0.1:0", "--sockets", &SOCKETS.to_string()]),
+                SOCKETS,
+            ),
+            Family::FutureNotify => (
+                v(&["--count", &(count + 1).to_string(), "--interval-ms", "2"]),
+                0,
+            ),
+            Family::MioMixed => (v(&["--bind", "127.0.0.1:0", "--interval-ms", "10"]), 1),
+            Family::TcpEcho | Family::Ident => (v(&["--bind", "127.0.0.1:0", "--quiet"]), 1),
+            Family::MioEmpty | Family::MioPipe => (Vec::new(), 0),
+        }
+    }
+
+    fn describe(self, count: u64) -> String {
+        match self {
+            Family::UdpEcho => format!(
+                "{count} echoes of {UDP_PAYLOAD} bytes, {UDP_WINDOW} in flight, one client on loopback"
+            ),
+            Family::Multisocket => format!(
+                "{count} datagrams round-robin over {SOCKETS} sockets, at most {SOCKETS} unread"
+            ),
+            Family::FutureNotify => format!("{} polls, 2 ms apart", count + 1),
+            Family::MioMixed => format!("{count} timer ticks, 10 ms apart"),
+            Family::TcpEcho => format!("{count} KiB echoed in 1 KiB writes over one connection"),
+            Family::Ident => format!("{count} queries, one after another, over one connection"),
+            Family::MioEmpty => format!("{} s of polling with nothing registered", MIO_EMPTY_RUN.as_secs()),
+            Family::MioPipe => "the demo's own sequence, to its exit".to_string(),
+        }
+    }
+}
+
+const UDP_WINDOW: usize = 16;
+const UDP_PAYLOAD: usize = 64;
+const SOCKETS: usize = 10;
+const MIO_EMPTY_RUN: Duration = Duration::from_secs(1);
+/// Longest a workload may take before the trace gives up.
+const WORKLOAD_LIMIT: Duration = Duration::from_secs(120);
+/// Longest one reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn main(args: Args) -> Result<i32> {
+    // Say what is missing before building anything.
+    find_strace()?;
+    let meta = Metadata::load().map_err(|e| anyhow!("{e:#}"))?;
+    let all = pairs::pairs(&meta);
+    let chosen: Vec<&Pair> = if args.all {
+        all.iter().filter(|p| has_workload(&p.name)).collect()
+    } else if args.programs.is_empty() {
+        let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        bail!(
+            "name a program, or use --all; the programs are: {}",
+            names.join(", ")
+        );
+    } else {
+        args.programs
+            .iter()
+            .map(|n| pairs::find(&all, n))
+            .collect::<Result<_>>()?
+    };
+    for p in &chosen {
+        if !has_workload(&p.name) {
+            bail!(
+                "trace has no workload for {}: it knows the echo-*, multisocket-*, tcp-echo*, \
+                 ident-* families and future-notify, mio-empty, mio-mixed, mio-pipe",
+                p.name
+            );
+        }
+    }
+    let flavors: Vec<Flavor> = match args.flavor {
+        Some(FlavorArg::Legacy) => vec![Flavor::Legacy],
+        Some(FlavorArg::Modern) => vec![Flavor::Modern],
+        None => Flavor::ALL.to_vec(),
+    };
+    let table_format = args.format == Format::Table;
+    let results = trace_pairs(&chosen, &flavors, args.count, &|trace| {
+        if table_format {
+            println!("{}", table(trace));
+        }
+    })?;
+    let mut failed = 0;
+    let mut traces = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(t) => traces.push(t),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {name}: {e:#}");
+            }
+        }
+    }
+    if !table_format {
+        println!("{}", serde_json::to_string_pretty(&traces)?);
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Whether `trace` knows how to drive `program`.
+pub fn has_workload(program: &str) -> bool {
+    Family::of(program).is_some()
+}
+
+/// Builds (release) and traces each side of `chosen` in `flavors`; one result per
+/// pair, in order, each reported to `on_done` as it completes. Fails as a whole only
+/// when strace is missing or the build fails.
+pub fn trace_pairs(
+    chosen: &[&Pair],
+    flavors: &[Flavor],
+    count: Option<u64>,
+    on_done: &dyn Fn(&ProgramTrace),
+) -> Result<Vec<(String, Result<ProgramTrace>)>> {
+    let strace = find_strace()?;
+    let packages: Vec<String> = chosen
+        .iter()
+        .flat_map(|p| flavors.iter().filter_map(|f| p.side(*f)))
+        .map(|p| p.package.clone())
+        .collect();
+    ensure!(!packages.is_empty(), "no package of that flavor to trace");
+    eprintln!("building {} (release)…", packages.join(", "));
+    let exes = build_release(&packages)?;
+    let mut out = Vec::new();
+    for pair in chosen {
+        let result = trace_pair(&strace, pair, flavors, &exes, count);
+        if let Ok(t) = &result {
+            on_done(t);
+        }
+        out.push((pair.name.clone(), result));
+    }
+    Ok(out)
+}
+
+/// The `strace` on PATH, or an error that says how to install it.
+fn find_strace() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("strace"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "strace is not installed; install it with `apt-get install strace` \
+                 (Debian/Ubuntu; `dnf install strace` on Fedora) and run this again"
+            )
+        })
+}
+
+/// Builds `packages` in release mode; returns binary name → path.
+fn build_release(packages: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bins",
+        "--message-format=json-render-diagnostics",
+    ]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo build")?;
+    ensure!(out.status.success(), "cargo build --release failed");
+    let mut exes = BTreeMap::new();
+    for line in out.stdout.split(|b| *b == b'\n') {
+        let Ok(msg) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let (Some(name), Some(exe)) =
+            (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        {
+            exes.insert(name.to_string(), PathBuf::from(exe));
+        }
+    }
+    Ok(exes)
+}
+
+fn trace_pair(
+    strace: &Path,
+    pair: &Pair,
+    flavors: &[Flavor],
+    exes: &BTreeMap<String, PathBuf>,
+    count: Option<u64>,
+) -> Result<ProgramTrace> {
+    let family = Family::of(&pair.name).context("no workload")?;
+    let count = count.unwrap_or_else(|| family.default_count()).max(1);
+    let mut out = ProgramTrace {
+        program: pair.name.clone(),
+        unit: family.unit().to_string(),
+        workload: family.describe(count),
+        flavors: Vec::new(),
+    };
+    let dir = project_root().join("target").join("trace");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for &flavor in flavors {
+        let Some(program) = pair.side(flavor) else {
+            continue;
+        };
+        let exe = exes
+            .get(&program.package)
+            .with_context(|| format!("no binary named {} was built", program.package))?;
+        let raw = dir.join(format!("{}-{}.strace", pair.name, flavor.as_str()));
+        eprintln!("tracing {} ({})…", program.package, out.workload);
+        let t = trace_one(strace, exe, &raw, family, count)
+            .with_context(|| format!("tracing {}", program.package))?;
+        out.flavors.push(FlavorTrace {
+            flavor: flavor.as_str().to_string(),
+            raw: crate::pairs::relative(&raw),
+            ..t
+        });
+    }
+    Ok(out)
+}
+
+/// A program running under strace; killed (not just strace) if dropped early.
+struct Traced {
+    run: Running,
+    program: Option<Pid>,
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        // strace detaches from a tracee when it is killed, which would leave the
+        // program running: kill the program itself.
+        if let Some(pid) = self.program.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = self.run.wait_exit(EXIT_TIMEOUT);
+        }
+    }
+}
+
+impl Traced {
+    fn stop(&mut self, signal: Option<Signal>) -> Result<()> {
+        let Some(pid) = self.program else {
+            return Ok(());
+        };
+        if let Some(sig) = signal {
+            kill(pid, sig).with_context(|| format!("cannot send {sig} to the program"))?;
+        }
+        let status = self
+            .run
+            .wait_exit(EXIT_TIMEOUT)
+            .context("the program did not exit after SIGTERM")?;
+        self.program = None;
+        ensure!(
+            status.success() || signal.is_some(),
+            "the program exited with {status}; stderr: {}",
+            self.run.stderr().trim()
+        );
+        Ok(())
+    }
+}
+
+/// The process whose parent is `parent` (the program strace started).
+fn child_of(parent: u32) -> Option<Pid> {
+    for entry in fs::read_dir("/proc").ok()? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            return Some(Pid::from_raw(pid));
+        }
+    }
+    None
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Units of work done, and the wall-clock window they were done in.
+struct Work {
+    units: u64,
+    window: Option<(f64, f64)>,
+}
+
+fn trace_one(
+    strace: &Path,
+    exe: &Path,
+    raw: &Path,
+    family: Family,
+    count: u64,
+) -> Result<FlavorTrace> {
+    let (args, listening) = family.args(count);
+    let raw_s = raw.to_string_lossy().to_string();
+    let exe_s = exe.to_string_lossy().to_string();
+    let mut strace_args: Vec<&str> =
+        vec!["-f", "-qq", "-ttt", "-s", "16", "-o", &raw_s, "--", &exe_s];
+    strace_args.extend(args.iter().map(String::as_str));
+    let (run, addrs) = if listening > 0 {
+        Running::server(strace, &strace_args, None, listening)?
+    } else {
+        (Running::spawn(strace, &strace_args, None)?, Vec::new())
+    };
+    let strace_pid = run.pid().as_raw() as u32;
+    let mut traced = Traced { run, program: None };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while traced.program.is_none() {
+        traced.program = child_of(strace_pid);
+        if traced.program.is_none() {
+            ensure!(
+                Instant::now() < deadline && traced.run.alive(),
+                "the program did not start under strace: {}",
+                traced.run.stderr().trim()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let started = Instant::now();
+    let work = drive(family, &mut traced, &addrs, count)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let text = fs::read_to_string(raw).with_context(|| format!("cannot read {}", raw.display()))?;
+    let calls = strace::parse(&text);
+    ensure!(!calls.is_empty(), "strace recorded no system call");
+    Ok(FlavorTrace {
+        flavor: String::new(),
+        units: work.units,
+        seconds,
+        workload: strace::tally(&calls, work.window),
+        whole_run: strace::tally(&calls, None),
+        raw: String::new(),
+    })
+}
+
+/// Runs the family's workload, then stops the program (SIGTERM, or waits for a demo
+/// that exits by itself).
+fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) -> Result<Work> {
+    let work = match family {
+        Family::UdpEcho => udp_echoes(addrs[0], count)?,
+        Family::Multisocket => multisocket(traced, addrs, count)?,
+        Family::TcpEcho => tcp_echo(addrs[0], count)?,
+        Family::Ident => ident(addrs[0], count)?,
+        Family::MioMixed => {
+            let first = wait_for(traced, |e| matches!(e, Event::Tick { .. }))?;
+            let Some(Event::Tick { count: start }) = first else {
+                unreachable!()
+            };
+            let from = now();
+            wait_for(
+                traced,
+                |e| matches!(e, Event::Tick { count: n } if *n >= start + count),
+            )?;
+            Work {
+                units: count,
+                window: Some((from, now())),
+            }
+        }
+        Family::FutureNotify => {
+            wait_for(traced, |e| matches!(e, Event::Poll { .. }))?;
+            let from = now();
+            let done = wait_for(traced, |e| matches!(e, Event::Done { .. }))?;
+            let to = now();
+            let Some(Event::Done { polls, .. }) = done else {
+                unreachable!()
+            };
+            traced.stop(None)?;
+            return Ok(Work {
+                units: polls.saturating_sub(1).max(1),
+                window: Some((from, to)),
+            });
+        }
+        Family::MioPipe => {
+            traced.stop(None)?;
+            return Ok(Work {
+                units: 1,
+                window: None,
+            });
+        }
+        Family::MioEmpty => {
+            // It never returns from poll: that is the lesson. Let it sit, then stop it.
+            thread::sleep(MIO_EMPTY_RUN);
+            traced.stop(Some(Signal::SIGTERM))?;
+            return Ok(Work {
+                units: 1,
+                window: None,
+            });
+        }
+    };
+    traced.stop(Some(Signal::SIGTERM))?;
+    Ok(work)
+}
+
+/// Reads stdout lines until one parses to an event matching `want`.
+fn wait_for(traced: &mut Traced, want: impl Fn(&Event) -> bool) -> Result<Option<Event>> {
+    let mut found = None;
+    traced.run.wait_until(WORKLOAD_LIMIT, |lines| {
+        found = lines
+            .iter()
+            .rev()
+            .filter_map(|l| l.event().ok())
+            .find(|e| want(e));
+        found.is_some()
+    })?;
+    Ok(found)
+}
+
+fn client_udp(server: SocketAddr) -> Result<UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        "127.0.0.1:0".parse()?
+    } else {
+        "[::1]:0".parse()?
+    };
+    let sock = UdpSocket::bind(local)?;
+    sock.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    Ok(sock)
+}
+
+/// `count` echoes with `UDP_WINDOW` datagrams in flight.
+fn udp_echoes(server: SocketAddr, count: u64) -> Result<Work> {
+    let sock = client_udp(server)?;
+    sock.connect(server)?;
+    let payload = [0x5au8; UDP_PAYLOAD];
+    let mut buf = [0u8; 2048];
+    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let from = now();
+    let mut sent = 0u64;
+    while sent < count.min(UDP_WINDOW as u64) {
+        sock.send(&payload)?;
+        sent += 1;
+    }
+    let mut got = 0u64;
+    while got < count {
+        let n = sock
+            .recv(&mut buf)
+            .with_context(|| format!("no echo within {REPLY_TIMEOUT:?} after {got} echoes"))?;
+        ensure!(
+            n == UDP_PAYLOAD,
+            "an echo of {UDP_PAYLOAD} bytes came back as {n}"
+        );
+        got += 1;
+        if sent < count {
+            sock.send(&payload)?;
+            sent += 1;
+        }
+        ensure!(
+            Instant::now() < limit,
+            "{got} echoes in {WORKLOAD_LIMIT:?}: giving up"
+        );
+    }
+    Ok(Work {
+        units: got,
+        window: Some((from, now())),
+    })
+}
+
+/// `count` datagrams round-robin over the sockets, paced by the `recv` lines so that
+/// no socket buffer overflows.
+fn multisocket(traced: &mut Traced, addrs: &[SocketAddr], count: u64) -> Result<Work> {
+    let sock = client_udp(addrs[0])?;
+    let recv_lines = |lines: &[conformance::process::Line]| {
+        lines
+            .iter()
+            .filter(|l| matches!(l.event(), Ok(Event::Recv { .. })))
+            .count() as u64
+    };
+    let from = now();
+    let mut sent = 0u64;
+    while sent < count {
+        let batch = (count - sent).min(addrs.len() as u64);
+        for k in 0..batch {
+            sock.send_to(b"trace", addrs[((sent + k) as usize) % addrs.len()])?;
+        }
+        sent += batch;
+        traced
+            .run
+            .wait_until(REPLY_TIMEOUT, |lines| recv_lines(lines) >= sent)
+            .with_context(|| format!("waiting for `recv` lines of {sent} datagrams"))?;
+    }
+    Ok(Work {
+        units: sent,
+        window: Some((from, now())),
+    })
+}
+
+/// `kib` KiB through a TCP echo server, 1 KiB written and read back at a time.
+fn tcp_echo(server: SocketAddr, kib: u64) -> Result<Work> {
+    let mut stream = TcpStream::connect(server)?;
+    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    let chunk: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+    let mut back = vec![0u8; 1024];
+    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let from = now();
+    for done in 0..kib {
+        stream.write_all(&chunk)?;
+        stream
+            .read_exact(&mut back)
+            .with_context(|| format!("echo of KiB {done} did not come back"))?;
+        ensure!(back == chunk, "the echo differs from what was sent");
+        ensure!(
+            Instant::now() < limit,
+            "{done} KiB in {WORKLOAD_LIMIT:?}: giving up"
+        );
+    }
+    let to = now();
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    Ok(Work {
+        units: kib,
+        window: Some((from, to)),
+    })
+}
+
+/// `count` ident queries about this very connection, one after another.
+fn ident(server: SocketAddr, count: u64) -> Result<Work> {
+    let stream = TcpStream::connect(server)?;
+    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    let query = format!("{}, {}\r\n", server.port(), stream.local_addr()?.port());
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let from = now();
+    for done in 0..count {
+        writer.write_all(query.as_bytes())?;
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .with_context(|| format!("no reply to query {done}"))?;
+        ensure!(
+            n > 0,
+            "the server closed the connection after {done} queries"
+        );
+        ensure!(line.contains(" : "), "not an ident reply: {line:?}");
+        ensure!(
+            Instant::now() < limit,
+            "{done} queries in {WORKLOAD_LIMIT:?}: giving up"
+        );
+    }
+    Ok(Work {
+        units: count,
+        window: Some((from, now())),
+    })
+}
+
+/// Rows shown for `trace`: the main rows, then any other syscall made at least once
+/// per 20 units on either side, then the rest as `other`.
+pub fn rows(trace: &ProgramTrace) -> Vec<(String, Vec<f64>)> {
+    let per_unit = |t: &FlavorTrace, n: u64| n as f64 / t.units.max(1) as f64;
+    let mut out: Vec<(String, Vec<f64>)> = MAIN_ROWS
+        .iter()
+        .map(|r| {
+            let v = trace
+                .flavors
+                .iter()
+                .map(|t| per_unit(t, t.workload.get(r)))
+                .collect();
+            (r.to_string(), v)
+        })
+        .collect();
+    let extra: BTreeSet<&String> = trace
+        .flavors
+        .iter()
+        .flat_map(|t| {
+            t.workload
+                .rows
+                .iter()
+                .filter(|(name, n)| !MAIN_ROWS.contains(&name.as_str()) && per_unit(t, **n) >= 0.05)
+                .map(|(name, _)| name)
+        })
+        .collect();
+    for name in &extra {
+        let v = trace
+            .flavors
+            .iter()
+            .map(|t| per_unit(t, t.workload.get(name)))
+            .collect();
+        out.push((name.to_string(), v));
+    }
+    let other = trace
+        .flavors
+        .iter()
+        .map(|t| {
+            let shown: u64 = MAIN_ROWS
+                .iter()
+                .map(|r| t.workload.get(r))
+                .chain(extra.iter().map(|r| t.workload.get(r)))
+                .sum();
+            per_unit(t, t.workload.total - shown)
+        })
+        .collect();
+    out.push(("other".to_string(), other));
+    out.push((
+        "total".to_string(),
+        trace
+            .flavors
+            .iter()
+            .map(|t| per_unit(t, t.workload.total))
+            .collect(),
+    ));
+    out
+}
+
+/// Figures of the whole run (start-up included), as whole numbers.
+pub fn whole_run_rows(trace: &ProgramTrace) -> Vec<(&'static str, Vec<u64>)> {
+    let col = |f: fn(&Tally) -> u64| trace.flavors.iter().map(|t| f(&t.whole_run)).collect();
+    vec![
+        ("threads", col(|t| t.threads as u64)),
+        ("epoll instances", col(|t| t.epoll_instances)),
+        ("wake-up fds created", col(|t| t.wakeup_fds)),
+        ("pipe2", col(|t| t.get(strace::PIPE))),
+        ("eventfd2", col(|t| t.get(strace::EVENTFD))),
+        ("socketpair", col(|t| t.get("socketpair"))),
+        ("system calls", col(|t| t.total)),
+    ]
+}
+
+/// A per-unit figure: two decimals, more for a small non-zero one, none for zero.
+pub fn format_per_unit(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v < 0.01 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The side-by-side table of one program.
+pub fn table(trace: &ProgramTrace) -> String {
+    let mut out = format!(
+        "trace of {}: {} (release build, strace -f)\n",
+        trace.program, trace.workload
+    );
+    let per_unit = rows(trace);
+    let whole = whole_run_rows(trace);
+    let title = format!("system calls per {}", trace.unit);
+    let width = per_unit
+        .iter()
+        .map(|(n, _)| n.len() + 2)
+        .chain(whole.iter().map(|(n, _)| n.len() + 2))
+        .chain([title.len(), "whole run (start-up included)".len()])
+        .max()
+        .unwrap_or(30);
+    let head = |title: &str| {
+        let mut s = format!("{title:<width$}");
+        for t in &trace.flavors {
+            s.push_str(&format!("{:>10}", t.flavor));
+        }
+        s.push('\n');
+        s
+    };
+    let line = |name: &str, cells: Vec<String>| {
+        let mut s = format!("  {name:<w$}", w = width - 2);
+        for c in cells {
+            s.push_str(&format!("{c:>10}"));
+        }
+        s.push('\n');
+        s
+    };
+    out.push_str(&head(&title));
+    for (name, values) in per_unit {
+        // A workload of one run shows counts: no decimals.
+        let cells = values
+            .iter()
+            .map(|v| match trace.unit.as_str() {
+                "run" => format!("{v:.0}"),
+                _ => format_per_unit(*v),
+            })
+            .collect();
+        out.push_str(&line(&name, cells));
+    }
+    let col = |f: &dyn Fn(&FlavorTrace) -> String| trace.flavors.iter().map(f).collect();
+    out.push_str(&line("units of work", col(&|t| t.units.to_string())));
+    out.push_str(&line(
+        "seconds under strace",
+        col(&|t| format!("{:.1}", t.seconds)),
+    ));
+    out.push_str(&head("whole run (start-up included)"));
+    for (name, values) in whole {
+        out.push_str(&line(name, values.iter().map(u64::to_string).collect()));
+    }
+    let raws: Vec<&str> = trace.flavors.iter().map(|t| t.raw.as_str()).collect();
+    out.push_str(&format!("raw traces: {}\n", raws.join(", ")));
+    out
+}
+
+/// Traces from `trace --format json` output: an array of programs, or one program.
+pub fn load_json(text: &str) -> Result<Vec<ProgramTrace>> {
+    if let Ok(many) = serde_json::from_str::<Vec<ProgramTrace>>(text) {
+        return Ok(many);
+    }
+    let one: ProgramTrace =
+        serde_json::from_str(text).context("not the JSON of `cargo xtask trace --format json`")?;
+    Ok(vec![one])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flavor(name: &str, units: u64, rows: &[(&str, u64)]) -> FlavorTrace {
+        let mut t = Tally::default();
+        for (r, n) in rows {
+            t.rows.insert(r.to_string(), *n);
+            t.total += n;
+        }
+        FlavorTrace {
+            flavor: name.into(),
+            units,
+            seconds: 1.0,
+            workload: t.clone(),
+            whole_run: t,
+            raw: format!("target/trace/x-{name}.strace"),
+        }
+    }
+
+    #[test]
+    fn families_by_name() {
+        assert_eq!(Family::of("echo-mio-edge"), Some(Family::UdpEcho));
+        assert_eq!(Family::of("multisocket-join"), Some(Family::Multisocket));
+        assert_eq!(Family::of("tcp-echo-mio"), Some(Family::TcpEcho));
+        assert_eq!(Family::of("ident-incorrect"), Some(Family::Ident));
+        assert_eq!(Family::of("mio-empty"), Some(Family::MioEmpty));
+        assert_eq!(Family::of("something-else"), None);
+    }
+
+    #[test]
+    fn per_unit_rows_extras_and_other() {
+        let trace = ProgramTrace {
+            program: "echo-x".into(),
+            unit: "echoed datagram".into(),
+            workload: "w".into(),
+            flavors: vec![
+                flavor(
+                    "legacy",
+                    100,
+                    &[
+                        ("recvfrom", 100),
+                        ("sendto", 100),
+                        ("pselect6", 100),
+                        ("brk", 3),
+                    ],
+                ),
+                flavor(
+                    "modern",
+                    100,
+                    &[("recvfrom", 106), ("sendto", 100), ("epoll_wait", 52)],
+                ),
+            ],
+        };
+        let rows = rows(&trace);
+        let get = |n: &str| {
+            rows.iter()
+                .find(|(r, _)| r == n)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(get("recvfrom"), [1.0, 1.06]);
+        assert_eq!(get("epoll_wait"), [0.0, 0.52]);
+        assert_eq!(
+            get("pselect6"),
+            [1.0, 0.0],
+            "a frequent syscall gets its own row"
+        );
+        assert_eq!(get("other"), [0.03, 0.0], "rare ones are summed");
+        assert_eq!(get("total"), [3.03, 2.58]);
+        assert!(rows.iter().all(|(r, _)| r != "brk"));
+        let text = table(&trace);
+        assert!(text.contains("system calls per echoed datagram"));
+        let line = |name: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap()
+        };
+        assert!(line("pselect6").ends_with("      1.00         0"), "{text}");
+        assert!(line("recvfrom").ends_with("      1.00      1.06"), "{text}");
+        assert!(line("other").ends_with("      0.03         0"), "{text}");
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let trace = ProgramTrace {
+            program: "echo-x".into(),
+            unit: "echoed datagram".into(),
+            workload: "w".into(),
+            flavors: vec![flavor("legacy", 10, &[("futex", 4)])],
+        };
+        let text = serde_json::to_string(&vec![trace.clone()]).unwrap();
+        let back = load_json(&text).unwrap();
+        assert_eq!(back[0].flavors[0].workload.get("futex"), 4);
+        let one = load_json(&serde_json::to_string(&trace).unwrap()).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(load_json("{}").is_err());
+    }
+}
