@@ -12,7 +12,7 @@ use crate::purity;
 const QUICK: Duration = Duration::from_secs(5);
 
 /// A start-up error is one line on stderr, no panic, no backtrace, non-zero exit.
-fn one_line_error(stderr: &str) -> Result<String> {
+pub(crate) fn one_line_error(stderr: &str) -> Result<String> {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     ensure!(!stderr.contains("panicked"), "panicked: {stderr:?}");
     ensure!(

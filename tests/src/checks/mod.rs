@@ -3,6 +3,8 @@
 //! land without checks.
 
 pub mod common;
+pub mod internals;
+pub mod multisocket;
 pub mod tcp_echo;
 pub mod udp_echo;
 
@@ -14,6 +16,18 @@ pub fn for_program(program: &str) -> Option<&'static [Check]> {
         Some(udp_echo::CHECKS)
     } else if program == "tcp-echo" || program == "tcp-echo-mio" {
         Some(tcp_echo::CHECKS)
+    } else if program == "multisocket-join" {
+        Some(multisocket::JOIN_CHECKS)
+    } else if program.starts_with("multisocket-") {
+        Some(multisocket::CHECKS)
+    } else if program == "future-notify" {
+        Some(internals::FUTURE_NOTIFY)
+    } else if program == "mio-empty" {
+        Some(internals::MIO_EMPTY)
+    } else if program == "mio-mixed" {
+        Some(internals::MIO_MIXED)
+    } else if program == "mio-pipe" {
+        Some(internals::MIO_PIPE)
     } else {
         None
     }

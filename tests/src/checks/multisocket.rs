@@ -1,0 +1,635 @@
+//! Checks of the multi-socket programs (multisocket-join, multisocket-spawn,
+//! multisocket-futuresunordered): N UDP sockets, one future per socket, a `recv … at
+//! LOCAL` line per datagram and a `poll future #i` line per poll of future i.
+//!
+//! The poll lines are the lesson: how many per-socket futures one datagram makes the
+//! program poll. That is measured, one datagram at a time, and compared with the
+//! documented pattern of each program, flavor and number of sockets
+//! ([`POLL_PATTERNS`]): data, not an `if` in a check.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use nix::sys::signal::Signal;
+use shared::event::Event;
+
+use crate::check::{Check, Ctx, Outcome};
+use crate::checks::common;
+use crate::process::{run_to_end, Line, Running};
+use crate::programs::Flavor;
+
+/// How many of its per-socket futures a program polls for one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Every future, whichever socket the datagram arrived on.
+    Every,
+    /// Only the future of the socket that received the datagram.
+    OnlyTarget,
+}
+
+impl fmt::Display for Polled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Polled::Every => "every future",
+            Polled::OnlyTarget => "only the target's future",
+        })
+    }
+}
+
+/// The documented poll pattern: (program, flavor, sockets, pattern, why).
+pub const POLL_PATTERNS: &[(&str, Flavor, usize, Polled, &str)] = &[
+    (
+        "multisocket-join",
+        Flavor::Legacy,
+        10,
+        Polled::Every,
+        "futures 0.1 join_all polls every joined future whenever its one task is notified",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Legacy,
+        30,
+        Polled::Every,
+        "futures 0.1 join_all has no size threshold",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Legacy,
+        31,
+        Polled::Every,
+        "futures 0.1 join_all has no size threshold",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Legacy,
+        40,
+        Polled::Every,
+        "futures 0.1 join_all has no size threshold",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Modern,
+        10,
+        Polled::Every,
+        "futures 0.3 (try_)join_all polls every future while there are at most 30",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Modern,
+        30,
+        Polled::Every,
+        "30 is still at or below futures-util's join_all::SMALL",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Modern,
+        31,
+        Polled::OnlyTarget,
+        "above 30 futures 0.3 (try_)join_all runs a FuturesOrdered: one waker per future",
+    ),
+    (
+        "multisocket-join",
+        Flavor::Modern,
+        40,
+        Polled::OnlyTarget,
+        "above 30 futures 0.3 (try_)join_all runs a FuturesOrdered: one waker per future",
+    ),
+    (
+        "multisocket-spawn",
+        Flavor::Legacy,
+        10,
+        Polled::OnlyTarget,
+        "one tokio-core task per socket",
+    ),
+    (
+        "multisocket-spawn",
+        Flavor::Legacy,
+        40,
+        Polled::OnlyTarget,
+        "one tokio-core task per socket",
+    ),
+    (
+        "multisocket-spawn",
+        Flavor::Modern,
+        10,
+        Polled::OnlyTarget,
+        "one JoinSet task per socket",
+    ),
+    (
+        "multisocket-spawn",
+        Flavor::Modern,
+        40,
+        Polled::OnlyTarget,
+        "one JoinSet task per socket",
+    ),
+    (
+        "multisocket-futuresunordered",
+        Flavor::Legacy,
+        10,
+        Polled::OnlyTarget,
+        "futures 0.1 FuturesUnordered gives each future a NotifyHandle of its own",
+    ),
+    (
+        "multisocket-futuresunordered",
+        Flavor::Legacy,
+        40,
+        Polled::OnlyTarget,
+        "futures 0.1 FuturesUnordered gives each future a NotifyHandle of its own",
+    ),
+    (
+        "multisocket-futuresunordered",
+        Flavor::Modern,
+        10,
+        Polled::OnlyTarget,
+        "futures 0.3 FuturesUnordered gives each future a waker of its own",
+    ),
+    (
+        "multisocket-futuresunordered",
+        Flavor::Modern,
+        40,
+        Polled::OnlyTarget,
+        "futures 0.3 FuturesUnordered gives each future a waker of its own",
+    ),
+];
+
+/// The documented pattern for `program` in `flavor` with `sockets` sockets.
+pub fn poll_pattern(program: &str, flavor: Flavor, sockets: usize) -> Option<(Polled, &str)> {
+    POLL_PATTERNS
+        .iter()
+        .find(|(p, f, n, _, _)| *p == program && *f == flavor && *n == sockets)
+        .map(|(_, _, _, polled, why)| (*polled, *why))
+}
+
+const COMMON_HEAD: [Check; 4] = [
+    Check {
+        name: "help",
+        run: common::help,
+    },
+    Check {
+        name: "unknown-flag",
+        run: common::unknown_flag,
+    },
+    Check {
+        name: "bad-address",
+        run: common::bad_address,
+    },
+    Check {
+        name: "port-in-use",
+        run: common::udp_port_in_use,
+    },
+];
+
+const COMMON_TAIL: [Check; 6] = [
+    Check {
+        name: "consecutive-ports",
+        run: consecutive_ports,
+    },
+    Check {
+        name: "one-recv-per-datagram",
+        run: one_recv_per_datagram,
+    },
+    Check {
+        name: "polls-at-10-sockets",
+        run: polls_at_10,
+    },
+    Check {
+        name: "polls-at-40-sockets",
+        run: polls_at_40,
+    },
+    Check {
+        name: "sigterm",
+        run: sigterm,
+    },
+    Check {
+        name: "sigint",
+        run: sigint,
+    },
+];
+
+const ERA_PURITY: Check = Check {
+    name: "era-purity",
+    run: common::era_purity,
+};
+
+/// The checks of multisocket-spawn and multisocket-futuresunordered.
+pub const CHECKS: &[Check] = &[
+    COMMON_HEAD[0],
+    COMMON_HEAD[1],
+    COMMON_HEAD[2],
+    COMMON_HEAD[3],
+    COMMON_TAIL[0],
+    COMMON_TAIL[1],
+    COMMON_TAIL[2],
+    COMMON_TAIL[3],
+    COMMON_TAIL[4],
+    COMMON_TAIL[5],
+    ERA_PURITY,
+];
+
+/// The checks of multisocket-join: the same, plus both sides of futures 0.3's
+/// threshold (30 joined futures polled all at once, 31 through `FuturesOrdered`).
+pub const JOIN_CHECKS: &[Check] = &[
+    COMMON_HEAD[0],
+    COMMON_HEAD[1],
+    COMMON_HEAD[2],
+    COMMON_HEAD[3],
+    COMMON_TAIL[0],
+    COMMON_TAIL[1],
+    COMMON_TAIL[2],
+    Check {
+        name: "polls-at-30-sockets",
+        run: polls_at_30,
+    },
+    Check {
+        name: "polls-at-31-sockets",
+        run: polls_at_31,
+    },
+    COMMON_TAIL[3],
+    COMMON_TAIL[4],
+    COMMON_TAIL[5],
+    ERA_PURITY,
+];
+
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A program has finished reacting to a datagram once it has printed nothing for this
+/// long. Its lines for one datagram are printed by one poll of one task, microseconds
+/// apart; this is only the margin for a loaded machine.
+const QUIET: Duration = Duration::from_millis(200);
+/// Datagrams sent one at a time to measure the poll pattern.
+const PROBES: usize = 5;
+
+fn start(ctx: &Ctx, sockets: usize) -> Result<(Running, Vec<SocketAddr>)> {
+    let n = sockets.to_string();
+    Running::server(
+        ctx.exe,
+        &["--bind", "127.0.0.1:0", "--sockets", &n],
+        None,
+        sockets,
+    )
+}
+
+fn client() -> Result<UdpSocket> {
+    UdpSocket::bind("127.0.0.1:0").context("client bind")
+}
+
+/// Reads lines until none has arrived for [`QUIET`].
+fn settle(run: &mut Running) -> Result<()> {
+    let limit = Instant::now() + RECV_TIMEOUT;
+    while run.next_line(QUIET).is_ok() {
+        ensure!(
+            Instant::now() < limit,
+            "still printing {RECV_TIMEOUT:?} later"
+        );
+    }
+    Ok(())
+}
+
+/// Waits for a `recv` line at `at` among the lines after `from`.
+fn wait_recv(run: &mut Running, from: usize, at: SocketAddr) -> Result<()> {
+    run.wait_until(RECV_TIMEOUT, |lines| {
+        lines[from.min(lines.len())..]
+            .iter()
+            .any(|l| matches!(l.event(), Ok(Event::Recv { at: Some(a), .. }) if a == at))
+    })
+    .with_context(|| format!("no `recv … at {at}` line"))
+}
+
+/// The `poll future` indices and `recv` events among `lines`.
+fn polls_and_recvs(lines: &[Line]) -> Result<(Vec<usize>, Vec<Event>)> {
+    let mut polls = Vec::new();
+    let mut recvs = Vec::new();
+    for line in lines {
+        match line.event()? {
+            Event::PollFuture { index } => polls.push(index),
+            e @ Event::Recv { .. } => recvs.push(e),
+            other => bail!("unexpected line `{other}`"),
+        }
+    }
+    Ok((polls, recvs))
+}
+
+/// Which pattern a set of polls for a datagram to socket `target` of `sockets` shows.
+fn classify(polls: &[usize], target: usize, sockets: usize) -> Option<Polled> {
+    let distinct: BTreeSet<usize> = polls.iter().copied().collect();
+    if polls.len() == sockets && distinct.len() == sockets && distinct.iter().all(|i| *i < sockets)
+    {
+        Some(Polled::Every)
+    } else if polls == [target] {
+        Some(Polled::OnlyTarget)
+    } else {
+        None
+    }
+}
+
+/// Sends [`PROBES`] datagrams one at a time to different sockets and, for each,
+/// counts the `poll future` lines it caused; compares with [`POLL_PATTERNS`].
+fn polls(ctx: &Ctx, sockets: usize) -> Outcome {
+    let (program, flavor) = (&ctx.program.name, ctx.program.flavor);
+    let Some((expected, why)) = poll_pattern(program, flavor, sockets) else {
+        bail!("no documented poll pattern for {program} {flavor:?} at {sockets} sockets");
+    };
+    let (mut run, addrs) = start(ctx, sockets)?;
+    // Start-up: every future is polled once before anything arrives.
+    run.wait_until(RECV_TIMEOUT, |lines| {
+        let seen: BTreeSet<usize> = lines
+            .iter()
+            .filter_map(|l| match l.event() {
+                Ok(Event::PollFuture { index }) => Some(index),
+                _ => None,
+            })
+            .collect();
+        seen.len() == sockets
+    })
+    .context("not every future was polled once at start-up")?;
+    settle(&mut run)?;
+
+    let sock = client()?;
+    let me = sock.local_addr()?;
+    let targets = [sockets - 1, 0, sockets / 2, 1, sockets - 2];
+    let mut measured = Vec::new();
+    for (i, &target) in targets.iter().enumerate().take(PROBES) {
+        let from = run.seen.len();
+        let payload = vec![b'p'; i + 1];
+        sock.send_to(&payload, addrs[target])?;
+        wait_recv(&mut run, from, addrs[target])?;
+        settle(&mut run)?;
+        let (polls, recvs) = polls_and_recvs(&run.seen[from..])?;
+        let want = Event::Recv {
+            len: payload.len(),
+            from: me,
+            at: Some(addrs[target]),
+        };
+        ensure!(
+            recvs == [want.clone()],
+            "datagram {i} to socket #{target}: expected `{want}`, got {recvs:?}"
+        );
+        let pattern = classify(&polls, target, sockets);
+        ensure!(
+            pattern == Some(expected),
+            "{sockets} sockets, datagram to socket #{target}: polled {} future(s) {polls:?}, \
+             which is {}; expected {expected} ({why})",
+            polls.len(),
+            pattern.map_or(
+                "neither every future nor only the target".to_string(),
+                |p| p.to_string()
+            ),
+        );
+        measured.push(polls.len());
+    }
+    ensure!(run.alive(), "the program died: {}", run.stderr());
+    let err = run.stderr();
+    ensure!(err.is_empty(), "unexpected stderr: {err:?}");
+    Ok(format!(
+        "{sockets} sockets: measured {} polls for datagrams to sockets {:?} ({}); \
+         expected {expected}: {why}",
+        measured
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        &targets[..PROBES],
+        match expected {
+            Polled::Every => format!("every future, {sockets} each"),
+            Polled::OnlyTarget => "only the target's future, 1 each".to_string(),
+        }
+    ))
+}
+
+fn polls_at_10(ctx: &Ctx) -> Outcome {
+    polls(ctx, 10)
+}
+
+fn polls_at_30(ctx: &Ctx) -> Outcome {
+    polls(ctx, 30)
+}
+
+fn polls_at_31(ctx: &Ctx) -> Outcome {
+    polls(ctx, 31)
+}
+
+fn polls_at_40(ctx: &Ctx) -> Outcome {
+    polls(ctx, 40)
+}
+
+/// Every datagram to socket k gives exactly one `recv` line, naming socket k's
+/// address, the client and the length.
+fn one_recv_per_datagram(ctx: &Ctx) -> Outcome {
+    const SOCKETS: usize = 10;
+    let (mut run, addrs) = start(ctx, SOCKETS)?;
+    let distinct: BTreeSet<SocketAddr> = addrs.iter().copied().collect();
+    ensure!(
+        distinct.len() == SOCKETS,
+        "listening addresses are not distinct: {addrs:?}"
+    );
+    let sock = client()?;
+    let me = sock.local_addr()?;
+    // Two rounds over the sockets, in an order that is not the sockets' own; each
+    // datagram's length names its socket and round.
+    let order = [3, 7, 0, 9, 5, 1, 8, 2, 6, 4];
+    let mut sent = Vec::new();
+    for round in 0..2 {
+        for &k in &order {
+            let len = 1 + k + round * SOCKETS;
+            sock.send_to(&vec![b'x'; len], addrs[k])?;
+            sent.push((len, k));
+        }
+    }
+    let total = sent.len();
+    run.wait_until(RECV_TIMEOUT, |lines| {
+        lines
+            .iter()
+            .filter(|l| matches!(l.event(), Ok(Event::Recv { .. })))
+            .count()
+            >= total
+    })?;
+    let counts = stop(&mut run, Signal::SIGTERM)?;
+    let mut got: Vec<(usize, usize)> = Vec::new();
+    for e in run.events()? {
+        if let Event::Recv { len, from, at } = e {
+            ensure!(from == me, "recv line names peer {from}, not {me}");
+            let Some(at) = at else {
+                bail!("recv line without `at LOCAL`: {len} bytes from {from}")
+            };
+            let k = addrs.iter().position(|a| *a == at).with_context(|| {
+                format!("recv line names {at}, which is not a listening socket")
+            })?;
+            got.push((len, k));
+        }
+    }
+    got.sort();
+    sent.sort();
+    ensure!(
+        got == sent,
+        "(length, socket) of the recv lines {got:?} differ from what was sent {sent:?}"
+    );
+    ensure!(
+        counts == total as u64,
+        "summary recv={counts}, but {total} datagrams were sent and reported"
+    );
+    Ok(format!(
+        "{total} datagrams over {SOCKETS} sockets: one recv line each, naming its socket; summary recv={counts}"
+    ))
+}
+
+/// `--bind 127.0.0.1:P --sockets 3` listens on P, P+1, P+2 in that order; with P+1
+/// taken, the program refuses to start and names P+1.
+fn consecutive_ports(ctx: &Ctx) -> Outcome {
+    // Find three free consecutive ports; another process may take one in between,
+    // so try a few times.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        if port > u16::MAX - 2 {
+            continue;
+        }
+        let free = (0..3).all(|i| UdpSocket::bind(("127.0.0.1", port + i)).is_ok());
+        if !free {
+            continue;
+        }
+        let bind = format!("127.0.0.1:{port}");
+        match Running::server(ctx.exe, &["--bind", &bind, "--sockets", "3"], None, 3) {
+            Ok((mut run, addrs)) => {
+                let ports: Vec<u16> = addrs.iter().map(SocketAddr::port).collect();
+                ensure!(
+                    ports == [port, port + 1, port + 2],
+                    "--bind {bind} --sockets 3 listened on ports {ports:?}"
+                );
+                stop(&mut run, Signal::SIGTERM)?;
+                // The same run, with the second port taken.
+                let taken = UdpSocket::bind(("127.0.0.1", port + 1))
+                    .with_context(|| format!("port {} was just free", port + 1))?;
+                let (status, stdout, stderr) =
+                    run_to_end(ctx.exe, &["--bind", &bind, "--sockets", "3"], EXIT_TIMEOUT)?;
+                drop(taken);
+                ensure!(
+                    !status.success() && status.code().is_some(),
+                    "started with port {} taken: {status}",
+                    port + 1
+                );
+                ensure!(
+                    !stdout.contains("listening"),
+                    "announced sockets although one could not be bound: {stdout:?}"
+                );
+                let line = common::one_line_error(&stderr)?;
+                ensure!(
+                    line.contains(&format!(":{}", port + 1)),
+                    "error does not name port {}: {line}",
+                    port + 1
+                );
+                return Ok(format!(
+                    "listened on {port}, {}, {} in order; with {} taken: {status}, `{line}`",
+                    port + 1,
+                    port + 2,
+                    port + 1
+                ));
+            }
+            Err(e) => last_error = format!("{e:#}"),
+        }
+    }
+    bail!("could not run on three free consecutive ports: {last_error}")
+}
+
+/// Stops the program with `sig`; checks exit 0 within 2 s and a last line
+/// `summary recv=R` that agrees with the `recv` lines. Returns R.
+fn stop(run: &mut Running, sig: Signal) -> Result<u64> {
+    run.signal(sig)?;
+    let status = run
+        .wait_exit(EXIT_TIMEOUT)
+        .with_context(|| format!("after {sig:?}"))?;
+    ensure!(
+        status.success(),
+        "exit status {status} after {sig:?}; stderr: {}",
+        run.stderr()
+    );
+    let events = run.events()?;
+    let Some(Event::Summary(c)) = events.last() else {
+        bail!("last line is not a summary: {:?}", events.last());
+    };
+    let recv = c
+        .get("recv")
+        .with_context(|| format!("summary without recv: {c:?}"))?;
+    let lines = events
+        .iter()
+        .filter(|e| matches!(e, Event::Recv { .. }))
+        .count() as u64;
+    ensure!(recv == lines, "summary recv={recv}, but {lines} recv lines");
+    Ok(recv)
+}
+
+fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
+    let (mut run, addrs) = start(ctx, 4)?;
+    let sock = client()?;
+    for i in 0..12 {
+        sock.send_to(b"ping", addrs[i % addrs.len()])?;
+    }
+    run.wait_until(RECV_TIMEOUT, |lines| {
+        lines
+            .iter()
+            .filter(|l| matches!(l.event(), Ok(Event::Recv { .. })))
+            .count()
+            >= 12
+    })?;
+    let t0 = Instant::now();
+    let recv = stop(&mut run, sig)?;
+    ensure!(recv == 12, "summary recv={recv}, expected 12");
+    Ok(format!(
+        "exit 0 {:?} after {sig:?}, summary recv=12",
+        t0.elapsed()
+    ))
+}
+
+fn sigterm(ctx: &Ctx) -> Outcome {
+    signal_check(ctx, Signal::SIGTERM)
+}
+
+fn sigint(ctx: &Ctx) -> Outcome {
+    signal_check(ctx, Signal::SIGINT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_classified() {
+        assert_eq!(
+            classify(&[0, 1, 2, 3], 2, 4),
+            Some(Polled::Every),
+            "all, once each"
+        );
+        assert_eq!(classify(&[2], 2, 4), Some(Polled::OnlyTarget));
+        assert_eq!(classify(&[1], 2, 4), None, "the wrong future");
+        assert_eq!(classify(&[2, 2], 2, 4), None, "polled twice");
+        assert_eq!(classify(&[0, 1, 2, 2], 2, 4), None, "one missing");
+        assert_eq!(classify(&[], 2, 4), None);
+    }
+
+    #[test]
+    fn every_program_flavor_and_size_has_one_pattern() {
+        for program in [
+            "multisocket-join",
+            "multisocket-spawn",
+            "multisocket-futuresunordered",
+        ] {
+            for flavor in Flavor::ALL {
+                for n in [10, 40] {
+                    assert!(poll_pattern(program, flavor, n).is_some());
+                }
+            }
+        }
+        for flavor in Flavor::ALL {
+            for n in [30, 31] {
+                assert!(poll_pattern("multisocket-join", flavor, n).is_some());
+            }
+        }
+        for (i, a) in POLL_PATTERNS.iter().enumerate() {
+            for b in &POLL_PATTERNS[i + 1..] {
+                assert!((a.0, a.1, a.2) != (b.0, b.1, b.2), "duplicate {a:?}");
+            }
+        }
+    }
+}
