@@ -26,6 +26,7 @@
 //! `summary recv=R ticks=T` and exits 0: the signals are blocked before the timer
 //! thread starts (a new thread inherits the mask) and read from a signalfd registered
 //! with the same poll.
+//! `--quiet` leaves out the `recv` lines (not the ticks).
 
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -202,7 +203,7 @@ fn run(args: &Args) -> Result<(), String> {
         &EventedFd(&signals.as_raw_fd()),
         SIGNALS,
         Ready::readable(),
-        PollOpt::level(),
+        PollOpt::edge(),
     )
     .map_err(register)?;
     emit(&Event::Listening {

@@ -22,6 +22,7 @@
 //! #4` line, whatever the number of sockets. SIGINT or SIGTERM prints `summary
 //! recv=R` and exits 0. A socket whose receive fails ends the stream, and with it the
 //! program (`for_each` stops at the first error).
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 
 use std::cell::Cell;
 use std::io;
@@ -43,7 +44,8 @@ const BUDGET: usize = 256;
 
 type Shutdown = Box<dyn Stream<Item = i32, Error = io::Error>>;
 
-/// Every receiver, driven to completion (which, for a receiver, means failure).
+/// Every receiver in one stream, driven by `for_each`: it resolves at the first error
+/// (receivers complete only by failing).
 type Receivers = Box<dyn Future<Item = (), Error = io::Error>>;
 
 /// Receives on one socket and prints what arrives. It never completes: it ends only

@@ -21,6 +21,7 @@
 //! future #i` lines, one per receiver. SIGINT or SIGTERM prints `summary recv=R` and
 //! exits 0. A socket whose receive fails ends the join, and with it the program
 //! (`join_all` stops at the first error).
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 
 use std::cell::Cell;
 use std::io;

@@ -22,6 +22,7 @@
 //! receive fails is reported on stderr and the others go on; since `Handle::spawn`
 //! takes only futures that cannot fail (`Error = ()`), the task must report its own
 //! error: nothing else ever sees it.
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 
 use std::cell::Cell;
 use std::io;

@@ -25,6 +25,7 @@
 //! SIGINT or SIGTERM prints `summary recv=R ticks=T` and exits 0: the signals are
 //! blocked before the timer thread starts (a new thread inherits the mask) and read
 //! from a signalfd registered with the same poll.
+//! `--quiet` leaves out the `recv` lines (not the ticks).
 //!
 //! # Migration
 //!

@@ -22,6 +22,7 @@
 //! #4` line, whatever the number of sockets. SIGINT or SIGTERM prints `summary
 //! recv=R` and exits 0. A socket whose receive fails ends the stream, and with it the
 //! program (`try_for_each` stops at the first error).
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 //!
 //! # Migration
 //!

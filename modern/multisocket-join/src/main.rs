@@ -23,6 +23,7 @@
 //! future #i` lines, one per receiver; of 40, only `poll future #4`. SIGINT or
 //! SIGTERM prints `summary recv=R` and exits 0. A socket whose receive fails ends the
 //! join, and with it the program (`try_join_all` stops at the first error).
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 //!
 //! # Migration
 //!

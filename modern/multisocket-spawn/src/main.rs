@@ -21,6 +21,7 @@
 //! receive fails is reported on stderr and the others go on: its task ends with the
 //! error, and the main task, waiting on `JoinSet::join_next`, receives and reports it
 //! (a task that panics is reported the same way, as a `JoinError`).
+//! `--quiet` leaves out the `recv` and `poll future` lines (for benchmarks).
 //!
 //! # Migration
 //!
