@@ -249,7 +249,7 @@ impl Report {
                 "profile": s.profile,
                 "rounds": s.rounds,
                 "order": "interleaved: every entry once per round, in the same order; ratios taken between runs of the same round; median with min and max over rounds",
-                "server": "started with --quiet --bind 127.0.0.1:0, port from its listening line, stopped with SIGTERM, summary line read",
+                "server": "started with --quiet --bind 127.0.0.1:0 (UDP echo programs also --queue 2·C·W, so that the bounded queue never drops what the load keeps in flight), port from its listening line, stopped with SIGTERM, summary line read",
                 "server_cpu": "user+system time of the whole server process from its CPU clock (clock_getcpuclockid, ns; the /proc/PID/stat utime+stime account), delta over the measured interval",
                 "peak_rss": "VmHWM of /proc/PID/status before SIGTERM",
                 "udp_echo": {
@@ -257,6 +257,7 @@ impl Report {
                     "throughput": {"sockets": s.udp_sockets, "window": s.window, "warmup_s": s.warmup.as_secs_f64(), "measure_s": s.measure.as_secs_f64()},
                     "latency": {"sockets": 1, "window": 1, "warmup_s": s.latency_warmup.as_secs_f64(), "measure_s": s.latency_measure.as_secs_f64()},
                     "payload_bytes": s.payload,
+                    "server_queue": s.udp_sockets * s.window * 2,
                     "loss_timeout_ms": s.loss_timeout.as_millis() as u64,
                     "max_datagrams_per_run": s.max_datagrams,
                     "cpu_per_echo": "server CPU over the W=32 interval / echoes received in it",
