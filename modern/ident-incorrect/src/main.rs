@@ -94,6 +94,9 @@ fn serve_blocking(stream: &std::net::TcpStream, peer: SocketAddr, quiet: bool) -
         let n = match (&*stream).read(&mut buf) {
             Ok(0) => break Cow::Borrowed(reason::EOF),
             Ok(n) => n,
+            // A signal interrupted the read (a read with a timeout is not restarted
+            // by the kernel): as any blocking loop does, read again.
+            Err(ref e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // The read timeout: nothing arrived for --idle-timeout-secs.
             Err(ref e)
                 if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>

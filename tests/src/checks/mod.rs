@@ -3,6 +3,7 @@
 //! land without checks.
 
 pub mod common;
+pub mod ident;
 pub mod internals;
 pub mod multisocket;
 pub mod tcp_echo;
@@ -16,6 +17,8 @@ pub fn for_program(program: &str) -> Option<&'static [Check]> {
         Some(udp_echo::CHECKS)
     } else if program == "tcp-echo" || program == "tcp-echo-mio" {
         Some(tcp_echo::CHECKS)
+    } else if program.starts_with("ident-") {
+        Some(ident::CHECKS)
     } else if program == "multisocket-join" {
         Some(multisocket::JOIN_CHECKS)
     } else if program.starts_with("multisocket-") {

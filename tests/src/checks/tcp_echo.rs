@@ -115,9 +115,13 @@ fn read_pattern(mut s: &TcpStream, seed: u64) -> Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0u64;
     loop {
-        let n = s
-            .read(&mut buf)
-            .with_context(|| format!("read after {got} bytes of echo"))?;
+        let n = match s.read(&mut buf) {
+            Ok(n) => n,
+            // A stop and continue of this process (or a signal) interrupts a read
+            // that has a timeout; the kernel does not restart it.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("read after {got} bytes of echo")),
+        };
         if n == 0 {
             return Ok(got);
         }
