@@ -21,9 +21,9 @@
 //! nc 127.0.0.1 1113
 //! ```
 //!
-//! Paste a whole query such as `1113, 40000` and it is answered; type it slowly
-//! (or send `1113, ` then `40000` with `nc`'s line buffering off, `stty raw`) and the
-//! connection is dropped: `closed … error: Resource temporarily unavailable`.
+//! A whole query such as `1113, 40000` is answered; the same query in two pieces,
+//! `(printf '1113, '; sleep 1; printf '40000\r\n') | nc 127.0.0.1 1113`, gets the
+//! connection dropped: `closed … error: Resource temporarily unavailable`.
 //! Otherwise it behaves like the other ident servers: one reply per query line, only
 //! the querier's own connections are reported, a line longer than 1,000 bytes ends
 //! the connection, `--idle-timeout-secs` closes idle ones, and SIGINT or SIGTERM

@@ -25,6 +25,9 @@
 //! nc 127.0.0.1 1113          # this one gets no answer until the first types
 //! ```
 //!
+//! and a query in two pieces, `(printf '1113, '; sleep 1; printf '40000\r\n') | nc
+//! 127.0.0.1 1113`, is answered `0, 0 : ERROR : INVALID-PORT` twice.
+//!
 //! Otherwise it behaves like the other ident servers: one reply per query line, only
 //! the querier's own connections are reported, more than 1,000 bytes without a line
 //! end ends the connection, `--idle-timeout-secs` (a socket read timeout here)
