@@ -117,7 +117,7 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, sgr: &str, text: &str) -> String {
-        if self.on && !text.is_empty() {
+        if self.on && !text.is_empty() && !sgr.is_empty() {
             format!("\x1b[{sgr}m{text}\x1b[0m")
         } else {
             text.to_string()
@@ -333,7 +333,8 @@ fn render_pair(
         .max()
         .unwrap_or(6)
         .max(6);
-    out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  modern\n", "", "legacy")));
+    out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  modern", "", "legacy")));
+    out.push('\n');
     for r in &rows {
         let (mark, sgr) = match (&r.legacy, &r.modern) {
             (Some(_), None) => ('-', RED),

@@ -207,7 +207,7 @@ table.grid th, table.grid td { border-bottom: 1px solid var(--line); padding: 5p
 table.grid th { background: var(--bg-soft); font-weight: 600; white-space: nowrap; }
 table.grid td.num, table.grid th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.grid tr.sum td { font-weight: 600; }
-table.index td:first-child { white-space: nowrap; }
+table.index td:first-child, table.index td.st { white-space: nowrap; }
 table.index th { white-space: normal; }
 .badge { display: inline-block; min-width: 44px; text-align: center; padding: 0 7px; border-radius: 10px;
   font-size: 12px; font-weight: 600; line-height: 20px; color: #fff; background: #818b98; }
@@ -310,7 +310,7 @@ fn page(
             out,
             "<tr><td><a href=\"#{id}\"><code>{name}</code></a></td><td>{summary}</td>\
              <td class=\"num\">{} → {}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
-             <td>{}</td><td class=\"num\">{trace_cell}</td></tr>",
+             <td class=\"st\">{}</td><td class=\"num\">{trace_cell}</td></tr>",
             lines(stat.legacy),
             lines(stat.modern),
             stat.changed,
