@@ -164,6 +164,8 @@ pub fn run_echo(
                 phase = Phase::Drain(Instant::now() + load.loss_timeout);
             }
             Phase::Drain(until) if now >= until || clients.iter().all(|c| c.in_flight == 0) => {
+                // What is still in flight after the drain never came back.
+                out.losses += clients.iter().map(|c| c.in_flight as u64).sum::<u64>();
                 break;
             }
             _ => {}

@@ -232,7 +232,9 @@ impl Settings {
             measure,
             latency_warmup: measure / 10,
             latency_measure: measure / 2,
-            loss_timeout: Duration::from_millis(100),
+            // Generous: on a busy machine a server may be descheduled for tens of
+            // milliseconds, and a late echo is not a lost one.
+            loss_timeout: Duration::from_millis(500),
             udp_sockets: 4,
             window: 32,
             payload: 64,
