@@ -197,7 +197,6 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let id = next_id;
         next_id += 1;
-        let state = state.clone();
         // One thread per connection, detached: the open list says when all are done.
         let spawned = thread::Builder::new().spawn({
             let state = state.clone();
