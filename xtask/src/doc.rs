@@ -232,8 +232,7 @@ fn list(lines: &[&str], start: usize, indent: usize, ordered: bool) -> (String, 
         let mut text = vec![first.trim()];
         let mut nested = String::new();
         i += 1;
-        loop {
-            let Some(line) = lines.get(i) else { break };
+        while let Some(line) = lines.get(i) {
             if line.trim().is_empty() {
                 // A blank line ends the item unless the list goes on after it.
                 let continues = lines.get(i + 1).is_some_and(|l| {

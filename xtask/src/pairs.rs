@@ -279,3 +279,71 @@ pub fn pair_stat(meta: &Metadata, pair: &Pair) -> Result<PairStat> {
         changed,
     })
 }
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A pair whose legacy side is a package folder made on the spot, with no modern
+    /// side; removed with the returned folder.
+    pub fn legacy_only(tag: &str, files: &[(&str, &str)]) -> (Pair, PathBuf) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("xtask-pair-{tag}-{}-{nanos}", std::process::id()));
+        for (path, text) in files {
+            let file = dir.join("src").join(path);
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            fs::write(file, text).unwrap();
+        }
+        let pair = Pair {
+            name: "demo".into(),
+            legacy: Some(Program {
+                name: "demo".into(),
+                flavor: Flavor::Legacy,
+                package: "legacy-demo".into(),
+                dir: dir.clone(),
+            }),
+            modern: None,
+        };
+        (pair, dir)
+    }
+
+    #[test]
+    fn a_pair_with_one_side_diffs_against_nothing() {
+        let main = "//! A demo.\n//!\n//! # Migration\n//!\n//! * none\n\nfn main() {\n    unsafe { f() }\n}\n";
+        let (pair, dir) = legacy_only(
+            "one-side",
+            &[("main.rs", main), ("net/udp.rs", "pub fn f() {}\n")],
+        );
+        let files = pair.paired_sources().unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["main.rs", "net/udp.rs"],
+            "every file under src/, by relative path"
+        );
+        assert!(files
+            .iter()
+            .all(|f| f.legacy.is_some() && f.modern.is_none()));
+        assert_eq!(
+            pair.doc(Flavor::Legacy)
+                .as_deref()
+                .map(crate::doc::first_paragraph),
+            Some("A demo.".into())
+        );
+        assert_eq!(pair.doc(Flavor::Modern), None);
+        assert!(crate::diff::missing_side_note(&pair)
+            .unwrap()
+            .contains("no modern side yet"));
+        let stat = side_stat(&pair.sources(Flavor::Legacy).unwrap(), 1);
+        assert_eq!(
+            (stat.code_lines, stat.unsafe_blocks, stat.future_impls),
+            (4, 1, 0)
+        );
+        assert!(pair.sources(Flavor::Modern).unwrap().is_empty());
+        fs::remove_dir_all(dir).ok();
+    }
+}

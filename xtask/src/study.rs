@@ -208,6 +208,7 @@ table.grid th { background: var(--bg-soft); font-weight: 600; white-space: nowra
 table.grid td.num, table.grid th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.grid tr.sum td { font-weight: 600; }
 table.index td:first-child, table.index td.st { white-space: nowrap; }
+table.index td.what { min-width: 320px; }
 table.index th { white-space: normal; }
 .badge { display: inline-block; min-width: 44px; text-align: center; padding: 0 7px; border-radius: 10px;
   font-size: 12px; font-weight: 600; line-height: 20px; color: #fff; background: #818b98; }
@@ -295,11 +296,15 @@ fn page(
                     .flavors
                     .iter()
                     .map(|f| {
-                        trace::format_per_unit(f.workload.total as f64 / f.units.max(1) as f64)
+                        let v = f.workload.total as f64 / f.units.max(1) as f64;
+                        match t.unit.as_str() {
+                            "run" => format!("{v:.0}"),
+                            _ => trace::format_per_unit(v),
+                        }
                     })
                     .collect();
                 format!(
-                    "{} <span class=\"muted\">per {}</span>",
+                    "{}<br><span class=\"muted\">per {}</span>",
                     totals.join(" / "),
                     escape(&t.unit)
                 )
@@ -308,7 +313,7 @@ fn page(
         };
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#{id}\"><code>{name}</code></a></td><td>{summary}</td>\
+            "<tr><td><a href=\"#{id}\"><code>{name}</code></a></td><td class=\"what\">{summary}</td>\
              <td class=\"num\">{} → {}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
              <td class=\"st\">{}</td><td class=\"num\">{trace_cell}</td></tr>",
             lines(stat.legacy),
@@ -716,4 +721,40 @@ fn file_diff_html(pair: &Pair, file: &pairs::SourcePair) -> String {
     }
     out.push_str("</tbody></table></div>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_sided_file_shows_every_line_removed_and_escaped() {
+        let text = "fn main() {\n    let v: Vec<u8> = vec![];\n}\n";
+        let (pair, dir) = crate::pairs::tests::legacy_only("study", &[("main.rs", text)]);
+        let files = pair.paired_sources().unwrap();
+        let html = file_diff_html(&pair, &files[0]);
+        assert_eq!(html.matches("<tr class=\"del\">").count(), 3);
+        assert_eq!(html.matches("<tr class=\"ins\">").count(), 0);
+        assert!(
+            html.contains("→ (none)"),
+            "the missing side is named: {html}"
+        );
+        assert!(html.contains("Vec&lt;u8&gt;"), "code is escaped");
+        assert!(!html.contains("Vec<u8>"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn conformance_rows_by_program_and_flavor() {
+        let json: Value = serde_json::from_str(
+            r#"{"results":[{"program":"echo-tokio","flavor":"legacy","status":"xfail","checks":[]}]}"#,
+        )
+        .unwrap();
+        let rows = conformance_rows(&json).unwrap();
+        assert_eq!(
+            rows[&("echo-tokio".to_string(), "legacy".to_string())]["status"],
+            "xfail"
+        );
+        assert!(conformance_rows(&serde_json::json!({"passed": 1})).is_err());
+    }
 }
