@@ -245,11 +245,16 @@ type Series = (String, Label, Vec<(f64, Stat)>);
 fn scaling(path: &Path, entries: &[&Entry]) -> Result<()> {
     let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let top = entries
+    let stats: Vec<Stat> = entries
         .iter()
         .filter_map(|e| e.stat("cpu_per_datagram_ns"))
-        .map(|s| s.max * 1e-3)
-        .fold(0.0f64, f64::max);
+        .collect();
+    let top = stats.iter().map(|s| s.max * 1e-3).fold(0.0f64, f64::max);
+    let bottom = stats
+        .iter()
+        .map(|s| s.min * 1e-3)
+        .fold(f64::INFINITY, f64::min)
+        .min(top);
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Multi-socket: server CPU per datagram against the socket count",
@@ -260,12 +265,13 @@ fn scaling(path: &Path, entries: &[&Entry]) -> Result<()> {
         .y_label_area_size(80)
         .build_cartesian_2d(
             (8f64..1300f64).log_scale(),
-            (0.5f64..top.max(1.0) * 2.0).log_scale(),
+            ((bottom / 1.5).max(0.01)..top.max(0.02) * 1.5).log_scale(),
         )
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("sockets")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("µs of server CPU per datagram (log)")
         .label_style((FONT, 14))
         .draw()
