@@ -221,7 +221,7 @@ fn grouped_bars(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 14))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(err)?;
     // Program names under their groups (the x axis is positional).
