@@ -86,6 +86,11 @@ async fn reader(
     let mut counts = EchoCounts::default();
     loop {
         let (len, peer) = tokio::select! {
+            // The socket first: while datagrams are waiting, the shutdown future is not
+            // polled at all (polling it registers a waiter, per datagram). A flood
+            // cannot starve it: once tokio's cooperative budget is spent, `recv_from`
+            // returns `Pending` and the signal gets its turn.
+            biased;
             received = socket.recv_from(&mut buf) => match received {
                 Ok(received) => received,
                 // A per-datagram error (an ICMP report, say) concerns one peer only.
