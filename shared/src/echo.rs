@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::event::{Counts, Event, QUEUE_FULL};
+use crate::event::{emit, Counts, Event, QUEUE_FULL};
 
 /// The port RFC 862 assigns to echo (needs privilege; the programs default to 2000).
 pub const RFC862_PORT: u16 = 7;
@@ -139,6 +139,20 @@ impl EchoQueue {
             peer,
         });
         Admission::Queued
+    }
+
+    /// [`push_received`](Self::push_received), then the event lines every UDP echo
+    /// server prints for it (unless `quiet`): `recv N bytes from PEER`, and
+    /// `dropped N bytes from PEER: queue full` if the queue had no room.
+    pub fn received(&mut self, len: usize, peer: SocketAddr, quiet: bool) -> Admission {
+        let admission = self.push_received(len, peer);
+        if !quiet {
+            emit(&recv_event(len, peer));
+            if admission == Admission::Dropped {
+                emit(&queue_full_event(len, peer));
+            }
+        }
+        admission
     }
 
     /// The oldest pending echo: its bytes and where it goes.

@@ -25,7 +25,7 @@
 //! socket: shutdown is one more readiness event, with no signal handler.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::io::{AsRawFd, RawFd};
 
 use nix::sys::select::{select, FdSet, FD_SETSIZE};
@@ -33,7 +33,7 @@ use nix::sys::signal::{SigSet, SIGINT, SIGTERM};
 use nix::sys::signalfd::{SignalFd, SFD_CLOEXEC, SFD_NONBLOCK};
 use nix::{Errno, Error};
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, Admission, EchoCounts, EchoQueue};
+use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 
 /// Datagrams read per wake-up before the loop goes back to `select`, so that one
@@ -81,7 +81,7 @@ impl Server {
     fn read_one(&mut self) -> bool {
         match self.socket.recv_from(self.queue.recv_buffer()) {
             Ok((len, peer)) => {
-                self.received(len, peer);
+                self.queue.received(len, peer, self.quiet);
                 true
             }
             Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => false,
@@ -89,16 +89,6 @@ impl Server {
                 // A per-datagram error (an ICMP report, say) concerns one peer only.
                 eprintln!("recv_from: {e}");
                 true
-            }
-        }
-    }
-
-    fn received(&mut self, len: usize, peer: SocketAddr) {
-        let admission = self.queue.push_received(len, peer);
-        if !self.quiet {
-            emit(&echo::recv_event(len, peer));
-            if admission == Admission::Dropped {
-                emit(&echo::queue_full_event(len, peer));
             }
         }
     }

@@ -20,11 +20,10 @@
 //! is queued, prints `summary recv=R sent=S dropped=D` and exits 0.
 
 use std::io;
-use std::net::SocketAddr;
 
 use futures::{Async, Future, Poll, Stream};
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, Admission, EchoCounts, EchoQueue};
+use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 use tokio_core::net::UdpSocket;
 use tokio_core::reactor::Core;
@@ -69,7 +68,7 @@ impl Server {
     fn read_one(&mut self) -> bool {
         match self.socket.recv_from(self.queue.recv_buffer()) {
             Ok((len, peer)) => {
-                self.received(len, peer);
+                self.queue.received(len, peer, self.quiet);
                 true
             }
             // tokio-core registered this task for readability before returning.
@@ -78,16 +77,6 @@ impl Server {
                 // A per-datagram error (an ICMP report, say) concerns one peer only.
                 eprintln!("recv_from: {e}");
                 true
-            }
-        }
-    }
-
-    fn received(&mut self, len: usize, peer: SocketAddr) {
-        let admission = self.queue.push_received(len, peer);
-        if !self.quiet {
-            emit(&echo::recv_event(len, peer));
-            if admission == Admission::Dropped {
-                emit(&echo::queue_full_event(len, peer));
             }
         }
     }

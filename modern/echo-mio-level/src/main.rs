@@ -64,7 +64,7 @@
 //!   `Registration`/`SetReadiness`): only the epoll descriptor. See `mio-empty`.
 
 use std::io;
-use std::net::{self, SocketAddr};
+use std::net::{self};
 use std::os::unix::io::AsRawFd;
 
 use mio::net::UdpSocket;
@@ -73,7 +73,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, Admission, EchoCounts, EchoQueue};
+use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 
 /// Datagrams read per wake-up before the loop goes back to `poll`, so that one busy
@@ -131,7 +131,7 @@ impl Server {
     fn read_one(&mut self) -> bool {
         match self.socket.recv_from(self.queue.recv_buffer()) {
             Ok((len, peer)) => {
-                self.received(len, peer);
+                self.queue.received(len, peer, self.quiet);
                 true
             }
             Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => false,
@@ -139,16 +139,6 @@ impl Server {
                 // A per-datagram error (an ICMP report, say) concerns one peer only.
                 eprintln!("recv_from: {e}");
                 true
-            }
-        }
-    }
-
-    fn received(&mut self, len: usize, peer: SocketAddr) {
-        let admission = self.queue.push_received(len, peer);
-        if !self.quiet {
-            emit(&echo::recv_event(len, peer));
-            if admission == Admission::Dropped {
-                emit(&echo::queue_full_event(len, peer));
             }
         }
     }

@@ -37,10 +37,9 @@
 //!   `tokio::task::yield_now().await`.
 
 use std::io;
-use std::net::SocketAddr;
 
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, Admission, EchoCounts, EchoQueue};
+use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -106,7 +105,7 @@ impl Server {
     fn read_one(&mut self) -> bool {
         match self.socket.try_recv_from(self.queue.recv_buffer()) {
             Ok((len, peer)) => {
-                self.received(len, peer);
+                self.queue.received(len, peer, self.quiet);
                 true
             }
             // tokio cleared the READABLE readiness; `ready` will wait for it.
@@ -115,16 +114,6 @@ impl Server {
                 // A per-datagram error (an ICMP report, say) concerns one peer only.
                 eprintln!("recv_from: {e}");
                 true
-            }
-        }
-    }
-
-    fn received(&mut self, len: usize, peer: SocketAddr) {
-        let admission = self.queue.push_received(len, peer);
-        if !self.quiet {
-            emit(&echo::recv_event(len, peer));
-            if admission == Admission::Dropped {
-                emit(&echo::queue_full_event(len, peer));
             }
         }
     }
