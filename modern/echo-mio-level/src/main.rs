@@ -49,6 +49,11 @@
 //!   behaviour rather than a promise of mio's API; the portable way, which keeps the
 //!   readiness in the program (set by events, cleared by `WouldBlock`) and polls
 //!   with a zero timeout while it is set, is shown by `modern-echo-mio-edge`.
+//! * **Registering once.** The legacy loop declared its interest with `reregister`
+//!   before every poll, as level-triggered mio 0.6 code was written: one
+//!   `epoll_ctl` per turn. Here the registration stays as it is and is changed only
+//!   when the interest changes (echoes queued or not) or to re-arm after the
+//!   budget: on a ping-pong of single datagrams, no `epoll_ctl` at all.
 //! * `Ready` + `PollOpt` become `Interest`, which cannot be empty
 //!   (`Interest::READABLE | Interest::WRITABLE`); registration moved from `Poll` to
 //!   its `Registry` (`poll.registry().register(&mut source, …)`), and sources are
