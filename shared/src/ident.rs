@@ -631,6 +631,43 @@ broken
         assert_eq!(answer.to_string(), "23, 6193 : USERID : UNIX : 1001");
     }
 
+    /// Peers send anything: arbitrary bytes never make the parser panic, and every
+    /// line they form gets a reply that is one line of the RFC's grammar.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"0123456789 ,\t\r\n:abc\xff\x00-+";
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            let mut rest = &buf[..];
+            while let Line::Complete { line, consumed } = next_line(rest) {
+                let reply = answer_with(line, ip("127.0.0.1"), &[], |uid| uid.to_string());
+                let wire = reply.to_wire();
+                assert!(
+                    wire.ends_with("\r\n") && !wire[..wire.len() - 2].contains('\n'),
+                    "{wire:?}"
+                );
+                rest = &rest[consumed..];
+            }
+        }
+    }
+
     #[test]
     fn summary_line() {
         let c = IdentCounts {
