@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use shared::event::{Event, Proto};
+use shared::event::Event;
 
 /// One stdout line and when the suite read it.
 #[derive(Debug, Clone)]
@@ -236,9 +236,4 @@ pub fn run_to_end(
     let status = run.wait_exit(timeout)?;
     let stdout: Vec<String> = run.seen.iter().map(|l| l.text.clone()).collect();
     Ok((status, stdout.join("\n"), run.stderr()))
-}
-
-/// The `listening` lines a program is expected to print first.
-pub fn is_listening(event: &Event, proto: Proto) -> bool {
-    matches!(event, Event::Listening { proto: p, .. } if *p == proto)
 }

@@ -823,7 +823,13 @@ fn stuck_client(ctx: &Ctx) -> Outcome {
     // Client A sends half a query and then nothing.
     let mut a = Querier::connect(LOCALHOST, server)?;
     a.send(format!("{}, ", pair.server_port()).as_bytes())?;
-    thread::sleep(Duration::from_millis(100));
+    // B connects once the server has taken A in.
+    let a_addr = a.stream.local_addr()?;
+    run.wait_until(EVENT_TIMEOUT, |lines| {
+        lines
+            .iter()
+            .any(|l| matches!(l.event(), Ok(Event::Accepted { peer }) if peer == a_addr))
+    })?;
     // Client B must be served meanwhile.
     let t0 = Instant::now();
     let mut b = Querier::connect(LOCALHOST, server)?;
