@@ -3,15 +3,16 @@
 use std::fmt;
 use std::path::Path;
 
+use harness::{Catalogue, Program};
+
 use crate::expect;
-use crate::programs::{Metadata, Program};
 use crate::report::{CheckResult, Status};
 
-/// What a check gets: the program, its built binary and the workspace metadata.
+/// What a check gets: the program, its built binary and the workspace's catalogue.
 pub struct Ctx<'a> {
     pub program: &'a Program,
     pub exe: &'a Path,
-    pub meta: &'a Metadata,
+    pub catalogue: &'a Catalogue,
 }
 
 /// A check's own verdict before expectations are applied: `Ok(detail)` passed,

@@ -2,7 +2,7 @@
 //! flavor, and why. A check listed here that passes is an unexpected result (`xpass`),
 //! so a program that silently changes behaviour is caught either way.
 
-use crate::programs::Flavor;
+use harness::Flavor;
 
 /// (program, flavor, check, why). Empty for families whose two eras behave the same.
 pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[

@@ -12,8 +12,6 @@ pub mod check;
 pub mod checks;
 pub mod expect;
 pub mod netns;
-pub mod process;
-pub mod programs;
 pub mod purity;
 pub mod report;
 pub mod selftest;
@@ -22,10 +20,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::thread;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+
+use harness::{build, Built, Catalogue, Flavor, Profile, Program};
 
 use crate::check::Ctx;
-use crate::programs::{Flavor, Metadata, Program};
 use crate::report::{CheckResult, Report, Row, Status};
 
 /// Which rows to run.
@@ -44,30 +43,15 @@ pub const DEFAULT_JOBS: usize = 4;
 /// Builds what the selection needs, runs its rows on `jobs` threads and returns the
 /// matrix. `on_row` sees each row as it completes (for progress output).
 pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -> Result<Report> {
-    let meta = Metadata::load()?;
-    let all = meta.programs();
-    for name in &selection.programs {
-        if !all.iter().any(|p| &p.name == name) {
-            let mut names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-            names.dedup();
-            bail!(
-                "unknown program '{name}'; the programs are: {}",
-                names.join(", ")
-            );
-        }
-    }
-    let chosen: Vec<Program> = all
-        .into_iter()
-        .filter(|p| selection.programs.is_empty() || selection.programs.contains(&p.name))
-        .filter(|p| selection.flavor.is_none_or(|f| f == p.flavor))
-        .collect();
+    let catalogue = Catalogue::load()?;
+    let chosen = catalogue.select(&selection.programs, selection.flavor)?;
     // With no program named, the rows that test the suite itself come along.
     let self_tests = selection.programs.is_empty() && selection.flavor.is_none();
     let mut packages: Vec<&str> = chosen.iter().map(|p| p.package.as_str()).collect();
     if self_tests {
         packages.push(selftest::PACKAGE);
     }
-    let exes = programs::build(&packages)?;
+    let built = build(&packages, Profile::Dev)?;
 
     let queue = Mutex::new(chosen.into_iter().collect::<VecDeque<_>>());
     let rows = Mutex::new(Vec::new());
@@ -77,7 +61,7 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
                 let Some(program) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
-                let row = run_row(&program, exes.get(&program.package), &meta);
+                let row = run_row(&program, &built, &catalogue);
                 on_row(&row);
                 if let Ok(mut rows) = rows.lock() {
                     rows.push(row);
@@ -87,7 +71,7 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
     });
     let mut rows = rows.into_inner().unwrap_or_default();
     if self_tests {
-        for row in selftest::rows(&meta, &|name| exes.get(name).cloned()) {
+        for row in selftest::rows(&catalogue, &|name| built.exe(name).ok().cloned()) {
             on_row(&row);
             rows.push(row);
         }
@@ -95,31 +79,34 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
     Ok(Report::new(rows))
 }
 
-fn run_row(program: &Program, exe: Option<&std::path::PathBuf>, meta: &Metadata) -> Row {
+/// One row: the checks of the program's family, or one failing check that says why
+/// the program cannot be checked (it does not build, or declares no known family).
+fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
+    let label = program.flavor_label();
     let fail = |name: &str, detail: String| {
-        Row::new(
-            &program.name,
-            program.flavor.as_str(),
-            vec![CheckResult {
-                name: name.to_string(),
-                status: Status::Fail,
-                detail,
-            }],
-        )
+        let check = CheckResult {
+            name: name.to_string(),
+            status: Status::Fail,
+            detail,
+        };
+        Row::new(&program.name, &label, vec![check])
     };
-    let Some(exe) = exe else {
-        return fail(
-            "build",
-            format!("no binary named {} was built", program.package),
-        );
+    let family = match program.family() {
+        Ok(f) => f,
+        Err(e) => return fail("family", format!("{e:#}")),
     };
-    let Some(checks) = checks::for_program(&program.name) else {
-        return fail(
-            "checks",
-            "the suite has no checks for this program's family".to_string(),
-        );
+    let exe = match built.exe(&program.package) {
+        Ok(exe) => exe,
+        Err(e) => return fail("build", format!("{e:#}")),
     };
-    let ctx = Ctx { program, exe, meta };
-    let results = checks.iter().map(|c| check::run(c, &ctx)).collect();
-    Row::new(&program.name, program.flavor.as_str(), results)
+    let ctx = Ctx {
+        program,
+        exe,
+        catalogue,
+    };
+    let results = checks::for_family(family)
+        .iter()
+        .map(|c| check::run(c, &ctx))
+        .collect();
+    Row::new(&program.name, &label, results)
 }

@@ -1,7 +1,11 @@
 //! Era purity: a legacy package's dependency tree holds no tokio 1, futures 0.3 or
-//! mio ≥ 0.7; a modern one holds no tokio-core, futures 0.1, tokio 0.1 or mio 0.6.
+//! mio ≥ 0.7; a modern one (and a `next` one, which builds on today's stack) holds no
+//! tokio-core, futures 0.1, tokio 0.1 or mio 0.6. A `bridge` package is a step of a
+//! migration: it may hold both eras, and it must depend on the layer that joins them,
+//! futures 0.3 with its `compat` feature.
 
-use crate::programs::{Flavor, Metadata};
+use anyhow::Result;
+use harness::{Catalogue, Flavor};
 
 /// Crates and version ranges an era must not contain: (crate, predicate, why).
 type Rule = (&'static str, fn(&Version) -> bool, &'static str);
@@ -34,13 +38,14 @@ const MODERN_BANS: &[Rule] = &[
     ("tokio-service", |_| true, "tokio-service"),
 ];
 
-/// The dependencies of `package` that break its era's rule, as `name version (why)`.
-pub fn violations(meta: &Metadata, package: &str, flavor: Flavor) -> anyhow::Result<Vec<String>> {
+/// What breaks `package`'s era rule, as `name version (why)`.
+pub fn violations(catalogue: &Catalogue, package: &str, flavor: Flavor) -> Result<Vec<String>> {
     let rules = match flavor {
         Flavor::Legacy => LEGACY_BANS,
-        Flavor::Modern => MODERN_BANS,
+        Flavor::Modern | Flavor::Next => MODERN_BANS,
+        Flavor::Bridge => return Ok(bridge_violations(catalogue, package)),
     };
-    let tree = meta.dependency_tree(package)?;
+    let tree = catalogue.dependency_tree(package)?;
     Ok(tree
         .iter()
         .flat_map(|(name, version)| {
@@ -50,6 +55,37 @@ pub fn violations(meta: &Metadata, package: &str, flavor: Flavor) -> anyhow::Res
                 .map(move |(_, _, why)| format!("{name} {version} ({why})"))
         })
         .collect())
+}
+
+/// A bridge package must declare `futures` 0.3 with the `compat` feature: the layer
+/// that lets futures 0.1 and 0.3 code run on each other's executors.
+fn bridge_violations(catalogue: &Catalogue, package: &str) -> Vec<String> {
+    let declared = catalogue.json["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == package)
+        .and_then(|p| p["dependencies"].as_array())
+        .into_iter()
+        .flatten()
+        .any(|d| {
+            let req = d["req"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches(['^', '=']);
+            let compat = d["features"].as_array().into_iter().flatten();
+            d["name"] == "futures"
+                && Version::parse(req) >= Version(0, 3)
+                && compat.clone().any(|f| f == "compat")
+        });
+    match declared {
+        true => Vec::new(),
+        false => vec![
+            "no futures 0.3 with the `compat` feature (a bridge step runs on the \
+                       compat layer)"
+                .to_string(),
+        ],
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
+use harness::{Catalogue, Declared, Family, Flavor, Program};
+
 use crate::check::{self, Check, Ctx, Outcome, Skipped};
 use crate::checks::udp_echo;
-use crate::programs::{Flavor, Metadata, Program};
 use crate::report::{CheckResult, Row, Status};
 
 /// The package whose binaries are the broken servers.
@@ -25,15 +26,18 @@ fn find(checks: &'static [Check], name: &str) -> Option<&'static Check> {
 }
 
 /// Runs every case; `exe(name)` gives the built fixture binary.
-pub fn rows(meta: &Metadata, exe: &dyn Fn(&str) -> Option<std::path::PathBuf>) -> Vec<Row> {
+pub fn rows(catalogue: &Catalogue, exe: &dyn Fn(&str) -> Option<std::path::PathBuf>) -> Vec<Row> {
     CASES
         .iter()
         .map(|(fixture, check_name, reason)| {
             let program = Program {
                 name: fixture.to_string(),
                 flavor: Flavor::Legacy,
+                step: None,
                 package: PACKAGE.to_string(),
                 dir: Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf(),
+                family: Ok(Family::UdpEcho),
+                declared: Declared::default(),
             };
             let outcome: Outcome = (|| {
                 let exe =
@@ -43,7 +47,7 @@ pub fn rows(meta: &Metadata, exe: &dyn Fn(&str) -> Option<std::path::PathBuf>) -
                 let ctx = Ctx {
                     program: &program,
                     exe: &exe,
-                    meta,
+                    catalogue,
                 };
                 let result = check::run(check, &ctx);
                 match result.status {

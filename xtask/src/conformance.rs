@@ -3,22 +3,10 @@
 //! program × flavor matrix. Exit status 1 on any unexpected result.
 
 use anyhow::{anyhow, Result};
-use clap::ValueEnum;
-use conformance::programs::Flavor;
 use conformance::report::Row;
 use conformance::{Selection, DEFAULT_JOBS};
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FlavorArg {
-    Legacy,
-    Modern,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
+use crate::args::{FlavorArg, Format};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,10 +26,7 @@ pub struct Args {
 pub fn main(args: Args) -> Result<i32> {
     let selection = Selection {
         programs: args.programs,
-        flavor: args.flavor.map(|f| match f {
-            FlavorArg::Legacy => Flavor::Legacy,
-            FlavorArg::Modern => Flavor::Modern,
-        }),
+        flavor: args.flavor.map(Into::into),
     };
     let table = args.format == Format::Table;
     let progress = |row: &Row| {

@@ -11,10 +11,12 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
-use conformance::programs::{Flavor, Metadata};
+use harness::catalogue::Dependency;
+use harness::{Catalogue, Flavor};
 use similar::{ChangeTag, TextDiff};
 
-use crate::pairs::{self, Dependency, Pair, PairStat, SideStat};
+use crate::pairs::{self, Pair};
+use crate::stat::{self, PairStat, SideStat};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Color {
@@ -45,8 +47,8 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<i32> {
-    let meta = Metadata::load().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let all = pairs::pairs(&meta);
+    let catalogue = Catalogue::load()?;
+    let all = pairs::pairs(&catalogue);
     let tty = std::io::stdout().is_terminal();
     let style = Style {
         on: match args.color {
@@ -63,7 +65,7 @@ pub fn main(args: Args) -> Result<i32> {
         };
         let stats = chosen
             .iter()
-            .map(|p| pairs::pair_stat(&meta, p))
+            .map(|p| stat::pair_stat(&catalogue, p))
             .collect::<Result<Vec<_>>>()?;
         out.push_str(&stat_table(&stats));
     } else {
@@ -84,7 +86,13 @@ pub fn main(args: Args) -> Result<i32> {
         } else {
             Layout::Unified
         };
-        out.push_str(&render_pair(&meta, pair, &style, layout, args.context)?);
+        out.push_str(&render_pair(
+            &catalogue,
+            pair,
+            &style,
+            layout,
+            args.context,
+        )?);
     }
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
@@ -220,14 +228,6 @@ fn merge_segments(mut segments: Vec<(bool, String)>) -> Vec<(bool, String)> {
     out
 }
 
-/// Lines inserted plus lines deleted from `old` to `new`.
-pub fn changed_lines(old: &str, new: &str) -> usize {
-    TextDiff::from_lines(old, new)
-        .iter_all_changes()
-        .filter(|c| c.tag() != ChangeTag::Equal)
-        .count()
-}
-
 /// A dependency of either side, for the dependency table.
 #[derive(Debug, Clone)]
 pub struct DepRow {
@@ -246,10 +246,10 @@ impl DepRow {
 }
 
 /// Both sides' direct dependencies, by name (`shared` first, then alphabetical).
-pub fn dependency_rows(meta: &Metadata, pair: &Pair) -> Vec<DepRow> {
+pub fn dependency_rows(catalogue: &Catalogue, pair: &Pair) -> Vec<DepRow> {
     let side = |f: Flavor| {
         pair.side(f)
-            .map(|p| pairs::dependencies(meta, &p.package))
+            .map(|p| catalogue.dependencies(&p.package))
             .unwrap_or_default()
     };
     let (legacy, modern) = (side(Flavor::Legacy), side(Flavor::Modern));
@@ -294,7 +294,7 @@ pub fn missing_side_note(pair: &Pair) -> Option<String> {
 }
 
 fn render_pair(
-    meta: &Metadata,
+    catalogue: &Catalogue,
     pair: &Pair,
     style: &Style,
     layout: Layout,
@@ -319,7 +319,7 @@ fn render_pair(
         "Dependencies (direct; requirement → version in Cargo.lock)",
     ));
     out.push('\n');
-    let rows = dependency_rows(meta, pair);
+    let rows = dependency_rows(catalogue, pair);
     let w = rows
         .iter()
         .map(|r| r.name.len())
@@ -569,6 +569,7 @@ pub fn stat_table(stats: &[PairStat]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stat::changed_lines;
 
     #[test]
     fn changed_lines_count_insertions_and_deletions() {

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the workspace's own tooling (matklad's convention: a plain binary
 //! in the workspace, run through a cargo alias; one module per subcommand).
 
+mod args;
 mod bench;
 mod conformance;
 mod diff;

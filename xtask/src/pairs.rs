@@ -1,16 +1,15 @@
-//! The pairs of the workspace, discovered from `cargo metadata`: every `legacy-X` and
-//! `modern-X` package is one side of program X. Nothing here lists programs by hand,
-//! so a pair that lands shows up in `diff`, `trace` and `study` as it is.
+//! The pairs of the workspace, from the harness's catalogue: every program's legacy
+//! and modern packages are the two ends of one pair (a `bridge` or `next` package of
+//! the same program rides along in `others`). Nothing here lists programs by hand, so
+//! a pair that lands shows up in `diff`, `trace` and `study` as it is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use conformance::programs::{project_root, Flavor, Metadata, Program};
-use serde_json::Value;
-
-use crate::stat;
+use harness::workspace::relative;
+use harness::{Catalogue, Family, Flavor, Program};
 
 /// One program: its legacy and modern packages, either of which may not exist yet.
 #[derive(Debug, Clone)]
@@ -18,13 +17,35 @@ pub struct Pair {
     pub name: String,
     pub legacy: Option<Program>,
     pub modern: Option<Program>,
+    /// Packages of the program in the other flavors (ladder steps, next era).
+    pub others: Vec<Program>,
 }
 
 impl Pair {
+    /// Every package of the program, legacy first.
+    pub fn programs(&self) -> impl Iterator<Item = &Program> {
+        self.legacy.iter().chain(&self.others).chain(&self.modern)
+    }
+
+    /// The program's family, or an error naming the package whose declaration is
+    /// missing, unknown, or differs from its siblings'.
+    pub fn family(&self) -> Result<Family> {
+        let mut family = None;
+        for p in self.programs() {
+            let f = p.family()?;
+            if family.is_some_and(|g| g != f) {
+                bail!("{}: declares family {f}, its siblings another", p.package);
+            }
+            family = Some(f);
+        }
+        family.with_context(|| format!("{} has no package", self.name))
+    }
+
     pub fn side(&self, flavor: Flavor) -> Option<&Program> {
         match flavor {
             Flavor::Legacy => self.legacy.as_ref(),
             Flavor::Modern => self.modern.as_ref(),
+            Flavor::Bridge | Flavor::Next => self.others.iter().find(|p| p.flavor == flavor),
         }
     }
 
@@ -80,21 +101,30 @@ pub struct SourcePair {
     pub modern: Option<String>,
 }
 
-/// Groups the programs of `meta` into pairs, sorted by name.
-pub fn pairs(meta: &Metadata) -> Vec<Pair> {
-    let mut by_name: BTreeMap<String, Pair> = BTreeMap::new();
-    for program in meta.programs() {
-        let pair = by_name.entry(program.name.clone()).or_insert_with(|| Pair {
-            name: program.name.clone(),
-            legacy: None,
-            modern: None,
-        });
+/// Groups the programs of the catalogue into pairs, in the order of the story.
+pub fn pairs(catalogue: &Catalogue) -> Vec<Pair> {
+    let mut out: Vec<Pair> = Vec::new();
+    for program in catalogue.programs() {
+        let at = match out.iter().position(|p| p.name == program.name) {
+            Some(i) => i,
+            None => {
+                out.push(Pair {
+                    name: program.name.clone(),
+                    legacy: None,
+                    modern: None,
+                    others: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let pair = &mut out[at];
         match program.flavor {
-            Flavor::Legacy => pair.legacy = Some(program),
-            Flavor::Modern => pair.modern = Some(program),
+            Flavor::Legacy => pair.legacy = Some(program.clone()),
+            Flavor::Modern => pair.modern = Some(program.clone()),
+            Flavor::Bridge | Flavor::Next => pair.others.push(program.clone()),
         }
     }
-    by_name.into_values().collect()
+    out
 }
 
 /// The pair named `name`, or an error that lists the valid names.
@@ -142,146 +172,10 @@ fn read_tree(dir: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// `path` relative to the workspace root when it lies inside it.
-pub fn relative(path: &Path) -> String {
-    let root = project_root();
-    path.strip_prefix(&root)
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A direct dependency of a package, as declared and as resolved by `Cargo.lock`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dependency {
-    /// The name the code uses (the rename, if any).
-    pub name: String,
-    /// Version requirement as cargo sees it (`^0.1.31`; `path` for path dependencies).
-    pub req: String,
-    /// The version `Cargo.lock` resolved it to.
-    pub resolved: Option<String>,
-    /// `normal` or `build`.
-    pub kind: String,
-}
-
-/// The direct dependencies (normal and build, not dev) of `package`.
-pub fn dependencies(meta: &Metadata, package: &str) -> Vec<Dependency> {
-    let packages: Vec<&Value> = meta.json["packages"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let Some(pkg) = packages.iter().find(|p| p["name"] == package) else {
-        return Vec::new();
-    };
-    let by_id: HashMap<&str, &Value> = packages
-        .iter()
-        .filter_map(|p| Some((p["id"].as_str()?, *p)))
-        .collect();
-    // Resolved packages this one depends on, by package name.
-    let resolved: HashMap<&str, &str> = meta.json["resolve"]["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["id"] == pkg["id"])
-        .and_then(|n| n["deps"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|d| {
-            let p = by_id.get(d["pkg"].as_str()?)?;
-            Some((p["name"].as_str()?, p["version"].as_str()?))
-        })
-        .collect();
-    let mut out: Vec<Dependency> = pkg["dependencies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| d["kind"].as_str() != Some("dev"))
-        .filter_map(|d| {
-            let package_name = d["name"].as_str()?;
-            let req = if d["path"].is_string() {
-                "path".to_string()
-            } else {
-                d["req"].as_str().unwrap_or("*").to_string()
-            };
-            Some(Dependency {
-                name: d["rename"].as_str().unwrap_or(package_name).to_string(),
-                req,
-                resolved: resolved.get(package_name).map(|v| v.to_string()),
-                kind: d["kind"].as_str().unwrap_or("normal").to_string(),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out.dedup();
-    out
-}
-
-/// The figures of one side for `diff --stat`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SideStat {
-    pub code_lines: usize,
-    pub future_impls: usize,
-    pub unsafe_blocks: usize,
-    pub dependencies: usize,
-}
-
-/// `diff --stat` figures of one pair; a missing side is `None`.
-#[derive(Debug, Clone)]
-pub struct PairStat {
-    pub name: String,
-    pub legacy: Option<SideStat>,
-    pub modern: Option<SideStat>,
-    /// Lines inserted plus lines deleted, over every source file.
-    pub changed: usize,
-}
-
-pub fn side_stat(sources: &BTreeMap<String, String>, dependencies: usize) -> SideStat {
-    let rust = || {
-        sources
-            .iter()
-            .filter(|(p, _)| p.ends_with(".rs"))
-            .map(|(_, s)| s)
-    };
-    SideStat {
-        code_lines: rust().map(|s| stat::code_lines(s)).sum(),
-        future_impls: rust().map(|s| stat::future_impls(s)).sum(),
-        unsafe_blocks: rust().map(|s| stat::unsafe_blocks(s)).sum(),
-        dependencies,
-    }
-}
-
-pub fn pair_stat(meta: &Metadata, pair: &Pair) -> Result<PairStat> {
-    let side = |flavor: Flavor| -> Result<Option<SideStat>> {
-        let Some(program) = pair.side(flavor) else {
-            return Ok(None);
-        };
-        let deps = dependencies(meta, &program.package)
-            .iter()
-            .filter(|d| d.kind == "normal")
-            .count();
-        Ok(Some(side_stat(&pair.sources(flavor)?, deps)))
-    };
-    let changed = pair
-        .paired_sources()?
-        .iter()
-        .map(|s| {
-            crate::diff::changed_lines(
-                s.legacy.as_deref().unwrap_or(""),
-                s.modern.as_deref().unwrap_or(""),
-            )
-        })
-        .sum();
-    Ok(PairStat {
-        name: pair.name.clone(),
-        legacy: side(Flavor::Legacy)?,
-        modern: side(Flavor::Modern)?,
-        changed,
-    })
-}
-
 #[cfg(test)]
 pub mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     /// A pair whose legacy side is a package folder made on the spot, with no modern
@@ -303,10 +197,14 @@ pub mod tests {
             legacy: Some(Program {
                 name: "demo".into(),
                 flavor: Flavor::Legacy,
+                step: None,
                 package: "legacy-demo".into(),
                 dir: dir.clone(),
+                family: Ok(Family::UdpEcho),
+                declared: Default::default(),
             }),
             modern: None,
+            others: Vec::new(),
         };
         (pair, dir)
     }
@@ -338,7 +236,7 @@ pub mod tests {
         assert!(crate::diff::missing_side_note(&pair)
             .unwrap()
             .contains("no modern side yet"));
-        let stat = side_stat(&pair.sources(Flavor::Legacy).unwrap(), 1);
+        let stat = crate::stat::side_stat(&pair.sources(Flavor::Legacy).unwrap(), 1);
         assert_eq!(
             (stat.code_lines, stat.unsafe_blocks, stat.future_impls),
             (4, 1, 0)

@@ -1,7 +1,16 @@
 //! Counting on Rust source text: lines of code, hand-written `Future`/`Stream`
 //! implementations and `unsafe` blocks. A small lexer blanks out comments, string
 //! and character literals first, so that a doc comment saying "the hand-written
-//! `impl Future for Server` becomes…" is not counted as one.
+//! `impl Future for Server` becomes…" is not counted as one. And the figures of
+//! `diff --stat` built from those counts.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use harness::{Catalogue, Flavor};
+use similar::{ChangeTag, TextDiff};
+
+use crate::pairs::Pair;
 
 /// `src` with comments and the contents of string and char literals replaced by
 /// spaces (line breaks kept, so line numbers and counts stay the same).
@@ -233,6 +242,78 @@ pub fn unsafe_blocks(src: &str) -> usize {
     toks.windows(2)
         .filter(|w| w[0] == "unsafe" && w[1] == "{")
         .count()
+}
+
+/// Lines inserted plus lines deleted between two texts.
+pub fn changed_lines(old: &str, new: &str) -> usize {
+    TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() != ChangeTag::Equal)
+        .count()
+}
+
+/// The figures of one side for `diff --stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SideStat {
+    pub code_lines: usize,
+    pub future_impls: usize,
+    pub unsafe_blocks: usize,
+    pub dependencies: usize,
+}
+
+/// `diff --stat` figures of one pair; a missing side is `None`.
+#[derive(Debug, Clone)]
+pub struct PairStat {
+    pub name: String,
+    pub legacy: Option<SideStat>,
+    pub modern: Option<SideStat>,
+    /// Lines inserted plus lines deleted, over every source file.
+    pub changed: usize,
+}
+
+pub fn side_stat(sources: &BTreeMap<String, String>, dependencies: usize) -> SideStat {
+    let rust = || {
+        sources
+            .iter()
+            .filter(|(p, _)| p.ends_with(".rs"))
+            .map(|(_, s)| s)
+    };
+    SideStat {
+        code_lines: rust().map(|s| code_lines(s)).sum(),
+        future_impls: rust().map(|s| future_impls(s)).sum(),
+        unsafe_blocks: rust().map(|s| unsafe_blocks(s)).sum(),
+        dependencies,
+    }
+}
+
+pub fn pair_stat(catalogue: &Catalogue, pair: &Pair) -> Result<PairStat> {
+    let side = |flavor: Flavor| -> Result<Option<SideStat>> {
+        let Some(program) = pair.side(flavor) else {
+            return Ok(None);
+        };
+        let deps = catalogue
+            .dependencies(&program.package)
+            .iter()
+            .filter(|d| d.kind == "normal")
+            .count();
+        Ok(Some(side_stat(&pair.sources(flavor)?, deps)))
+    };
+    let changed = pair
+        .paired_sources()?
+        .iter()
+        .map(|s| {
+            changed_lines(
+                s.legacy.as_deref().unwrap_or(""),
+                s.modern.as_deref().unwrap_or(""),
+            )
+        })
+        .sum();
+    Ok(PairStat {
+        name: pair.name.clone(),
+        legacy: side(Flavor::Legacy)?,
+        modern: side(Flavor::Modern)?,
+        changed,
+    })
 }
 
 #[cfg(test)]

@@ -15,14 +15,15 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use conformance::programs::{project_root, Flavor, Metadata};
 use conformance::{Selection, DEFAULT_JOBS};
+use harness::{project_root, Catalogue, Flavor};
 use serde_json::Value;
 use similar::ChangeTag;
 
 use crate::diff::{self, DepRow};
 use crate::doc::{self, escape};
-use crate::pairs::{self, Pair, PairStat};
+use crate::pairs::{self, Pair};
+use crate::stat::{self, PairStat};
 use crate::trace::{self, ProgramTrace};
 
 #[derive(clap::Args)]
@@ -63,10 +64,14 @@ struct Traces {
 }
 
 pub fn main(args: Args) -> Result<i32> {
-    let meta = Metadata::load().map_err(|e| anyhow!("{e:#}"))?;
-    let all = pairs::pairs(&meta);
+    let catalogue = Catalogue::load()?;
+    let all = pairs::pairs(&catalogue);
     if all.is_empty() {
         bail!("the workspace has no legacy-* or modern-* package");
+    }
+    // A program that does not say what it is has no chapter: name it and stop.
+    for pair in &all {
+        pair.family()?;
     }
 
     let conformance = if args.no_conformance {
@@ -116,11 +121,9 @@ pub fn main(args: Args) -> Result<i32> {
         sources.push(format!("from {}", file.display()));
     }
     if args.trace {
-        let chosen: Vec<&Pair> = all
-            .iter()
-            .filter(|p| trace::has_workload(&p.name))
-            .collect();
-        for (name, result) in trace::trace_pairs(&chosen, &Flavor::ALL, None, &|_| {})? {
+        let chosen: Vec<&Pair> = all.iter().collect();
+        let flavors = [Flavor::Legacy, Flavor::Modern];
+        for (name, result) in trace::trace_pairs(&chosen, &flavors, None, &|_| {})? {
             match result {
                 Ok(t) => {
                     traces.by_program.insert(name, t);
@@ -140,11 +143,11 @@ pub fn main(args: Args) -> Result<i32> {
 
     let stats = all
         .iter()
-        .map(|p| pairs::pair_stat(&meta, p))
+        .map(|p| stat::pair_stat(&catalogue, p))
         .collect::<Result<Vec<_>>>()?;
     let mut sections = String::new();
     for (pair, stat) in all.iter().zip(&stats) {
-        sections.push_str(&section(&meta, pair, stat, &conformance, &traces)?);
+        sections.push_str(&section(&catalogue, pair, stat, &conformance, &traces)?);
     }
     let html = page(&all, &stats, &conformance, &traces, &sections);
 
@@ -282,11 +285,10 @@ fn page(
             .map(|d| doc::first_paragraph(&d))
             .unwrap_or_default();
         let lines =
-            |s: Option<pairs::SideStat>| s.map(|s| s.code_lines.to_string()).unwrap_or("—".into());
-        let impls = |s: Option<pairs::SideStat>| {
-            s.map(|s| s.future_impls.to_string()).unwrap_or("—".into())
-        };
-        let badges: Vec<String> = Flavor::ALL
+            |s: Option<stat::SideStat>| s.map(|s| s.code_lines.to_string()).unwrap_or("—".into());
+        let impls =
+            |s: Option<stat::SideStat>| s.map(|s| s.future_impls.to_string()).unwrap_or("—".into());
+        let badges: Vec<String> = [Flavor::Legacy, Flavor::Modern]
             .iter()
             .map(|f| badge(conformance_status(conformance, pair, *f).0))
             .collect();
@@ -383,7 +385,7 @@ fn conformance_status<'a>(
 }
 
 fn section(
-    meta: &Metadata,
+    catalogue: &Catalogue,
     pair: &Pair,
     stat: &PairStat,
     conformance: &Conformance,
@@ -405,8 +407,10 @@ fn section(
 
     // What it demonstrates: each side's opening paragraph, the full descriptions folded.
     out.push_str("<h3>What it demonstrates</h3>\n<div class=\"two\">\n");
-    let docs: Vec<(Flavor, Option<String>)> =
-        Flavor::ALL.iter().map(|f| (*f, pair.doc(*f))).collect();
+    let docs: Vec<(Flavor, Option<String>)> = [Flavor::Legacy, Flavor::Modern]
+        .iter()
+        .map(|f| (*f, pair.doc(*f)))
+        .collect();
     for (flavor, d) in &docs {
         let body = match (pair.side(*flavor), d) {
             (None, _) => "<p class=\"muted\">This side does not exist yet.</p>".to_string(),
@@ -469,7 +473,7 @@ fn section(
 
     // Dependencies.
     out.push_str("<h3>Dependencies</h3>\n");
-    out.push_str(&deps_html(&diff::dependency_rows(meta, pair)));
+    out.push_str(&deps_html(&diff::dependency_rows(catalogue, pair)));
 
     // The diff.
     let _ = writeln!(
@@ -494,7 +498,7 @@ fn conformance_table(c: &Conformance, pair: &Pair) -> String {
         "<table class=\"grid\"><thead><tr><th>flavor</th><th>status</th><th class=\"num\">checks passed</th>\
          <th>checks that did not pass</th></tr></thead><tbody>\n",
     );
-    for flavor in Flavor::ALL {
+    for flavor in [Flavor::Legacy, Flavor::Modern] {
         let (status, row) = conformance_status(c, pair, flavor);
         let (passed, notes, all) = match row {
             Some(row) => {
@@ -558,15 +562,11 @@ fn trace_html(traces: &Traces, pair: &Pair) -> String {
         return format!("<p class=\"note\">Tracing failed: {}</p>\n", escape(err));
     }
     let Some(t) = traces.by_program.get(&pair.name) else {
-        let how = if trace::has_workload(&pair.name) {
-            format!(
-                "Not traced for this report: <code>cargo xtask trace {}</code> prints them, and \
-                 <code>cargo xtask study --trace</code> (or <code>--trace-json</code>) puts them here.",
-                escape(&pair.name)
-            )
-        } else {
-            "<code>cargo xtask trace</code> has no workload for this program.".to_string()
-        };
+        let how = format!(
+            "Not traced for this report: <code>cargo xtask trace {}</code> prints them, and \
+             <code>cargo xtask study --trace</code> (or <code>--trace-json</code>) puts them here.",
+            escape(&pair.name)
+        );
         return format!("<p class=\"muted\">{how}</p>\n");
     };
     let mut out = format!(
@@ -633,7 +633,7 @@ fn deps_html(rows: &[DepRow]) -> String {
          <th>modern (requirement → Cargo.lock)</th></tr></thead><tbody>\n",
     );
     for r in rows {
-        let cell = |d: &Option<pairs::Dependency>| {
+        let cell = |d: &Option<harness::catalogue::Dependency>| {
             d.as_ref()
                 .map(|d| format!("<code>{}</code>", escape(&diff::describe_dep(d))))
                 .unwrap_or("—".into())

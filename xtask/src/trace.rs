@@ -3,32 +3,30 @@
 //! bounded workload on loopback, stops it with SIGTERM, and prints the system calls per
 //! unit of work of both sides next to each other.
 //!
-//! The workload depends on the program's family (recognised by its name, as the
-//! conformance suite does): 10,000 echoes with 16 in flight for the UDP echo servers,
+//! The workload depends on the program's family (declared in its `Cargo.toml`): 10,000 echoes with 16 in flight for the UDP echo servers,
 //! datagrams spread over the sockets of the multi-socket programs, kilobytes through
 //! the TCP echo servers, queries for the ident servers, and for the demos their own
 //! sequence. Per-unit figures count only the calls made while the workload ran (by
 //! strace's timestamps); a second table counts the whole run, start-up included,
 //! which is where a runtime's wake-up pipes and eventfds are made.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use conformance::process::Running;
-use conformance::programs::{cargo, project_root, Flavor, Metadata};
+use harness::workspace::relative;
+use harness::{build, project_root, Catalogue, Family, Flavor, Profile, Running};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use shared::event::Event;
 
-use crate::conformance::{FlavorArg, Format};
+use crate::args::{self, FlavorArg, Format};
 use crate::pairs::{self, Pair};
 use crate::strace::{self, Tally, MAIN_ROWS};
 
@@ -36,7 +34,7 @@ use crate::strace::{self, Tally, MAIN_ROWS};
 pub struct Args {
     /// Programs to trace (e.g. echo-tokio).
     programs: Vec<String>,
-    /// Trace every pair that has a workload.
+    /// Trace every pair.
     #[arg(long)]
     all: bool,
     /// Only this flavor.
@@ -77,34 +75,15 @@ pub struct ProgramTrace {
     pub flavors: Vec<FlavorTrace>,
 }
 
-/// A program family's workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    UdpEcho,
-    Multisocket,
-    FutureNotify,
-    MioEmpty,
-    MioMixed,
-    MioPipe,
-    TcpEcho,
-    Ident,
+/// What `trace` does with a program of each family: its workload.
+trait Workload {
+    fn default_count(self) -> u64;
+    fn unit(self) -> &'static str;
+    fn args(self, count: u64) -> (Vec<String>, usize);
+    fn describe(self, count: u64) -> String;
 }
 
-impl Family {
-    fn of(program: &str) -> Option<Family> {
-        Some(match program {
-            p if p.starts_with("echo-") => Family::UdpEcho,
-            p if p.starts_with("multisocket-") => Family::Multisocket,
-            "future-notify" => Family::FutureNotify,
-            "mio-empty" => Family::MioEmpty,
-            "mio-mixed" => Family::MioMixed,
-            "mio-pipe" => Family::MioPipe,
-            p if p.starts_with("tcp-echo") => Family::TcpEcho,
-            p if p.starts_with("ident-") => Family::Ident,
-            _ => return None,
-        })
-    }
-
+impl Workload for Family {
     fn default_count(self) -> u64 {
         match self {
             Family::UdpEcho => 10_000,
@@ -193,10 +172,10 @@ const MAX_EXTRA_ROWS: usize = 6;
 pub fn main(args: Args) -> Result<i32> {
     // Say what is missing before building anything.
     find_strace()?;
-    let meta = Metadata::load().map_err(|e| anyhow!("{e:#}"))?;
-    let all = pairs::pairs(&meta);
+    let catalogue = Catalogue::load()?;
+    let all = pairs::pairs(&catalogue);
     let chosen: Vec<&Pair> = if args.all {
-        all.iter().filter(|p| has_workload(&p.name)).collect()
+        all.iter().collect()
     } else if args.programs.is_empty() {
         let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
         bail!(
@@ -209,20 +188,11 @@ pub fn main(args: Args) -> Result<i32> {
             .map(|n| pairs::find(&all, n))
             .collect::<Result<_>>()?
     };
+    // A program that does not say what it is has no workload: name it and stop.
     for p in &chosen {
-        if !has_workload(&p.name) {
-            bail!(
-                "trace has no workload for {}: it knows the echo-*, multisocket-*, tcp-echo*, \
-                 ident-* families and future-notify, mio-empty, mio-mixed, mio-pipe",
-                p.name
-            );
-        }
+        p.family()?;
     }
-    let flavors: Vec<Flavor> = match args.flavor {
-        Some(FlavorArg::Legacy) => vec![Flavor::Legacy],
-        Some(FlavorArg::Modern) => vec![Flavor::Modern],
-        None => Flavor::ALL.to_vec(),
-    };
+    let flavors = args::flavors(args.flavor);
     let table_format = args.format == Format::Table;
     let results = trace_pairs(&chosen, &flavors, args.count, &|trace| {
         if table_format {
@@ -246,11 +216,6 @@ pub fn main(args: Args) -> Result<i32> {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
-/// Whether `trace` knows how to drive `program`.
-pub fn has_workload(program: &str) -> bool {
-    Family::of(program).is_some()
-}
-
 /// Builds (release) and traces each side of `chosen` in `flavors`; one result per
 /// pair, in order, each reported to `on_done` as it completes. Fails as a whole only
 /// when strace is missing or the build fails.
@@ -261,17 +226,17 @@ pub fn trace_pairs(
     on_done: &dyn Fn(&ProgramTrace),
 ) -> Result<Vec<(String, Result<ProgramTrace>)>> {
     let strace = find_strace()?;
-    let packages: Vec<String> = chosen
+    let packages: Vec<&str> = chosen
         .iter()
-        .flat_map(|p| flavors.iter().filter_map(|f| p.side(*f)))
-        .map(|p| p.package.clone())
+        .flat_map(|p| p.programs().filter(|p| flavors.contains(&p.flavor)))
+        .map(|p| p.package.as_str())
         .collect();
     ensure!(!packages.is_empty(), "no package of that flavor to trace");
     eprintln!("building {} (release)…", packages.join(", "));
-    let exes = build_release(&packages)?;
+    let built = build(&packages, Profile::Release)?;
     let mut out = Vec::new();
     for pair in chosen {
-        let result = trace_pair(&strace, pair, flavors, &exes, count);
+        let result = trace_pair(&strace, pair, flavors, &built, count);
         if let Ok(t) = &result {
             on_done(t);
         }
@@ -294,46 +259,14 @@ fn find_strace() -> Result<PathBuf> {
         })
 }
 
-/// Builds `packages` in release mode; returns binary name → path.
-fn build_release(packages: &[String]) -> Result<BTreeMap<String, PathBuf>> {
-    let mut cmd = cargo();
-    cmd.args([
-        "build",
-        "--release",
-        "--quiet",
-        "--bins",
-        "--message-format=json-render-diagnostics",
-    ]);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo build")?;
-    ensure!(out.status.success(), "cargo build --release failed");
-    let mut exes = BTreeMap::new();
-    for line in out.stdout.split(|b| *b == b'\n') {
-        let Ok(msg) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let (Some(name), Some(exe)) =
-            (msg["target"]["name"].as_str(), msg["executable"].as_str())
-        {
-            exes.insert(name.to_string(), PathBuf::from(exe));
-        }
-    }
-    Ok(exes)
-}
-
 fn trace_pair(
     strace: &Path,
     pair: &Pair,
     flavors: &[Flavor],
-    exes: &BTreeMap<String, PathBuf>,
+    built: &harness::Built,
     count: Option<u64>,
 ) -> Result<ProgramTrace> {
-    let family = Family::of(&pair.name).context("no workload")?;
+    let family = pair.family()?;
     let count = count.unwrap_or_else(|| family.default_count()).max(1);
     let mut out = ProgramTrace {
         program: pair.name.clone(),
@@ -343,20 +276,16 @@ fn trace_pair(
     };
     let dir = project_root().join("target").join("trace");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for &flavor in flavors {
-        let Some(program) = pair.side(flavor) else {
-            continue;
-        };
-        let exe = exes
-            .get(&program.package)
-            .with_context(|| format!("no binary named {} was built", program.package))?;
-        let raw = dir.join(format!("{}-{}.strace", pair.name, flavor.as_str()));
+    for program in pair.programs().filter(|p| flavors.contains(&p.flavor)) {
+        let exe = built.exe(&program.package)?;
+        let label = program.flavor_label();
+        let raw = dir.join(format!("{}-{label}.strace", pair.name));
         eprintln!("tracing {} ({})…", program.package, out.workload);
         let t = trace_one(strace, exe, &raw, family, count)
             .with_context(|| format!("tracing {}", program.package))?;
         out.flavors.push(FlavorTrace {
-            flavor: flavor.as_str().to_string(),
-            raw: crate::pairs::relative(&raw),
+            flavor: label,
+            raw: relative(&raw),
             ..t
         });
     }
@@ -506,7 +435,7 @@ fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) 
         Family::MioMixed => {
             let first = wait_for(traced, |e| matches!(e, Event::Tick { .. }))?;
             let Some(Event::Tick { count: start }) = first else {
-                unreachable!()
+                bail!("no tick line");
             };
             let from = now();
             wait_for(
@@ -524,7 +453,7 @@ fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) 
             let done = wait_for(traced, |e| matches!(e, Event::Done { .. }))?;
             let to = now();
             let Some(Event::Done { polls, .. }) = done else {
-                unreachable!()
+                bail!("no done line");
             };
             traced.stop(None)?;
             return Ok(Work {
@@ -620,7 +549,7 @@ fn udp_echoes(server: SocketAddr, count: u64) -> Result<Work> {
 /// no socket buffer overflows.
 fn multisocket(traced: &mut Traced, addrs: &[SocketAddr], count: u64) -> Result<Work> {
     let sock = client_udp(addrs[0])?;
-    let recv_lines = |lines: &[conformance::process::Line]| {
+    let recv_lines = |lines: &[harness::process::Line]| {
         lines
             .iter()
             .filter(|l| matches!(l.event(), Ok(Event::Recv { .. })))
@@ -888,16 +817,6 @@ mod tests {
             whole_run: t,
             raw: format!("target/trace/x-{name}.strace"),
         }
-    }
-
-    #[test]
-    fn families_by_name() {
-        assert_eq!(Family::of("echo-mio-edge"), Some(Family::UdpEcho));
-        assert_eq!(Family::of("multisocket-join"), Some(Family::Multisocket));
-        assert_eq!(Family::of("tcp-echo-mio"), Some(Family::TcpEcho));
-        assert_eq!(Family::of("ident-incorrect"), Some(Family::Ident));
-        assert_eq!(Family::of("mio-empty"), Some(Family::MioEmpty));
-        assert_eq!(Family::of("something-else"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use conformance::programs::{Metadata, Program};
+use harness::Catalogue;
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -23,13 +23,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn program_names() -> Vec<String> {
-    let meta = Metadata::load().expect("cargo metadata");
-    let mut names: Vec<String> = meta
-        .programs()
-        .into_iter()
-        .map(|p: Program| p.name)
-        .collect();
-    names.dedup();
+    let catalogue = Catalogue::load().expect("cargo metadata");
+    let names: Vec<String> = catalogue.names().into_iter().map(String::from).collect();
     assert!(!names.is_empty(), "the workspace has programs");
     names
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Result};
 
 use crate::check::{Ctx, Outcome};
-use crate::process::run_to_end;
+use harness::process::run_to_end;
+
 use crate::purity;
 
 const QUICK: Duration = Duration::from_secs(5);
@@ -82,10 +83,10 @@ pub fn tcp_port_in_use(ctx: &Ctx) -> Outcome {
 }
 
 pub fn era_purity(ctx: &Ctx) -> Outcome {
-    let bad = purity::violations(ctx.meta, &ctx.program.package, ctx.program.flavor)?;
+    let bad = purity::violations(ctx.catalogue, &ctx.program.package, ctx.program.flavor)?;
     if !bad.is_empty() {
         bail!("{} depends on {}", ctx.program.package, bad.join(", "));
     }
-    let n = ctx.meta.dependency_tree(&ctx.program.package)?.len();
+    let n = ctx.catalogue.dependency_tree(&ctx.program.package)?.len();
     Ok(format!("{n} crates in the tree, none of the other era"))
 }

@@ -19,7 +19,7 @@ use shared::ident::reason;
 
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::common;
-use crate::process::{run_to_end, Running};
+use harness::process::{run_to_end, Running};
 
 pub const CHECKS: &[Check] = &[
     Check {

@@ -19,8 +19,8 @@ use shared::fds::{self, Kind, OpenFd};
 
 use crate::check::{Check, Ctx, Outcome};
 use crate::checks::common;
-use crate::process::{run_to_end, Line, Running, START_TIMEOUT};
-use crate::programs::Flavor;
+use harness::process::{run_to_end, Line, Running, START_TIMEOUT};
+use harness::{Family, Flavor};
 
 pub const FUTURE_NOTIFY: &[Check] = &[
     Check {
@@ -210,10 +210,10 @@ const NONE: Census = Census {
     },
 };
 
-/// The documented descriptors: (program, flavor, census, why).
-pub const FDS: &[(&str, Flavor, Census, &str)] = &[
+/// The documented descriptors: (family, flavor, census, why).
+pub const FDS: &[(Family, Flavor, Census, &str)] = &[
     (
-        "mio-empty",
+        Family::MioEmpty,
         Flavor::Legacy,
         Census {
             epoll: 1,
@@ -229,13 +229,13 @@ pub const FDS: &[(&str, Flavor, Census, &str)] = &[
          registers the read end, registrations or not",
     ),
     (
-        "mio-empty",
+        Family::MioEmpty,
         Flavor::Modern,
         Census { epoll: 1, ..NONE },
         "mio 0.8 Poll::new creates the epoll instance and nothing else",
     ),
     (
-        "mio-mixed",
+        Family::MioMixed,
         Flavor::Legacy,
         Census {
             epoll: 1,
@@ -254,7 +254,7 @@ pub const FDS: &[(&str, Flavor, Census, &str)] = &[
         "Registration/SetReadiness wake the poller through mio 0.6's pipe",
     ),
     (
-        "mio-mixed",
+        Family::MioMixed,
         Flavor::Modern,
         Census {
             epoll: 1,
@@ -314,13 +314,14 @@ pub const MIO_PIPE_STEPS: &[(Flavor, &[&str], &str)] = &[
 ];
 
 fn expected_fds(ctx: &Ctx) -> Result<(Census, &'static str)> {
+    let family = ctx.program.family()?;
     FDS.iter()
-        .find(|(p, f, _, _)| *p == ctx.program.name && *f == ctx.program.flavor)
+        .find(|(fam, f, _, _)| *fam == family && *f == ctx.program.flavor)
         .map(|(_, _, c, why)| (*c, *why))
         .with_context(|| {
             format!(
-                "no documented descriptors for {} {:?}",
-                ctx.program.name, ctx.program.flavor
+                "no documented descriptors for the {family} family, {}",
+                ctx.program.flavor
             )
         })
 }
@@ -819,8 +820,8 @@ mod tests {
 
     #[test]
     fn every_mio_demo_has_documented_fds_and_steps() {
-        for program in ["mio-empty", "mio-mixed"] {
-            for flavor in Flavor::ALL {
+        for program in [Family::MioEmpty, Family::MioMixed] {
+            for flavor in [Flavor::Legacy, Flavor::Modern] {
                 let n = FDS
                     .iter()
                     .filter(|(p, f, _, _)| *p == program && *f == flavor)
@@ -828,7 +829,7 @@ mod tests {
                 assert_eq!(n, 1, "{program} {flavor:?}");
             }
         }
-        for flavor in Flavor::ALL {
+        for flavor in [Flavor::Legacy, Flavor::Modern] {
             let steps = MIO_PIPE_STEPS
                 .iter()
                 .find(|(f, _, _)| *f == flavor)
@@ -841,12 +842,12 @@ mod tests {
 
     #[test]
     fn the_eras_differ_where_documented() {
-        let get = |p: &str, f: Flavor| FDS.iter().find(|e| e.0 == p && e.1 == f).unwrap().2;
+        let get = |p: Family, f: Flavor| FDS.iter().find(|e| e.0 == p && e.1 == f).unwrap().2;
         // The lesson of mio-empty: a pipe pair in mio 0.6, none in mio 0.8.
-        assert_eq!(get("mio-empty", Flavor::Legacy).pipe_ends, 2);
-        assert_eq!(get("mio-empty", Flavor::Modern).pipe_ends, 0);
+        assert_eq!(get(Family::MioEmpty, Flavor::Legacy).pipe_ends, 2);
+        assert_eq!(get(Family::MioEmpty, Flavor::Modern).pipe_ends, 0);
         // The lesson of mio-mixed: the wake-up is a pipe, then an eventfd.
-        assert_eq!(get("mio-mixed", Flavor::Legacy).watched.pipes, 1);
-        assert_eq!(get("mio-mixed", Flavor::Modern).watched.eventfds, 1);
+        assert_eq!(get(Family::MioMixed, Flavor::Legacy).watched.pipes, 1);
+        assert_eq!(get(Family::MioMixed, Flavor::Modern).watched.eventfds, 1);
     }
 }

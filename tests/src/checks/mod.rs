@@ -1,6 +1,6 @@
-//! The checks of each program family. A family is recognised by the program name;
-//! a program of no known family gets a failing row, so that a new program cannot
-//! land without checks.
+//! The checks of each program family. The family is what the program declares in its
+//! own `Cargo.toml` (`[package.metadata.study] family = …`); the match below is
+//! exhaustive, so a new family cannot land without checks.
 
 pub mod common;
 pub mod ident;
@@ -9,29 +9,20 @@ pub mod multisocket;
 pub mod tcp_echo;
 pub mod udp_echo;
 
+use harness::Family;
+
 use crate::check::Check;
 
-/// The checks for `program`, or `None` if the suite does not know its family yet.
-pub fn for_program(program: &str) -> Option<&'static [Check]> {
-    if program.starts_with("echo-") {
-        Some(udp_echo::CHECKS)
-    } else if program == "tcp-echo" || program == "tcp-echo-mio" {
-        Some(tcp_echo::CHECKS)
-    } else if program.starts_with("ident-") {
-        Some(ident::CHECKS)
-    } else if program == "multisocket-join" {
-        Some(multisocket::JOIN_CHECKS)
-    } else if program.starts_with("multisocket-") {
-        Some(multisocket::CHECKS)
-    } else if program == "future-notify" {
-        Some(internals::FUTURE_NOTIFY)
-    } else if program == "mio-empty" {
-        Some(internals::MIO_EMPTY)
-    } else if program == "mio-mixed" {
-        Some(internals::MIO_MIXED)
-    } else if program == "mio-pipe" {
-        Some(internals::MIO_PIPE)
-    } else {
-        None
+/// The checks every program of `family` gets.
+pub fn for_family(family: Family) -> &'static [Check] {
+    match family {
+        Family::UdpEcho => udp_echo::CHECKS,
+        Family::Multisocket => multisocket::CHECKS,
+        Family::FutureNotify => internals::FUTURE_NOTIFY,
+        Family::MioEmpty => internals::MIO_EMPTY,
+        Family::MioMixed => internals::MIO_MIXED,
+        Family::MioPipe => internals::MIO_PIPE,
+        Family::TcpEcho => tcp_echo::CHECKS,
+        Family::Ident => ident::CHECKS,
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The poll lines are the lesson: how many per-socket futures one datagram makes the
 //! program poll. That is measured, one datagram at a time, and compared with the
-//! documented pattern of each program, flavor and number of sockets
+//! documented pattern of the composition the program declares in its `Cargo.toml`
+//! (`polls = "every" | "every-up-to-30" | "woken"`) at that number of sockets
 //! ([`POLL_PATTERNS`]): data, not an `if` in a check.
 
 use std::collections::BTreeSet;
@@ -18,8 +19,8 @@ use shared::event::Event;
 
 use crate::check::{Check, Ctx, Outcome};
 use crate::checks::common;
-use crate::process::{run_to_end, Line, Running};
-use crate::programs::Flavor;
+use harness::process::{run_to_end, Line, Running};
+use harness::Polls;
 
 /// How many of its per-socket futures a program polls for one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,128 +40,46 @@ impl fmt::Display for Polled {
     }
 }
 
-/// The documented poll pattern: (program, flavor, sockets, pattern, why).
-pub const POLL_PATTERNS: &[(&str, Flavor, usize, Polled, &str)] = &[
+/// The documented poll pattern of each composition a program may declare
+/// (`[package.metadata.study] polls = …`): (composition, up to this many sockets,
+/// pattern, why). The first row whose bound holds applies.
+pub const POLL_PATTERNS: &[(Polls, usize, Polled, &str)] = &[
     (
-        "multisocket-join",
-        Flavor::Legacy,
-        10,
+        Polls::Every,
+        usize::MAX,
         Polled::Every,
-        "futures 0.1 join_all polls every joined future whenever its one task is notified",
+        "one task joins every future (futures 0.1 join_all, no size threshold): whichever \
+         socket woke it, the task polls them all",
     ),
     (
-        "multisocket-join",
-        Flavor::Legacy,
+        Polls::EveryUpTo30,
         30,
         Polled::Every,
-        "futures 0.1 join_all has no size threshold",
+        "futures 0.3 (try_)join_all polls every future while there are at most 30 \
+         (futures-util's join_all::SMALL)",
     ),
     (
-        "multisocket-join",
-        Flavor::Legacy,
-        31,
-        Polled::Every,
-        "futures 0.1 join_all has no size threshold",
-    ),
-    (
-        "multisocket-join",
-        Flavor::Legacy,
-        40,
-        Polled::Every,
-        "futures 0.1 join_all has no size threshold",
-    ),
-    (
-        "multisocket-join",
-        Flavor::Modern,
-        10,
-        Polled::Every,
-        "futures 0.3 (try_)join_all polls every future while there are at most 30",
-    ),
-    (
-        "multisocket-join",
-        Flavor::Modern,
-        30,
-        Polled::Every,
-        "30 is still at or below futures-util's join_all::SMALL",
-    ),
-    (
-        "multisocket-join",
-        Flavor::Modern,
-        31,
+        Polls::EveryUpTo30,
+        usize::MAX,
         Polled::OnlyTarget,
         "above 30 futures 0.3 (try_)join_all runs a FuturesOrdered: one waker per future",
     ),
     (
-        "multisocket-join",
-        Flavor::Modern,
-        40,
+        Polls::Woken,
+        usize::MAX,
         Polled::OnlyTarget,
-        "above 30 futures 0.3 (try_)join_all runs a FuturesOrdered: one waker per future",
-    ),
-    (
-        "multisocket-spawn",
-        Flavor::Legacy,
-        10,
-        Polled::OnlyTarget,
-        "one tokio-core task per socket",
-    ),
-    (
-        "multisocket-spawn",
-        Flavor::Legacy,
-        40,
-        Polled::OnlyTarget,
-        "one tokio-core task per socket",
-    ),
-    (
-        "multisocket-spawn",
-        Flavor::Modern,
-        10,
-        Polled::OnlyTarget,
-        "one JoinSet task per socket",
-    ),
-    (
-        "multisocket-spawn",
-        Flavor::Modern,
-        40,
-        Polled::OnlyTarget,
-        "one JoinSet task per socket",
-    ),
-    (
-        "multisocket-futuresunordered",
-        Flavor::Legacy,
-        10,
-        Polled::OnlyTarget,
-        "futures 0.1 FuturesUnordered gives each future a NotifyHandle of its own",
-    ),
-    (
-        "multisocket-futuresunordered",
-        Flavor::Legacy,
-        40,
-        Polled::OnlyTarget,
-        "futures 0.1 FuturesUnordered gives each future a NotifyHandle of its own",
-    ),
-    (
-        "multisocket-futuresunordered",
-        Flavor::Modern,
-        10,
-        Polled::OnlyTarget,
-        "futures 0.3 FuturesUnordered gives each future a waker of its own",
-    ),
-    (
-        "multisocket-futuresunordered",
-        Flavor::Modern,
-        40,
-        Polled::OnlyTarget,
-        "futures 0.3 FuturesUnordered gives each future a waker of its own",
+        "each future has a waker (0.3) or notify handle (0.1) of its own: a task per \
+         socket, or FuturesUnordered",
     ),
 ];
 
-/// The documented pattern for `program` in `flavor` with `sockets` sockets.
-pub fn poll_pattern(program: &str, flavor: Flavor, sockets: usize) -> Option<(Polled, &str)> {
+/// The documented pattern for a program of composition `polls` with `sockets` sockets.
+pub fn poll_pattern(polls: Polls, sockets: usize) -> (Polled, &'static str) {
     POLL_PATTERNS
         .iter()
-        .find(|(p, f, n, _, _)| *p == program && *f == flavor && *n == sockets)
-        .map(|(_, _, _, polled, why)| (*polled, *why))
+        .find(|(p, up_to, _, _)| *p == polls && sockets <= *up_to)
+        .map(|(_, _, polled, why)| (*polled, *why))
+        .unwrap_or((Polled::Every, "no documented pattern"))
 }
 
 const COMMON_HEAD: [Check; 4] = [
@@ -214,24 +133,9 @@ const ERA_PURITY: Check = Check {
     run: common::era_purity,
 };
 
-/// The checks of multisocket-spawn and multisocket-futuresunordered.
+/// The checks of every multi-socket program, with both sides of futures 0.3's
+/// `join_all` threshold (30 futures polled all at once, 31 through `FuturesOrdered`).
 pub const CHECKS: &[Check] = &[
-    COMMON_HEAD[0],
-    COMMON_HEAD[1],
-    COMMON_HEAD[2],
-    COMMON_HEAD[3],
-    COMMON_TAIL[0],
-    COMMON_TAIL[1],
-    COMMON_TAIL[2],
-    COMMON_TAIL[3],
-    COMMON_TAIL[4],
-    COMMON_TAIL[5],
-    ERA_PURITY,
-];
-
-/// The checks of multisocket-join: the same, plus both sides of futures 0.3's
-/// threshold (30 joined futures polled all at once, 31 through `FuturesOrdered`).
-pub const JOIN_CHECKS: &[Check] = &[
     COMMON_HEAD[0],
     COMMON_HEAD[1],
     COMMON_HEAD[2],
@@ -328,10 +232,7 @@ fn classify(polls: &[usize], target: usize, sockets: usize) -> Option<Polled> {
 /// Sends [`PROBES`] datagrams one at a time to different sockets and, for each,
 /// counts the `poll future` lines it caused; compares with [`POLL_PATTERNS`].
 fn polls(ctx: &Ctx, sockets: usize) -> Outcome {
-    let (program, flavor) = (&ctx.program.name, ctx.program.flavor);
-    let Some((expected, why)) = poll_pattern(program, flavor, sockets) else {
-        bail!("no documented poll pattern for {program} {flavor:?} at {sockets} sockets");
-    };
+    let (expected, why) = poll_pattern(ctx.program.polls()?, sockets);
     let (mut run, addrs) = start(ctx, sockets)?;
     // Start-up: every future is polled once before anything arrives.
     run.wait_until(RECV_TIMEOUT, |lines| {
@@ -609,27 +510,15 @@ mod tests {
     }
 
     #[test]
-    fn every_program_flavor_and_size_has_one_pattern() {
-        for program in [
-            "multisocket-join",
-            "multisocket-spawn",
-            "multisocket-futuresunordered",
-        ] {
-            for flavor in Flavor::ALL {
-                for n in [10, 40] {
-                    assert!(poll_pattern(program, flavor, n).is_some());
-                }
+    fn every_composition_has_a_pattern_at_every_size() {
+        for polls in [Polls::Every, Polls::EveryUpTo30, Polls::Woken] {
+            for n in [1, 10, 30, 31, 40, 1000] {
+                assert_ne!(poll_pattern(polls, n).1, "no documented pattern");
             }
         }
-        for flavor in Flavor::ALL {
-            for n in [30, 31] {
-                assert!(poll_pattern("multisocket-join", flavor, n).is_some());
-            }
-        }
-        for (i, a) in POLL_PATTERNS.iter().enumerate() {
-            for b in &POLL_PATTERNS[i + 1..] {
-                assert!((a.0, a.1, a.2) != (b.0, b.1, b.2), "duplicate {a:?}");
-            }
-        }
+        assert_eq!(poll_pattern(Polls::EveryUpTo30, 30).0, Polled::Every);
+        assert_eq!(poll_pattern(Polls::EveryUpTo30, 31).0, Polled::OnlyTarget);
+        assert_eq!(poll_pattern(Polls::Every, 1000).0, Polled::Every);
+        assert_eq!(poll_pattern(Polls::Woken, 10).0, Polled::OnlyTarget);
     }
 }

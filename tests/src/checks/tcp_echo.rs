@@ -15,7 +15,7 @@ use shared::event::{Counts, Event};
 
 use crate::check::{Check, Ctx, Outcome};
 use crate::checks::common;
-use crate::process::Running;
+use harness::process::Running;
 
 pub const CHECKS: &[Check] = &[
     Check {

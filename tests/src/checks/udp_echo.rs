@@ -17,7 +17,7 @@ use shared::vectors;
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::common;
 use crate::netns;
-use crate::process::{Line, Running};
+use harness::process::{Line, Running};
 
 pub const CHECKS: &[Check] = &[
     Check {

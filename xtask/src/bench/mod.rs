@@ -34,39 +34,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use conformance::programs::{project_root, Flavor, Metadata};
+use harness::{project_root, Catalogue, Family, Flavor, Profile};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::conformance::{FlavorArg, Format};
+use crate::args::{self, FlavorArg, Format};
 use affinity::Placement;
 use loadgen::{EchoLoad, SprayLoad};
 use server::Server;
-
-/// The programs the bench knows how to drive, by family. A name here that the
-/// workspace does not hold (yet) is reported as skipped.
-const UDP_ECHO: [&str; 7] = [
-    "echo-select",
-    "echo-epoll-level",
-    "echo-epoll-edge",
-    "echo-mio-level",
-    "echo-mio-edge",
-    "echo-tokio",
-    "echo-mpsc",
-];
-const MULTISOCKET: [&str; 3] = [
-    "multisocket-join",
-    "multisocket-spawn",
-    "multisocket-futuresunordered",
-];
-const TCP_ECHO: [&str; 2] = ["tcp-echo", "tcp-echo-mio"];
-const IDENT: [&str; 4] = [
-    "ident-blocking",
-    "ident-incorrect",
-    "ident-tokio",
-    "ident-service",
-];
-/// Programs that demonstrate one mechanism and carry no load worth measuring.
-const DEMOS: [&str; 4] = ["future-notify", "mio-empty", "mio-mixed", "mio-pipe"];
 
 /// The raw epoll echo every "vs raw" ratio is taken against: the modern
 /// edge-triggered epoll program (nix 0.30), which drains each readiness edge with
@@ -103,41 +77,17 @@ pub struct Args {
     /// Cargo profile the programs are built with: `release` to measure; `dev` only to
     /// exercise the instrument cheaply (the figures are then meaningless).
     #[arg(long, default_value = "release")]
-    profile: String,
+    profile: Profile,
 }
 
-/// A program's family decides how it is driven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Family {
-    UdpEcho,
-    Multisocket,
-    TcpEcho,
-    Ident,
-}
-
-impl Family {
-    fn of(program: &str) -> Option<Family> {
-        let is = |list: &[&str]| list.contains(&program);
-        if is(&UDP_ECHO) {
-            Some(Family::UdpEcho)
-        } else if is(&MULTISOCKET) {
-            Some(Family::Multisocket)
-        } else if is(&TCP_ECHO) {
-            Some(Family::TcpEcho)
-        } else if is(&IDENT) {
-            Some(Family::Ident)
-        } else {
-            None
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::UdpEcho => "udp_echo",
-            Family::Multisocket => "multisocket",
-            Family::TcpEcho => "tcp_echo",
-            Family::Ident => "ident",
-        }
+/// The bench's name of a family, in the JSON.
+pub fn family_key(family: Family) -> &'static str {
+    match family {
+        Family::UdpEcho => "udp_echo",
+        Family::Multisocket => "multisocket",
+        Family::TcpEcho => "tcp_echo",
+        Family::Ident => "ident",
+        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => "demo",
     }
 }
 
@@ -192,7 +142,7 @@ impl Entry {
 /// Durations and shapes of the loads: what the JSON calls the method.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub profile: String,
+    pub profile: Profile,
     pub rounds: usize,
     pub warmup: Duration,
     pub measure: Duration,
@@ -226,7 +176,7 @@ impl Settings {
             bail!("--rounds must be between 1 and 50");
         }
         Ok(Settings {
-            profile: args.profile.clone(),
+            profile: args.profile,
             rounds,
             warmup: measure / 5,
             measure,
@@ -263,10 +213,7 @@ pub fn main(args: Args) -> Result<i32> {
     let started = Instant::now();
     let command = command_line();
     let settings = Settings::new(&args)?;
-    let flavor = args.flavor.map(|f| match f {
-        FlavorArg::Legacy => Flavor::Legacy,
-        FlavorArg::Modern => Flavor::Modern,
-    });
+    let flavor = args.flavor;
     let out_dir = args
         .out
         .clone()
@@ -380,35 +327,13 @@ fn command_line() -> String {
 /// The entries to measure, in the order of a round, and what is skipped.
 fn plan(
     requested: &[String],
-    flavor: Option<Flavor>,
+    flavor: Option<FlavorArg>,
     settings: &Settings,
 ) -> Result<(Vec<Entry>, Vec<Skipped>)> {
-    let metadata = Metadata::load()?;
-    let programs = metadata.programs();
-    let present = |name: &str, f: Flavor| programs.iter().any(|p| p.name == name && p.flavor == f);
-    let known: Vec<&str> = UDP_ECHO
-        .iter()
-        .chain(&MULTISOCKET)
-        .chain(&TCP_ECHO)
-        .chain(&IDENT)
-        .copied()
-        .collect();
+    let catalogue = Catalogue::load()?;
+    let flavors = args::flavors(flavor);
+    let programs = catalogue.select(requested, None)?;
     let mut skipped = Vec::new();
-    let names: Vec<String> = if requested.is_empty() {
-        known.iter().map(|s| s.to_string()).collect()
-    } else {
-        for name in requested {
-            let in_workspace = programs.iter().any(|p| &p.name == name);
-            if !known.contains(&name.as_str()) && !DEMOS.contains(&name.as_str()) && !in_workspace {
-                bail!("unknown program {name:?}");
-            }
-        }
-        requested.to_vec()
-    };
-    let flavors: Vec<Flavor> = match flavor {
-        Some(f) => vec![f],
-        None => Flavor::ALL.to_vec(),
-    };
     let mut entries = Vec::new();
     let new_entry = |program: &str, label: Label, family: Family, sockets: Option<usize>| Entry {
         program: program.to_string(),
@@ -419,34 +344,37 @@ fn plan(
         rounds: Vec::new(),
         errors: Vec::new(),
     };
-    for name in &names {
-        let Some(family) = Family::of(name) else {
-            skipped.push(Skipped {
-                program: name.clone(),
-                reason: "demonstrates one mechanism: nothing to measure under load".into(),
-            });
-            continue;
-        };
-        for &f in &flavors {
-            let label = match f {
-                Flavor::Legacy => Label::Legacy,
-                Flavor::Modern => Label::Modern,
-            };
-            if !present(name, f) {
+    for program in programs.iter().filter(|p| flavors.contains(&p.flavor)) {
+        // A program that does not say what it is cannot be measured: name it and stop.
+        let family = program.family()?;
+        let label = match program.flavor {
+            Flavor::Legacy => Label::Legacy,
+            Flavor::Modern => Label::Modern,
+            Flavor::Bridge | Flavor::Next => {
                 skipped.push(Skipped {
-                    program: format!("{name} {}", f.as_str()),
-                    reason: "not in the workspace yet".into(),
+                    program: format!("{} {}", program.name, program.flavor_label()),
+                    reason: format!(
+                        "the bench does not measure the {} flavor yet",
+                        program.flavor
+                    ),
                 });
                 continue;
             }
-            match family {
-                Family::Multisocket => {
-                    for n in settings.multisocket_sizes {
-                        entries.push(new_entry(name, label, family, Some(n)));
-                    }
-                }
-                _ => entries.push(new_entry(name, label, family, None)),
+        };
+        match family {
+            Family::UdpEcho | Family::TcpEcho | Family::Ident => {
+                entries.push(new_entry(&program.name, label, family, None))
             }
+            Family::Multisocket => {
+                for n in settings.multisocket_sizes {
+                    entries.push(new_entry(&program.name, label, family, Some(n)));
+                }
+            }
+            Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => skipped
+                .push(Skipped {
+                    program: format!("{} {}", program.name, program.flavor_label()),
+                    reason: "demonstrates one mechanism: nothing to measure under load".into(),
+                }),
         }
     }
     // The baselines run with the UDP echo programs, in the same rounds.
@@ -457,13 +385,17 @@ fn plan(
             Family::UdpEcho,
             None,
         )];
+        let raw_present = catalogue
+            .programs()
+            .iter()
+            .any(|p| p.name == RAW_PROGRAM && p.flavor == Flavor::Modern);
         if !entries.iter().any(|e| e.is(RAW_PROGRAM, Label::Modern)) {
-            if present(RAW_PROGRAM, Flavor::Modern) {
+            if raw_present {
                 baselines.push(new_entry(RAW_PROGRAM, Label::Modern, Family::UdpEcho, None));
             } else {
                 skipped.push(Skipped {
                     program: format!("{RAW_PROGRAM} modern (raw epoll baseline)"),
-                    reason: "not in the workspace yet: no ratio against raw epoll".into(),
+                    reason: "not in the workspace: no ratio against raw epoll".into(),
                 });
             }
         }
@@ -498,7 +430,9 @@ fn build_all(
         packages.len(),
         settings.profile
     );
-    server::build(&settings.profile, &packages)
+    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let built = harness::build(&packages, settings.profile)?;
+    Ok((built.exes, built.failed))
 }
 
 fn run_one(entry: &Entry, s: &Settings, placement: &Placement) -> Result<Figures> {
@@ -507,6 +441,9 @@ fn run_one(entry: &Entry, s: &Settings, placement: &Placement) -> Result<Figures
         Family::Multisocket => run_multisocket(entry, s, placement),
         Family::TcpEcho => run_tcp_echo(entry, s, placement),
         Family::Ident => run_ident(entry, s, placement),
+        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => {
+            bail!("{} is a demo: nothing to measure", entry.program)
+        }
     }
 }
 

@@ -8,10 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::affinity::Placement;
-use super::{
-    Entry, Family, Label, Settings, Skipped, BLOCKING_NAME, IDENT, MULTISOCKET, RAW_PROGRAM,
-    TCP_ECHO, UDP_ECHO,
-};
+use super::{family_key, Entry, Family, Label, Settings, Skipped, BLOCKING_NAME, RAW_PROGRAM};
 
 /// Median, min and max of one figure over the rounds that produced it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,7 +207,7 @@ impl Report {
                 json!({
                     "program": e.program,
                     "flavor": e.label.as_str(),
-                    "family": e.family.as_str(),
+                    "family": family_key(e.family),
                     "sockets": e.sockets,
                     "raw_baseline": e.is(RAW_PROGRAM, Label::Modern),
                     "median": median,
@@ -246,7 +243,7 @@ impl Report {
             "machine": machine(self.placement.cpus()),
             "placement": self.placement.describe(),
             "method": {
-                "profile": s.profile,
+                "profile": s.profile.as_str(),
                 "rounds": s.rounds,
                 "order": "interleaved: every entry once per round, in the same order; ratios taken between runs of the same round; median with min and max over rounds",
                 "server": "started with --quiet --bind 127.0.0.1:0 (UDP echo programs also --queue 2·C·W, so that the bounded queue never drops what the load keeps in flight), port from its listening line, stopped with SIGTERM, summary line read",
@@ -497,6 +494,21 @@ fn find<'a>(
         .find(|e| e.is(program, label) && e.sockets == sockets)
 }
 
+/// The programs of `family` among the entries, in the order measured (baselines
+/// aside).
+fn programs(entries: &[Entry], family: Family) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.family == family && e.label != Label::Baseline)
+    {
+        if !out.contains(&e.program.as_str()) {
+            out.push(&e.program);
+        }
+    }
+    out
+}
+
 /// Every ratio the report shows, with the targets the project holds them to.
 fn ratios(entries: &[Entry]) -> Vec<Ratio> {
     let mut out = Vec::new();
@@ -509,7 +521,7 @@ fn ratios(entries: &[Entry]) -> Vec<Ratio> {
         })
     };
     // UDP echo: modern / legacy.
-    for program in UDP_ECHO {
+    for program in programs(entries, Family::UdpEcho) {
         let (Some(l), Some(m)) = (
             find(entries, program, Label::Legacy, None),
             find(entries, program, Label::Modern, None),
@@ -562,7 +574,7 @@ fn ratios(entries: &[Entry]) -> Vec<Ratio> {
         }
     }
     // Multi-socket: growth of CPU per datagram with the socket count.
-    for program in MULTISOCKET {
+    for program in programs(entries, Family::Multisocket) {
         for label in [Label::Legacy, Label::Modern] {
             let at = |n| find(entries, program, label, Some(n));
             let join = program == "multisocket-join";
@@ -622,10 +634,13 @@ fn ratios(entries: &[Entry]) -> Vec<Ratio> {
     // TCP echo and ident: modern / legacy.
     for (programs, figures) in [
         (
-            &TCP_ECHO[..],
+            programs(entries, Family::TcpEcho),
             &["mb_per_s", "cpu_per_mb_us", "connections_per_s"][..],
         ),
-        (&IDENT[..], &["queries_per_s", "cpu_per_query_us"][..]),
+        (
+            programs(entries, Family::Ident),
+            &["queries_per_s", "cpu_per_query_us"][..],
+        ),
     ] {
         for program in programs {
             if let (Some(l), Some(m)) = (

@@ -1,6 +1,7 @@
-//! A program under test: spawned with its stdout read line by line (each line
-//! timestamped on arrival and parsed with `shared`'s grammar), its stderr kept, and
-//! killed if a check ends without stopping it.
+//! A running program: spawned with its stdout read line by line (each line
+//! timestamped on arrival and parsed with `shared`'s grammar), its stderr kept, ports
+//! learned from its `listening` lines, signalled, waited for, and killed if whoever
+//! started it lets go without stopping it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -56,13 +57,19 @@ impl Running {
             }
             None => Command::new(exe),
         };
-        cmd.args(args)
-            .stdin(Stdio::null())
+        cmd.args(args);
+        Running::start(cmd)
+    }
+
+    /// Starts a prepared command (limits, environment, …) with stdin closed and
+    /// stdout and stderr read by the suite.
+    pub fn start(mut cmd: Command) -> Result<Running> {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
+            .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut stderr_pipe = child.stderr.take().context("no stderr")?;
         let (tx, rx) = mpsc::channel();
@@ -112,17 +119,24 @@ impl Running {
         count: usize,
     ) -> Result<(Running, Vec<SocketAddr>)> {
         let mut run = Running::spawn(exe, args, netns)?;
+        let addrs = run.listening(count)?;
+        Ok((run, addrs))
+    }
+
+    /// Waits for the next `count` stdout lines, which must be `listening` lines, and
+    /// returns the addresses they announce.
+    pub fn listening(&mut self, count: usize) -> Result<Vec<SocketAddr>> {
         let mut addrs = Vec::new();
         while addrs.len() < count {
-            let line = run
+            let line = self
                 .next_line(START_TIMEOUT)
-                .with_context(|| format!("waiting for `listening` (stderr: {})", run.stderr()))?;
+                .with_context(|| format!("waiting for `listening` (stderr: {})", self.stderr()))?;
             match line.event()? {
                 Event::Listening { addr, .. } => addrs.push(addr),
                 other => bail!("expected a `listening` line first, got `{other}`"),
             }
         }
-        Ok((run, addrs))
+        Ok(addrs)
     }
 
     pub fn pid(&self) -> Pid {
