@@ -1,233 +1,103 @@
-//! Counting on Rust source text: lines of code, hand-written `Future`/`Stream`
-//! implementations and `unsafe` blocks. A small lexer blanks out comments, string
-//! and character literals first, so that a doc comment saying "the hand-written
-//! `impl Future for Server` becomes…" is not counted as one. And the figures of
-//! `diff --stat` built from those counts.
+//! Counting on Rust source: lines of code, hand-written `Future`/`Stream`
+//! implementations and `unsafe` blocks, read with syn (the parser Rust's own macros
+//! use), so that a doc comment saying "the hand-written `impl Future for Server`
+//! becomes…" is not counted as one. And the figures of `diff --stat` built from them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
 
 use anyhow::Result;
 use harness::{Catalogue, Flavor};
+use proc_macro2::{TokenStream, TokenTree};
 use similar::{ChangeTag, TextDiff};
+use syn::visit::{self, Visit};
 
 use crate::pairs::Pair;
 
-/// `src` with comments and the contents of string and char literals replaced by
-/// spaces (line breaks kept, so line numbers and counts stay the same).
-pub fn code_only(src: &str) -> String {
-    let chars: Vec<char> = src.chars().collect();
-    let mut out = String::with_capacity(src.len());
-    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match (c, next) {
-            ('/', Some('/')) => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(' ');
-                    i += 1;
-                }
-            }
-            ('/', Some('*')) => {
-                // Block comments nest in Rust.
-                let mut depth = 0;
-                while i < chars.len() {
-                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                        depth += 1;
-                        out.push_str("  ");
-                        i += 2;
-                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                        depth -= 1;
-                        out.push_str("  ");
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        out.push(blank(chars[i]));
-                        i += 1;
-                    }
-                }
-            }
-            ('r', Some('"' | '#')) if !ident_before(&chars, i) => {
-                // Raw string r"…" or r#"…"#: find the opening quote and its hashes.
-                let mut j = i + 1;
-                let mut hashes = 0;
-                while chars.get(j) == Some(&'#') {
-                    hashes += 1;
-                    j += 1;
-                }
-                if chars.get(j) != Some(&'"') {
-                    out.push(c);
-                    i += 1;
-                    continue;
-                }
-                out.push_str(&" ".repeat(j - i + 1));
-                i = j + 1;
-                while i < chars.len() {
-                    if chars[i] == '"' && (1..=hashes).all(|k| chars.get(i + k) == Some(&'#')) {
-                        out.push_str(&" ".repeat(hashes + 1));
-                        i += hashes + 1;
-                        break;
-                    }
-                    out.push(blank(chars[i]));
-                    i += 1;
-                }
-            }
-            ('"', _) => {
-                out.push(' ');
-                i += 1;
-                while i < chars.len() {
-                    match chars[i] {
-                        '\\' => {
-                            out.push(' ');
-                            if let Some(&e) = chars.get(i + 1) {
-                                out.push(blank(e));
-                            }
-                            i += 2;
-                        }
-                        '"' => {
-                            out.push(' ');
-                            i += 1;
-                            break;
-                        }
-                        other => {
-                            out.push(blank(other));
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            ('\'', _) => {
-                // A char literal ('a', '\n', '\'') or a lifetime ('a): a literal closes
-                // with a quote within a few characters.
-                let close = match next {
-                    // An escape: the character after the backslash may itself be a
-                    // quote ('\''), so the closing quote is at i + 3 or later.
-                    Some('\\') => (i + 3..(i + 14).min(chars.len())).find(|&k| chars[k] == '\''),
-                    Some(_) if chars.get(i + 2) == Some(&'\'') => Some(i + 2),
-                    _ => None,
-                };
-                match close {
-                    Some(end) => {
-                        out.push_str(&" ".repeat(end - i + 1));
-                        i = end + 1;
-                    }
-                    None => {
-                        out.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn ident_before(chars: &[char], i: usize) -> bool {
-    i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_')
-}
-
-/// Lines holding code: not blank once comments are removed.
+/// Lines holding code: lines on which a token stands, comments and doc comments
+/// (`#[doc]` attributes to the tokenizer) left out. A source that does not tokenize
+/// counts its non-blank lines.
 pub fn code_lines(src: &str) -> usize {
-    code_only(src)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count()
+    let Ok(tokens) = TokenStream::from_str(src) else {
+        return src.lines().filter(|l| !l.trim().is_empty()).count();
+    };
+    let mut lines = BTreeSet::new();
+    mark_lines(tokens, &mut lines);
+    lines.len()
 }
 
-/// Words and punctuation of code, with `::` and `->` kept whole.
-fn tokens(code: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let bytes = code.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_whitespace() {
-            i += 1;
-        } else if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
-            let start = i;
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
-            {
-                i += 1;
+fn mark_lines(tokens: TokenStream, lines: &mut BTreeSet<usize>) {
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(tt) = iter.next() {
+        match tt {
+            // `///`, `//!`: `#` (`!`) `[doc = "…"]`, all spanning the comment.
+            TokenTree::Punct(p) if p.as_char() == '#' && is_doc(&p.span()) => {
+                while iter.peek().is_some_and(|t| is_doc(&t.span())) {
+                    iter.next();
+                }
             }
-            out.push(&code[start..i]);
-        } else if code[i..].starts_with("::") || code[i..].starts_with("->") {
-            out.push(&code[i..i + 2]);
-            i += 2;
-        } else {
-            out.push(&code[i..i + 1]);
-            i += 1;
+            TokenTree::Group(g) => {
+                lines.insert(g.span_open().start().line);
+                lines.insert(g.span_close().start().line);
+                mark_lines(g.stream(), lines);
+            }
+            other => {
+                let span = other.span();
+                lines.extend(span.start().line..=span.end().line);
+            }
         }
     }
-    out
 }
 
-/// How many `impl … TRAIT for …` blocks `src` holds where the trait's last path
-/// segment is one of `traits` (`futures::Future`, `std::future::Future` and a plain
-/// `Future` all count as `Future`).
+/// Whether a token comes from a doc comment: its source text is the comment.
+fn is_doc(span: &proc_macro2::Span) -> bool {
+    span.source_text()
+        .is_some_and(|t| t.starts_with("//") || t.starts_with("/*"))
+}
+
+/// Trait impls whose trait's last path segment is one of `traits`
+/// (`futures::Future`, `std::future::Future` and `Future` all count as `Future`),
+/// and `unsafe { … }` blocks.
+#[derive(Default)]
+struct Counts<'a> {
+    traits: &'a [&'a str],
+    trait_impls: usize,
+    unsafe_blocks: usize,
+}
+
+impl<'ast> Visit<'ast> for Counts<'_> {
+    fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
+        let last = item
+            .trait_
+            .as_ref()
+            .and_then(|(path, _)| path.segments.last());
+        if last.is_some_and(|seg| self.traits.iter().any(|t| seg.ident == t)) {
+            self.trait_impls += 1;
+        }
+        visit::visit_item_impl(self, item);
+    }
+
+    fn visit_expr_unsafe(&mut self, block: &'ast syn::ExprUnsafe) {
+        self.unsafe_blocks += 1;
+        visit::visit_expr_unsafe(self, block);
+    }
+}
+
+fn count<'a>(src: &str, traits: &'a [&'a str]) -> Counts<'a> {
+    let mut counts = Counts {
+        traits,
+        ..Counts::default()
+    };
+    // A file that does not parse has nothing to count (every program compiles).
+    if let Ok(file) = syn::parse_file(src) {
+        counts.visit_file(&file);
+    }
+    counts
+}
+
+/// How many `impl … TRAIT for …` blocks `src` holds, for any of `traits`.
 pub fn trait_impls(src: &str, traits: &[&str]) -> usize {
-    let code = code_only(src);
-    let toks = tokens(&code);
-    let mut count = 0;
-    for (i, _) in toks.iter().enumerate().filter(|(_, t)| **t == "impl") {
-        // The header runs to the block's `{` (or a `;`).
-        let header: Vec<&str> = toks[i + 1..]
-            .iter()
-            .take_while(|t| **t != "{" && **t != ";")
-            .copied()
-            .collect();
-        let mut j = 0;
-        // Generic parameters: impl<T: Future> …
-        if header.first() == Some(&"<") {
-            j = skip_angle(&header, 0);
-        }
-        // The trait path, up to `for` at angle depth 0.
-        let mut depth = 0i32;
-        let mut last_segment = None;
-        let mut is_trait_impl = false;
-        while j < header.len() {
-            match header[j] {
-                "<" => depth += 1,
-                ">" => depth -= 1,
-                "for" if depth == 0 && header.get(j + 1) != Some(&"<") => {
-                    is_trait_impl = true;
-                    break;
-                }
-                t if depth == 0 && t != "::" && t != "!" => last_segment = Some(t),
-                _ => {}
-            }
-            j += 1;
-        }
-        if is_trait_impl && last_segment.is_some_and(|s| traits.contains(&s)) {
-            count += 1;
-        }
-    }
-    count
-}
-
-/// Index just past the `>` that closes the `<` at `start`.
-fn skip_angle(toks: &[&str], start: usize) -> usize {
-    let mut depth = 0;
-    for (k, t) in toks.iter().enumerate().skip(start) {
-        match *t {
-            "<" => depth += 1,
-            ">" => {
-                depth -= 1;
-                if depth == 0 {
-                    return k + 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    toks.len()
+    count(src, traits).trait_impls
 }
 
 /// Hand-written `Future` and `Stream` implementations.
@@ -237,11 +107,7 @@ pub fn future_impls(src: &str) -> usize {
 
 /// `unsafe { … }` blocks (not `unsafe fn` or `unsafe impl`).
 pub fn unsafe_blocks(src: &str) -> usize {
-    let code = code_only(src);
-    let toks = tokens(&code);
-    toks.windows(2)
-        .filter(|w| w[0] == "unsafe" && w[1] == "{")
-        .count()
+    count(src, &[]).unsafe_blocks
 }
 
 /// Lines inserted plus lines deleted between two texts.
@@ -321,25 +187,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn comments_and_strings_are_blanked() {
-        let src = "let a = \"impl Future for X {\"; // impl Future for Y\n/* unsafe { } /* nested */ still */ let b = 'x';\n";
-        let code = code_only(src);
-        assert_eq!(code.lines().count(), 2);
-        assert!(!code.contains("Future"));
-        assert!(!code.contains("unsafe"));
-        assert!(!code.contains("nested") && !code.contains("still"));
-        assert!(code.contains("let b ="));
-        assert_eq!(code.chars().count(), src.chars().count());
+    fn comments_and_strings_hold_no_code() {
+        let src = "fn a() { let a = \"impl Future for X {\"; } // impl Future for Y\n/* unsafe { } /* nested */ still */ fn b() { let b = 'x'; }\n";
+        assert_eq!(future_impls(src), 0);
+        assert_eq!(unsafe_blocks(src), 0);
+        assert_eq!(code_lines(src), 2);
     }
 
     #[test]
     fn raw_strings_chars_and_lifetimes() {
-        let src = "let s = r#\"unsafe { \"quoted\" }\"#; let q = '\"'; fn f<'a>(x: &'a str) {}\nlet e = '\\''; unsafe { g() }\n";
-        let code = code_only(src);
-        assert!(
-            code.contains("fn f<'a>(x: &'a str)"),
-            "lifetimes stay: {code}"
-        );
+        let src = "fn m() { let s = r#\"unsafe { \"quoted\" }\"#; let q = '\"'; }\nfn f<'a>(x: &'a str) { let e = '\\''; unsafe { g() } }\n";
         assert_eq!(unsafe_blocks(src), 1);
     }
 
@@ -347,6 +204,12 @@ mod tests {
     fn code_lines_skip_blank_and_comment_lines() {
         let src = "//! Doc.\n\n/// Item doc.\nfn main() {\n    // why\n    run(); // trailing\n}\n";
         assert_eq!(code_lines(src), 3);
+        let src = "/** Block doc. */\nconst A: &str = \"a\\\n   b\";\n";
+        assert_eq!(
+            code_lines(src),
+            2,
+            "a string continued on the next line is code"
+        );
     }
 
     #[test]
@@ -362,8 +225,9 @@ mod tests {
             impl<F> Wrapper<F> where F: for<'a> Fn(&'a u8) { }
             fn spawn(f: impl Future<Output = ()>) { for _ in 0..1 {} }
             unsafe impl Send for Server {}
+            fn nested() { impl Future for Inner {} }
         "#;
-        assert_eq!(future_impls(src), 4);
+        assert_eq!(future_impls(src), 5);
         assert_eq!(trait_impls(src, &["Drop"]), 1);
         assert_eq!(trait_impls(src, &["Send"]), 1);
     }

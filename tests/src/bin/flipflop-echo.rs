@@ -1,8 +1,10 @@
 //! A deliberately wrong UDP echo server, for testing the suite itself: it flip-flops
 //! (blocking `recv_from`, then blocking `send_to`), so while a send waits it reads
 //! nothing, and it has no queue to drop from. The suite's "reads keep flowing while
-//! writes are pending" check must fail against it; `tests/suite_catches.rs` makes sure
-//! it does.
+//! writes are pending" check (`reads-while-writes-pending`) must fail against it: the
+//! suite runs that check against this binary as its own row,
+//! `suite-catches-flipflop-echo` (see `src/selftest.rs`), which passes only if the
+//! check fails it for the right reason.
 
 use std::net::UdpSocket;
 
