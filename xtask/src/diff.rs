@@ -7,7 +7,6 @@
 //! hand-written `Future`/`Stream` impls, `unsafe` blocks, direct dependencies.
 
 use std::io::{IsTerminal, Write};
-use std::process::{Command, Stdio};
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
@@ -101,21 +100,15 @@ pub fn main(args: Args) -> Result<i32> {
     Ok(0)
 }
 
-/// The terminal's width in columns: `$COLUMNS`, else `stty size` on the controlling
-/// terminal.
+/// The terminal's width in columns: `$COLUMNS`, else what the terminal on stdout says
+/// (through `console`, the crate indicatif draws with).
 fn terminal_width() -> Option<usize> {
     if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
         return Some(cols);
     }
-    let tty = std::fs::File::open("/dev/tty").ok()?;
-    let out = Command::new("stty")
-        .arg("size")
-        .stdin(tty)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().nth(1)?.parse().ok()
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_rows, cols)| cols as usize)
 }
 
 /// ANSI colours, or none.
