@@ -178,6 +178,19 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
     }
 }
 
+/// A mistake in what the user asked for (an unknown program name, say), as opposed to
+/// a failure while doing it: tools exit with status 2 for it, as for bad options.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// A direct dependency of a package, as declared and as resolved by `Cargo.lock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
@@ -248,14 +261,16 @@ impl Catalogue {
         out
     }
 
-    /// Checks that each name is a program of the workspace; the error lists them all.
+    /// Checks that each name is a program of the workspace; the error (a
+    /// [`UsageError`]) lists them all.
     pub fn check_names(&self, names: &[String]) -> Result<()> {
         for name in names {
             if !self.programs.iter().any(|p| &p.name == name) {
-                bail!(
+                return Err(UsageError(format!(
                     "unknown program '{name}'; the programs are: {}",
                     self.names().join(", ")
-                );
+                ))
+                .into());
             }
         }
         Ok(())

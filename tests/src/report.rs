@@ -114,8 +114,17 @@ impl Report {
     }
 
     /// The matrix for people: one line per row, the checks that did not pass under
-    /// it, and the closing count line.
+    /// it (skipped ones by name, with the reason), and the closing count line.
     pub fn to_table(&self) -> String {
+        self.table(false)
+    }
+
+    /// The matrix with every check of every row, passed ones too, and its detail.
+    pub fn to_table_verbose(&self) -> String {
+        self.table(true)
+    }
+
+    fn table(&self, verbose: bool) -> String {
         let mut out = String::new();
         let width = self
             .results
@@ -153,7 +162,11 @@ impl Report {
                 row.status.as_str(),
                 row.checks.len()
             ));
-            for c in row.checks.iter().filter(|c| c.status != Status::Pass) {
+            for c in row
+                .checks
+                .iter()
+                .filter(|c| verbose || c.status != Status::Pass)
+            {
                 out.push_str(&format!(
                     "    {} {}: {}\n",
                     c.status.as_str(),
@@ -222,6 +235,15 @@ mod tests {
         );
         assert!(!r.ok());
         assert!(r.to_table().ends_with("1 passed, 1 failed, 1 skipped\n"));
+        assert!(
+            r.to_table().contains("    skip c: "),
+            "a skipped check is named"
+        );
+        assert!(!r.to_table().contains("    pass c: "));
+        assert!(
+            r.to_table_verbose().contains("    pass c: "),
+            "-v names passed checks"
+        );
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["results"][3]["status"], "xpass");
         assert_eq!(json["expected_failures"], 1);

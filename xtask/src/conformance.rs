@@ -21,6 +21,9 @@ pub struct Args {
     /// Rows run at the same time.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     jobs: usize,
+    /// List every check of every row with its detail, passed ones too.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub fn main(args: Args) -> Result<i32> {
@@ -41,7 +44,9 @@ pub fn main(args: Args) -> Result<i32> {
     };
     let report =
         conformance::run(&selection, args.jobs, &progress).map_err(|e| anyhow!("{e:#}"))?;
-    if table {
+    if table && args.verbose {
+        print!("{}", report.to_table_verbose());
+    } else if table {
         print!("{}", report.to_table());
     } else {
         println!("{}", report.to_json());

@@ -8,7 +8,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::ValueEnum;
 use harness::catalogue::Dependency;
 use harness::{Catalogue, Flavor};
@@ -70,10 +70,11 @@ pub fn main(args: Args) -> Result<i32> {
     } else {
         let Some(name) = &args.program else {
             let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-            bail!(
+            return Err(harness::UsageError(format!(
                 "name a program, or use --stat for all; the programs are: {}",
                 names.join(", ")
-            );
+            ))
+            .into());
         };
         let pair = pairs::find(&all, name)?;
         let width = args

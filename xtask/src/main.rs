@@ -49,6 +49,11 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        // What was asked for makes no sense: status 2, as clap gives for bad options.
+        Err(e) if e.downcast_ref::<harness::UsageError>().is_some() => {
+            eprintln!("error: {e:#}\n(try `cargo xtask --help`)");
+            std::process::exit(2);
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(1);

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use harness::workspace::relative;
-use harness::{Catalogue, Family, Flavor, Program};
+use harness::{Catalogue, Family, Flavor, Program, UsageError};
 
 /// One program: its legacy and modern packages, either of which may not exist yet.
 #[derive(Debug, Clone)]
@@ -127,18 +127,16 @@ pub fn pairs(catalogue: &Catalogue) -> Vec<Pair> {
     out
 }
 
-/// The pair named `name`, or an error that lists the valid names.
+/// The pair named `name`, or a usage error that lists the valid names.
 pub fn find<'a>(pairs: &'a [Pair], name: &str) -> Result<&'a Pair> {
-    match pairs.iter().find(|p| p.name == name) {
-        Some(p) => Ok(p),
-        None => {
-            let names: Vec<&str> = pairs.iter().map(|p| p.name.as_str()).collect();
-            bail!(
-                "unknown program '{name}'; the programs are: {}",
-                names.join(", ")
-            )
-        }
-    }
+    pairs.iter().find(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<&str> = pairs.iter().map(|p| p.name.as_str()).collect();
+        UsageError(format!(
+            "unknown program '{name}'; the programs are: {}",
+            names.join(", ")
+        ))
+        .into()
+    })
 }
 
 /// Every file under `dir`, by path relative to it, with `/` separators.

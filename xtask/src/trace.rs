@@ -178,10 +178,11 @@ pub fn main(args: Args) -> Result<i32> {
         all.iter().collect()
     } else if args.programs.is_empty() {
         let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-        bail!(
+        return Err(harness::UsageError(format!(
             "name a program, or use --all; the programs are: {}",
             names.join(", ")
-        );
+        ))
+        .into());
     } else {
         args.programs
             .iter()

@@ -162,7 +162,11 @@ fn diff_stat_lists_every_program_and_diff_names_unknown_ones() {
     }
 
     let out = xtask(&["diff", "no-such-program"]);
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage error, as for bad options"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown program 'no-such-program'"), "{err}");
     assert!(
