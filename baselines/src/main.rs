@@ -38,6 +38,7 @@ fn main() {
         about: "blocking UDP echo on std::net::UdpSocket (the benchmark baseline)",
         options: &[Opt::Bind, Opt::Quiet],
         defaults: Args::DEFAULT,
+        min_interval_ms: 1,
     };
     let args = spec.from_env();
     if let Err(e) = run(&args) {

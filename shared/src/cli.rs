@@ -80,6 +80,9 @@ pub struct Spec {
     pub options: &'static [Opt],
     /// The values an option takes when it is not given.
     pub defaults: Args,
+    /// The smallest `--interval-ms`: 0 where a zero period makes sense (a wake-up at
+    /// once), 1 where it would spin a timer thread.
+    pub min_interval_ms: u64,
 }
 
 /// The parsed command line. Fields of options a program does not accept keep their
@@ -138,6 +141,7 @@ impl Spec {
             about: "UDP echo server (RFC 862) with a bounded outgoing queue",
             options: &[Opt::Bind, Opt::Queue, Opt::Quiet],
             defaults: Args::DEFAULT,
+            min_interval_ms: 1,
         }
     }
 
@@ -149,6 +153,7 @@ impl Spec {
             about: "UDP sockets on consecutive ports, one future per socket",
             options: &[Opt::Bind, Opt::Sockets, Opt::Quiet],
             defaults: Args::DEFAULT,
+            min_interval_ms: 1,
         }
     }
 
@@ -159,6 +164,8 @@ impl Spec {
             about: "a future woken from another thread, polled --count times",
             options: &[Opt::Count, Opt::IntervalMs],
             defaults: Args::DEFAULT,
+            // --interval-ms 0: the notifier wakes the future at once.
+            min_interval_ms: 0,
         }
     }
 
@@ -169,6 +176,7 @@ impl Spec {
             about,
             options: &[],
             defaults: Args::DEFAULT,
+            min_interval_ms: 1,
         }
     }
 
@@ -183,6 +191,7 @@ impl Spec {
                 interval: Duration::from_millis(3000),
                 ..Args::DEFAULT
             },
+            min_interval_ms: 1,
         }
     }
 
@@ -197,6 +206,7 @@ impl Spec {
                 bind: localhost(8080),
                 ..Args::DEFAULT
             },
+            min_interval_ms: 1,
         }
     }
 
@@ -211,6 +221,7 @@ impl Spec {
                 bind: localhost(113),
                 ..Args::DEFAULT
             },
+            min_interval_ms: 1,
         }
     }
 
@@ -267,7 +278,10 @@ impl Spec {
                         .ok_or_else(|| CliError(format!("option '{flag}' needs a value {name}")))?,
                 ),
             };
-            apply(&mut parsed, opt, value.as_deref())?;
+            self.apply(&mut parsed, opt, value.as_deref())?;
+        }
+        if self.options.contains(&Opt::Sockets) {
+            multisocket_addrs(parsed.bind, parsed.sockets).map_err(CliError)?;
         }
         Ok(Parsed::Run(parsed))
     }
@@ -321,33 +335,61 @@ impl Spec {
     }
 }
 
-fn apply(args: &mut Args, opt: Opt, value: Option<&str>) -> Result<(), CliError> {
-    let value = value.unwrap_or_default();
-    let number = |min: u64| -> Result<u64, CliError> {
-        match value.parse::<u64>() {
-            Ok(n) if n >= min => Ok(n),
-            _ => Err(CliError(format!(
-                "invalid value '{value}' for {}: expected an integer ≥ {min}",
-                opt.flag()
-            ))),
+/// The most echoes a UDP server may keep queued: each holds a receive buffer.
+pub const MAX_QUEUE: u64 = 65_536;
+/// The most sockets a multi-socket program opens (one port each).
+pub const MAX_SOCKETS: u64 = 65_535;
+/// The longest period or timeout an option takes: a day.
+const DAY_SECS: u64 = 86_400;
+
+impl Spec {
+    /// The values a numeric option takes, inclusive.
+    fn bounds(&self, opt: Opt) -> (u64, u64) {
+        match opt {
+            Opt::Queue => (1, MAX_QUEUE),
+            Opt::Sockets => (1, MAX_SOCKETS),
+            Opt::Count => (0, u64::from(u32::MAX)),
+            Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
+            Opt::IdleTimeoutSecs => (1, DAY_SECS),
+            Opt::Bind | Opt::Quiet => (0, 0),
         }
-    };
-    match opt {
-        Opt::Bind => {
-            args.bind = value.parse().map_err(|_| {
-                CliError(format!(
-                    "invalid address '{value}' for --bind: expected IP:PORT, e.g. 127.0.0.1:2000 or [::1]:2000"
-                ))
-            })?
-        }
-        Opt::Queue => args.queue = to_usize(number(1)?),
-        Opt::Quiet => args.quiet = true,
-        Opt::Sockets => args.sockets = to_usize(number(1)?),
-        Opt::Count => args.count = number(0)?,
-        Opt::IntervalMs => args.interval = Duration::from_millis(number(1)?),
-        Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number(1)?),
     }
-    Ok(())
+
+    fn apply(&self, args: &mut Args, opt: Opt, value: Option<&str>) -> Result<(), CliError> {
+        let value = value.unwrap_or_default();
+        let number = || -> Result<u64, CliError> {
+            let (min, max) = self.bounds(opt);
+            match value.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    Err(CliError(format!(
+                        "invalid value '{value}' for {}: out of range, {min} to {max}",
+                        opt.flag()
+                    )))
+                }
+                _ => Err(CliError(format!(
+                    "invalid value '{value}' for {}: expected an integer from {min} to {max}",
+                    opt.flag()
+                ))),
+            }
+        };
+        match opt {
+            Opt::Bind => {
+                args.bind = value.parse().map_err(|_| {
+                    CliError(format!(
+                        "invalid address '{value}' for --bind: expected IP:PORT, e.g. 127.0.0.1:2000 or [::1]:2000"
+                    ))
+                })?
+            }
+            Opt::Queue => args.queue = to_usize(number()?),
+            Opt::Quiet => args.quiet = true,
+            Opt::Sockets => args.sockets = to_usize(number()?),
+            Opt::Count => args.count = number()?,
+            Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
+            Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
+        }
+        Ok(())
+    }
 }
 
 fn to_usize(n: u64) -> usize {
@@ -436,7 +478,14 @@ mod tests {
         let e = run(&["--bind", "localhost"]).unwrap_err();
         assert!(e.0.starts_with("invalid address 'localhost'"), "{e}");
         let e = run(&["--queue", "0"]).unwrap_err();
-        assert!(e.0.contains("expected an integer ≥ 1"), "{e}");
+        assert!(e.0.contains("out of range, 1 to 65536"), "{e}");
+        let e = run(&["--queue", "99999999999999999999"]).unwrap_err();
+        assert!(
+            e.0.contains("out of range, 1 to 65536"),
+            "too large, not 'expected ≥ 1': {e}"
+        );
+        let e = run(&["--queue", "-3"]).unwrap_err();
+        assert!(e.0.contains("expected an integer from 1 to 65536"), "{e}");
         let e = run(&["--queue"]).unwrap_err();
         assert_eq!(e.0, "option '--queue' needs a value N");
         let e = run(&["--quiet=yes"]).unwrap_err();
@@ -477,6 +526,30 @@ mod tests {
         assert_eq!(ports(localhost(65534), 2), [65534, 65535]);
         let e = multisocket_addrs(localhost(65535), 2).unwrap_err();
         assert!(e.contains("past port 65535"), "{e}");
+    }
+
+    #[test]
+    fn sockets_past_the_last_port_are_a_usage_error() {
+        let spec = Spec::multisocket("ms");
+        let e = spec.parse(["--sockets", "100000"]).unwrap_err();
+        assert!(e.0.contains("out of range, 1 to 65535"), "{e}");
+        let e = spec
+            .parse(["--bind", "127.0.0.1:65000", "--sockets", "600"])
+            .unwrap_err();
+        assert!(e.0.contains("past port 65535"), "{e}");
+        assert!(spec
+            .parse(["--bind", "127.0.0.1:0", "--sockets", "600"])
+            .is_ok());
+    }
+
+    #[test]
+    fn a_zero_interval_where_it_makes_sense() {
+        let ok = Spec::future_notify("fn").parse(["--interval-ms", "0", "--count", "0"]);
+        assert!(matches!(ok, Ok(Parsed::Run(a)) if a.interval.is_zero() && a.count == 0));
+        let e = Spec::mio_mixed("mm")
+            .parse(["--interval-ms", "0"])
+            .unwrap_err();
+        assert!(e.0.contains("1 to 86400000"), "{e}");
     }
 
     #[test]

@@ -21,14 +21,19 @@
 //!
 //! Each poll prints `poll N after MS ms` (N from 1, MS since the first poll was
 //! about to happen), then `done N polls in MS ms`, and the program exits 0. With
-//! `--count 0` there is nothing to poll: it prints `done 0 polls in 0 ms`. Run it
-//! under `strace -f` to see the futex wake-ups between the two threads.
+//! `--count 0` there is nothing to poll: it prints `done 0 polls in 0 ms`; with
+//! `--interval-ms 0` the notifier wakes it at once, which shows what a round trip
+//! through another thread costs. SIGINT or SIGTERM stops it early: `summary polls=N`,
+//! exit 0. Run it under `strace -f` to see the futex wake-ups between the threads.
 
 use std::io;
+use std::process;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::{task, Async, Future, Poll};
+use nix::sys::signal::{SigSet, SIGINT, SIGTERM};
 use shared::cli::{exit_startup_error, Args, Spec};
 use shared::event::{emit, Event};
 
@@ -40,6 +45,9 @@ struct Notified {
     start: Instant,
 }
 
+/// Polls so far, for the summary a signal asks for.
+static POLLS: AtomicU64 = AtomicU64::new(0);
+
 fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -50,6 +58,7 @@ impl Future for Notified {
 
     fn poll(&mut self) -> Poll<u64, io::Error> {
         self.polls += 1;
+        POLLS.store(self.polls, Ordering::Relaxed);
         emit(&Event::Poll {
             count: self.polls,
             elapsed_ms: elapsed_ms(self.start),
@@ -71,6 +80,30 @@ impl Future for Notified {
     }
 }
 
+/// SIGINT and SIGTERM are blocked in every thread and taken by one of their own with
+/// `sigwait`, which prints the summary and ends the process: the signal is no part of
+/// what is shown, so nothing that polls hears of it.
+fn stop_on_signal() -> Result<(), String> {
+    let mut mask = SigSet::empty();
+    mask.add(SIGINT);
+    mask.add(SIGTERM);
+    mask.thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if mask.wait().is_ok() {
+                emit(&Event::Summary(shared::event::Counts(vec![(
+                    "polls".into(),
+                    POLLS.load(Ordering::Relaxed),
+                )])));
+                process::exit(0);
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the signal thread: {e}"))
+}
+
 fn main() {
     let spec = Spec::future_notify(env!("CARGO_BIN_NAME"));
     let args = spec.from_env();
@@ -80,6 +113,8 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // Before the notifier threads start, so that they inherit the mask.
+    stop_on_signal()?;
     let start = Instant::now();
     let polls = if args.count == 0 {
         0

@@ -20,12 +20,41 @@
 //! two `pipe:[…]` ends of one pipe. Under `strace -f` the start-up shows
 //! `epoll_create1`, `pipe2` and the `epoll_ctl` that registers the pipe's read end,
 //! then one `epoll_wait` that never returns. It prints `step about to poll with
-//! nothing registered` first; SIGINT or SIGTERM ends it (default action: there is no
-//! state to report).
+//! nothing registered` first. SIGINT or SIGTERM ends it with `step stopped by a
+//! signal: the poll never returned` and exit 0; the signal is taken by a thread of its
+//! own (`sigwait`), so that nothing is registered with the poll to hear it.
+
+use std::process;
+use std::thread;
 
 use mio::{Events, Poll};
+use nix::sys::signal::{SigSet, SIGINT, SIGTERM};
 use shared::cli::{exit_startup_error, Spec};
 use shared::event::{emit, Event};
+
+/// What a signal prints: the poll it interrupted never returned.
+const STOPPED: &str = "stopped by a signal: the poll never returned";
+
+/// SIGINT and SIGTERM are blocked in every thread and taken by one of their own with
+/// `sigwait`, which ends the process: nothing is registered with the poll, so the
+/// poll still never returns, and the signal does not interrupt `epoll_wait` either.
+fn stop_on_signal() -> Result<(), String> {
+    let mut mask = SigSet::empty();
+    mask.add(SIGINT);
+    mask.add(SIGTERM);
+    mask.thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if mask.wait().is_ok() {
+                emit(&Event::Step(STOPPED.into()));
+                process::exit(0);
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the signal thread: {e}"))
+}
 
 fn main() {
     let spec = Spec::demo(
@@ -39,6 +68,7 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
+    stop_on_signal()?;
     // Creates the epoll instance and the wake-up pipe, and registers the pipe.
     let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
     let mut events = Events::with_capacity(16);

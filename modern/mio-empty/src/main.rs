@@ -17,8 +17,9 @@
 //! Besides stdin, stdout and stderr the process holds one `anon_inode:[eventpoll]`,
 //! and no pipe. Under `strace -f` the start-up shows a single `epoll_create1`, then
 //! one `epoll_wait` that never returns. It prints `step about to poll with nothing
-//! registered` first; SIGINT or SIGTERM ends it (default action: there is no state to
-//! report).
+//! registered` first. SIGINT or SIGTERM ends it with `step stopped by a signal: the
+//! poll never returned` and exit 0; the signal is taken by a thread of its own
+//! (`sigwait`), so that nothing is registered with the poll to hear it.
 //!
 //! # Migration
 //!
@@ -31,10 +32,37 @@
 //!   retries.
 
 use std::io;
+use std::process;
+use std::thread;
 
 use mio::{Events, Poll};
+use nix::sys::signal::{SigSet, Signal};
 use shared::cli::{exit_startup_error, Spec};
 use shared::event::{emit, Event};
+
+/// What a signal prints: the poll it interrupted never returned.
+const STOPPED: &str = "stopped by a signal: the poll never returned";
+
+/// SIGINT and SIGTERM are blocked in every thread and taken by one of their own with
+/// `sigwait`, which ends the process: nothing is registered with the poll, so the
+/// poll still never returns, and the signal does not interrupt `epoll_wait` either.
+fn stop_on_signal() -> Result<(), String> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if mask.wait().is_ok() {
+                emit(&Event::Step(STOPPED.into()));
+                process::exit(0);
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the signal thread: {e}"))
+}
 
 fn main() {
     let spec = Spec::demo(
@@ -48,6 +76,7 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
+    stop_on_signal()?;
     // Creates the epoll instance, and nothing else.
     let mut poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
     let mut events = Events::with_capacity(16);

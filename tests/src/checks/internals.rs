@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -44,6 +43,18 @@ pub const FUTURE_NOTIFY: &[Check] = &[
         run: count_zero_and_one,
     },
     Check {
+        name: "interval-0",
+        run: interval_zero,
+    },
+    Check {
+        name: "sigterm-stops-it",
+        run: notify_sigterm,
+    },
+    Check {
+        name: "sigint-stops-it",
+        run: notify_sigint,
+    },
+    Check {
         name: "era-purity",
         run: common::era_purity,
     },
@@ -68,7 +79,11 @@ pub const MIO_EMPTY: &[Check] = &[
     },
     Check {
         name: "sigterm-ends-it",
-        run: sigterm_ends_it,
+        run: empty_sigterm,
+    },
+    Check {
+        name: "sigint-ends-it",
+        run: empty_sigint,
     },
     Check {
         name: "era-purity",
@@ -428,7 +443,12 @@ fn help_demo(ctx: &Ctx) -> Outcome {
 
 fn bad_value(ctx: &Ctx) -> Outcome {
     let mut lines = Vec::new();
-    for args in [&["--count", "many"][..], &["--interval-ms", "0"]] {
+    let too_many = ["--count", "99999999999999999999"];
+    for args in [
+        &["--count", "many"][..],
+        &["--interval-ms", "-1"],
+        &too_many,
+    ] {
         let (status, _, stderr) = run_to_end(ctx.exe, args, QUICK)?;
         ensure!(
             status.code() == Some(2),
@@ -554,10 +574,68 @@ fn count_zero_and_one(ctx: &Ctx) -> Outcome {
     Ok(shown.join("; "))
 }
 
+/// `--interval-ms 0`: the notifier wakes the future at once; every poll happens and
+/// the future completes.
+fn interval_zero(ctx: &Ctx) -> Outcome {
+    let (status, stdout, stderr) =
+        run_to_end(ctx.exe, &["--count", "50", "--interval-ms", "0"], QUICK)?;
+    ensure!(status.success(), "exit status {status}; stderr {stderr:?}");
+    let events: Vec<Event> = stdout
+        .lines()
+        .map(|l| l.parse().map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    let polls = events
+        .iter()
+        .filter(|e| matches!(e, Event::Poll { .. }))
+        .count();
+    let done = events.last();
+    ensure!(
+        polls == 50 && matches!(done, Some(Event::Done { polls: 50, .. })),
+        "expected 50 poll lines and `done 50 polls`, got {polls} and {done:?}"
+    );
+    Ok(format!(
+        "50 polls, then `{}`",
+        done.map(|d| d.to_string()).unwrap_or_default()
+    ))
+}
+
+/// A signal in the middle of the polls: `summary polls=N` with the polls printed so
+/// far, and exit 0.
+fn notify_stops(ctx: &Ctx, sig: Signal) -> Outcome {
+    let mut run = Running::spawn(ctx.exe, &["--count", "1000", "--interval-ms", "50"], None)?;
+    run.wait_until(QUICK, |lines| lines.len() >= 2)
+        .context("waiting for two poll lines")?;
+    run.signal(sig)?;
+    let status = run
+        .wait_exit(EXIT_TIMEOUT)
+        .with_context(|| format!("after {sig}"))?;
+    ensure!(status.success(), "after {sig}: {status}, expected exit 0");
+    let events = run.events()?;
+    let polls = events
+        .iter()
+        .filter(|e| matches!(e, Event::Poll { .. }))
+        .count() as u64;
+    match events.last() {
+        Some(Event::Summary(c)) if c.get("polls") == Some(polls) => {
+            Ok(format!("{polls} polls, then `summary polls={polls}` and exit 0 after {sig}"))
+        }
+        other => bail!("after {sig} and {polls} poll lines: last line {other:?}, expected `summary polls={polls}`"),
+    }
+}
+
+fn notify_sigterm(ctx: &Ctx) -> Outcome {
+    notify_stops(ctx, Signal::SIGTERM)
+}
+
+fn notify_sigint(ctx: &Ctx) -> Outcome {
+    notify_stops(ctx, Signal::SIGINT)
+}
+
 // ---------------------------------------------------------------------------------
 // mio-empty
 
 const ABOUT_TO_POLL: &str = "about to poll with nothing registered";
+const STOPPED: &str = "step stopped by a signal: the poll never returned";
 
 /// Starts mio-empty and waits for its one line.
 fn start_empty(ctx: &Ctx) -> Result<Running> {
@@ -595,21 +673,35 @@ fn mio_empty_fds(ctx: &Ctx) -> Outcome {
     check_fds(ctx, &run)
 }
 
-fn sigterm_ends_it(ctx: &Ctx) -> Outcome {
+/// A signal ends mio-empty with its line and exit 0, while its poll still never
+/// returned.
+fn empty_stops(ctx: &Ctx, sig: Signal) -> Outcome {
     let mut run = start_empty(ctx)?;
-    run.signal(Signal::SIGTERM)?;
+    run.signal(sig)?;
     let t0 = Instant::now();
-    let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
-    let how = match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => status.to_string(),
-    };
+    let status = run
+        .wait_exit(EXIT_TIMEOUT)
+        .with_context(|| format!("after {sig}"))?;
+    let took = t0.elapsed();
     ensure!(
-        status.success() || status.signal() == Some(Signal::SIGTERM as i32),
-        "after SIGTERM: {how}"
+        status.success(),
+        "after {sig}: {status}, expected exit 0; stderr {:?}",
+        run.stderr()
     );
-    Ok(format!("ended {:?} after SIGTERM ({how})", t0.elapsed()))
+    let last = run.seen.last().map(|l| l.text.as_str());
+    ensure!(
+        last == Some(STOPPED),
+        "after {sig}: last line {last:?}, expected `{STOPPED}`"
+    );
+    Ok(format!("`{STOPPED}` and exit 0, {took:?} after {sig}"))
+}
+
+fn empty_sigterm(ctx: &Ctx) -> Outcome {
+    empty_stops(ctx, Signal::SIGTERM)
+}
+
+fn empty_sigint(ctx: &Ctx) -> Outcome {
+    empty_stops(ctx, Signal::SIGINT)
 }
 
 // ---------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ pub fn poll_pattern(polls: Polls, sockets: usize) -> (Polled, &'static str) {
         .unwrap_or((Polled::Every, "no documented pattern"))
 }
 
-const COMMON_HEAD: [Check; 4] = [
+const COMMON_HEAD: [Check; 5] = [
     Check {
         name: "help",
         run: common::help,
@@ -98,6 +98,10 @@ const COMMON_HEAD: [Check; 4] = [
     Check {
         name: "port-in-use",
         run: common::udp_port_in_use,
+    },
+    Check {
+        name: "sockets-past-the-last-port",
+        run: sockets_past_the_last_port,
     },
 ];
 
@@ -140,6 +144,7 @@ pub const CHECKS: &[Check] = &[
     COMMON_HEAD[1],
     COMMON_HEAD[2],
     COMMON_HEAD[3],
+    COMMON_HEAD[4],
     COMMON_TAIL[0],
     COMMON_TAIL[1],
     COMMON_TAIL[2],
@@ -298,6 +303,26 @@ fn polls(ctx: &Ctx, sockets: usize) -> Outcome {
             Polled::OnlyTarget => "only the target's future, 1 each".to_string(),
         }
     ))
+}
+
+/// More sockets than ports remain (or than any port range holds) is bad input: exit
+/// 2 and one line, like any other bad value.
+fn sockets_past_the_last_port(ctx: &Ctx) -> Outcome {
+    let mut lines = Vec::new();
+    for args in [
+        &["--sockets", "100000"][..],
+        &["--bind", "127.0.0.1:65530", "--sockets", "10"],
+    ] {
+        let (status, _, stderr) = run_to_end(ctx.exe, args, EXIT_TIMEOUT)?;
+        ensure!(
+            status.code() == Some(2),
+            "{args:?}: exit status {status}, expected 2"
+        );
+        let line = common::one_line_error(&stderr)?;
+        ensure!(line.ends_with("(try --help)"), "{args:?}: {line}");
+        lines.push(line);
+    }
+    Ok(format!("exit 2: {}", lines.join(" / ")))
 }
 
 fn polls_at_10(ctx: &Ctx) -> Outcome {
