@@ -92,11 +92,39 @@ struct Client {
     last_progress: Instant,
 }
 
-#[derive(PartialEq, Eq)]
+impl Client {
+    fn connect(local: SocketAddr, server: SocketAddr, start: Instant) -> Result<Client> {
+        let socket = UdpSocket::bind(local).context("bind a client socket")?;
+        socket.connect(server).context("connect a client socket")?;
+        socket.set_nonblocking(true)?;
+        Ok(Client {
+            socket,
+            next_seq: 0,
+            floor: 0,
+            in_flight: 0,
+            last_progress: start,
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Warmup,
     Measure,
     Drain(Instant),
+}
+
+/// The loopback address of the family of `server`, any port.
+fn local_for(server: &SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+    }
+}
+
+/// The CPU time of the calling thread.
+fn thread_cpu() -> Result<Duration> {
+    Ok(Duration::from(ClockId::CLOCK_THREAD_CPUTIME_ID.now()?))
 }
 
 /// Runs one echo load against `server`. `probe` reads the server's CPU account.
@@ -108,98 +136,121 @@ pub fn run_echo(
     if load.payload < HEADER || load.sockets == 0 || load.window == 0 {
         bail!("bad load shape: {load:?}");
     }
-    let local: SocketAddr = match server {
-        SocketAddr::V4(_) => "127.0.0.1:0".parse()?,
-        SocketAddr::V6(_) => "[::1]:0".parse()?,
-    };
-    let start = Instant::now();
-    let mut clients = Vec::with_capacity(load.sockets);
-    for _ in 0..load.sockets {
-        let socket = UdpSocket::bind(local).context("bind a client socket")?;
-        socket.connect(server).context("connect a client socket")?;
-        socket.set_nonblocking(true)?;
-        clients.push(Client {
-            socket,
-            next_seq: 0,
-            floor: 0,
-            in_flight: 0,
-            last_progress: start,
-        });
+    let mut run = EchoRun::new(server, load, probe)?;
+    while !run.advance(probe)? {
+        let got = run.read_echoes()?;
+        run.expire_silent();
+        if !matches!(run.phase, Phase::Drain(_)) {
+            run.refill()?;
+        }
+        // Nothing arrived: sleep until a socket is readable (or a deadline is near).
+        if got == 0 {
+            run.wait()?;
+        }
     }
-    let mut send_bufs = vec![vec![0xA5u8; load.payload]; load.window];
-    let mut recv_bufs = vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH];
-    let mut lens = Vec::with_capacity(RECV_BATCH);
-    let mut out = EchoOutcome {
-        interval: Duration::ZERO,
-        echoes: 0,
-        sent: 0,
-        received: 0,
-        losses: 0,
-        late: 0,
-        rtt_ns: Vec::new(),
-        server_cpu: (probe()?, probe()?),
-        client_cpu: Duration::ZERO,
-    };
-    let thread_clock = ClockId::CLOCK_THREAD_CPUTIME_ID;
-    let thread_cpu = || -> Result<Duration> { Ok(Duration::from(thread_clock.now()?)) };
-    let warm_end = start + load.warmup;
-    let measure_end = warm_end + load.measure;
-    let (mut t0, mut c0) = (start, Duration::ZERO);
-    let mut phase = Phase::Warmup;
-    loop {
+    run.out.rtt_ns.sort_unstable();
+    Ok(run.out)
+}
+
+/// One echo load under way.
+struct EchoRun<'a> {
+    load: &'a EchoLoad,
+    start: Instant,
+    clients: Vec<Client>,
+    send_bufs: Vec<Vec<u8>>,
+    recv_bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    out: EchoOutcome,
+    phase: Phase,
+    /// The start of the measured interval, and the client thread's CPU time then.
+    t0: Instant,
+    c0: Duration,
+}
+
+impl<'a> EchoRun<'a> {
+    fn new(
+        server: SocketAddr,
+        load: &'a EchoLoad,
+        probe: &mut dyn FnMut() -> Result<Cpu>,
+    ) -> Result<EchoRun<'a>> {
+        let start = Instant::now();
+        let clients = (0..load.sockets)
+            .map(|_| Client::connect(local_for(&server), server, start))
+            .collect::<Result<Vec<Client>>>()?;
+        Ok(EchoRun {
+            load,
+            start,
+            clients,
+            send_bufs: vec![vec![0xA5u8; load.payload]; load.window],
+            recv_bufs: vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH],
+            lens: Vec::with_capacity(RECV_BATCH),
+            out: EchoOutcome {
+                interval: Duration::ZERO,
+                echoes: 0,
+                sent: 0,
+                received: 0,
+                losses: 0,
+                late: 0,
+                rtt_ns: Vec::new(),
+                server_cpu: (probe()?, probe()?),
+                client_cpu: Duration::ZERO,
+            },
+            phase: Phase::Warmup,
+            t0: start,
+            c0: Duration::ZERO,
+        })
+    }
+
+    /// Moves to the next phase when its time has come (reading the server's CPU at
+    /// both ends of the measured interval); true when the run is over.
+    fn advance(&mut self, probe: &mut dyn FnMut() -> Result<Cpu>) -> Result<bool> {
         let now = Instant::now();
-        match phase {
+        let warm_end = self.start + self.load.warmup;
+        let measure_end = warm_end + self.load.measure;
+        let out = &mut self.out;
+        match self.phase {
             Phase::Warmup if now >= warm_end => {
                 out.server_cpu.0 = probe()?;
-                c0 = thread_cpu()?;
-                t0 = Instant::now();
+                self.c0 = thread_cpu()?;
+                self.t0 = Instant::now();
                 out.echoes = 0;
                 out.rtt_ns.clear();
-                phase = Phase::Measure;
+                self.phase = Phase::Measure;
             }
-            Phase::Measure if now >= measure_end || out.sent >= load.max_datagrams => {
+            Phase::Measure if now >= measure_end || out.sent >= self.load.max_datagrams => {
                 out.server_cpu.1 = probe()?;
-                out.client_cpu = thread_cpu()?.saturating_sub(c0);
-                out.interval = t0.elapsed();
-                phase = Phase::Drain(Instant::now() + load.loss_timeout);
+                out.client_cpu = thread_cpu()?.saturating_sub(self.c0);
+                out.interval = self.t0.elapsed();
+                self.phase = Phase::Drain(Instant::now() + self.load.loss_timeout);
             }
-            Phase::Drain(until) if now >= until || clients.iter().all(|c| c.in_flight == 0) => {
+            Phase::Drain(until)
+                if now >= until || self.clients.iter().all(|c| c.in_flight == 0) =>
+            {
                 // What is still in flight after the drain never came back.
-                out.losses += clients.iter().map(|c| c.in_flight as u64).sum::<u64>();
-                break;
+                out.losses += self.clients.iter().map(|c| c.in_flight as u64).sum::<u64>();
+                return Ok(true);
             }
             _ => {}
         }
-        let measuring = phase == Phase::Measure;
+        Ok(false)
+    }
 
-        // Read every echo that has arrived.
+    /// Reads every echo that has arrived; returns how many datagrams came.
+    fn read_echoes(&mut self) -> Result<usize> {
+        let measuring = self.phase == Phase::Measure;
         let mut got = 0;
-        for c in clients.iter_mut() {
+        for c in self.clients.iter_mut() {
             loop {
-                let n = recv_batch(c.socket.as_raw_fd(), &mut recv_bufs, &mut lens)?;
+                let n = recv_batch(c.socket.as_raw_fd(), &mut self.recv_bufs, &mut self.lens)?;
                 if n == 0 {
                     break;
                 }
                 got += n;
-                let now_ns = start.elapsed().as_nanos() as u64;
+                let now_ns = self.start.elapsed().as_nanos() as u64;
                 c.last_progress = Instant::now();
-                for (buf, &len) in recv_bufs.iter().zip(&lens) {
-                    if len < HEADER {
-                        continue;
-                    }
-                    let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
-                    let sent_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
-                    if seq < c.floor {
-                        out.late += 1;
-                        continue;
-                    }
-                    c.in_flight = c.in_flight.saturating_sub(1);
-                    out.received += 1;
-                    if measuring {
-                        out.echoes += 1;
-                        if out.rtt_ns.len() < MAX_SAMPLES {
-                            out.rtt_ns.push(now_ns.saturating_sub(sent_ns));
-                        }
+                for (buf, &len) in self.recv_bufs.iter().zip(&self.lens) {
+                    if len >= HEADER {
+                        record(&mut self.out, c, buf, now_ns, measuring);
                     }
                 }
                 if n < RECV_BATCH {
@@ -207,53 +258,74 @@ pub fn run_echo(
                 }
             }
         }
+        Ok(got)
+    }
 
-        // A socket silent for the loss timeout gives up what it has in flight.
+    /// A socket silent for the loss timeout gives up what it has in flight.
+    fn expire_silent(&mut self) {
         let now = Instant::now();
-        for c in clients.iter_mut() {
-            if c.in_flight > 0 && now.duration_since(c.last_progress) >= load.loss_timeout {
-                out.losses += c.in_flight as u64;
+        for c in self.clients.iter_mut() {
+            if c.in_flight > 0 && now.duration_since(c.last_progress) >= self.load.loss_timeout {
+                self.out.losses += c.in_flight as u64;
                 c.in_flight = 0;
                 c.floor = c.next_seq;
             }
         }
+    }
 
-        // Refill the windows.
-        if !matches!(phase, Phase::Drain(_)) {
-            for c in clients.iter_mut() {
-                let want = load.window - c.in_flight;
-                if want == 0 {
-                    continue;
-                }
-                let now_ns = start.elapsed().as_nanos() as u64;
-                for (i, buf) in send_bufs.iter_mut().take(want).enumerate() {
-                    buf[0..8].copy_from_slice(&(c.next_seq + i as u64).to_le_bytes());
-                    buf[8..16].copy_from_slice(&now_ns.to_le_bytes());
-                }
-                let n = send_batch(c.socket.as_raw_fd(), &send_bufs[..want], None)?;
-                if c.in_flight == 0 && n > 0 {
-                    c.last_progress = Instant::now();
-                }
-                c.in_flight += n;
-                c.next_seq += n as u64;
-                out.sent += n as u64;
+    /// Refills every socket's window, each datagram stamped with its sequence number
+    /// and its send time.
+    fn refill(&mut self) -> Result<()> {
+        for c in self.clients.iter_mut() {
+            let want = self.load.window - c.in_flight;
+            if want == 0 {
+                continue;
             }
+            let now_ns = self.start.elapsed().as_nanos() as u64;
+            for (i, buf) in self.send_bufs.iter_mut().take(want).enumerate() {
+                buf[0..8].copy_from_slice(&(c.next_seq + i as u64).to_le_bytes());
+                buf[8..16].copy_from_slice(&now_ns.to_le_bytes());
+            }
+            let n = send_batch(c.socket.as_raw_fd(), &self.send_bufs[..want], None)?;
+            if c.in_flight == 0 && n > 0 {
+                c.last_progress = Instant::now();
+            }
+            c.in_flight += n;
+            c.next_seq += n as u64;
+            self.out.sent += n as u64;
         }
+        Ok(())
+    }
 
-        // Nothing arrived: sleep until a socket is readable (or a deadline is near).
-        if got == 0 {
-            let mut fds: Vec<PollFd> = clients
-                .iter()
-                .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut fds, PollTimeout::from(5u8)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e).context("poll"),
-            }
+    /// Sleeps until a client socket is readable, 5 ms at most.
+    fn wait(&self) -> Result<()> {
+        let mut fds: Vec<PollFd> = (self.clients.iter())
+            .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, PollTimeout::from(5u8)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(e).context("poll"),
         }
     }
-    out.rtt_ns.sort_unstable();
-    Ok(out)
+}
+
+/// One echo back: late if its datagram was already counted as lost; otherwise one
+/// less in flight and, in the measured interval, an echo with its round-trip time.
+fn record(out: &mut EchoOutcome, c: &mut Client, buf: &[u8], now_ns: u64, measuring: bool) {
+    let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+    let sent_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+    if seq < c.floor {
+        out.late += 1;
+        return;
+    }
+    c.in_flight = c.in_flight.saturating_sub(1);
+    out.received += 1;
+    if measuring {
+        out.echoes += 1;
+        if out.rtt_ns.len() < MAX_SAMPLES {
+            out.rtt_ns.push(now_ns.saturating_sub(sent_ns));
+        }
+    }
 }
 
 /// How a paced spray of datagrams over many sockets is shaped.
@@ -273,11 +345,7 @@ pub fn spray(targets: &[SocketAddr], load: &SprayLoad) -> Result<u64> {
     let Some(first) = targets.first() else {
         bail!("no target sockets");
     };
-    let local: SocketAddr = match first {
-        SocketAddr::V4(_) => "127.0.0.1:0".parse()?,
-        SocketAddr::V6(_) => "[::1]:0".parse()?,
-    };
-    let socket = UdpSocket::bind(local).context("bind the sending socket")?;
+    let socket = UdpSocket::bind(local_for(first)).context("bind the sending socket")?;
     let total = (load.rate as f64 * load.duration.as_secs_f64()).round() as u64;
     let bufs = vec![vec![0x5Au8; load.payload]; load.burst];
     let start = Instant::now();

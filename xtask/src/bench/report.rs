@@ -1,14 +1,21 @@
-//! From runs to results: medians with min–max over rounds, the ratios (taken round by
-//! round, between runs of the same round), the targets they are held to, and the
-//! table and JSON that show them.
+//! From runs to results, whatever the family: medians with min–max over rounds, ratios
+//! (taken round by round, between runs of the same round) and the targets they are
+//! held to, the JSON envelope with its description of the method, and the helpers the
+//! families' table sections are drawn with. What is particular to a family (its
+//! figures, its columns, its ratios) lives in that family's module.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use super::affinity::Placement;
-use super::{family_key, Entry, Family, Label, Settings, Skipped, BLOCKING_NAME, RAW_PROGRAM};
+use super::entry::{
+    find, of_family, programs, AnyEntry, Entry, Figures, Measured, Reading, Subject,
+};
+use super::udp_echo::{BLOCKING_NAME, RAW_PROGRAM};
+use super::{family_key, Label, Settings, Skipped};
 
 /// Median, min and max of one figure over the rounds that produced it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,33 +46,14 @@ impl Stat {
             n,
         })
     }
-}
 
-impl Entry {
-    /// The values of `figure` in the rounds that produced it.
-    pub fn values(&self, figure: &str) -> Vec<f64> {
-        self.rounds
-            .iter()
-            .flatten()
-            .filter_map(|f| f.get(figure).copied())
-            .collect()
-    }
-
-    pub fn stat(&self, figure: &str) -> Option<Stat> {
-        Stat::of(&self.values(figure))
-    }
-
-    /// Every figure name any round produced.
-    fn figure_names(&self) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = self
-            .rounds
-            .iter()
-            .flatten()
-            .flat_map(|f| f.keys().copied())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+    pub fn scaled(self, scale: f64) -> Stat {
+        Stat {
+            median: self.median * scale,
+            min: self.min * scale,
+            max: self.max * scale,
+            n: self.n,
+        }
     }
 }
 
@@ -77,7 +65,7 @@ pub enum Op {
     Above,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub op: Op,
     pub bound: f64,
@@ -86,6 +74,30 @@ pub struct Target {
 }
 
 impl Target {
+    pub fn at_most(bound: f64, says: &'static str) -> Target {
+        Target {
+            op: Op::AtMost,
+            bound,
+            says,
+        }
+    }
+
+    pub fn below(bound: f64, says: &'static str) -> Target {
+        Target {
+            op: Op::Below,
+            bound,
+            says,
+        }
+    }
+
+    pub fn above(bound: f64, says: &'static str) -> Target {
+        Target {
+            op: Op::Above,
+            bound,
+            says,
+        }
+    }
+
     fn text(&self) -> String {
         let op = match self.op {
             Op::AtMost => "≤",
@@ -104,6 +116,21 @@ impl Target {
     }
 }
 
+/// A figure a ratio is taken of: its field, read, and its name in the JSON (a unit
+/// test of each family checks that the name is the field's serialised key).
+pub struct Figure<F> {
+    pub name: &'static str,
+    pub get: fn(&F) -> f64,
+}
+
+impl<F> Clone for Figure<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for Figure<F> {}
+
 /// A ratio of one figure between two entries, round by round.
 #[derive(Debug, Clone)]
 pub struct Ratio {
@@ -115,6 +142,26 @@ pub struct Ratio {
 }
 
 impl Ratio {
+    /// `num / den` of `figure`, for every round where both have it.
+    pub fn of<F>(
+        subject: String,
+        figure: Figure<F>,
+        (num, den): (&Entry<F>, &Entry<F>),
+        target: Option<Target>,
+    ) -> Ratio {
+        let pairs = num.rounds.iter().zip(&den.rounds);
+        let rounds = pairs.filter_map(|(a, b)| {
+            let (a, b) = ((figure.get)(a.as_ref()?), (figure.get)(b.as_ref()?));
+            (b > 0.0).then(|| a / b)
+        });
+        Ratio {
+            subject,
+            figure: figure.name,
+            rounds: rounds.collect(),
+            target,
+        }
+    }
+
     pub fn stat(&self) -> Option<Stat> {
         Stat::of(&self.rounds)
     }
@@ -125,20 +172,27 @@ impl Ratio {
     }
 }
 
-/// `num[r] / den[r]` for every round where both have the figure.
-fn per_round(num: &Entry, den: &Entry, figure: &str) -> Vec<f64> {
-    num.rounds
-        .iter()
-        .zip(&den.rounds)
-        .filter_map(|(a, b)| {
-            let (a, b) = (a.as_ref()?.get(figure)?, b.as_ref()?.get(figure)?);
-            (*b > 0.0).then(|| a / b)
-        })
-        .collect()
+/// Modern / legacy of each of `figures`, without targets, for every program measured
+/// in both flavors.
+pub fn modern_vs_legacy<F>(entries: &[&Entry<F>], figures: &[Figure<F>]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    for program in programs(entries) {
+        let (Some(l), Some(m)) = (
+            find(entries, program, Label::LEGACY, None),
+            find(entries, program, Label::MODERN, None),
+        ) else {
+            continue;
+        };
+        for &figure in figures {
+            let subject = format!("{program} modern / legacy");
+            out.push(Ratio::of(subject, figure, (m, l), None));
+        }
+    }
+    out
 }
 
 pub struct Report {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<AnyEntry>,
     pub skipped: Vec<Skipped>,
     pub ratios: Vec<Ratio>,
     settings: Settings,
@@ -149,18 +203,17 @@ pub struct Report {
 
 impl Report {
     pub fn new(
-        entries: Vec<Entry>,
+        entries: Vec<AnyEntry>,
         skipped: Vec<Skipped>,
         settings: &Settings,
         placement: &Placement,
         command: String,
         elapsed: Duration,
     ) -> Report {
-        let ratios = ratios(&entries);
         Report {
+            ratios: super::ratios(&entries),
             entries,
             skipped,
-            ratios,
             settings: settings.clone(),
             placement: *placement,
             command,
@@ -168,492 +221,195 @@ impl Report {
         }
     }
 
-    pub fn find(&self, program: &str, label: Label, sockets: Option<usize>) -> Option<&Entry> {
-        find(&self.entries, program, label, sockets)
+    /// The entries of family `F`, in measured order.
+    pub fn family<F: Figures>(&self) -> Vec<&Entry<F>> {
+        of_family(&self.entries)
+    }
+
+    fn measured(&self) -> impl Iterator<Item = &dyn Measured> {
+        self.entries.iter().map(AnyEntry::get)
     }
 
     pub fn any_error(&self) -> bool {
-        self.entries.iter().any(|e| !e.errors.is_empty())
+        self.measured().any(|e| !e.errors().is_empty())
     }
 
-    pub fn family(&self, family: Family) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().filter(move |e| e.family == family)
+    fn target_counts(&self) -> (usize, usize) {
+        let count = |met| self.ratios.iter().filter(|r| r.met() == Some(met)).count();
+        (count(true), count(false))
     }
 
     pub fn to_json(&self, plots: &[String]) -> Value {
-        let s = &self.settings;
-        let entries: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|e| {
-                let mut median = Map::new();
-                let mut min = Map::new();
-                let mut max = Map::new();
-                for name in e.figure_names() {
-                    if let Some(st) = e.stat(name) {
-                        median.insert(name.into(), json!(st.median));
-                        min.insert(name.into(), json!(st.min));
-                        max.insert(name.into(), json!(st.max));
-                    }
-                }
-                let rounds: Vec<Value> = e
-                    .rounds
-                    .iter()
-                    .map(|r| match r {
-                        Some(f) => json!(f),
-                        None => Value::Null,
-                    })
-                    .collect();
-                json!({
-                    "program": e.program,
-                    "flavor": e.label.as_str(),
-                    "family": family_key(e.family),
-                    "sockets": e.sockets,
-                    "raw_baseline": e.is(RAW_PROGRAM, Label::Modern),
-                    "median": median,
-                    "min": min,
-                    "max": max,
-                    "rounds": rounds,
-                    "errors": e.errors,
-                })
-            })
-            .collect();
-        let ratios: Vec<Value> = self
-            .ratios
-            .iter()
-            .map(|r| {
-                let st = r.stat();
-                json!({
-                    "subject": r.subject,
-                    "figure": r.figure,
-                    "median": st.map(|s| s.median),
-                    "min": st.map(|s| s.min),
-                    "max": st.map(|s| s.max),
-                    "rounds": r.rounds,
-                    "target": r.target.as_ref().map(|t| t.text()),
-                    "target_says": r.target.as_ref().map(|t| t.says),
-                    "met": r.met(),
-                })
-            })
-            .collect();
         let (met, not_met) = self.target_counts();
         json!({
             "command": self.command,
             "took_s": self.elapsed.as_secs_f64(),
             "machine": machine(self.placement.cpus()),
             "placement": self.placement.describe(),
-            "method": {
-                "profile": s.profile.as_str(),
-                "rounds": s.rounds,
-                "order": "interleaved: every entry once per round, in the same order; ratios taken between runs of the same round; median with min and max over rounds",
-                "server": "started with --quiet --bind 127.0.0.1:0 (UDP echo programs also --queue 2·C·W, so that the bounded queue never drops what the load keeps in flight), port from its listening line, stopped with SIGTERM, summary line read",
-                "server_cpu": "user+system time of the whole server process from its CPU clock (clock_getcpuclockid, ns; the /proc/PID/stat utime+stime account), delta over the measured interval",
-                "peak_rss": "VmHWM of /proc/PID/status before SIGTERM",
-                "udp_echo": {
-                    "client": "connected UDP sockets on one thread, sendmmsg/recvmmsg, each keeping a window of datagrams in flight",
-                    "throughput": {"sockets": s.udp_sockets, "window": s.window, "warmup_s": s.warmup.as_secs_f64(), "measure_s": s.measure.as_secs_f64()},
-                    "latency": {"sockets": 1, "window": 1, "warmup_s": s.latency_warmup.as_secs_f64(), "measure_s": s.latency_measure.as_secs_f64()},
-                    "payload_bytes": s.payload,
-                    "server_queue": s.udp_sockets * s.window * 2,
-                    "loss_timeout_ms": s.loss_timeout.as_millis() as u64,
-                    "max_datagrams_per_run": s.max_datagrams,
-                    "cpu_per_echo": "server CPU over the W=32 interval / echoes received in it",
-                    "baselines": {
-                        "blocking": format!("{BLOCKING_NAME}: std::net::UdpSocket, recv_from then send_to, one thread"),
-                        "raw": format!("modern {RAW_PROGRAM} (nix 0.30 epoll, edge-triggered, drained to EAGAIN): the denominator of every 'vs raw' ratio"),
-                    },
-                },
-                "multisocket": {
-                    "sockets": s.multisocket_sizes,
-                    "spray": format!("{} datagrams/s in bursts of {} (each to the next socket in turn) for {} s", s.spray_rate, s.spray_burst, s.spray_duration.as_secs_f64()),
-                    "cpu_per_datagram": "server CPU from idle after start-up to idle after the last datagram / the server's summary recv= count",
-                },
-                "tcp_echo": {
-                    "bulk": format!("{} connections, {}-byte writes, echo read back concurrently; MB = 10^6 bytes echoed", s.tcp_connections, s.tcp_chunk),
-                    "connections": format!("{} workers: connect, write 1 byte, read it back, close; at most {} connections per run", s.connect_workers, s.max_connections),
-                },
-                "ident": format!("{} connections on one thread, each asking about itself (server-port , client-port) and asking again on each reply", s.ident_connections),
-            },
-            "entries": entries,
-            "ratios": ratios,
+            "method": method(&self.settings),
+            "entries": self.measured().map(entry_json).collect::<Vec<_>>(),
+            "ratios": self.ratios.iter().map(ratio_json).collect::<Vec<_>>(),
             "targets": {"met": met, "not_met": not_met},
             "skipped": self.skipped.iter().map(|s| json!({"program": s.program, "reason": s.reason})).collect::<Vec<_>>(),
             "plots": plots,
         })
     }
 
-    fn target_counts(&self) -> (usize, usize) {
-        let met = self.ratios.iter().filter(|r| r.met() == Some(true)).count();
-        let not = self
-            .ratios
-            .iter()
-            .filter(|r| r.met() == Some(false))
-            .count();
-        (met, not)
-    }
-
     pub fn to_table(&self) -> String {
-        let mut out = String::new();
         let s = &self.settings;
-        let _ = writeln!(
-            out,
-            "{} rounds, interleaved; median (min–max); {}",
+        let mut out = format!(
+            "{} rounds, interleaved; median (min–max); {}\n",
             s.rounds,
             self.placement.describe()
         );
-        let udp: Vec<&Entry> = self.family(Family::UdpEcho).collect();
-        if !udp.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nUDP echo: throughput with {} sockets × W={} in flight, RTT with W=1 ({}-byte datagrams)",
-                s.udp_sockets, s.window, s.payload
-            );
-            out += &table(
-                &[
-                    "program",
-                    "flavor",
-                    "echoes/s",
-                    "CPU/echo µs",
-                    "server CPU",
-                    "RTT p50 µs",
-                    "RTT p99 µs",
-                    "peak RSS MiB",
-                    "losses",
-                ],
-                udp.iter()
-                    .map(|e| {
-                        vec![
-                            e.program.clone(),
-                            e.label.as_str().to_string(),
-                            cell(e, "echoes_per_s", 1.0),
-                            cell(e, "cpu_per_echo_ns", 1e-3),
-                            cell_pct(e, "server_cpu_util"),
-                            cell(e, "rtt_p50_us", 1.0),
-                            cell(e, "rtt_p99_us", 1.0),
-                            cell(e, "peak_rss_kib", 1.0 / 1024.0),
-                            total(e, "losses"),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        let ms: Vec<&Entry> = self.family(Family::Multisocket).collect();
-        if !ms.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nMulti-socket: {} datagrams/s spread over every socket",
-                s.spray_rate
-            );
-            out += &table(
-                &[
-                    "program",
-                    "flavor",
-                    "sockets",
-                    "CPU/datagram µs",
-                    "received",
-                    "peak RSS MiB",
-                ],
-                ms.iter()
-                    .map(|e| {
-                        vec![
-                            e.program.clone(),
-                            e.label.as_str().to_string(),
-                            e.sockets.map(|n| n.to_string()).unwrap_or_default(),
-                            cell(e, "cpu_per_datagram_ns", 1e-3),
-                            received(e),
-                            cell(e, "peak_rss_kib", 1.0 / 1024.0),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        let tcp: Vec<&Entry> = self.family(Family::TcpEcho).collect();
-        if !tcp.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nTCP echo: {} connections × {} KiB writes; connection rate with {} workers",
-                s.tcp_connections,
-                s.tcp_chunk / 1024,
-                s.connect_workers
-            );
-            out += &table(
-                &[
-                    "program",
-                    "flavor",
-                    "MB/s",
-                    "CPU/MB µs",
-                    "conn/s",
-                    "CPU/conn µs",
-                    "peak RSS MiB",
-                ],
-                tcp.iter()
-                    .map(|e| {
-                        vec![
-                            e.program.clone(),
-                            e.label.as_str().to_string(),
-                            cell(e, "mb_per_s", 1.0),
-                            cell(e, "cpu_per_mb_us", 1.0),
-                            cell(e, "connections_per_s", 1.0),
-                            cell(e, "cpu_per_connection_us", 1.0),
-                            cell(e, "peak_rss_kib", 1.0 / 1024.0),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        let ident: Vec<&Entry> = self.family(Family::Ident).collect();
-        if !ident.is_empty() {
-            let _ = writeln!(out, "\nIdent: {} connections", s.ident_connections);
-            out += &table(
-                &[
-                    "program",
-                    "flavor",
-                    "queries/s",
-                    "CPU/query µs",
-                    "timeouts",
-                    "peak RSS MiB",
-                ],
-                ident
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.program.clone(),
-                            e.label.as_str().to_string(),
-                            cell(e, "queries_per_s", 1.0),
-                            cell(e, "cpu_per_query_us", 1.0),
-                            total(e, "timeouts"),
-                            cell(e, "peak_rss_kib", 1.0 / 1024.0),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        if !self.ratios.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nRatios (round by round, same run; < 1 means the first is smaller)"
-            );
-            out += &table(
-                &["ratio", "figure", "median", "min–max", "target", "met"],
-                self.ratios
-                    .iter()
-                    .map(|r| {
-                        let st = r.stat();
-                        vec![
-                            r.subject.clone(),
-                            r.figure.to_string(),
-                            st.map(|s| fmt_ratio(s.median)).unwrap_or("—".into()),
-                            st.map(|s| format!("{}–{}", fmt_ratio(s.min), fmt_ratio(s.max)))
-                                .unwrap_or("—".into()),
-                            r.target.as_ref().map(|t| t.text()).unwrap_or_default(),
-                            match r.met() {
-                                Some(true) => "yes".into(),
-                                Some(false) => "NO".into(),
-                                None => String::new(),
-                            },
-                        ]
-                    })
-                    .collect(),
-            );
-            let (met, not) = self.target_counts();
-            let _ = writeln!(out, "targets: {met} met, {not} not met");
-        }
+        out += &super::sections(&self.entries, s);
+        out += &self.ratio_table();
         if !self.skipped.is_empty() {
-            let _ = writeln!(out, "\nNot measured:");
+            out += "\nNot measured:\n";
             for s in &self.skipped {
                 let _ = writeln!(out, "  {}: {}", s.program, s.reason);
             }
         }
-        let errors: Vec<String> = self
-            .entries
-            .iter()
-            .flat_map(|e| {
-                e.errors
-                    .iter()
-                    .map(move |m| format!("  {}: {m}", e.title()))
-            })
-            .collect();
-        if !errors.is_empty() {
-            let _ = writeln!(out, "\nErrors:");
-            for e in errors {
-                let _ = writeln!(out, "{e}");
+        out + &self.error_list()
+    }
+
+    fn ratio_table(&self) -> String {
+        if self.ratios.is_empty() {
+            return String::new();
+        }
+        let mut out =
+            "\nRatios (round by round, same run; < 1 means the first is smaller)\n".to_string();
+        out += &table(
+            &["ratio", "figure", "median", "min–max", "target", "met"],
+            self.ratios.iter().map(ratio_row).collect(),
+        );
+        let (met, not) = self.target_counts();
+        out + &format!("targets: {met} met, {not} not met\n")
+    }
+
+    fn error_list(&self) -> String {
+        let mut out = String::new();
+        for e in self.measured() {
+            for m in e.errors() {
+                let _ = writeln!(out, "  {}: {m}", e.subject().title());
             }
         }
-        out
+        if out.is_empty() {
+            out
+        } else {
+            "\nErrors:\n".to_string() + &out
+        }
     }
 }
 
-fn find<'a>(
-    entries: &'a [Entry],
-    program: &str,
-    label: Label,
-    sockets: Option<usize>,
-) -> Option<&'a Entry> {
-    entries
-        .iter()
-        .find(|e| e.is(program, label) && e.sockets == sockets)
+fn ratio_row(r: &Ratio) -> Vec<String> {
+    let st = r.stat();
+    vec![
+        r.subject.clone(),
+        r.figure.to_string(),
+        st.map(|s| fmt_ratio(s.median)).unwrap_or("—".into()),
+        st.map(|s| format!("{}–{}", fmt_ratio(s.min), fmt_ratio(s.max)))
+            .unwrap_or("—".into()),
+        r.target.as_ref().map(|t| t.text()).unwrap_or_default(),
+        match r.met() {
+            Some(true) => "yes".into(),
+            Some(false) => "NO".into(),
+            None => String::new(),
+        },
+    ]
 }
 
-/// The programs of `family` among the entries, in the order measured (baselines
-/// aside).
-fn programs(entries: &[Entry], family: Family) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.family == family && e.label != Label::Baseline)
-    {
-        if !out.contains(&e.program.as_str()) {
-            out.push(&e.program);
+fn entry_json(e: &dyn Measured) -> Value {
+    let subject = e.subject();
+    let rounds = e.rounds_json();
+    let [median, min, max] = figure_stats(&rounds);
+    json!({
+        "program": subject.program,
+        "flavor": subject.label.to_string(),
+        "family": family_key(e.family()),
+        "sockets": subject.sockets,
+        "raw_baseline": subject.program == RAW_PROGRAM && subject.label == Label::MODERN,
+        "median": median,
+        "min": min,
+        "max": max,
+        "rounds": rounds,
+        "errors": e.errors(),
+    })
+}
+
+/// Median, min and max of every figure that some round produced, by its name: the
+/// figures are read from the serialised rounds, so that the summaries carry exactly
+/// the keys of the rounds (an optional figure none of the rounds had is left out).
+fn figure_stats(rounds: &[Value]) -> [Map<String, Value>; 3] {
+    let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (name, v) in rounds.iter().filter_map(Value::as_object).flatten() {
+        let list = values.entry(name.as_str()).or_default();
+        list.extend(v.as_f64());
+    }
+    let mut out = [Map::new(), Map::new(), Map::new()];
+    for (name, v) in values {
+        if let Some(st) = Stat::of(&v) {
+            for (map, x) in out.iter_mut().zip([st.median, st.min, st.max]) {
+                map.insert(name.to_string(), json!(x));
+            }
         }
     }
     out
 }
 
-/// Every ratio the report shows, with the targets the project holds them to.
-fn ratios(entries: &[Entry]) -> Vec<Ratio> {
-    let mut out = Vec::new();
-    let mut push = |num: &Entry, den: &Entry, subject: String, figure, target| {
-        out.push(Ratio {
-            subject,
-            figure,
-            rounds: per_round(num, den, figure),
-            target,
-        })
-    };
-    // UDP echo: modern / legacy.
-    for program in programs(entries, Family::UdpEcho) {
-        let (Some(l), Some(m)) = (
-            find(entries, program, Label::Legacy, None),
-            find(entries, program, Label::Modern, None),
-        ) else {
-            continue;
-        };
-        let cpu_target = match program {
-            "echo-tokio" | "echo-mpsc" => Target {
-                op: Op::AtMost,
-                bound: 1.0 / 1.7,
-                says: "modern at least 1.7× cheaper per echo than legacy",
-            },
-            "echo-mio-level" => Target {
-                op: Op::Below,
-                bound: 1.0,
-                says: "modern beats legacy (which re-registers per datagram)",
-            },
-            _ => Target {
-                op: Op::AtMost,
-                bound: 1.05,
-                says: "modern no worse than legacy",
-            },
-        };
-        let subject = format!("{program} modern / legacy");
-        push(m, l, subject.clone(), "cpu_per_echo_ns", Some(cpu_target));
-        push(m, l, subject.clone(), "echoes_per_s", None);
-        push(m, l, subject, "rtt_p50_us", None);
-    }
-    // UDP echo: every program against raw epoll-edge.
-    if let Some(raw) = find(entries, RAW_PROGRAM, Label::Modern, None) {
-        for e in entries.iter().filter(|e| e.family == Family::UdpEcho) {
-            if std::ptr::eq(e, raw) {
-                continue;
-            }
-            let modern = e.label == Label::Modern;
-            let subject = format!("{} {} / raw epoll-edge", e.program, e.label.as_str());
-            let cpu_target = (modern && ["echo-tokio", "echo-mpsc"].contains(&e.program.as_str()))
-                .then_some(Target {
-                    op: Op::AtMost,
-                    bound: 1.15,
-                    says: "modern tokio programs within 1.15× of raw epoll per echo",
-                });
-            let rtt_target = modern.then_some(Target {
-                op: Op::AtMost,
-                bound: 1.15,
-                says: "modern RTT p50 at W=1 within 1.15× of raw epoll",
-            });
-            push(e, raw, subject.clone(), "cpu_per_echo_ns", cpu_target);
-            push(e, raw, subject, "rtt_p50_us", rtt_target);
-        }
-    }
-    // Multi-socket: growth of CPU per datagram with the socket count.
-    for program in programs(entries, Family::Multisocket) {
-        for label in [Label::Legacy, Label::Modern] {
-            let at = |n| find(entries, program, label, Some(n));
-            let join = program == "multisocket-join";
-            if let (Some(small), Some(big)) = (at(10), at(1000)) {
-                let target = match (join, label) {
-                    (false, _) => Some(Target {
-                        op: Op::AtMost,
-                        bound: 1.2,
-                        says: "CPU per datagram stays flat from 10 to 1,000 sockets",
-                    }),
-                    (true, Label::Legacy) => Some(Target {
-                        op: Op::Above,
-                        bound: 1.2,
-                        says: "join_all polls every future: cost grows with the socket count",
-                    }),
-                    (true, _) => None,
-                };
-                push(
-                    big,
-                    small,
-                    format!("{program} {} 1000 / 10 sockets", label.as_str()),
-                    "cpu_per_datagram_ns",
-                    target,
-                );
-            }
-            if join && label == Label::Modern {
-                if let (Some(mid), Some(big)) = (at(100), at(1000)) {
-                    push(
-                        big,
-                        mid,
-                        format!("{program} modern 1000 / 100 sockets"),
-                        "cpu_per_datagram_ns",
-                        Some(Target {
-                            op: Op::AtMost,
-                            bound: 1.2,
-                            says: "futures 0.3 join_all above 30 futures polls only the woken one",
-                        }),
-                    );
-                }
-            }
-        }
-        for n in [10, 100, 1000] {
-            if let (Some(l), Some(m)) = (
-                find(entries, program, Label::Legacy, Some(n)),
-                find(entries, program, Label::Modern, Some(n)),
-            ) {
-                push(
-                    m,
-                    l,
-                    format!("{program} ×{n} modern / legacy"),
-                    "cpu_per_datagram_ns",
-                    None,
-                );
-            }
-        }
-    }
-    // TCP echo and ident: modern / legacy.
-    for (programs, figures) in [
-        (
-            programs(entries, Family::TcpEcho),
-            &["mb_per_s", "cpu_per_mb_us", "connections_per_s"][..],
-        ),
-        (
-            programs(entries, Family::Ident),
-            &["queries_per_s", "cpu_per_query_us"][..],
-        ),
-    ] {
-        for program in programs {
-            if let (Some(l), Some(m)) = (
-                find(entries, program, Label::Legacy, None),
-                find(entries, program, Label::Modern, None),
-            ) {
-                for figure in figures {
-                    push(m, l, format!("{program} modern / legacy"), figure, None);
-                }
-            }
-        }
-    }
-    out
+fn ratio_json(r: &Ratio) -> Value {
+    let st = r.stat();
+    json!({
+        "subject": r.subject,
+        "figure": r.figure,
+        "median": st.map(|s| s.median),
+        "min": st.map(|s| s.min),
+        "max": st.map(|s| s.max),
+        "rounds": r.rounds,
+        "target": r.target.as_ref().map(|t| t.text()),
+        "target_says": r.target.as_ref().map(|t| t.says),
+        "met": r.met(),
+    })
+}
+
+/// How the figures were taken, for the JSON.
+fn method(s: &Settings) -> Value {
+    json!({
+        "profile": s.profile.as_str(),
+        "rounds": s.rounds,
+        "order": "interleaved: every entry once per round, in the same order; ratios taken between runs of the same round; median with min and max over rounds",
+        "server": "started with --quiet --bind 127.0.0.1:0 (UDP echo programs also --queue 2·C·W, so that the bounded queue never drops what the load keeps in flight), port from its listening line, stopped with SIGTERM, summary line read",
+        "server_cpu": "user+system time of the whole server process from its CPU clock (clock_getcpuclockid, ns; the /proc/PID/stat utime+stime account), delta over the measured interval",
+        "peak_rss": "VmHWM of /proc/PID/status before SIGTERM",
+        "udp_echo": udp_method(s),
+        "multisocket": {
+            "sockets": s.multisocket_sizes,
+            "spray": format!("{} datagrams/s in bursts of {} (each to the next socket in turn) for {} s", s.spray_rate, s.spray_burst, s.spray_duration.as_secs_f64()),
+            "cpu_per_datagram": "server CPU from idle after start-up to idle after the last datagram / the server's summary recv= count",
+        },
+        "tcp_echo": {
+            "bulk": format!("{} connections, {}-byte writes, echo read back concurrently; MB = 10^6 bytes echoed", s.tcp_connections, s.tcp_chunk),
+            "connections": format!("{} workers: connect, write 1 byte, read it back, close; at most {} connections per run", s.connect_workers, s.max_connections),
+        },
+        "ident": format!("{} connections on one thread, each asking about itself (server-port , client-port) and asking again on each reply", s.ident_connections),
+    })
+}
+
+fn udp_method(s: &Settings) -> Value {
+    json!({
+        "client": "connected UDP sockets on one thread, sendmmsg/recvmmsg, each keeping a window of datagrams in flight",
+        "throughput": {"sockets": s.udp_sockets, "window": s.window, "warmup_s": s.warmup.as_secs_f64(), "measure_s": s.measure.as_secs_f64()},
+        "latency": {"sockets": 1, "window": 1, "warmup_s": s.latency_warmup.as_secs_f64(), "measure_s": s.latency_measure.as_secs_f64()},
+        "payload_bytes": s.payload,
+        "server_queue": s.udp_sockets * s.window * 2,
+        "loss_timeout_ms": s.loss_timeout.as_millis() as u64,
+        "max_datagrams_per_run": s.max_datagrams,
+        "cpu_per_echo": "server CPU over the W=32 interval / echoes received in it",
+        "baselines": {
+            "blocking": format!("{BLOCKING_NAME}: std::net::UdpSocket, recv_from then send_to, one thread"),
+            "raw": format!("modern {RAW_PROGRAM} (nix 0.30 epoll, edge-triggered, drained to EAGAIN): the denominator of every 'vs raw' ratio"),
+        },
+    })
 }
 
 /// The machine, as far as the figures depend on it.
@@ -700,27 +456,35 @@ pub fn fmt_ratio(v: f64) -> String {
     format!("{v:.2}")
 }
 
-fn cell(e: &Entry, figure: &str, scale: f64) -> String {
-    match e.stat(figure) {
+/// The first cells of every row of a family's table: program and flavor.
+pub fn row_head(s: &Subject) -> Vec<String> {
+    vec![s.program.clone(), s.label.to_string()]
+}
+
+/// A figure's median (min–max) over the rounds, times `scale`.
+pub fn cell<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V, scale: f64) -> String {
+    match e.stat(figure).map(|s| s.scaled(scale)) {
         None if !e.errors.is_empty() => "error".into(),
         None => "—".into(),
-        Some(s) if s.n == 1 => fmt_num(s.median * scale),
+        Some(s) if s.n == 1 => fmt_num(s.median),
         Some(s) => format!(
             "{} ({}–{})",
-            fmt_num(s.median * scale),
-            fmt_num(s.min * scale),
-            fmt_num(s.max * scale)
+            fmt_num(s.median),
+            fmt_num(s.min),
+            fmt_num(s.max)
         ),
     }
 }
 
-fn cell_pct(e: &Entry, figure: &str) -> String {
+/// A fraction's median, as a percentage.
+pub fn cell_pct<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V) -> String {
     e.stat(figure)
         .map(|s| format!("{:.0}%", s.median * 100.0))
         .unwrap_or("—".into())
 }
 
-fn total(e: &Entry, figure: &str) -> String {
+/// A count summed over the rounds.
+pub fn total<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V) -> String {
     let v = e.values(figure);
     if v.is_empty() {
         "—".into()
@@ -729,18 +493,8 @@ fn total(e: &Entry, figure: &str) -> String {
     }
 }
 
-fn received(e: &Entry) -> String {
-    let r: f64 = e.values("datagrams_received").iter().sum();
-    let s: f64 = e.values("datagrams_sent").iter().sum();
-    if s == 0.0 {
-        "—".into()
-    } else {
-        format!("{:.0}%", 100.0 * r / s)
-    }
-}
-
 /// A plain text table, columns padded to their widest cell.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -789,17 +543,37 @@ mod tests {
 
     #[test]
     fn targets_hold_or_not() {
-        let t = Target {
-            op: Op::AtMost,
-            bound: 1.15,
-            says: "",
-        };
+        let t = Target::at_most(1.15, "");
         assert!(t.holds(1.15) && !t.holds(1.16));
-        let t = Target {
-            op: Op::Above,
-            bound: 1.2,
-            says: "",
-        };
+        let t = Target::above(1.2, "");
         assert!(t.holds(2.0) && !t.holds(1.2));
+        let t = Target::below(1.0, "");
+        assert!(t.holds(0.99) && !t.holds(1.0));
+    }
+
+    #[test]
+    fn figure_stats_keep_the_keys_of_the_rounds() {
+        let rounds = [
+            json!({"a": 1.0, "b": 10.0}),
+            Value::Null,
+            json!({"a": 3.0, "b": null}),
+            json!({"a": 2.0, "c": 5.0}),
+        ];
+        let [median, min, max] = figure_stats(&rounds);
+        assert_eq!(
+            Value::Object(median),
+            json!({"a": 2.0, "b": 10.0, "c": 5.0})
+        );
+        assert_eq!(Value::Object(min), json!({"a": 1.0, "b": 10.0, "c": 5.0}));
+        assert_eq!(Value::Object(max), json!({"a": 3.0, "b": 10.0, "c": 5.0}));
+    }
+
+    #[test]
+    fn a_table_pads_its_columns() {
+        let t = table(
+            &["a", "bb"],
+            vec![vec!["xyz".into(), "1".into()], vec!["µ".into(), "".into()]],
+        );
+        assert_eq!(t, "a    bb\n---  --\nxyz  1\nµ\n");
     }
 }

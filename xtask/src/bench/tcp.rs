@@ -5,6 +5,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -196,6 +197,51 @@ pub fn ident_queries(
     measure: Duration,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<(IdentCounts, Interval)> {
+    let mut conns = ident_connections(server, connections)?;
+    let mut counts = IdentCounts::default();
+    let start = Instant::now();
+    let (warm_end, end) = (start + warmup, start + warmup + measure);
+    let mut replies_total = 0u64;
+    let mut mark: Option<(u64, Cpu, Instant)> = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let now = Instant::now();
+        if mark.is_none() && now >= warm_end {
+            mark = Some((replies_total, probe()?, Instant::now()));
+        }
+        if let Some((r0, c0, t0)) = &mark {
+            if now >= end {
+                counts.replies = replies_total - r0;
+                let cpu = (*c0, probe()?);
+                let length = t0.elapsed();
+                return Ok((counts, Interval { length, cpu }));
+            }
+        }
+        let live: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].alive).collect();
+        if live.is_empty() {
+            // Every connection timed out: nothing more to measure; wait out the time.
+            thread::sleep(
+                end.saturating_duration_since(now)
+                    .min(Duration::from_millis(50)),
+            );
+            continue;
+        }
+        for i in readable(&conns, &live)? {
+            replies_total += conns[i].read_replies(&mut buf, &mut counts);
+        }
+        let now = Instant::now();
+        for c in conns.iter_mut().filter(|c| c.alive) {
+            if now.duration_since(c.asked_at) > IO_TIMEOUT {
+                counts.timeouts += 1;
+                c.alive = false;
+            }
+        }
+    }
+}
+
+/// `connections` connections to `server`, each having sent its first query, then
+/// made non-blocking.
+fn ident_connections(server: SocketAddr, connections: usize) -> Result<Vec<IdentConn>> {
     let mut conns = Vec::with_capacity(connections);
     for _ in 0..connections {
         let stream = TcpStream::connect(server).context("connect")?;
@@ -215,86 +261,50 @@ pub fn ident_queries(
         c.asked_at = Instant::now();
         c.stream.set_nonblocking(true)?;
     }
-    let mut counts = IdentCounts::default();
-    let start = Instant::now();
-    let (warm_end, end) = (start + warmup, start + warmup + measure);
-    let mut replies_total = 0u64;
-    let mut mark: Option<(u64, Cpu, Instant)> = None;
-    let mut interval = None;
-    let mut buf = [0u8; 4096];
-    while interval.is_none() {
-        let now = Instant::now();
-        if mark.is_none() && now >= warm_end {
-            mark = Some((replies_total, probe()?, Instant::now()));
-        }
-        if let Some((r0, c0, t0)) = &mark {
-            if now >= end {
-                counts.replies = replies_total - r0;
-                interval = Some(Interval {
-                    length: t0.elapsed(),
-                    cpu: (*c0, probe()?),
-                });
-                break;
-            }
-        }
-        let live: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].alive).collect();
-        if live.is_empty() {
-            // Every connection timed out: nothing more to measure; wait out the time.
-            thread::sleep(
-                end.saturating_duration_since(now)
-                    .min(Duration::from_millis(50)),
-            );
-            continue;
-        }
-        let ready: Vec<usize> = {
-            let mut fds: Vec<PollFd> = live
-                .iter()
-                .map(|&i| {
-                    PollFd::new(
-                        std::os::fd::AsFd::as_fd(&conns[i].stream),
-                        PollFlags::POLLIN,
-                    )
-                })
-                .collect();
-            match poll(&mut fds, PollTimeout::from(10u8)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e).context("poll"),
-            }
-            fds.iter()
-                .zip(&live)
-                .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
-                .map(|(_, &i)| i)
-                .collect()
-        };
-        for i in ready {
-            let c = &mut conns[i];
-            match c.stream.read(&mut buf) {
-                Ok(0) => c.alive = false,
-                Ok(n) => c.pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => c.alive = false,
-            }
-            while let Some(pos) = c.pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = c.pending.drain(..=pos).collect();
-                replies_total += 1;
-                if !line.windows(6).any(|w| w == b"USERID") {
-                    counts.error_replies += 1;
-                }
-                // Ask again (a query is a few bytes: it fits the socket buffer).
-                if c.stream.write_all(&c.query).is_err() {
-                    c.alive = false;
-                }
-                c.asked_at = Instant::now();
-            }
-        }
-        let now = Instant::now();
-        for c in conns.iter_mut().filter(|c| c.alive) {
-            if now.duration_since(c.asked_at) > IO_TIMEOUT {
-                counts.timeouts += 1;
-                c.alive = false;
-            }
-        }
+    Ok(conns)
+}
+
+/// Which of the `live` connections have something to read, waiting 10 ms at most.
+fn readable(conns: &[IdentConn], live: &[usize]) -> Result<Vec<usize>> {
+    let mut fds: Vec<PollFd> = live
+        .iter()
+        .map(|&i| PollFd::new(conns[i].stream.as_fd(), PollFlags::POLLIN))
+        .collect();
+    match poll(&mut fds, PollTimeout::from(10u8)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(e).context("poll"),
     }
-    let interval = interval.context("measured interval not reached")?;
-    Ok((counts, interval))
+    Ok(fds
+        .iter()
+        .zip(live)
+        .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+        .map(|(_, &i)| i)
+        .collect())
+}
+
+impl IdentConn {
+    /// Reads what has arrived and asks again for each complete reply line; returns
+    /// how many replies came.
+    fn read_replies(&mut self, buf: &mut [u8], counts: &mut IdentCounts) -> u64 {
+        match self.stream.read(buf) {
+            Ok(0) => self.alive = false,
+            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => self.alive = false,
+        }
+        let mut replies = 0;
+        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            replies += 1;
+            if !line.windows(6).any(|w| w == b"USERID") {
+                counts.error_replies += 1;
+            }
+            // Ask again (a query is a few bytes: it fits the socket buffer).
+            if self.stream.write_all(&self.query).is_err() {
+                self.alive = false;
+            }
+            self.asked_at = Instant::now();
+        }
+        replies
+    }
 }
