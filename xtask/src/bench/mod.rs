@@ -116,12 +116,15 @@ impl Settings {
     fn new(args: &Args) -> Result<Settings> {
         let seconds = args.duration.unwrap_or(if args.quick { 0.2 } else { 1.0 });
         if !(0.05..=60.0).contains(&seconds) {
-            bail!("--duration must be between 0.05 and 60 seconds");
+            return Err(harness::UsageError(
+                "--duration must be between 0.05 and 60 seconds".into(),
+            )
+            .into());
         }
         let measure = Duration::from_secs_f64(seconds);
         let rounds = args.rounds.unwrap_or(if args.quick { 2 } else { 3 });
         if !(1..=50).contains(&rounds) {
-            bail!("--rounds must be between 1 and 50");
+            return Err(harness::UsageError("--rounds must be between 1 and 50".into()).into());
         }
         Ok(Settings {
             profile: args.profile,
