@@ -31,10 +31,10 @@
 //!   a socket, and here one task reads and one writes) but not a second task in the
 //!   same direction, which silently replaced the first; since nothing in the types
 //!   enforced that, the legacy program keeps both halves in one task. tokio 1 keeps an
-//!   intrusive list of waiters per I/O resource instead: every `recv_from(..).await`
-//!   or `send_to(..).await` in progress adds its own entry, so any number of tasks may
-//!   wait on one socket in either direction (a second writer task would just work),
-//!   and a wake-up polls only the task whose direction became ready. (The two
+//!   intrusive list of waiters per I/O resource instead: each `recv_from(..).await` or
+//!   `send_to(..).await` that has to wait adds its own entry, so any number of tasks
+//!   may wait on one socket in either direction (a second writer task would just
+//!   work), and a wake-up polls only the tasks whose direction became ready. (Two
 //!   single-waiter slots survive for the `poll_recv_from`-style `poll_*` methods,
 //!   which wake only their most recent caller.)
 //! * `Rc<UdpSocket>` becomes `Arc<UdpSocket>`: spawned tasks must be `Send`, even on a
