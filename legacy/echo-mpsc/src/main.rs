@@ -3,10 +3,7 @@
 //! The reader receives datagrams and pushes them into a bounded futures 0.1 `mpsc`
 //! channel; the writer pops them and sends the echoes. Both hold the same socket
 //! (`Rc<UdpSocket>`, since tokio-core's I/O takes `&self`), and both run inside *one*
-//! task: they are `join`ed into a single future given to `Core::run`. That is as far
-//! as tokio-core goes: a socket's readiness can wake one task per direction, so the
-//! two halves cannot simply be spawned as tasks of their own and left to wait on the
-//! same socket.
+//! task: they are `join`ed into a single future given to `Core::run`.
 //!
 //! Try it from two terminals:
 //!
@@ -20,6 +17,22 @@
 //! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops the reader, the
 //! writer sends what the channel holds, then `summary recv=R sent=S dropped=D` is
 //! printed and the program exits 0.
+//!
+//! # Why one task
+//!
+//! tokio-core 0.1.18 registers a socket with tokio-reactor 0.1, whose registration
+//! keeps one slot for the task waiting to read and one for the task waiting to write.
+//! A reader task and a writer task of their own would therefore have worked: one
+//! waiter per direction is exactly what that allows ("at most two future tasks … one
+//! on reading and one on writing", says tokio-core's `PollEvented`). What it cannot
+//! hold is a second task waiting in the *same* direction: its registration replaces
+//! the first, and the task replaced sleeps while its socket is ready ("lost
+//! notifications and tasks hanging", in tokio-reactor's words). Nothing in the types
+//! keeps that rule: `Rc<UdpSocket>` lends its `&self` I/O to any number of futures.
+//! So code of the time kept the halves of a socket in one task, as tokio-core's own
+//! `proxy` example joins its two copies, and so does this program: in one task, one
+//! waiter per direction holds by construction. The price is that a wake-up of either
+//! half polls both.
 
 use std::io;
 use std::net::SocketAddr;

@@ -26,6 +26,7 @@
 //! and closes every connection once its current reply is written, then prints
 //! `summary accepted=A closed=C queries=Q` and exits 0.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -62,6 +63,28 @@ impl From<io::Error> for End {
     fn from(e: io::Error) -> End {
         End::Io(e)
     }
+}
+
+impl End {
+    /// What the connection's `closed` line says.
+    fn reason(self) -> Cow<'static, str> {
+        match self {
+            End::Idle => Cow::Borrowed(reason::IDLE),
+            End::TooLong => Cow::Borrowed(reason::TOO_LONG),
+            End::InvalidUtf8 => Cow::Borrowed(reason::INVALID_UTF8),
+            End::Shutdown => Cow::Borrowed(reason::SHUTDOWN),
+            End::Io(e) => Cow::Owned(format!("error: {e}")),
+        }
+    }
+}
+
+/// How one connection went: its peer, reply bytes sent, queries answered, and why
+/// it ended.
+struct Served {
+    peer: SocketAddr,
+    sent: u64,
+    queries: u64,
+    why: Cow<'static, str>,
 }
 
 /// The query lines of one connection, as a `Stream` of `String`s.
@@ -115,56 +138,71 @@ impl Stream for Requests {
     }
 }
 
-/// Serves one connection: the request stream folded over the write half.
-fn connection(
+/// One accepted connection, and what serving it needs.
+struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    args: &Args,
+    idle_timeout: Duration,
+    quiet: bool,
     shutdown: Shutdown,
-    handle: &Handle,
-    counts: Rc<RefCell<IdentCounts>>,
-) -> io::Result<impl Future<Item = (u64, &'static str, Option<io::Error>), Error = ()>> {
-    let (reader, writer) = stream.split();
-    let requests = Requests {
-        reader,
-        buf: Vec::with_capacity(128),
-        idle: Timeout::new(args.idle_timeout, handle)?,
-        idle_timeout: args.idle_timeout,
-        shutdown,
-    };
-    let sent = Rc::new(Cell::new(0u64));
-    let quiet = args.quiet;
-    let served = {
-        let sent = sent.clone();
-        requests.fold(writer, move |writer, line| {
-            let reply = ident::answer(line.as_bytes(), peer.ip());
-            counts.borrow_mut().queries += 1;
-            if !quiet {
-                emit(&ident::reply_event(peer, &reply));
-            }
-            let wire = reply.to_wire();
-            let len = wire.len() as u64;
-            let sent = sent.clone();
-            // `write_all` takes the write half and gives it back when done.
-            tokio_io::io::write_all(writer, wire)
-                .map(move |(writer, _)| {
-                    sent.set(sent.get() + len);
-                    writer
-                })
-                .map_err(End::Io)
-        })
-    };
-    Ok(served.then(move |ended| {
-        let (why, error) = match ended {
-            Ok(_) => (reason::EOF, None),
-            Err(End::Idle) => (reason::IDLE, None),
-            Err(End::TooLong) => (reason::TOO_LONG, None),
-            Err(End::InvalidUtf8) => (reason::INVALID_UTF8, None),
-            Err(End::Shutdown) => (reason::SHUTDOWN, None),
-            Err(End::Io(e)) => ("error", Some(e)),
+    handle: Handle,
+}
+
+impl Connection {
+    /// Serves the connection: the request stream folded over the write half.
+    fn run(self) -> io::Result<impl Future<Item = Served, Error = ()>> {
+        let Connection {
+            stream,
+            peer,
+            idle_timeout,
+            quiet,
+            shutdown,
+            handle,
+        } = self;
+        let (reader, writer) = stream.split();
+        let requests = Requests {
+            reader,
+            buf: Vec::with_capacity(128),
+            idle: Timeout::new(idle_timeout, &handle)?,
+            idle_timeout,
+            shutdown,
         };
-        Ok((sent.get(), why, error))
-    }))
+        // Each step of the fold is a future that owns what it uses, so the counts
+        // live in cells the steps share.
+        let (sent, queries) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
+        let served = {
+            let (sent, queries) = (sent.clone(), queries.clone());
+            requests.fold(writer, move |writer, line| {
+                let reply = ident::answer(line.as_bytes(), peer.ip());
+                queries.set(queries.get() + 1);
+                if !quiet {
+                    emit(&ident::reply_event(peer, &reply));
+                }
+                let wire = reply.to_wire();
+                let len = wire.len() as u64;
+                let sent = sent.clone();
+                // `write_all` takes the write half and gives it back when done.
+                tokio_io::io::write_all(writer, wire)
+                    .map(move |(writer, _)| {
+                        sent.set(sent.get() + len);
+                        writer
+                    })
+                    .map_err(End::Io)
+            })
+        };
+        Ok(served.then(move |ended| {
+            let why = match ended {
+                Ok(_) => Cow::Borrowed(reason::EOF),
+                Err(end) => end.reason(),
+            };
+            Ok(Served {
+                peer,
+                sent: sent.get(),
+                queries: queries.get(),
+                why,
+            })
+        }))
+    }
 }
 
 fn main() {
@@ -199,15 +237,18 @@ fn run(args: &Args) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(IdentCounts::default()));
     let quiet = args.quiet;
+    let record = move |counts: &mut IdentCounts, served: Served| {
+        counts.closed += 1;
+        counts.queries += served.queries;
+        if !quiet {
+            emit(&ident::closed_event(served.peer, served.sent, served.why));
+        }
+    };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
     let server = {
-        let (counts, handle, shutdown, args) = (
-            counts.clone(),
-            handle.clone(),
-            shutdown.clone(),
-            args.clone(),
-        );
+        let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
+        let idle_timeout = args.idle_timeout;
         listener
             .incoming()
             // An accept error (out of file descriptors, say) is reported and the
@@ -225,33 +266,30 @@ fn run(args: &Args) -> Result<(), String> {
                 if !quiet {
                     emit(&ident::accepted_event(peer));
                 }
-                let closed = {
-                    let counts = counts.clone();
-                    let done = done_tx.clone();
-                    move |sent: u64, why: String| {
-                        counts.borrow_mut().closed += 1;
-                        if !quiet {
-                            emit(&ident::closed_event(peer, sent, why));
-                        }
-                        drop(done);
-                    }
-                };
-                match connection(
+                let connection = Connection {
                     stream,
                     peer,
-                    &args,
-                    shutdown.clone(),
-                    &handle,
-                    counts.clone(),
-                ) {
-                    Ok(served) => handle.spawn(served.map(move |(sent, why, error)| {
-                        let why = match error {
-                            Some(e) => format!("{why}: {e}"),
-                            None => why.to_string(),
-                        };
-                        closed(sent, why);
+                    idle_timeout,
+                    quiet,
+                    shutdown: shutdown.clone(),
+                    handle: handle.clone(),
+                };
+                let (counts, done) = (counts.clone(), done_tx.clone());
+                match connection.run() {
+                    Ok(served) => handle.spawn(served.map(move |served| {
+                        record(&mut counts.borrow_mut(), served);
+                        drop(done);
                     })),
-                    Err(e) => closed(0, format!("error: {e}")),
+                    // No timer for its idle timeout: the connection ends at once.
+                    Err(e) => record(
+                        &mut counts.borrow_mut(),
+                        Served {
+                            peer,
+                            sent: 0,
+                            queries: 0,
+                            why: End::Io(e).reason(),
+                        },
+                    ),
                 }
                 Ok(())
             })

@@ -196,6 +196,13 @@ fn run(args: &Args) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(TcpCounts::default()));
     let quiet = args.quiet;
+    let record = move |counts: &mut TcpCounts, (peer, bytes, reason)| {
+        counts.closed += 1;
+        counts.bytes += bytes;
+        if !quiet {
+            emit(&echo::closed_event(peer, bytes, reason));
+        }
+    };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
     let server = {
@@ -219,13 +226,8 @@ fn run(args: &Args) -> Result<(), String> {
                 }
                 let connection = Connection::new(stream, peer, shutdown.clone(), handle.clone());
                 let (counts, done) = (counts.clone(), done_tx.clone());
-                handle.spawn(connection.map(move |(peer, bytes, reason)| {
-                    let mut c = counts.borrow_mut();
-                    c.closed += 1;
-                    c.bytes += bytes;
-                    if !quiet {
-                        emit(&echo::closed_event(peer, bytes, reason));
-                    }
+                handle.spawn(connection.map(move |closed| {
+                    record(&mut counts.borrow_mut(), closed);
                     drop(done);
                 }));
                 Ok(())

@@ -3,10 +3,7 @@
 //! The reader receives datagrams and pushes them into a bounded tokio `mpsc`
 //! channel; the writer pops them and sends the echoes. Both hold the same socket
 //! (`Arc<UdpSocket>`: tokio's UDP I/O takes `&self`), and each runs as a task of its
-//! own, spawned on the runtime and waiting on the socket independently. That is
-//! possible since tokio keeps an intrusive list of waiters per I/O resource: any
-//! number of tasks may wait for readiness of the same socket, each woken for what it
-//! waits on.
+//! own, spawned on the runtime and waiting on the socket independently.
 //!
 //! Try it from two terminals:
 //!
@@ -23,10 +20,23 @@
 //!
 //! # Migration
 //!
-//! * The hand-written `impl Future for Reader` / `for Writer` become two `async fn`
-//!   loops, and `reader.join(writer)` in one task becomes two `tokio::spawn`ed tasks
-//!   awaited through their `JoinHandle`s. tokio-core could wake one task per
-//!   direction of a socket; tokio 1's waiter list lifts that limit.
+//! * The hand-written `impl Future for Reader` / `for Writer` become
+//!   `impl Reader { async fn run(self) }` and the same for `Writer`; the structs, their
+//!   fields and `Reader::received` stay. `Writer::current`, the echo held between two
+//!   polls while the socket would not take it, is gone: it is a local that lives
+//!   across the `.await`.
+//! * The change of shape is the lesson: `reader.join(writer)` in one task becomes two
+//!   `tokio::spawn`ed tasks awaited through their `JoinHandle`s. tokio-core would have
+//!   allowed this very pair (its registration keeps one waiting task per direction of
+//!   a socket, and here one task reads and one writes) but not a second task in the
+//!   same direction, which silently replaced the first; since nothing in the types
+//!   enforced that, the legacy program keeps both halves in one task. tokio 1 keeps an
+//!   intrusive list of waiters per I/O resource instead: each `recv_from(..).await` or
+//!   `send_to(..).await` that has to wait adds its own entry, so any number of tasks
+//!   may wait on one socket in either direction (a second writer task would just
+//!   work), and a wake-up polls only the tasks whose direction became ready. (Two
+//!   single-waiter slots survive for the `poll_recv_from`-style `poll_*` methods,
+//!   which wake only their most recent caller.)
 //! * `Rc<UdpSocket>` becomes `Arc<UdpSocket>`: spawned tasks must be `Send`, even on a
 //!   current-thread runtime.
 //! * futures 0.1 `mpsc::channel(queue - 1)` (capacity is buffer + 1 per sender)
@@ -34,8 +44,10 @@
 //!   `try_send` keeps its meaning: full means drop.
 //! * `recv_from`/`send_to` returning `WouldBlock` and registering the task becomes
 //!   `recv_from(..).await`/`send_to(..).await`, which wait on readiness themselves.
-//! * The shutdown signal is raced with `select!` against the next datagram;
-//!   `recv_from` is cancel-safe, so losing the race loses no datagram.
+//! * The shutdown signal, polled at the top of `poll`, is raced with `select!` against
+//!   the next datagram; `recv_from` is cancel-safe, so losing the race loses no
+//!   datagram. The reader's `BUDGET` and `task::current().notify()` go: tokio's
+//!   cooperative budget makes a flooded `recv_from` yield.
 
 use std::io;
 use std::net::SocketAddr;
@@ -48,9 +60,6 @@ use tokio::net::UdpSocket;
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{self, Receiver, Sender};
-
-/// One echo waiting to be sent.
-type Echo = (Vec<u8>, SocketAddr);
 
 /// SIGINT and SIGTERM, either of which asks the server to stop.
 struct Shutdown {
@@ -74,67 +83,95 @@ impl Shutdown {
     }
 }
 
+/// One echo waiting to be sent.
+type Echo = (Vec<u8>, SocketAddr);
+
 /// Receives datagrams and queues their echoes; returns its counts once a shutdown
 /// signal arrives, dropping its `Sender` so that the writer sees the end.
-async fn reader(
+struct Reader {
     socket: Arc<UdpSocket>,
+    buf: Vec<u8>,
     queue: Sender<Echo>,
     quiet: bool,
-    mut shutdown: Shutdown,
-) -> EchoCounts {
-    let mut buf = vec![0; RECV_BUFFER];
-    let mut counts = EchoCounts::default();
-    loop {
-        let (len, peer) = tokio::select! {
-            // The socket first: while datagrams are waiting, the shutdown future is not
-            // polled at all (polling it registers a waiter, per datagram). A flood
-            // cannot starve it: once tokio's cooperative budget is spent, `recv_from`
-            // returns `Pending` and the signal gets its turn.
-            biased;
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(received) => received,
-                // A per-datagram error (an ICMP report, say) concerns one peer only.
-                Err(e) => {
-                    eprintln!("recv_from: {e}");
-                    continue;
-                }
-            },
-            // Stop reading; dropping the sender lets the writer drain and finish.
-            _ = shutdown.recv() => return counts,
-        };
-        counts.recv += 1;
-        if !quiet {
+    shutdown: Shutdown,
+    counts: EchoCounts,
+}
+
+impl Reader {
+    fn received(&mut self, len: usize, peer: SocketAddr) {
+        self.counts.recv += 1;
+        if !self.quiet {
             emit(&echo::recv_event(len, peer));
         }
-        if queue.try_send((buf[..len].to_vec(), peer)).is_err() {
-            // Full: the writer has `--queue` echoes pending. (It cannot be closed:
-            // the writer only finishes after this sender is dropped.)
-            counts.dropped += 1;
-            if !quiet {
+        if self
+            .queue
+            .try_send((self.buf[..len].to_vec(), peer))
+            .is_err()
+        {
+            // Full: the writer has `--queue` echoes pending. (The receiver cannot be
+            // gone: the writer only finishes after this sender is dropped.)
+            self.counts.dropped += 1;
+            if !self.quiet {
                 emit(&echo::queue_full_event(len, peer));
             }
         }
     }
-}
 
-/// Sends the queued echoes; returns its counts when the channel is closed and empty.
-async fn writer(socket: Arc<UdpSocket>, mut queue: Receiver<Echo>, quiet: bool) -> EchoCounts {
-    let mut counts = EchoCounts::default();
-    while let Some((bytes, peer)) = queue.recv().await {
-        match socket.send_to(&bytes, peer).await {
-            Ok(_) => {
-                counts.sent += 1;
-                if !quiet {
-                    emit(&echo::sent_event(bytes.len(), peer));
-                }
-            }
-            Err(e) => {
-                counts.dropped += 1;
-                emit(&echo::send_failed_event(bytes.len(), peer, &e));
-            }
+    async fn run(mut self) -> EchoCounts {
+        loop {
+            let (len, peer) = tokio::select! {
+                // The socket first: while datagrams are waiting, the shutdown future is
+                // not polled at all (polling it registers a waiter, per datagram). A
+                // flood cannot starve it: once tokio's cooperative budget is spent,
+                // `recv_from` returns `Pending` and the signal gets its turn.
+                biased;
+                received = self.socket.recv_from(&mut self.buf) => match received {
+                    Ok(received) => received,
+                    // A per-datagram error (an ICMP report, say) concerns one peer only.
+                    Err(e) => {
+                        eprintln!("recv_from: {e}");
+                        continue;
+                    }
+                },
+                // Stop reading; dropping the sender (with `self`) lets the writer drain
+                // and finish.
+                _ = self.shutdown.recv() => return self.counts,
+            };
+            self.received(len, peer);
         }
     }
-    counts
+}
+
+/// Sends the queued echoes; returns its counts when the channel is closed and
+/// empty.
+struct Writer {
+    socket: Arc<UdpSocket>,
+    queue: Receiver<Echo>,
+    quiet: bool,
+    counts: EchoCounts,
+}
+
+impl Writer {
+    async fn run(mut self) -> EchoCounts {
+        // The echo being sent is a local now, kept across the `.await` below: no
+        // `current` field to hold it between polls.
+        while let Some((bytes, peer)) = self.queue.recv().await {
+            // Waits for WRITABLE in this task alone; the reader's task is not polled.
+            match self.socket.send_to(&bytes, peer).await {
+                Ok(_) => {
+                    self.counts.sent += 1;
+                    if !self.quiet {
+                        emit(&echo::sent_event(bytes.len(), peer));
+                    }
+                }
+                Err(e) => {
+                    self.counts.dropped += 1;
+                    emit(&echo::send_failed_event(bytes.len(), peer, &e));
+                }
+            }
+        }
+        self.counts
+    }
 }
 
 fn main() {
@@ -150,36 +187,49 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot create runtime: {e}"))?;
-    runtime.block_on(async {
-        let socket = UdpSocket::bind(args.bind)
-            .await
-            .map_err(|e| bind_error(args.bind, &e))?;
-        let local = socket.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-        emit(&Event::Listening {
-            proto: Proto::Udp,
-            addr: local,
-        });
+    runtime.block_on(serve(args))
+}
 
-        let (tx, rx) = mpsc::channel(args.queue);
-        let socket = Arc::new(socket);
-        let reader = tokio::spawn(reader(socket.clone(), tx, args.quiet, shutdown));
-        let writer = tokio::spawn(writer(socket, rx, args.quiet));
-        // Two tasks, each woken only for its own direction of the socket.
-        let read = reader
-            .await
-            .map_err(|e| format!("reader task failed: {e}"))?;
-        let written = writer
-            .await
-            .map_err(|e| format!("writer task failed: {e}"))?;
-        let counts = EchoCounts {
-            recv: read.recv,
-            sent: written.sent,
-            dropped: read.dropped + written.dropped,
-        };
-        emit(&counts.summary());
-        Ok(())
-    })
+/// Everything that ran on the event loop, now on the runtime.
+async fn serve(args: &shared::cli::Args) -> Result<(), String> {
+    let socket = UdpSocket::bind(args.bind)
+        .await
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: local,
+    });
+
+    // tokio's channel holds exactly `--queue` pending echoes.
+    let (tx, rx) = mpsc::channel(args.queue);
+    let socket = Arc::new(socket);
+    let reader = Reader {
+        socket: socket.clone(),
+        buf: vec![0; RECV_BUFFER],
+        queue: tx,
+        quiet: args.quiet,
+        shutdown,
+        counts: EchoCounts::default(),
+    };
+    let writer = Writer {
+        socket,
+        queue: rx,
+        quiet: args.quiet,
+        counts: EchoCounts::default(),
+    };
+    // Two tasks, each woken only for its own direction of the socket: the reader
+    // waits in the socket's waiter list for READABLE, the writer for WRITABLE.
+    let (read, written) = tokio::try_join!(tokio::spawn(reader.run()), tokio::spawn(writer.run()))
+        .map_err(|e| format!("task failed: {e}"))?;
+    let counts = EchoCounts {
+        recv: read.recv,
+        sent: written.sent,
+        dropped: read.dropped + written.dropped,
+    };
+    emit(&counts.summary());
+    Ok(())
 }

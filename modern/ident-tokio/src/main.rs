@@ -27,22 +27,24 @@
 //!
 //! # Migration
 //!
-//! * The hand-written `Requests` stream (a buffer, `next_line`, a read that returns
-//!   `WouldBlock`, a `Timeout` reset on each line) becomes
+//! * The hand-written `impl Stream for Requests` (a buffer, `next_line`, a read that
+//!   returns `WouldBlock`, a `Timeout` reset on each line) becomes
+//!   `impl Requests { async fn next(&mut self) }` over
 //!   `FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE))`: the codec
 //!   does the buffering, the UTF-8 check and the length bound (it fails as soon as
 //!   more than `MAX_LINE` bytes come without a newline), and `tokio::time::timeout`
-//!   around `lines.next()` is the idle timer.
-//! * `requests.fold(writer, |writer, line| write_all(writer, reply))`, which threads
-//!   the write half through each step because a future owns what it uses, becomes a
-//!   `loop` with `writer.write_all(..).await` on a borrowed half.
+//!   around each wait for a line is the idle timer. `End` stays: it is still the one
+//!   error type of "the next request".
+//! * `Connection::run` returned a future built from combinators; it is now an
+//!   `async fn`. `requests.fold(writer, |writer, line| write_all(writer, reply))`,
+//!   which threads the write half through each step because a future owns what it
+//!   uses, becomes a `while let` loop with `writer.write_all(..).await` on a borrowed
+//!   half, and the counts that the steps shared through `Rc<Cell<…>>` become locals.
 //! * `stream.split()` (tokio-io's `BiLock` halves) becomes `into_split()`: owned
 //!   halves without a lock, since a `TcpStream`'s I/O works on `&self` underneath.
-//! * The `End` error enum, needed because a stream carries one error type, becomes a
-//!   `break` with the reason.
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
-//!   channel whose end means "all done" → each task returns its counts to a
-//!   `JoinSet`.
+//!   channel whose end means "all done" → each task returns its `Served` to a
+//!   `JoinSet`. A timer needs no `Handle` any more, so `Connection` loses that field.
 
 use std::borrow::Cow;
 use std::io;
@@ -54,6 +56,7 @@ use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, MAX_LINE};
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -83,6 +86,39 @@ impl Shutdown {
     }
 }
 
+/// Becomes `true` once SIGINT or SIGTERM arrives. A `watch` channel, so that every
+/// connection can hold a receiver and be woken by the same signal.
+type Stop = watch::Receiver<bool>;
+
+/// Why a connection's requests ended early (end-of-file is their end).
+#[derive(Debug)]
+enum End {
+    Idle,
+    TooLong,
+    InvalidUtf8,
+    Shutdown,
+    Io(io::Error),
+}
+
+impl From<io::Error> for End {
+    fn from(e: io::Error) -> End {
+        End::Io(e)
+    }
+}
+
+impl End {
+    /// What the connection's `closed` line says.
+    fn reason(self) -> Cow<'static, str> {
+        match self {
+            End::Idle => Cow::Borrowed(reason::IDLE),
+            End::TooLong => Cow::Borrowed(reason::TOO_LONG),
+            End::InvalidUtf8 => Cow::Borrowed(reason::INVALID_UTF8),
+            End::Shutdown => Cow::Borrowed(reason::SHUTDOWN),
+            End::Io(e) => Cow::Owned(format!("error: {e}")),
+        }
+    }
+}
+
 /// How one connection went: its peer, reply bytes sent, queries answered, and why
 /// it ended.
 struct Served {
@@ -92,51 +128,89 @@ struct Served {
     why: Cow<'static, str>,
 }
 
-/// Serves one connection: query lines in, replies out.
-async fn connection(
+/// The query lines of one connection.
+struct Requests {
+    /// Buffers bytes until a whole line is there: never more than `MAX_LINE` of them.
+    lines: FramedRead<OwnedReadHalf, LinesCodec>,
+    idle_timeout: Duration,
+    shutdown: Stop,
+}
+
+impl Requests {
+    /// The next query line; `None` at end-of-file.
+    async fn next(&mut self) -> Result<Option<String>, End> {
+        tokio::select! {
+            // The idle timer is a `timeout` around each wait for a line, where
+            // tokio-core kept one `Timeout` to reset.
+            next = tokio::time::timeout(self.idle_timeout, self.lines.next()) => match next {
+                Err(_) => Err(End::Idle),
+                // End-of-file; a partial line left in the buffer gets no answer.
+                Ok(None) => Ok(None),
+                Ok(Some(Ok(line))) => Ok(Some(line)),
+                Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => Err(End::TooLong),
+                Ok(Some(Err(LinesCodecError::Io(e)))) if e.kind() == io::ErrorKind::InvalidData => {
+                    Err(End::InvalidUtf8)
+                }
+                Ok(Some(Err(LinesCodecError::Io(e)))) => Err(End::Io(e)),
+            },
+            // `FramedRead::next` is cancel-safe: bytes already read stay buffered.
+            _ = self.shutdown.wait_for(|stopping| *stopping) => Err(End::Shutdown),
+        }
+    }
+}
+
+/// One accepted connection, and what serving it needs.
+struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     idle_timeout: Duration,
     quiet: bool,
-    mut stop: watch::Receiver<bool>,
-) -> Served {
-    let (reader, mut writer) = stream.into_split();
-    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
-    let (mut sent, mut queries) = (0u64, 0u64);
-    let why = loop {
-        let line = tokio::select! {
-            next = tokio::time::timeout(idle_timeout, lines.next()) => match next {
-                Err(_) => break Cow::Borrowed(reason::IDLE),
-                // End-of-file; a partial line left in the buffer gets no answer.
-                Ok(None) => break Cow::Borrowed(reason::EOF),
-                Ok(Some(Ok(line))) => line,
-                Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
-                    break Cow::Borrowed(reason::TOO_LONG)
-                }
-                Ok(Some(Err(LinesCodecError::Io(e)))) if e.kind() == io::ErrorKind::InvalidData => {
-                    break Cow::Borrowed(reason::INVALID_UTF8)
-                }
-                Ok(Some(Err(LinesCodecError::Io(e)))) => break Cow::Owned(format!("error: {e}")),
-            },
-            // `FramedRead::next` is cancel-safe: bytes already read stay buffered.
-            _ = stop.wait_for(|stopping| *stopping) => break Cow::Borrowed(reason::SHUTDOWN),
+    shutdown: Stop,
+}
+
+impl Connection {
+    /// Serves the connection: query lines in, replies out.
+    async fn run(self) -> Served {
+        let Connection {
+            stream,
+            peer,
+            idle_timeout,
+            quiet,
+            shutdown,
+        } = self;
+        let (reader, mut writer) = stream.into_split();
+        let mut requests = Requests {
+            lines: FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE)),
+            idle_timeout,
+            shutdown,
         };
-        let reply = ident::answer(line.as_bytes(), peer.ip());
-        queries += 1;
-        if !quiet {
-            emit(&ident::reply_event(peer, &reply));
+        // Plain locals: nothing has to outlive one step of a fold any more.
+        let (mut sent, mut queries) = (0u64, 0u64);
+        let served = async {
+            // The fold is a loop now; `?` ends it with the `End` that stopped it.
+            while let Some(line) = requests.next().await? {
+                let reply = ident::answer(line.as_bytes(), peer.ip());
+                queries += 1;
+                if !quiet {
+                    emit(&ident::reply_event(peer, &reply));
+                }
+                let wire = reply.to_wire();
+                // `write_all` borrows the write half: nothing to hand back.
+                writer.write_all(wire.as_bytes()).await?;
+                sent += wire.len() as u64;
+            }
+            Ok::<(), End>(())
+        };
+        let why = match served.await {
+            Ok(_) => Cow::Borrowed(reason::EOF),
+            Err(end) => end.reason(),
+        };
+        Served {
+            peer,
+            sent,
+            queries,
+            why,
         }
-        let wire = reply.to_wire();
-        if let Err(e) = writer.write_all(wire.as_bytes()).await {
-            break Cow::Owned(format!("error: {e}"));
-        }
-        sent += wire.len() as u64;
-    };
-    Served {
-        peer,
-        sent,
-        queries,
-        why,
     }
 }
 
@@ -153,67 +227,73 @@ fn run(args: &Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot create runtime: {e}"))?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(args.bind)
-            .await
-            .map_err(|e| bind_error(args.bind, &e))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-        emit(&Event::Listening {
-            proto: Proto::Tcp,
-            addr: local,
-        });
+    runtime.block_on(serve(args))
+}
 
-        let mut counts = IdentCounts::default();
-        let quiet = args.quiet;
-        let record = |counts: &mut IdentCounts, served: Served| {
-            counts.closed += 1;
-            counts.queries += served.queries;
-            if !quiet {
-                emit(&ident::closed_event(served.peer, served.sent, served.why));
-            }
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = JoinSet::new();
-        // Accept until a signal arrives, reaping connections as they end.
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        counts.accepted += 1;
-                        if !quiet {
-                            emit(&ident::accepted_event(peer));
-                        }
-                        connections.spawn(connection(
-                            stream,
-                            peer,
-                            args.idle_timeout,
-                            quiet,
-                            stop_rx.clone(),
-                        ));
-                    }
-                    // Out of file descriptors, say: report it and go on.
-                    Err(e) => eprintln!("accept: {e}"),
-                },
-                Some(done) = connections.join_next() => match done {
-                    Ok(served) => record(&mut counts, served),
-                    Err(e) => return Err(format!("connection task failed: {e}")),
-                },
-                _ = shutdown.recv() => break,
-            }
+/// Everything that ran on the event loop, now on the runtime.
+async fn serve(args: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let (stop_tx, stop) = watch::channel(false);
+    emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+
+    let mut counts = IdentCounts::default();
+    let quiet = args.quiet;
+    let record = move |counts: &mut IdentCounts, served: Served| {
+        counts.closed += 1;
+        counts.queries += served.queries;
+        if !quiet {
+            emit(&ident::closed_event(served.peer, served.sent, served.why));
         }
-        drop(listener);
-        // Each connection ends once its current reply is written; wait for the last.
-        let _ = stop_tx.send(true);
-        while let Some(done) = connections.join_next().await {
-            match done {
+    };
+    // Every connection is a task of the set; the set runs empty when the last is done.
+    let mut connections = JoinSet::new();
+    // Accept until a signal arrives, reaping connections as they end.
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    counts.accepted += 1;
+                    if !quiet {
+                        emit(&ident::accepted_event(peer));
+                    }
+                    let connection = Connection {
+                        stream,
+                        peer,
+                        idle_timeout: args.idle_timeout,
+                        quiet,
+                        shutdown: stop.clone(),
+                    };
+                    connections.spawn(connection.run());
+                }
+                // An accept error (out of file descriptors, say) is reported and the
+                // loop goes on.
+                Err(e) => eprintln!("accept: {e}"),
+            },
+            Some(done) = connections.join_next() => match done {
                 Ok(served) => record(&mut counts, served),
                 Err(e) => return Err(format!("connection task failed: {e}")),
-            }
+            },
+            _ = shutdown.recv() => break,
         }
-        emit(&counts.summary());
-        Ok(())
-    })
+    }
+    drop(listener);
+    // Each connection ends once its current reply is written; wait for the last.
+    let _ = stop_tx.send(true);
+    while let Some(done) = connections.join_next().await {
+        match done {
+            Ok(served) => record(&mut counts, served),
+            Err(e) => return Err(format!("connection task failed: {e}")),
+        }
+    }
+    emit(&counts.summary());
+    Ok(())
 }

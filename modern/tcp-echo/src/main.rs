@@ -2,9 +2,11 @@
 //!
 //! The shape of tokio's README example: the accept loop awaits `listener.accept()`,
 //! and every accepted connection becomes a task of its own, `tokio::spawn`ed onto the
-//! runtime. Each connection task reads into its buffer and writes it back with
-//! `read(..).await` and `write_all(..).await`; the runtime parks the task on the
-//! socket's readiness in between.
+//! runtime. Each connection task reads into its buffer with `read(..).await` and
+//! writes it back with `write(..).await` until nothing is left (the README's
+//! `write_all`, spelled out so that the count of bytes written back stays exact when
+//! the grace period cuts an echo short); the runtime parks the task on the socket's
+//! readiness in between.
 //!
 //! Try it from two terminals:
 //!
@@ -22,19 +24,24 @@
 //!
 //! # Migration
 //!
+//! * The hand-written `impl Future for Connection` becomes
+//!   `impl Connection { async fn run(self) }`; the struct keeps its buffer,
+//!   `start..end`, `read_done` and `echoed`, and `flush`, `stopping` and `echo` keep
+//!   their names and order. `WouldBlock` and the task registered as its side effect
+//!   become `read(..).await`/`write(..).await`; the `BUDGET` loop and
+//!   `task::current().notify()` go, because tokio's cooperative budget makes a busy
+//!   connection's I/O return `Pending` after a while and so yield to the others.
 //! * `incoming().for_each` + `handle.spawn(future)` becomes a `loop` around
-//!   `accept().await` + `JoinSet::spawn(async move { … })`. The accept loop also
+//!   `accept().await` + `JoinSet::spawn(connection.run())`. The accept loop also
 //!   reaps finished tasks (`join_next`), so the counts stay in one place instead of
 //!   an `Rc<RefCell<…>>` every connection writes to, and a mpsc channel whose end
 //!   said "all connections are done" becomes `JoinSet` running empty.
-//! * The hand-written connection future (a buffer, `start..end`, `WouldBlock` on each
-//!   side, a budget and `task::current().notify()`) becomes the README's loop of
-//!   `read` then `write_all`; tokio's cooperative budget does the yielding.
 //! * A `Shared` signal future polled by every connection becomes a `watch` channel:
-//!   each task waits for `changed()` beside its read, and a `select!` drops the
+//!   each connection waits for `changed()` beside its read, and a `select!` drops the
 //!   pending read (cancel-safe) when the server stops.
-//! * The grace period is a `sleep` raced with `write_all` once stopping, instead of a
-//!   `Timeout` polled at the top of `poll`.
+//! * The grace period is a deadline raced with each `write` once stopping, instead of
+//!   a `Timeout` polled in `poll`; a timer needs no `Handle` (the runtime is found
+//!   from the task), so the struct's `handle` field goes.
 //! * `Core::run` becomes a current-thread runtime and `block_on`; one thread, as
 //!   before.
 
@@ -51,6 +58,7 @@ use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// SIGINT and SIGTERM, either of which asks the server to stop.
 struct Shutdown {
@@ -74,44 +82,117 @@ impl Shutdown {
     }
 }
 
-/// Resolves once the server is asked to stop, then once the grace period is over.
-async fn grace_over(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopping| *stopping).await;
-    tokio::time::sleep(TCP_SHUTDOWN_GRACE).await;
+/// Becomes `true` once SIGINT or SIGTERM arrives. A `watch` channel, so that every
+/// connection can hold a receiver and be woken by the same signal.
+type Stop = watch::Receiver<bool>;
+
+/// One connection: what was read and not yet written back is `buf[start..end]`.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    read_done: bool,
+    echoed: u64,
+    shutdown: Stop,
+    /// Set when the server is asked to stop: until when the peer may take its echo.
+    grace: Option<Instant>,
 }
 
-/// One connection: reads, writes back, until the peer is done or the server stops.
-/// Returns the peer, the bytes written back to it, and why the connection ended.
-async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) -> (SocketAddr, u64, Cow<'static, str>) {
-    let mut buf = vec![0; TCP_BUFFER];
-    let mut echoed = 0u64;
-    let reason = loop {
-        let n = tokio::select! {
-            read = stream.read(&mut buf) => match read {
+impl Connection {
+    fn new(stream: TcpStream, peer: SocketAddr, shutdown: Stop) -> Self {
+        Connection {
+            stream,
+            peer,
+            buf: vec![0; TCP_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            read_done: false,
+            echoed: 0,
+            shutdown,
+            grace: None,
+        }
+    }
+
+    /// Writes back what is pending; `false` if the grace period ended first.
+    async fn flush(&mut self) -> io::Result<bool> {
+        while self.start < self.end {
+            let written = tokio::select! {
+                // The write first: while the peer takes its echo, the grace period is
+                // not even looked at. A dropped `write` has written nothing.
+                biased;
+                written = self.stream.write(&self.buf[self.start..self.end]) => written?,
+                _ = grace_over(&mut self.shutdown, &mut self.grace) => return Ok(false),
+            };
+            match written {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => {
+                    self.start += n;
+                    self.echoed += n as u64;
+                }
+            }
+        }
+        self.start = 0;
+        self.end = 0;
+        Ok(true)
+    }
+
+    /// Whether the server was asked to stop. Only looks: the task waits for the
+    /// signal in `echo` and `grace_over`.
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Echoes until the connection ends; returns why.
+    async fn echo(&mut self) -> io::Result<&'static str> {
+        // No `BUDGET` of our own: once tokio's cooperative budget is spent, `read` and
+        // `write` return `Pending`, so one fast peer yields to every other connection.
+        loop {
+            if !self.flush().await? {
+                return Ok(tcp_reason::ABANDONED);
+            }
+            if self.stopping() {
+                // Read no more: what was read has been written back.
+                return Ok(tcp_reason::SHUTDOWN);
+            }
+            if self.read_done {
                 // Everything read has been written back; dropping the stream closes
                 // our side, and the peer reads end-of-file after its last byte.
-                Ok(0) => break Cow::Borrowed(tcp_reason::EOF),
-                Ok(n) => n,
-                Err(e) => break echo::tcp_error_reason(&e),
-            },
-            // Read no more once the server stops (a pending read is dropped, which
-            // loses nothing: `read` is cancel-safe).
-            _ = stop.wait_for(|stopping| *stopping) => break Cow::Borrowed(tcp_reason::SHUTDOWN),
-        };
-        // Write back what was read; once stopping, only until the grace period ends.
-        tokio::select! {
-            written = stream.write_all(&buf[..n]) => match written {
-                Ok(()) => echoed += n as u64,
-                Err(e) => break echo::tcp_error_reason(&e),
-            },
-            _ = grace_over(&mut stop) => break Cow::Borrowed(tcp_reason::ABANDONED),
+                return Ok(tcp_reason::EOF);
+            }
+            tokio::select! {
+                read = self.stream.read(&mut self.buf) => match read? {
+                    0 => self.read_done = true,
+                    n => self.end = n,
+                },
+                // Read no more once the server stops (a pending read is dropped, which
+                // loses nothing: `read` is cancel-safe).
+                _ = self.shutdown.wait_for(|stopping| *stopping) => {
+                    return Ok(tcp_reason::SHUTDOWN)
+                }
+            }
         }
-    };
-    (peer, echoed, reason)
+    }
+
+    /// The peer, the bytes written back to it, and why the connection ended. A
+    /// connection's I/O errors are its own: they end it with a reason, never the
+    /// server.
+    async fn run(mut self) -> (SocketAddr, u64, Cow<'static, str>) {
+        let reason = match self.echo().await {
+            Ok(reason) => Cow::Borrowed(reason),
+            Err(e) => echo::tcp_error_reason(&e),
+        };
+        (self.peer, self.echoed, reason)
+    }
+}
+
+/// Resolves once the server is asked to stop and then the grace period, which starts
+/// the first time a connection sees the signal, is over.
+async fn grace_over(shutdown: &mut Stop, grace: &mut Option<Instant>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await;
+    let deadline = *grace.get_or_insert_with(|| Instant::now() + TCP_SHUTDOWN_GRACE);
+    tokio::time::sleep_until(deadline).await;
 }
 
 fn main() {
@@ -127,62 +208,68 @@ fn run(args: &Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot create runtime: {e}"))?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(args.bind)
-            .await
-            .map_err(|e| bind_error(args.bind, &e))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-        emit(&Event::Listening {
-            proto: Proto::Tcp,
-            addr: local,
-        });
+    runtime.block_on(serve(args))
+}
 
-        let mut counts = TcpCounts::default();
-        let quiet = args.quiet;
-        let record = |counts: &mut TcpCounts, (peer, bytes, reason)| {
-            counts.closed += 1;
-            counts.bytes += bytes;
-            if !quiet {
-                emit(&echo::closed_event(peer, bytes, reason));
-            }
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = JoinSet::new();
-        // Accept until a signal arrives, reaping connections as they end.
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        counts.accepted += 1;
-                        if !quiet {
-                            emit(&echo::accepted_event(peer));
-                        }
-                        connections.spawn(connection(stream, peer, stop_rx.clone()));
+/// Everything that ran on the event loop, now on the runtime.
+async fn serve(args: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let (stop_tx, stop) = watch::channel(false);
+    emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+
+    let mut counts = TcpCounts::default();
+    let quiet = args.quiet;
+    let record = |counts: &mut TcpCounts, (peer, bytes, reason)| {
+        counts.closed += 1;
+        counts.bytes += bytes;
+        if !quiet {
+            emit(&echo::closed_event(peer, bytes, reason));
+        }
+    };
+    // Every connection is a task of the set; the set runs empty when the last is done.
+    let mut connections = JoinSet::new();
+    // Accept until a signal arrives, reaping connections as they end.
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    counts.accepted += 1;
+                    if !quiet {
+                        emit(&echo::accepted_event(peer));
                     }
-                    // Out of file descriptors, say: report it and go on.
-                    Err(e) => eprintln!("accept: {e}"),
-                },
-                Some(done) = connections.join_next() => match done {
-                    Ok(done) => record(&mut counts, done),
-                    Err(e) => return Err(format!("connection task failed: {e}")),
-                },
-                _ = shutdown.recv() => break,
-            }
-        }
-        drop(listener);
-        // Each connection now writes back what it has read and ends (within the
-        // grace period); wait for the last one.
-        let _ = stop_tx.send(true);
-        while let Some(done) = connections.join_next().await {
-            match done {
-                Ok(done) => record(&mut counts, done),
+                    let connection = Connection::new(stream, peer, stop.clone());
+                    connections.spawn(connection.run());
+                }
+                // An accept error (out of file descriptors, say) is reported and the
+                // loop goes on.
+                Err(e) => eprintln!("accept: {e}"),
+            },
+            Some(done) = connections.join_next() => match done {
+                Ok(closed) => record(&mut counts, closed),
                 Err(e) => return Err(format!("connection task failed: {e}")),
-            }
+            },
+            _ = shutdown.recv() => break,
         }
-        emit(&counts.summary());
-        Ok(())
-    })
+    }
+    drop(listener);
+    // Each connection now writes back what it has read and ends (within the grace
+    // period); wait for the last one.
+    let _ = stop_tx.send(true);
+    while let Some(done) = connections.join_next().await {
+        match done {
+            Ok(closed) => record(&mut counts, closed),
+            Err(e) => return Err(format!("connection task failed: {e}")),
+        }
+    }
+    emit(&counts.summary());
+    Ok(())
 }
