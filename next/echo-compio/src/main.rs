@@ -26,12 +26,21 @@
 //!
 //! Dropping a tokio `recv_from` future loses nothing: nothing was read yet. Dropping a
 //! compio one does not stop the kernel: the receive is already on the ring. compio
-//! then submits a cancel and keeps the buffer alive until the kernel lets go of it —
-//! and if a datagram landed in it first, that datagram is gone, read from the socket
-//! and never seen. So at shutdown this server does not drop its receive: it cancels
-//! it through a [`CancelToken`] and *awaits* it. The receive then ends either with
-//! `ECANCELED` or with a datagram that won the race, which is counted and echoed like
-//! any other. The sends are never cancelled: they are what shutdown waits for.
+//! then submits a cancel (`IORING_OP_ASYNC_CANCEL`) and keeps the buffer alive until
+//! the kernel lets go of it — and if a datagram landed in it first, that datagram is
+//! read from the socket and never seen. So while the server runs, its receive is never
+//! dropped: no `select!` with a timer or a signal decides its fate, it always runs to
+//! completion. Only at shutdown is it dropped (that is how this server stops reading),
+//! and a datagram lost in that race is one that came after the server stopped reading:
+//! what a readiness server leaves unread in its socket buffer when it exits. The sends
+//! are never cancelled: they are what shutdown waits for.
+//!
+//! compio also offers to cancel *and wait*: `with_cancel(token)`, then
+//! `token.cancel()`, and the future completes with whatever the kernel did. This server
+//! does not rely on it: with compio 0.19.2 on this machine the cancel was never
+//! submitted in a release build (the server hung at shutdown; a debug build stopped),
+//! apparently because the token reaches the operation through a waker whose vtable is
+//! recognised by address, which an optimised build does not keep unique.
 //!
 //! # Why compio
 //!
@@ -62,7 +71,7 @@ use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 
 use compio::net::UdpSocket;
-use compio::runtime::{CancelToken, FutureExt as _, Runtime};
+use compio::runtime::Runtime;
 use compio::signal::unix::signal;
 use compio::BufResult;
 use futures::future::{select, Either, Fuse, FusedFuture};
@@ -93,14 +102,9 @@ async fn shutdown() -> io::Result<Shutdown> {
     Ok(either)
 }
 
-/// One receive, cancellable through `token`: the buffer goes to the kernel and comes
-/// back with the datagram (or with the error, `ECANCELED` once cancelled).
-async fn receive(
-    socket: &UdpSocket,
-    buf: Vec<u8>,
-    token: CancelToken,
-) -> BufResult<(usize, SocketAddr), Vec<u8>> {
-    socket.recv_from(buf).with_cancel(token).await
+/// One receive: the buffer goes to the kernel and comes back with the datagram.
+async fn receive(socket: &UdpSocket, buf: Vec<u8>) -> BufResult<(usize, SocketAddr), Vec<u8>> {
+    socket.recv_from(buf).await
 }
 
 /// One send of `buf` to `peer`; the buffer comes back with the result.
@@ -125,12 +129,11 @@ impl Server {
             mut shutdown,
             mut stopping,
         } = self;
-        let token = CancelToken::new();
         // Send buffers not lent to the kernel right now. The receive buffer is never
         // here: it is always either in the receive in flight or being read below.
         let mut free: Vec<Vec<u8>> = Vec::new();
         // The receive in flight; it owns the receive buffer until it completes.
-        let mut receiving = pin!(receive(&socket, new_buffer(), token.clone()).fuse());
+        let mut receiving = pin!(receive(&socket, new_buffer()).fuse());
         // One send per echo at the head of the queue, oldest first: each owns a copy
         // of its echo until it completes. `FuturesOrdered` yields them in order even
         // when a later one completes first.
@@ -152,10 +155,10 @@ impl Server {
             select_biased! {
                 done = shutdown => {
                     done?;
-                    // Stop reading: cancel the receive in flight, but await it. What it
-                    // read before the cancel is handled below like any datagram.
+                    // Stop reading: drop the receive in flight, which cancels it on
+                    // the ring (compio keeps its buffer until the kernel lets go).
                     stopping = true;
-                    token.clone().cancel();
+                    receiving.set(Fuse::terminated());
                 }
                 BufResult(result, buf) = sends.select_next_some() => {
                     match result {
@@ -178,14 +181,11 @@ impl Server {
                             queue.recv_buffer()[..len].copy_from_slice(&buf[..len]);
                             queue.received(len, peer, quiet);
                         }
-                        Err(e) if stopping && e.raw_os_error() == Some(libc::ECANCELED) => {}
                         // A per-datagram error (an ICMP report, say) concerns one peer only.
                         Err(e) => eprintln!("recv_from: {e}"),
                     }
                     // The buffer is back: hand it to the next receive.
-                    if !stopping {
-                        receiving.set(receive(&socket, buf, token.clone()).fuse());
-                    }
+                    receiving.set(receive(&socket, buf).fuse());
                 }
             }
         }

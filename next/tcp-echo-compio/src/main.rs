@@ -26,23 +26,24 @@
 //! # What cancelling means here
 //!
 //! tokio's `read` is cancel-safe: dropping it in a `select!` loses nothing, since no
-//! byte was taken from the socket yet. A compio read is already on the ring when it
-//! is dropped; compio submits a cancel and keeps the buffer until the kernel lets go,
-//! and bytes the kernel read into it first are lost to the program. So shutdown here
-//! does not race reads against a signal and drop the loser. Every read carries a
-//! [`CancelToken`]; the signal cancels the token, and each connection *awaits* its
-//! read, which ends with `ECANCELED` — or with bytes that won the race, which are
-//! written back like any others before the connection closes. A write that the peer
-//! does not take within the grace period is the one operation dropped on purpose:
-//! its echo is abandoned, as the `closed` reason says, and compio cancels the send.
+//! byte was taken from the socket yet. A compio read is already on the ring when it is
+//! dropped: compio submits a cancel and keeps the buffer until the kernel lets go, and
+//! bytes the kernel read into it first are lost to the program. While the server runs,
+//! a connection therefore never drops its read: only the stop decides, and bytes lost
+//! in that race are bytes the peer sent after the server stopped reading, which a
+//! readiness server would not have read either. A write that the peer does not take
+//! within the grace period is the other operation dropped on purpose: its echo is
+//! abandoned, as the `closed` reason says, and compio cancels the send on the ring.
+//! (compio's `with_cancel(token)` cancels and lets the operation complete instead;
+//! see `echo-compio` for why these servers do not rely on it.)
 //!
 //! # Against `tcp-echo`
 //!
 //! * `read(&mut buf)` / `write_all(&buf)` become `read(buf)` / `write_all(buf)`,
 //!   each returning the buffer in a `BufResult`; the buffer is `clear`ed before each
 //!   read, because compio reads into a `Vec`'s capacity and sets its length.
-//! * The `watch` channel that stopped every connection becomes a `CancelToken`,
-//!   which cancels the reads on the ring instead of dropping them.
+//! * The `watch` channel that stopped every connection becomes a `CancelToken`, used
+//!   here only as a flag that can be waited on (`wait()`).
 //! * `JoinSet` becomes compio's `spawn` and a `FuturesUnordered` of `JoinHandle`s.
 //! * `tokio::select!` becomes `futures::select_biased!`.
 
@@ -55,7 +56,7 @@ use std::time::Duration;
 
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
-use compio::runtime::{spawn, CancelToken, FutureExt as _, JoinHandle, Runtime};
+use compio::runtime::{spawn, CancelToken, JoinHandle, Runtime};
 use compio::signal::unix::signal;
 use compio::BufResult;
 use futures::future::{select, Either, Fuse};
@@ -92,11 +93,6 @@ async fn grace_over(stop: CancelToken) {
     compio::time::sleep(TCP_SHUTDOWN_GRACE).await;
 }
 
-/// Whether an I/O error is the completion of a cancelled operation.
-fn cancelled(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ECANCELED)
-}
-
 /// One connection: reads, writes back, until the peer is done or the server stops.
 /// Returns the peer, the bytes written back to it, and why the connection ended.
 async fn connection(
@@ -114,15 +110,21 @@ async fn connection(
             break Cow::Borrowed(tcp_reason::SHUTDOWN);
         }
         buf.clear();
-        let BufResult(read, back) = stream.read(buf).with_cancel(stop.clone()).await;
+        let BufResult(read, back) = {
+            let mut read = pin!(stream.read(buf).fuse());
+            let mut stopped = pin!(stop.clone().wait().fuse());
+            select_biased! {
+                done = read => done,
+                // Dropping the read cancels it on the ring.
+                () = stopped => break Cow::Borrowed(tcp_reason::SHUTDOWN),
+            }
+        };
         buf = back;
         match read {
             // Everything read has been written back; dropping the stream closes
             // our side, and the peer reads end-of-file after its last byte.
             Ok(0) => break Cow::Borrowed(tcp_reason::EOF),
-            // Bytes that won the race with a cancel are written back below.
             Ok(_) => {}
-            Err(e) if cancelled(&e) => break Cow::Borrowed(tcp_reason::SHUTDOWN),
             Err(e) => break echo::tcp_error_reason(&e),
         }
         let n = buf.len() as u64;
