@@ -30,6 +30,25 @@ pub enum Polls {
     Woken,
 }
 
+/// Something a program needs from the machine beyond a Linux kernel with sockets.
+/// The suite probes each once and reports every check of a program whose need is not
+/// met as skipped, with the reason, never as passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Need {
+    /// The `io_uring_setup` system call works (it may be disabled by the sysctl
+    /// `kernel.io_uring_disabled`, or refused by a seccomp filter).
+    #[serde(rename = "io-uring")]
+    IoUring,
+}
+
+impl Need {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Need::IoUring => "io-uring",
+        }
+    }
+}
+
 /// `[package.metadata.study]` of one package, as written. Unknown keys are an error,
 /// so that a typo cannot silently leave a default in place.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +66,12 @@ pub struct Declared {
     /// Its place among the programs of its family, as the README tells them (select
     /// before epoll before mio before tokio); programs without one come after, by name.
     pub order: Option<u32>,
+    /// What the program needs from the machine (`needs = ["io-uring"]`).
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// A `next` package: the readiness program it is best read against (`cargo xtask
+    /// diff` compares it with that program's modern side).
+    pub sibling: Option<String>,
 }
 
 /// One package of one flavor: `legacy-echo-mpsc` is program `echo-mpsc`, legacy.
@@ -167,6 +192,11 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
         }
         (Family::Multisocket, Some(_)) | (_, None) => {}
         (_, Some(_)) => return Err(format!("`polls` is for multisocket programs, not {family}")),
+    }
+    if let (Some(_), false) = (&d.sibling, flavor == Flavor::Next) {
+        return Err(format!(
+            "only next packages name a readiness `sibling`, not {flavor}"
+        ));
     }
     match (flavor, d.step) {
         (Flavor::Bridge, None) => {
@@ -439,6 +469,15 @@ mod tests {
             "in story order: UDP echo first, then multi-socket; flavors legacy → bridge → modern"
         );
         assert_eq!(c.programs()[3].polls().unwrap(), Polls::EveryUpTo30);
+        let next = catalogue(vec![package(
+            "next-udp-ring",
+            json!({ "family": "udp-echo", "sibling": "udp-twin", "needs": ["io-uring"] }),
+        )]);
+        let p = &next.programs()[0];
+        assert_eq!((p.name.as_str(), p.flavor), ("udp-ring", Flavor::Next));
+        assert_eq!(p.declared.needs, [Need::IoUring]);
+        assert_eq!(p.declared.sibling.as_deref(), Some("udp-twin"));
+        assert!(p.family().is_ok());
         assert_eq!(c.names(), ["udp-twin", "fan"]);
         assert!(c
             .check_names(&["nope".into()])
@@ -460,6 +499,14 @@ mod tests {
             ),
             package("bridge-f", json!({ "family": "udp-echo" })),
             package("modern-g", json!({ "family": "udp-echo", "step": 2 })),
+            package(
+                "modern-h",
+                json!({ "family": "udp-echo", "sibling": "echo-select" }),
+            ),
+            package(
+                "next-i",
+                json!({ "family": "udp-echo", "needs": ["io_uring"] }),
+            ),
         ]);
         let why = |pkg: &str| {
             let p = c.programs().iter().find(|p| p.package == pkg).unwrap();
@@ -480,6 +527,8 @@ mod tests {
         assert!(why("legacy-e").contains("for multisocket programs"));
         assert!(why("bridge-f").contains("`step`"));
         assert!(why("modern-g").contains("only bridge packages"));
-        assert_eq!(c.programs().len(), 7, "none is dropped");
+        assert!(why("modern-h").contains("only next packages"));
+        assert!(why("next-i").contains("io_uring"), "{}", why("next-i"));
+        assert_eq!(c.programs().len(), 9, "none is dropped");
     }
 }

@@ -24,7 +24,7 @@ pub mod process;
 pub mod workspace;
 
 pub use build::{build, Built, Profile};
-pub use catalogue::{Catalogue, Declared, Polls, Program, UsageError};
+pub use catalogue::{Catalogue, Declared, Need, Polls, Program, UsageError};
 pub use family::{Chapter, Family};
 pub use flavor::Flavor;
 pub use process::Running;

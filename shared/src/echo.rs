@@ -160,6 +160,14 @@ impl EchoQueue {
         self.pending.front().map(|s| (&s.buf[..s.len], s.peer))
     }
 
+    /// Every pending echo, oldest first: its bytes and where it goes. For servers that
+    /// hand several sends to the kernel at once (an io_uring submission batch, a GSO
+    /// send): the bytes stay where they are until [`pop_sent`](Self::pop_sent) or
+    /// [`pop_failed`](Self::pop_failed) removes their echo.
+    pub fn pending(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        self.pending.iter().map(|s| (&s.buf[..s.len], s.peer))
+    }
+
     /// Removes the oldest pending echo after it was sent; returns its length and peer.
     pub fn pop_sent(&mut self) -> Option<(usize, SocketAddr)> {
         let slot = self.pending.pop_front()?;
@@ -290,6 +298,8 @@ mod tests {
         assert_eq!(q.front(), Some((&b"two"[..], peer(2))));
         assert_eq!(q.pop_failed(), Some((3, peer(2))));
         assert_eq!(q.front(), Some((&b"four"[..], peer(4))));
+        let all: Vec<(&[u8], SocketAddr)> = q.pending().collect();
+        assert_eq!(all, [(&b"four"[..], peer(4))]);
         assert_eq!(q.pop_sent(), Some((4, peer(4))));
         assert!(q.is_empty());
         assert_eq!(q.pop_sent(), None);

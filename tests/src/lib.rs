@@ -11,6 +11,7 @@
 pub mod check;
 pub mod checks;
 pub mod expect;
+pub mod needs;
 pub mod netns;
 pub mod purity;
 pub mod report;
@@ -99,14 +100,16 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
         Ok(exe) => exe,
         Err(e) => return fail("build", format!("{e:#}")),
     };
+    let all = checks::for_family(family);
+    // A program that needs what this machine lacks (io_uring, say) is not run at all.
+    if let Some(why) = needs::unmet(&program.declared.needs, needs::machine) {
+        return Row::new(&program.name, &label, needs::skipped(all, &why));
+    }
     let ctx = Ctx {
         program,
         exe,
         catalogue,
     };
-    let results = checks::for_family(family)
-        .iter()
-        .map(|c| check::run(c, &ctx))
-        .collect();
+    let results = all.iter().map(|c| check::run(c, &ctx)).collect();
     Row::new(&program.name, &label, results)
 }

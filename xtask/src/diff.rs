@@ -4,16 +4,23 @@
 //! terminal, plain when piped; `--side-by-side` for wide terminals.
 //!
 //! `cargo xtask diff --stat` — one table of all pairs: lines of code, lines changed,
-//! hand-written `Future`/`Stream` impls, `unsafe` blocks, direct dependencies.
+//! hand-written `Future`/`Stream` impls, `unsafe` blocks, direct dependencies; then one
+//! of the `next` programs, each against its readiness sibling.
+//!
+//! `cargo xtask diff echo-uring [--against echo-epoll-edge] [--against-flavor modern]`
+//! — a `next` program (completion-based or batched I/O) has no legacy side: it is
+//! diffed against a readiness program instead, by default the `sibling` its
+//! `Cargo.toml` declares, in that program's modern flavor.
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::ValueEnum;
 use harness::catalogue::Dependency;
 use harness::{Catalogue, Flavor};
 use similar::{ChangeTag, TextDiff};
 
+use crate::args::FlavorArg;
 use crate::pairs::{self, Pair};
 use crate::stat::{self, PairStat, SideStat};
 
@@ -43,6 +50,14 @@ pub struct Args {
     /// Colour: on a terminal (auto), always, or never.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Diff the program's next side against this program (a readiness sibling)
+    /// instead of legacy against modern; a next program's declared `sibling` when
+    /// not given.
+    #[arg(long)]
+    against: Option<String>,
+    /// The flavor of the --against program to diff against (default: modern).
+    #[arg(long, value_enum)]
+    against_flavor: Option<FlavorArg>,
 }
 
 pub fn main(args: Args) -> Result<i32> {
@@ -62,11 +77,48 @@ pub fn main(args: Args) -> Result<i32> {
             Some(name) => vec![pairs::find(&all, name)?],
             None => all.iter().collect(),
         };
-        let stats = chosen
+        let eras: Vec<&Pair> = chosen
+            .iter()
+            .copied()
+            .filter(|p| p.legacy.is_some() || p.modern.is_some())
+            .collect();
+        let stats = eras
             .iter()
             .map(|p| stat::pair_stat(&catalogue, p))
             .collect::<Result<Vec<_>>>()?;
-        out.push_str(&stat_table(&stats));
+        if !stats.is_empty() {
+            out.push_str(&stat_table(&stats));
+        }
+        let mut next = Vec::new();
+        for pair in chosen.iter().filter(|p| p.side(Flavor::Next).is_some()) {
+            let sibling = pair
+                .side(Flavor::Next)
+                .and_then(|p| p.declared.sibling.as_deref());
+            let against = match sibling {
+                Some(name) => against(&all, pair, Some(name), args.against_flavor)?,
+                None => None,
+            };
+            let stat = match &against {
+                Some(c) => stat::pair_stat(&catalogue, c)?,
+                // No sibling declared: a one-sided row.
+                None => PairStat {
+                    legacy: None,
+                    ..stat::pair_stat(&catalogue, &next_only(pair))?
+                },
+            };
+            let label = against
+                .as_ref()
+                .and_then(|c| c.legacy.as_ref())
+                .map(|p| format!("{} {}", p.flavor, p.name))
+                .unwrap_or_else(|| "—".to_string());
+            next.push((stat, label));
+        }
+        if !next.is_empty() {
+            if !stats.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&next_stat_table(&next));
+        }
     } else {
         let Some(name) = &args.program else {
             let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
@@ -76,7 +128,9 @@ pub fn main(args: Args) -> Result<i32> {
             ))
             .into());
         };
-        let pair = pairs::find(&all, name)?;
+        let found = pairs::find(&all, name)?;
+        let shown = against(&all, found, args.against.as_deref(), args.against_flavor)?;
+        let pair = shown.as_ref().unwrap_or(found);
         let width = args
             .width
             .or_else(|| tty.then(terminal_width).flatten())
@@ -99,6 +153,82 @@ pub fn main(args: Args) -> Result<i32> {
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
     Ok(0)
+}
+
+/// The comparison of a program's `next` side with a readiness program, as a pair
+/// whose left side is that program (in `flavor`, modern by default) and whose right
+/// side is the next one; `None` when the program's own legacy → modern diff is what
+/// to show (it has one, and no --against was given). The readiness program is
+/// `against`, else the next package's declared `sibling`.
+fn against(
+    all: &[Pair],
+    pair: &Pair,
+    against: Option<&str>,
+    flavor: Option<FlavorArg>,
+) -> Result<Option<Pair>> {
+    let next = pair.side(Flavor::Next);
+    let eras = pair.legacy.is_some() || pair.modern.is_some();
+    if against.is_none() && (eras || next.is_none()) {
+        return Ok(None);
+    }
+    let Some(next) = next else {
+        bail!(
+            "--against sets a next program beside a readiness one; {} has no next side",
+            pair.name
+        );
+    };
+    let Some(sibling) = against.or(next.declared.sibling.as_deref()) else {
+        return match eras {
+            true => Ok(None),
+            false => bail!(
+                "{} declares no `sibling` in [package.metadata.study]; name the program to \
+                 diff it against with --against",
+                next.package
+            ),
+        };
+    };
+    let flavor: Flavor = flavor.map(Into::into).unwrap_or(Flavor::Modern);
+    let other = pairs::find(all, sibling)?;
+    let Some(left) = other.side(flavor) else {
+        bail!(
+            "{sibling} has no {flavor} side to diff {} against",
+            pair.name
+        );
+    };
+    Ok(Some(Pair {
+        name: pair.name.clone(),
+        legacy: Some(left.clone()),
+        modern: Some(next.clone()),
+        others: Vec::new(),
+    }))
+}
+
+/// What a pair shows in a diff: a next program without legacy or modern side set
+/// against its declared sibling; any other pair as it is.
+pub fn as_shown(all: &[Pair], pair: &Pair) -> Pair {
+    match against(all, pair, None, None) {
+        Ok(Some(c)) => c,
+        _ => pair.clone(),
+    }
+}
+
+/// A next program alone, on the right-hand side of a pair.
+fn next_only(pair: &Pair) -> Pair {
+    Pair {
+        name: pair.name.clone(),
+        legacy: None,
+        modern: pair.side(Flavor::Next).cloned(),
+        others: Vec::new(),
+    }
+}
+
+/// The flavors a pair's two sides are shown as: `legacy`/`modern`, or the flavors of
+/// the programs set side by side (`modern`/`next`).
+pub fn side_labels(pair: &Pair) -> (&'static str, &'static str) {
+    (
+        pair.legacy.as_ref().map_or("legacy", |p| p.flavor.as_str()),
+        pair.modern.as_ref().map_or("modern", |p| p.flavor.as_str()),
+    )
 }
 
 /// The terminal's width in columns: `$COLUMNS`, else what the terminal on stdout says
@@ -327,7 +457,8 @@ fn render_pair(
         .max()
         .unwrap_or(6)
         .max(6);
-    out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  modern", "", "legacy")));
+    let (left, right) = side_labels(pair);
+    out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  {right}", "", left)));
     out.push('\n');
     for r in &rows {
         let (mark, sgr) = match (&r.legacy, &r.modern) {
@@ -513,6 +644,61 @@ fn side_by_side(out: &mut String, hunk: &Hunk, style: &Style, width: usize) {
     }
 }
 
+/// The `diff --stat` table of the next programs: each beside the readiness program
+/// it is diffed against (`against`, e.g. `modern echo-epoll-edge`).
+pub fn next_stat_table(rows: &[(PairStat, String)]) -> String {
+    let w = rows
+        .iter()
+        .map(|(s, _)| s.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let aw = rows
+        .iter()
+        .map(|(_, a)| a.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{:<w$}  {:<aw$}  {:>7}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+        "next", "against", "against", "next", "changed", "Future/Stream", "unsafe", "dependencies"
+    );
+    out.push_str(&format!(
+        "{:<w$}  {:<aw$}  {:>7}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+        "program", "", "lines", "lines", "lines", "impls A/N", "A/N", "A/N"
+    ));
+    let pair = |a: String, b: String| format!("{a}/{b}");
+    for (s, against) in rows {
+        out.push_str(&format!(
+            "{:<w$}  {:<aw$}  {:>7}  {:>6}  {:>7}  {:>13}  {:>6}  {:>12}\n",
+            s.name,
+            against,
+            cell(s.legacy, |x| x.code_lines),
+            cell(s.modern, |x| x.code_lines),
+            s.changed,
+            pair(
+                cell(s.legacy, |x| x.future_impls),
+                cell(s.modern, |x| x.future_impls)
+            ),
+            pair(
+                cell(s.legacy, |x| x.unsafe_blocks),
+                cell(s.modern, |x| x.unsafe_blocks)
+            ),
+            pair(
+                cell(s.legacy, |x| x.dependencies),
+                cell(s.modern, |x| x.dependencies)
+            ),
+        ));
+    }
+    out.push_str(
+        "\nnext programs (completion-based and batched I/O) have no legacy side: each is \
+         counted against the\nreadiness program it is diffed against (its declared sibling; \
+         `cargo xtask diff PROGRAM`\nshows that diff). A/N = against/next; — = no sibling \
+         declared.\n",
+    );
+    out
+}
+
 fn cell(side: Option<SideStat>, f: impl Fn(SideStat) -> usize) -> String {
     side.map(|s| f(s).to_string()).unwrap_or("—".into())
 }
@@ -660,6 +846,107 @@ mod tests {
         let mut out = String::new();
         unified(&mut out, &h[0], &coloured);
         assert!(out.contains("\x1b[31m-\x1b[0m"));
+    }
+
+    fn program(name: &str, flavor: Flavor, sibling: Option<&str>) -> harness::Program {
+        harness::Program {
+            name: name.into(),
+            flavor,
+            step: None,
+            package: format!("{flavor}-{name}"),
+            dir: std::path::PathBuf::from(format!("/w/{flavor}/{name}")),
+            family: Ok(harness::Family::UdpEcho),
+            declared: harness::Declared {
+                sibling: sibling.map(String::from),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn pair(name: &str, legacy: bool, modern: bool, next: Option<Option<&str>>) -> Pair {
+        Pair {
+            name: name.into(),
+            legacy: legacy.then(|| program(name, Flavor::Legacy, None)),
+            modern: modern.then(|| program(name, Flavor::Modern, None)),
+            others: next
+                .map(|sibling| program(name, Flavor::Next, sibling))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_next_program_is_set_against_its_sibling_or_the_one_named() {
+        let all = vec![
+            pair("echo-edge", true, true, None),
+            pair("echo-ready", true, true, None),
+            pair("echo-ring", false, false, Some(Some("echo-edge"))),
+            pair("echo-lone", false, false, Some(None)),
+        ];
+        let ring = &all[2];
+        let c = against(&all, ring, None, None).unwrap().unwrap();
+        let (l, r) = (c.legacy.as_ref().unwrap(), c.modern.as_ref().unwrap());
+        assert_eq!((l.name.as_str(), l.flavor), ("echo-edge", Flavor::Modern));
+        assert_eq!((r.name.as_str(), r.flavor), ("echo-ring", Flavor::Next));
+        assert_eq!(side_labels(&c), ("modern", "next"));
+        assert_eq!(c.name, "echo-ring", "still the next program's name");
+
+        let c = against(&all, ring, Some("echo-ready"), Some(FlavorArg::Legacy))
+            .unwrap()
+            .unwrap();
+        let l = c.legacy.as_ref().unwrap();
+        assert_eq!((l.name.as_str(), l.flavor), ("echo-ready", Flavor::Legacy));
+
+        // A pair of the two eras shows its own diff unless asked otherwise.
+        assert!(against(&all, &all[0], None, None).unwrap().is_none());
+        assert_eq!(side_labels(&all[0]), ("legacy", "modern"));
+        let e = against(&all, &all[0], Some("echo-ready"), None).unwrap_err();
+        assert!(e.to_string().contains("has no next side"), "{e}");
+        let e = against(&all, &all[3], None, None).unwrap_err();
+        assert!(e.to_string().contains("--against"), "{e}");
+        let e = against(&all, ring, Some("nope"), None).unwrap_err();
+        assert!(e.to_string().contains("unknown program 'nope'"), "{e}");
+    }
+
+    #[test]
+    fn next_stat_table_says_against_what() {
+        let side = SideStat {
+            code_lines: 150,
+            future_impls: 0,
+            unsafe_blocks: 0,
+            dependencies: 2,
+        };
+        let t = next_stat_table(&[
+            (
+                PairStat {
+                    name: "echo-uring".into(),
+                    legacy: Some(side),
+                    modern: Some(SideStat {
+                        unsafe_blocks: 9,
+                        dependencies: 4,
+                        ..side
+                    }),
+                    changed: 300,
+                },
+                "modern echo-epoll-edge".into(),
+            ),
+            (
+                PairStat {
+                    name: "echo-lone".into(),
+                    legacy: None,
+                    modern: Some(side),
+                    changed: 150,
+                },
+                "—".into(),
+            ),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[2].starts_with("echo-uring  modern echo-epoll-edge"),
+            "{t}"
+        );
+        assert!(lines[2].contains("0/9") && lines[2].contains("2/4"), "{t}");
+        assert!(lines[3].contains("—/0"), "{t}");
     }
 
     #[test]

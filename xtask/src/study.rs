@@ -141,6 +141,9 @@ pub fn main(args: Args) -> Result<i32> {
         sources.join("; ")
     };
 
+    // A next program (no legacy or modern side) is shown against its readiness
+    // sibling, as `cargo xtask diff` shows it.
+    let all: Vec<Pair> = all.iter().map(|p| diff::as_shown(&all, p)).collect();
     let stats = all
         .iter()
         .map(|p| stat::pair_stat(&catalogue, p))
@@ -384,6 +387,16 @@ fn conformance_status<'a>(
     }
 }
 
+/// The flavor a side is shown as: its program's (a next program's left side is a
+/// modern program), or the side's own name when it does not exist.
+fn side_label(pair: &Pair, side: Flavor) -> &'static str {
+    let (left, right) = diff::side_labels(pair);
+    match side {
+        Flavor::Legacy => left,
+        _ => right,
+    }
+}
+
 fn section(
     catalogue: &Catalogue,
     pair: &Pair,
@@ -423,7 +436,7 @@ fn section(
         let _ = writeln!(
             out,
             "<div><div class=\"side\">{}</div>{body}</div>",
-            flavor.as_str()
+            side_label(pair, *flavor)
         );
     }
     out.push_str("</div>\n");
@@ -439,7 +452,7 @@ fn section(
             let _ = writeln!(
                 out,
                 "<div><div class=\"side\">{}</div>{body}</div>",
-                flavor.as_str()
+                side_label(pair, *flavor)
             );
         }
         out.push_str("</div>\n</details>\n");

@@ -9,6 +9,13 @@
 //! sequence. Per-unit figures count only the calls made while the workload ran (by
 //! strace's timestamps); a second table counts the whole run, start-up included,
 //! which is where a runtime's wake-up pipes and eventfds are made.
+//!
+//! A `next` program (io_uring, batched I/O) has no legacy side: it is traced beside
+//! its declared readiness sibling (`echo-uring` beside modern `echo-epoll-edge`), so
+//! that `io_uring_enter` per echo reads against `epoll_wait`, `recvfrom` and `sendto`
+//! per echo. For the echo families the server's CPU time per unit is measured too, in
+//! a second run of the same workload without strace (ptrace multiplies the cost of a
+//! system call, so a traced run says nothing about CPU).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -27,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use shared::event::Event;
 
 use crate::args::{self, FlavorArg, Format};
+use crate::diff;
 use crate::pairs::{self, Pair};
 use crate::strace::{self, Tally, MAIN_ROWS};
 
@@ -62,6 +70,14 @@ pub struct FlavorTrace {
     pub whole_run: Tally,
     /// Where the raw strace output was kept, relative to the workspace root.
     pub raw: String,
+    /// The program traced, when it is not the one the table is named after (the
+    /// readiness sibling a next program is traced beside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// Server CPU time per unit, in nanoseconds, from a run of the same workload
+    /// without strace (the echo families only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns_per_unit: Option<f64>,
 }
 
 /// Both sides of one program.
@@ -189,6 +205,9 @@ pub fn main(args: Args) -> Result<i32> {
             .map(|n| pairs::find(&all, n))
             .collect::<Result<_>>()?
     };
+    // A next program is traced beside its readiness sibling.
+    let shown: Vec<Pair> = chosen.iter().map(|p| diff::as_shown(&all, p)).collect();
+    let chosen: Vec<&Pair> = shown.iter().collect();
     // A program that does not say what it is has no workload: name it and stop.
     for p in &chosen {
         p.family()?;
@@ -280,13 +299,17 @@ fn trace_pair(
     for program in pair.programs().filter(|p| flavors.contains(&p.flavor)) {
         let exe = built.exe(&program.package)?;
         let label = program.flavor_label();
-        let raw = dir.join(format!("{}-{label}.strace", pair.name));
+        let raw = dir.join(format!("{}-{label}.strace", program.name));
         eprintln!("tracing {} ({})…", program.package, out.workload);
         let t = trace_one(strace, exe, &raw, family, count)
             .with_context(|| format!("tracing {}", program.package))?;
+        let cpu_ns_per_unit = cpu_per_unit(exe, family, count)
+            .with_context(|| format!("measuring the CPU time of {}", program.package))?;
         out.flavors.push(FlavorTrace {
             flavor: label,
             raw: relative(&raw),
+            program: (program.name != pair.name).then(|| program.name.clone()),
+            cpu_ns_per_unit,
             ..t
         });
     }
@@ -422,7 +445,32 @@ fn trace_one(
         workload: strace::tally(&calls, work.window),
         whole_run: strace::tally(&calls, None),
         raw: String::new(),
+        program: None,
+        cpu_ns_per_unit: None,
     })
+}
+
+/// The server's CPU time per unit of the family's workload, run without strace: the
+/// process CPU clock (every thread, nanoseconds) read before and after the workload.
+/// `None` for the families whose workload is not a stream of echoes.
+fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
+    if !matches!(family, Family::UdpEcho | Family::TcpEcho) {
+        return Ok(None);
+    }
+    let (args, listening) = family.args(count);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut run, addrs) = Running::server(exe, &args, None, listening)?;
+    let clock = nix::time::ClockId::pid_cpu_clock_id(run.pid()).context("clock_getcpuclockid")?;
+    let before = Duration::from(clock.now().context("the server's CPU clock")?);
+    let work = match family {
+        Family::TcpEcho => tcp_echo(addrs[0], count)?,
+        _ => udp_echoes(addrs[0], count)?,
+    };
+    let after = Duration::from(clock.now().context("the server's CPU clock")?);
+    run.signal(Signal::SIGTERM)?;
+    run.wait_exit(EXIT_TIMEOUT)?;
+    let spent = after.saturating_sub(before).as_nanos() as f64;
+    Ok(Some(spent / work.units.max(1) as f64))
 }
 
 /// Runs the family's workload, then stops the program (SIGTERM, or waits for a demo
@@ -731,12 +779,25 @@ pub fn format_per_unit(v: f64) -> String {
     }
 }
 
+/// The row of the CPU time per unit, measured without strace.
+fn cpu_label(trace: &ProgramTrace) -> String {
+    format!("server CPU µs per {} (no strace)", trace.unit)
+}
+
 /// The side-by-side table of one program.
 pub fn table(trace: &ProgramTrace) -> String {
     let mut out = format!(
         "trace of {}: {} (release build, strace -f)\n",
         trace.program, trace.workload
     );
+    for t in &trace.flavors {
+        if let Some(sibling) = &t.program {
+            out.push_str(&format!(
+                "  column {}: {sibling}, its readiness sibling\n",
+                t.flavor
+            ));
+        }
+    }
     let per_unit = rows(trace);
     let whole = whole_run_rows(trace);
     let title = format!("system calls per {}", trace.unit);
@@ -745,6 +806,7 @@ pub fn table(trace: &ProgramTrace) -> String {
         .map(|(n, _)| n.len() + 2)
         .chain(whole.iter().map(|(n, _)| n.len() + 2))
         .chain([title.len(), "whole run (start-up included)".len()])
+        .chain([cpu_label(trace).chars().count() + 2])
         .max()
         .unwrap_or(30);
     let head = |title: &str| {
@@ -776,6 +838,16 @@ pub fn table(trace: &ProgramTrace) -> String {
         out.push_str(&line(&name, cells));
     }
     let col = |f: &dyn Fn(&FlavorTrace) -> String| trace.flavors.iter().map(f).collect();
+    if trace.flavors.iter().any(|t| t.cpu_ns_per_unit.is_some()) {
+        out.push_str(&line(
+            &cpu_label(trace),
+            col(&|t| {
+                t.cpu_ns_per_unit
+                    .map(|ns| format!("{:.2}", ns / 1000.0))
+                    .unwrap_or_else(|| "—".to_string())
+            }),
+        ));
+    }
     out.push_str(&line("units of work", col(&|t| t.units.to_string())));
     out.push_str(&line(
         "seconds under strace",
@@ -817,6 +889,8 @@ mod tests {
             workload: t.clone(),
             whole_run: t,
             raw: format!("target/trace/x-{name}.strace"),
+            program: None,
+            cpu_ns_per_unit: None,
         }
     }
 
@@ -871,6 +945,29 @@ mod tests {
         assert!(line("pselect6").ends_with("      1.00         0"), "{text}");
         assert!(line("recvfrom").ends_with("      1.00      1.06"), "{text}");
         assert!(line("other").ends_with("      0.03         0"), "{text}");
+        assert!(
+            !text.contains("server CPU"),
+            "no CPU row when none was measured"
+        );
+        let mut measured = trace.clone();
+        measured.flavors[1].cpu_ns_per_unit = Some(4_250.0);
+        measured.flavors[1].program = Some("echo-y".into());
+        let text = table(&measured);
+        assert!(
+            line_of(&text, "server CPU µs per echoed datagram (no strace)")
+                .ends_with("         —      4.25"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column modern: echo-y, its readiness sibling"),
+            "{text}"
+        );
+    }
+
+    fn line_of<'a>(text: &'a str, name: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line {name:?} in {text}"))
     }
 
     #[test]
