@@ -6,7 +6,7 @@
 //! # Why netlink, measured
 //!
 //! Per lookup on the development machine (2 cores shared with other builds, a TCP
-//! hash table of 262,144 buckets, a few dozen sockets), release build, CPU time of
+//! hash table of 262,144 buckets, a handful of sockets), release build, CPU time of
 //! the calling thread (its schedstat), from `cargo test -p shared --release --
 //! --ignored --nocapture lookup_costs` (20,000 rounds for the hash hit, 200 for the
 //! others; wall time was about twice as much, the machine being busy):
@@ -21,7 +21,7 @@
 //! that each resume the walk: its cost grows with the table, not with the answer.
 //! The filtered dump walks the table once, in the kernel, and renders nothing but
 //! the matches.
-
+//!
 //! # The same answers either way
 //!
 //! Both lookups end in [`find_owner`], so the rule is written once: local port =
@@ -41,6 +41,14 @@
 //! match the remote address as `/proc` does — so a connection on another local
 //! address (127.0.0.3, a secondary address) is still found, and a NO-USER costs
 //! two filtered walks of the table instead of a `/proc` read.
+//!
+//! # When netlink fails
+//!
+//! `auto` falls back to `/proc` for the whole process when the netlink socket cannot
+//! be opened or the kernel does not answer a first, empty request (no `AF_NETLINK`
+//! in a sandbox: `EPERM`/`EACCES`; no `inet_diag`: `EPROTONOSUPPORT` or `ENOENT`). A
+//! request that fails later is that query's UNKNOWN-ERROR, as an unreadable `/proc`
+//! is, and the next query starts on a fresh socket.
 
 use std::fmt;
 use std::io;
