@@ -25,6 +25,8 @@ pub enum Family {
     TcpEcho,
     /// RFC 1413 ident.
     Ident,
+    /// Several tasks receiving on one UDP socket: who is woken.
+    UdpWaiters,
 }
 
 /// The study's chapters, in the order of the README.
@@ -34,14 +36,16 @@ pub enum Chapter {
     Multisocket,
     Internals,
     TcpAndIdent,
+    Readiness,
 }
 
 impl Chapter {
-    pub const ALL: [Chapter; 4] = [
+    pub const ALL: [Chapter; 5] = [
         Chapter::UdpEcho,
         Chapter::Multisocket,
         Chapter::Internals,
         Chapter::TcpAndIdent,
+        Chapter::Readiness,
     ];
 
     pub fn title(self) -> &'static str {
@@ -50,12 +54,13 @@ impl Chapter {
             Chapter::Multisocket => "Multiple sockets",
             Chapter::Internals => "Futures and mio internals",
             Chapter::TcpAndIdent => "TCP echo and RFC 1413 ident",
+            Chapter::Readiness => "Waiting on readiness",
         }
     }
 }
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::UdpEcho,
         Family::Multisocket,
         Family::FutureNotify,
@@ -64,6 +69,7 @@ impl Family {
         Family::MioPipe,
         Family::TcpEcho,
         Family::Ident,
+        Family::UdpWaiters,
     ];
 
     /// The name a `Cargo.toml` declares.
@@ -77,6 +83,7 @@ impl Family {
             Family::MioPipe => "mio-pipe",
             Family::TcpEcho => "tcp-echo",
             Family::Ident => "ident",
+            Family::UdpWaiters => "udp-waiters",
         }
     }
 
@@ -97,13 +104,16 @@ impl Family {
                 Chapter::Internals
             }
             Family::TcpEcho | Family::Ident => Chapter::TcpAndIdent,
+            Family::UdpWaiters => Chapter::Readiness,
         }
     }
 
     /// Whether the program shows one mechanism and exits or idles (a demo), rather
-    /// than serving load: the bench has nothing to measure there.
+    /// than serving load: the bench has nothing to measure there. The readiness
+    /// pairs take load, but only to show who is woken; their figures are the
+    /// suite's, not the bench's.
     pub fn is_demo(self) -> bool {
-        self.chapter() == Chapter::Internals
+        matches!(self.chapter(), Chapter::Internals | Chapter::Readiness)
     }
 }
 

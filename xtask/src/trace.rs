@@ -6,9 +6,9 @@
 //! The workload depends on the program's family (declared in its `Cargo.toml`): 10,000
 //! echoes with 16 in flight for the UDP echo servers (one shared step,
 //! `harness::traced::udp_echo`, which the suite can run too),
-//! datagrams spread over the sockets of the multi-socket programs, kilobytes through
-//! the TCP echo servers, queries for the ident servers, and for the demos their own
-//! sequence. Per-unit figures count only the calls made while the workload
+//! datagrams spread over the sockets of the multi-socket programs, datagrams one at a
+//! time to the idle tasks of `udp-waiters`, kilobytes through the TCP echo servers,
+//! queries for the ident servers, and for the demos their own sequence. Per-unit figures count only the calls made while the workload
 //! ran (by strace's timestamps); a second table counts the whole run, start-up
 //! included, which is where a runtime's wake-up pipes and eventfds are made. The
 //! strace reader and the running under strace live in `harness` (`strace`, `traced`).
@@ -99,6 +99,7 @@ impl Workload for Family {
             // Each query reads /proc/net/tcp: a few hundred are plenty.
             Family::Ident => 200,
             Family::MioEmpty | Family::MioPipe => 1,
+            Family::UdpWaiters => 500,
         }
     }
 
@@ -111,6 +112,7 @@ impl Workload for Family {
             Family::TcpEcho => "KiB echoed",
             Family::Ident => "query",
             Family::MioEmpty | Family::MioPipe => "run",
+            Family::UdpWaiters => "datagram",
         }
     }
 
@@ -131,6 +133,19 @@ impl Workload for Family {
             Family::MioMixed => (v(&["--bind", "127.0.0.1:0", "--interval-ms", "10"]), 1),
             Family::TcpEcho | Family::Ident => (v(&["--bind", "127.0.0.1:0", "--quiet"]), 1),
             Family::MioEmpty | Family::MioPipe => (Vec::new(), 0),
+            // Idle tasks (no work per datagram): the wake-ups are the lesson, and the
+            // `recv` lines pace the sender.
+            Family::UdpWaiters => (
+                v(&[
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--tasks",
+                    &WAITERS.to_string(),
+                    "--work-ms",
+                    "0",
+                ]),
+                1,
+            ),
         }
     }
 
@@ -149,6 +164,9 @@ impl Workload for Family {
                 MIO_EMPTY_RUN.as_secs()
             ),
             Family::MioPipe => "the demo's own sequence, to its exit".to_string(),
+            Family::UdpWaiters => {
+                format!("{count} datagrams one at a time to {WAITERS} idle tasks on one socket")
+            }
         }
     }
 }
@@ -156,6 +174,7 @@ impl Workload for Family {
 const UDP_WINDOW: usize = 16;
 const UDP_PAYLOAD: usize = 64;
 const SOCKETS: usize = 10;
+const WAITERS: usize = 4;
 const MIO_EMPTY_RUN: Duration = Duration::from_secs(1);
 /// Rows of the trace table beyond the main ones.
 const MAX_EXTRA_ROWS: usize = 6;
@@ -311,6 +330,7 @@ fn trace_one(
 fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) -> Result<Work> {
     let work = match family {
         Family::UdpEcho => udp_load(count).drive(addrs[0])?,
+        Family::UdpWaiters => waiters(traced, addrs[0], count)?,
         Family::Multisocket => multisocket(traced, addrs, count)?,
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
         Family::Ident => ident(addrs[0], count)?,
@@ -387,6 +407,30 @@ fn client_udp(server: SocketAddr) -> Result<UdpSocket> {
     let sock = UdpSocket::bind(local)?;
     sock.set_read_timeout(Some(REPLY_TIMEOUT))?;
     Ok(sock)
+}
+
+/// `count` datagrams, one at a time: each is sent once the previous one's `task #i
+/// recv` line has arrived.
+fn waiters(traced: &mut Traced, server: SocketAddr, count: u64) -> Result<Work> {
+    let sock = client_udp(server)?;
+    let recv_lines = |lines: &[harness::process::Line]| {
+        lines
+            .iter()
+            .filter(|l| matches!(l.event(), Ok(Event::TaskRecv { .. })))
+            .count() as u64
+    };
+    let from = now();
+    for sent in 1..=count {
+        sock.send_to(b"trace", server)?;
+        traced
+            .run
+            .wait_until(REPLY_TIMEOUT, |lines| recv_lines(lines) >= sent)
+            .with_context(|| format!("waiting for the `recv` line of datagram {sent}"))?;
+    }
+    Ok(Work {
+        units: count,
+        window: Some((from, now())),
+    })
 }
 
 /// `count` datagrams round-robin over the sockets, paced by the `recv` lines so that

@@ -8,6 +8,7 @@ pub mod internals;
 pub mod multisocket;
 pub mod tcp_echo;
 pub mod udp_echo;
+pub mod waiters;
 
 use harness::Family;
 
@@ -24,5 +25,6 @@ pub fn for_family(family: Family) -> &'static [Check] {
         Family::MioPipe => internals::MIO_PIPE,
         Family::TcpEcho => tcp_echo::CHECKS,
         Family::Ident => ident::CHECKS,
+        Family::UdpWaiters => waiters::CHECKS,
     }
 }

@@ -87,7 +87,11 @@ pub fn family_key(family: Family) -> &'static str {
         Family::Multisocket => "multisocket",
         Family::TcpEcho => "tcp_echo",
         Family::Ident => "ident",
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => "demo",
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters => "demo",
     }
 }
 
@@ -370,11 +374,14 @@ fn plan(
                     entries.push(new_entry(&program.name, label, family, Some(n)));
                 }
             }
-            Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => skipped
-                .push(Skipped {
-                    program: format!("{} {}", program.name, program.flavor_label()),
-                    reason: "demonstrates one mechanism: nothing to measure under load".into(),
-                }),
+            Family::FutureNotify
+            | Family::MioEmpty
+            | Family::MioMixed
+            | Family::MioPipe
+            | Family::UdpWaiters => skipped.push(Skipped {
+                program: format!("{} {}", program.name, program.flavor_label()),
+                reason: "demonstrates one mechanism: nothing to measure under load".into(),
+            }),
         }
     }
     // The baselines run with the UDP echo programs, in the same rounds.
@@ -441,7 +448,11 @@ fn run_one(entry: &Entry, s: &Settings, placement: &Placement) -> Result<Figures
         Family::Multisocket => run_multisocket(entry, s, placement),
         Family::TcpEcho => run_tcp_echo(entry, s, placement),
         Family::Ident => run_ident(entry, s, placement),
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => {
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters => {
             bail!("{} is a demo: nothing to measure", entry.program)
         }
     }
