@@ -27,6 +27,8 @@ pub enum Family {
     Ident,
     /// Several tasks receiving on one UDP socket: who is woken.
     UdpWaiters,
+    /// A flooded UDP reader beside a ticker on one thread: who gets to run.
+    CoopBudget,
 }
 
 /// The study's chapters, in the order of the README.
@@ -54,13 +56,13 @@ impl Chapter {
             Chapter::Multisocket => "Multiple sockets",
             Chapter::Internals => "Futures and mio internals",
             Chapter::TcpAndIdent => "TCP echo and RFC 1413 ident",
-            Chapter::Readiness => "Waiting on readiness",
+            Chapter::Readiness => "Waiting on readiness: waiters and the cooperative budget",
         }
     }
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::UdpEcho,
         Family::Multisocket,
         Family::FutureNotify,
@@ -70,6 +72,7 @@ impl Family {
         Family::TcpEcho,
         Family::Ident,
         Family::UdpWaiters,
+        Family::CoopBudget,
     ];
 
     /// The name a `Cargo.toml` declares.
@@ -84,6 +87,7 @@ impl Family {
             Family::TcpEcho => "tcp-echo",
             Family::Ident => "ident",
             Family::UdpWaiters => "udp-waiters",
+            Family::CoopBudget => "coop-budget",
         }
     }
 
@@ -104,14 +108,14 @@ impl Family {
                 Chapter::Internals
             }
             Family::TcpEcho | Family::Ident => Chapter::TcpAndIdent,
-            Family::UdpWaiters => Chapter::Readiness,
+            Family::UdpWaiters | Family::CoopBudget => Chapter::Readiness,
         }
     }
 
     /// Whether the program shows one mechanism and exits or idles (a demo), rather
     /// than serving load: the bench has nothing to measure there. The readiness
-    /// pairs take load, but only to show who is woken; their figures are the
-    /// suite's, not the bench's.
+    /// pairs take load, but only to show who is woken and who runs; their figures
+    /// are the suite's, not the bench's.
     pub fn is_demo(self) -> bool {
         matches!(self.chapter(), Chapter::Internals | Chapter::Readiness)
     }

@@ -7,8 +7,9 @@
 //! echoes with 16 in flight for the UDP echo servers (one shared step,
 //! `harness::traced::udp_echo`, which the suite can run too),
 //! datagrams spread over the sockets of the multi-socket programs, datagrams one at a
-//! time to the idle tasks of `udp-waiters`, kilobytes through the TCP echo servers,
-//! queries for the ident servers, and for the demos their own sequence. Per-unit figures count only the calls made while the workload
+//! time to the idle tasks of `udp-waiters`, a flood for `coop-budget`, kilobytes
+//! through the TCP echo servers, queries for the ident servers, and for the demos
+//! their own sequence. Per-unit figures count only the calls made while the workload
 //! ran (by strace's timestamps); a second table counts the whole run, start-up
 //! included, which is where a runtime's wake-up pipes and eventfds are made. The
 //! strace reader and the running under strace live in `harness` (`strace`, `traced`).
@@ -100,6 +101,7 @@ impl Workload for Family {
             Family::Ident => 200,
             Family::MioEmpty | Family::MioPipe => 1,
             Family::UdpWaiters => 500,
+            Family::CoopBudget => 200_000,
         }
     }
 
@@ -113,6 +115,7 @@ impl Workload for Family {
             Family::Ident => "query",
             Family::MioEmpty | Family::MioPipe => "run",
             Family::UdpWaiters => "datagram",
+            Family::CoopBudget => "datagram read",
         }
     }
 
@@ -146,6 +149,10 @@ impl Workload for Family {
                 ]),
                 1,
             ),
+            Family::CoopBudget => (
+                v(&["--bind", "127.0.0.1:0", "--loop", "recv", "--quiet"]),
+                1,
+            ),
         }
     }
 
@@ -167,6 +174,10 @@ impl Workload for Family {
             Family::UdpWaiters => {
                 format!("{count} datagrams one at a time to {WAITERS} idle tasks on one socket")
             }
+            Family::CoopBudget => format!(
+                "a flood of {count} datagrams from one thread, read with --loop recv beside \
+                 the 10 ms ticker"
+            ),
         }
     }
 }
@@ -331,6 +342,25 @@ fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) 
     let work = match family {
         Family::UdpEcho => udp_load(count).drive(addrs[0])?,
         Family::UdpWaiters => waiters(traced, addrs[0], count)?,
+        Family::CoopBudget => {
+            let work = coop_flood(addrs[0], count)?;
+            traced.stop(Some(Signal::SIGTERM))?;
+            // The unit is a datagram the reader read: the flood outruns it, and the
+            // kernel drops the rest.
+            let read = traced
+                .run
+                .events()?
+                .into_iter()
+                .rev()
+                .find_map(|e| match e {
+                    Event::Summary(c) => c.get("recv"),
+                    _ => None,
+                });
+            return Ok(Work {
+                units: read.context("no summary with recv=")?.max(1),
+                window: work.window,
+            });
+        }
         Family::Multisocket => multisocket(traced, addrs, count)?,
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
         Family::Ident => ident(addrs[0], count)?,
@@ -429,6 +459,26 @@ fn waiters(traced: &mut Traced, server: SocketAddr, count: u64) -> Result<Work> 
     }
     Ok(Work {
         units: count,
+        window: Some((from, now())),
+    })
+}
+
+/// A flood of `count` datagrams from one thread, as fast as it goes, bounded by
+/// [`WORKLOAD_LIMIT`].
+fn coop_flood(server: SocketAddr, count: u64) -> Result<Work> {
+    let sock = client_udp(server)?;
+    sock.connect(server)?;
+    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let from = now();
+    let mut sent = 0;
+    while sent < count && Instant::now() < limit {
+        // A full receive buffer drops the datagram (loopback does not push back).
+        if sock.send(b"flood of thirty-two bytes, each.").is_ok() {
+            sent += 1;
+        }
+    }
+    Ok(Work {
+        units: sent,
         window: Some((from, now())),
     })
 }

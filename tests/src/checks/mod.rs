@@ -3,6 +3,7 @@
 //! exhaustive, so a new family cannot land without checks.
 
 pub mod common;
+pub mod coop;
 pub mod ident;
 pub mod internals;
 pub mod multisocket;
@@ -26,5 +27,6 @@ pub fn for_family(family: Family) -> &'static [Check] {
         Family::TcpEcho => tcp_echo::CHECKS,
         Family::Ident => ident::CHECKS,
         Family::UdpWaiters => waiters::CHECKS,
+        Family::CoopBudget => coop::CHECKS,
     }
 }

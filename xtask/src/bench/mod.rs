@@ -91,7 +91,8 @@ pub fn family_key(family: Family) -> &'static str {
         | Family::MioEmpty
         | Family::MioMixed
         | Family::MioPipe
-        | Family::UdpWaiters => "demo",
+        | Family::UdpWaiters
+        | Family::CoopBudget => "demo",
     }
 }
 
@@ -378,7 +379,8 @@ fn plan(
             | Family::MioEmpty
             | Family::MioMixed
             | Family::MioPipe
-            | Family::UdpWaiters => skipped.push(Skipped {
+            | Family::UdpWaiters
+            | Family::CoopBudget => skipped.push(Skipped {
                 program: format!("{} {}", program.name, program.flavor_label()),
                 reason: "demonstrates one mechanism: nothing to measure under load".into(),
             }),
@@ -452,7 +454,8 @@ fn run_one(entry: &Entry, s: &Settings, placement: &Placement) -> Result<Figures
         | Family::MioEmpty
         | Family::MioMixed
         | Family::MioPipe
-        | Family::UdpWaiters => {
+        | Family::UdpWaiters
+        | Family::CoopBudget => {
             bail!("{} is a demo: nothing to measure", entry.program)
         }
     }
