@@ -303,9 +303,10 @@ fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
     );
     let worst = Duration::from_micros(worst_us);
     let figures = format!(
-        "{sent} datagrams in {} ms from {SENDERS} threads, {recv} read at {} µs each; most in \
-         one poll {most}, ticker late by at most {} ms",
+        "{sent} datagrams in {} ms from {SENDERS} sender thread{}, {recv} read at {} µs each; \
+         most in one poll {most}, ticker late by at most {} ms",
         flood_time.as_millis(),
+        if SENDERS == 1 { "" } else { "s" },
         COST.as_micros(),
         worst.as_millis()
     );
