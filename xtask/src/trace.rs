@@ -4,8 +4,8 @@
 //! unit of work of both sides next to each other.
 //!
 //! The workload depends on the program's family (declared in its `Cargo.toml`): 10,000
-//! echoes with 16 in flight for the UDP echo servers (one shared step,
-//! `harness::traced::udp_echo`, which the suite can run too),
+//! echoes with 16 in flight for the UDP echo servers (the step the suite's
+//! `syscalls-per-echo` check runs too, shorter: `harness::traced::udp_echo`),
 //! datagrams spread over the sockets of the multi-socket programs, datagrams one at a
 //! time to the idle tasks of `udp-waiters`, a flood for `coop-budget`, kilobytes
 //! through the TCP echo servers, queries for the ident servers, and for the demos
