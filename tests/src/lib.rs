@@ -62,7 +62,9 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
                 let Some(program) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
-                let row = run_row(&program, &built, &catalogue);
+                let started = std::time::Instant::now();
+                let mut row = run_row(&program, &built, &catalogue);
+                row.seconds = started.elapsed().as_secs_f64();
                 on_row(&row);
                 if let Ok(mut rows) = rows.lock() {
                     rows.push(row);
