@@ -7,6 +7,7 @@ mod conformance;
 mod diff;
 mod doc;
 mod pairs;
+mod runinfo;
 mod stat;
 mod strace;
 mod study;

@@ -9,6 +9,10 @@
 //! sequence. Per-unit figures count only the calls made while the workload ran (by
 //! strace's timestamps); a second table counts the whole run, start-up included,
 //! which is where a runtime's wake-up pipes and eventfds are made.
+//!
+//! Besides what it prints, every traced side is saved as JSON (with the command, time
+//! and machine) to `target/trace/PROGRAM-FLAVOR.json`, next to its raw strace output:
+//! `cargo xtask study` takes the latest figures from there.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -28,6 +32,7 @@ use shared::event::Event;
 
 use crate::args::{self, FlavorArg, Format};
 use crate::pairs::{self, Pair};
+use crate::runinfo::RunInfo;
 use crate::strace::{self, Tally, MAIN_ROWS};
 
 #[derive(clap::Args)]
@@ -73,6 +78,10 @@ pub struct ProgramTrace {
     /// The workload in words.
     pub workload: String,
     pub flavors: Vec<FlavorTrace>,
+    /// The command, time and machine of the run (in the files saved under
+    /// `target/trace/`, which the study reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
 }
 
 /// What `trace` does with a program of each family: its workload.
@@ -274,6 +283,7 @@ fn trace_pair(
         unit: family.unit().to_string(),
         workload: family.describe(count),
         flavors: Vec::new(),
+        run: None,
     };
     let dir = project_root().join("target").join("trace");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -284,12 +294,24 @@ fn trace_pair(
         eprintln!("tracing {} ({})…", program.package, out.workload);
         let t = trace_one(strace, exe, &raw, family, count)
             .with_context(|| format!("tracing {}", program.package))?;
-        out.flavors.push(FlavorTrace {
-            flavor: label,
+        let t = FlavorTrace {
+            flavor: label.clone(),
             raw: relative(&raw),
             ..t
-        });
+        };
+        // Each side is saved as it is traced, so that the study finds the latest
+        // figures of every side, however they were traced.
+        let saved = ProgramTrace {
+            flavors: vec![t.clone()],
+            run: Some(RunInfo::now()),
+            ..out.clone()
+        };
+        let json = dir.join(format!("{}-{label}.json", pair.name));
+        fs::write(&json, serde_json::to_string_pretty(&saved)? + "\n")
+            .with_context(|| format!("cannot write {}", json.display()))?;
+        out.flavors.push(t);
     }
+    out.run = Some(RunInfo::now());
     Ok(out)
 }
 
@@ -826,6 +848,7 @@ mod tests {
             program: "echo-x".into(),
             unit: "echoed datagram".into(),
             workload: "w".into(),
+            run: None,
             flavors: vec![
                 flavor(
                     "legacy",
@@ -879,6 +902,7 @@ mod tests {
             program: "echo-x".into(),
             unit: "echoed datagram".into(),
             workload: "w".into(),
+            run: None,
             flavors: vec![flavor("legacy", 10, &[("futex", 4)])],
         };
         let text = serde_json::to_string(&vec![trace.clone()]).unwrap();
