@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+#[cfg(test)]
+use std::path::Path;
 
 use anyhow::Result;
 use harness::{Catalogue, Chapter, Family, Flavor, Program};
@@ -1001,7 +1003,133 @@ pub fn sources(book: &Book, results: &Results) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::pairs::Pair;
+    use crate::study::results::{Conformance, Results};
+
+    /// A package of program `name` in `flavor` (step `step`), made on the spot with
+    /// one main.rs.
+    fn package(root: &Path, name: &str, flavor: Flavor, step: Option<u32>, main: &str) -> Program {
+        let label = step.map_or(flavor.to_string(), |n| format!("{flavor}-{n}"));
+        let dir = root.join(&label);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/main.rs"), main).unwrap();
+        Program {
+            name: name.into(),
+            flavor,
+            step,
+            package: format!("{flavor}-{name}"),
+            dir,
+            family: Ok(Family::UdpEcho),
+            declared: Default::default(),
+        }
+    }
+
+    fn temp(tag: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        std::env::temp_dir().join(format!("xtask-pages-{tag}-{}-{nanos}", std::process::id()))
+    }
+
+    fn no_results() -> Results {
+        Results::load(
+            &temp("none"),
+            &[],
+            None,
+            None,
+            Conformance {
+                source: "not run".into(),
+                rows: None,
+            },
+        )
+    }
+
+    fn info(pair: Pair) -> PairInfo {
+        PairInfo {
+            name: pair.name.clone(),
+            family: Family::UdpEcho,
+            chapter: Chapter::UdpEcho,
+            path: format!("udp-echo/{}.md", pair.name),
+            pair,
+        }
+    }
+
+    #[test]
+    fn a_ladder_shows_every_step_and_what_comes_next() {
+        let root = temp("ladder");
+        let main = |what: &str| {
+            format!("//! {what}\n//!\n//! # Migration\n//!\n//! * a note\n\nfn main() {{\n    {what}();\n}}\n")
+        };
+        let p = Pair {
+            name: "echo-x".into(),
+            legacy: Some(package(&root, "echo-x", Flavor::Legacy, None, &main("old"))),
+            modern: Some(package(&root, "echo-x", Flavor::Modern, None, &main("new"))),
+            others: vec![
+                package(&root, "echo-x", Flavor::Bridge, Some(2), &main("second")),
+                package(&root, "echo-x", Flavor::Next, None, &main("uring")),
+                package(&root, "echo-x", Flavor::Bridge, Some(1), &main("first")),
+            ],
+        };
+        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let mut figs = Figs::default();
+        let md = pair(&info(p), &catalogue, &no_results(), &mut figs).unwrap();
+        let order: Vec<usize> = ["LEGACY", "bridge-1", "bridge-2", "modern", "next"]
+            .iter()
+            .map(|l| {
+                md.find(&format!(">{}<", l.to_lowercase()))
+                    .unwrap_or_else(|| panic!("no {l}: {md}"))
+            })
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "the ladder in order: {order:?}"
+        );
+        assert!(md.contains("## The migration ladder"));
+        for step in ["legacy/", "bridge-1/", "bridge-2/"] {
+            assert!(
+                md.contains(&format!("<summary>diff ")) && md.contains(step),
+                "{step}"
+            );
+        }
+        assert_eq!(
+            md.matches("<details class=\"step-diff\">").count(),
+            4,
+            "three steps up to modern, one to next"
+        );
+        assert!(md.contains("## What comes next"));
+        assert!(md.contains("## Diff, legacy → modern"));
+        std::fs::remove_dir_all(&root).ok();
+    }
+
+    #[test]
+    fn a_program_with_only_a_next_side_lists_its_sources() {
+        let root = temp("next-only");
+        let p = Pair {
+            name: "echo-uring".into(),
+            legacy: None,
+            modern: None,
+            others: vec![package(
+                &root,
+                "echo-uring",
+                Flavor::Next,
+                None,
+                "//! io_uring echo.\n\nfn main() {}\n",
+            )],
+        };
+        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let mut figs = Figs::default();
+        let md = pair(&info(p), &catalogue, &no_results(), &mut figs).unwrap();
+        assert!(md.contains("## Sources") && !md.contains("## Diff"));
+        assert!(md.contains("io_uring echo."));
+        assert!(
+            md.contains("<span class=\"hljs-keyword\">fn</span>"),
+            "highlighted listing"
+        );
+        std::fs::remove_dir_all(&root).ok();
+    }
 
     #[test]
     fn blocks_hold_no_blank_line() {
