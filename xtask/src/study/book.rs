@@ -56,11 +56,18 @@ impl Figs {
                 if !self.missing.contains(what) {
                     self.missing.push(what.clone());
                 }
+                let how = if command.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " To measure it: <code>{}</code>, then <code>cargo xtask study</code> again.",
+                        escape(command)
+                    )
+                };
                 format!(
-                    "<div class=\"missing\"><b>{}</b> — not in this book: {}. To measure it: <code>{}</code>, then <code>cargo xtask study</code> again.</div>",
+                    "<div class=\"missing\"><b>{}</b> — not in this book: {}.{how}</div>",
                     escape(&capitalized(what)),
                     escape(why),
-                    escape(command)
                 )
             }
         }
@@ -115,10 +122,7 @@ pub fn write(book: &Book, catalogue: &Catalogue, results: &Results, out: &Path) 
     let mut summary = String::from("# Summary\n\n[What was found](index.md)\n\n# Chapters\n\n");
     for c in &book.chapters {
         let _ = writeln!(summary, "- [{}]({})", c.title, c.path);
-        files.push((
-            c.path.clone(),
-            pages::chapter(book, c, catalogue, results, &mut figs)?,
-        ));
+        files.push((c.path.clone(), pages::chapter(book, c, catalogue, results)?));
         for p in book.pairs_of(c) {
             let _ = writeln!(summary, "  - [{}]({})", p.name, p.path);
             files.push((

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
+use harness::workspace::relative;
 use harness::{Family, Polls};
 
 use super::figures::{self, flavor_style, BarSeries, Bars, Line, Lines, Panel, Value};
@@ -175,7 +176,7 @@ fn trace_of<'a>(results: &'a Results, pair: &Pair) -> Result<&'a ProgramTrace, M
             format!(
                 "no trace of {} under {}/trace/",
                 pair.name,
-                results.dir.display()
+                relative(&results.dir)
             ),
             format!("cargo xtask trace {}", pair.name),
         )
@@ -248,10 +249,9 @@ pub fn syscalls_per_unit(results: &Results, pair: &Pair) -> Made {
         format!("{}-syscalls.svg", pair.name),
         format!("System calls per {} of {}, by side", t.unit, pair.name),
         format!(
-            "System calls per {} while the workload ran ({}), counted under <code>strace -f</code>; \
+            "System calls per {} while the workload ran, counted under <code>strace -f</code>; \
              <i>other</i> sums the rarer calls. {}",
             escape(&t.unit),
-            escape(&t.workload),
             provenance(&trace_sources(results, t), results.now)
         ),
     )
@@ -300,9 +300,7 @@ pub fn whole_run(results: &Results, pair: &Pair) -> Made {
         format!("What a whole run of {} creates, by side", pair.name),
         format!(
             "Threads, epoll instances and wake-up fds (pipes, eventfds and socket pairs made only \
-             to wake a poller) over the whole run, start-up included; workload: {}. System calls in \
-             all: {}. {}",
-            escape(&t.workload),
+             to wake a poller) over the whole run, start-up included. System calls in all: {}. {}",
             escape(&totals.join(", ")),
             provenance(&trace_sources(results, t), results.now)
         ),
@@ -674,6 +672,6 @@ pub fn finish(svg: Result<String>, file: String, alt: String, caption: String) -
             alt,
             caption,
         }),
-        Err(e) => Made::missing(&alt, format!("the figure could not be drawn: {e:#}"), "—"),
+        Err(e) => Made::missing(&alt, format!("the figure could not be drawn: {e:#}"), ""),
     }
 }

@@ -101,18 +101,20 @@ fn syscalls_per_echo(book: &Book, results: &Results) -> Finding {
             "system calls per echo of the UDP echo pairs",
             format!(
                 "no UDP echo pair traced on both sides under {}/trace/",
-                results.dir.display()
+                harness::workspace::relative(&results.dir)
             ),
             "cargo xtask trace --all",
         );
     };
     let (l, m) = sides(&top.name).unwrap();
     let t = &results.traces.by_program[&top.name];
+    let at = |label: &str| t.flavors.iter().position(|f| f.flavor == label);
+    let (li, mi) = (at("legacy").unwrap_or(0), at("modern").unwrap_or(0));
     let row = trace::rows(t)
         .into_iter()
         .filter(|(n, _)| n != "total" && n != "other")
         .max_by(|a, b| {
-            let gap = |v: &Vec<f64>| (v[0] - v[v.len() - 1]).abs();
+            let gap = |v: &Vec<f64>| (v[li] - v[mi]).abs();
             gap(&a.1).total_cmp(&gap(&b.1))
         })
         .map(|(n, _)| n)
@@ -580,7 +582,7 @@ fn wakeup_fds(book: &Book, results: &Results) -> Finding {
             "wake-up fds per run",
             format!(
                 "no pair traced on both sides under {}/trace/",
-                results.dir.display()
+                harness::workspace::relative(&results.dir)
             ),
             "cargo xtask trace --all",
         );

@@ -220,7 +220,6 @@ pub fn chapter(
     c: &ChapterInfo,
     catalogue: &Catalogue,
     results: &Results,
-    figs: &mut Figs,
 ) -> Result<String> {
     let mut md = format!("# {}\n\n{}\n\n", c.title, chapter_intro(c.chapter));
     let mut table = String::from(
@@ -295,7 +294,6 @@ pub fn chapter(
             md.push_str(&block(&bench_plot_html(&p, &c.path, results)));
         }
     }
-    let _ = figs;
     Ok(md)
 }
 
@@ -755,6 +753,73 @@ pub fn conformance(book: &Book, results: &Results) -> String {
         t.push_str("</tbody></table>");
         md.push_str(&block(&t));
     }
+    // Rows that are no program of the book: the suite's tests of itself.
+    let known: Vec<(String, String)> = book
+        .pairs()
+        .flat_map(|p| {
+            ladder(p)
+                .into_iter()
+                .map(|prog| (p.name.clone(), prog.flavor_label()))
+        })
+        .collect();
+    let others: Vec<&Value> = results
+        .conformance
+        .rows
+        .iter()
+        .flat_map(|rows| rows.iter())
+        .filter(|(key, _)| !known.contains(key))
+        .map(|(_, row)| row)
+        .collect();
+    let (selftests, unknown): (Vec<&Value>, Vec<&Value>) =
+        others.into_iter().partition(|row| row["flavor"] == "self");
+    for (title, intro, rows) in [
+        (
+            "The suite's tests of itself",
+            "Rows of flavor *self* run the suite against servers that are wrong on purpose \
+             (binaries of the `conformance` package, under `tests/src/bin/`): such a row passes \
+             only if the suite's check *fails* the broken server, for the right reason — a check \
+             that cannot fail proves nothing.",
+            selftests,
+        ),
+        (
+            "Rows of programs not in this workspace",
+            "The report has rows for packages the workspace does not have (a report older than the \
+             workspace?).",
+            unknown,
+        ),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = write!(md, "## {title}\n\n{intro}\n\n");
+        let mut t = String::from(
+            "<table class=\"grid\"><thead><tr><th>row</th><th>flavor</th><th>status</th><th>what it checked</th></tr></thead><tbody>\n",
+        );
+        for row in rows {
+            let checks: Vec<String> = row["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "<code>{}</code>: {}",
+                        escape(c["name"].as_str().unwrap_or("?")),
+                        escape(c["detail"].as_str().unwrap_or(""))
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                t,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(row["program"].as_str().unwrap_or("?")),
+                escape(row["flavor"].as_str().unwrap_or("?")),
+                badge(row["status"].as_str().unwrap_or("?")),
+                checks.join("<br>")
+            );
+        }
+        t.push_str("</tbody></table>");
+        md.push_str(&block(&t));
+    }
     md
 }
 
@@ -1089,10 +1154,7 @@ mod tests {
         );
         assert!(md.contains("## The migration ladder"));
         for step in ["legacy/", "bridge-1/", "bridge-2/"] {
-            assert!(
-                md.contains(&format!("<summary>diff ")) && md.contains(step),
-                "{step}"
-            );
+            assert!(md.contains("<summary>diff ") && md.contains(step), "{step}");
         }
         assert_eq!(
             md.matches("<details class=\"step-diff\">").count(),

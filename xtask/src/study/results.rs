@@ -263,7 +263,7 @@ pub fn flavor_rank(label: &str) -> (u8, u32) {
 }
 
 /// The workload of a merged trace: one sentence when every side ran the same one.
-fn workloads(t: &FlavorTraceSet, sources: &BTreeMap<(String, String), Source>) -> String {
+fn workloads(t: &ProgramTrace, sources: &BTreeMap<(String, String), Source>) -> String {
     let mut all: Vec<String> = t
         .flavors
         .iter()
@@ -285,8 +285,6 @@ fn workloads(t: &FlavorTraceSet, sources: &BTreeMap<(String, String), Source>) -
             .join("; "),
     }
 }
-
-type FlavorTraceSet = ProgramTrace;
 
 /// Every result the book uses.
 pub struct Results {
