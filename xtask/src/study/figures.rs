@@ -188,6 +188,8 @@ struct Scale {
     log: bool,
     lo: f64,
     hi: f64,
+    /// Small whole numbers (counts of fds, threads): a tick at each one.
+    counts: bool,
 }
 
 impl Scale {
@@ -206,16 +208,35 @@ impl Scale {
                 log,
                 lo: 0.0,
                 hi: 1.0,
+                counts: false,
             };
         }
+        let counts = !log && max <= 10.0 && v.iter().all(|x| x.fract() == 0.0 && *x >= 0.0);
         if log {
             let lo = min.log10().floor();
             let hi = max.log10().ceil().max(lo + 1.0);
-            Scale { log, lo, hi }
+            Scale {
+                log,
+                lo,
+                hi,
+                counts,
+            }
+        } else if counts {
+            Scale {
+                log,
+                lo: 0.0,
+                hi: max.max(1.0),
+                counts,
+            }
         } else {
             let lo = if from_zero { 0.0f64.min(min) } else { min };
             let hi = if max > lo { max * 1.08 } else { lo + 1.0 };
-            Scale { log, lo, hi }
+            Scale {
+                log,
+                lo,
+                hi,
+                counts,
+            }
         }
     }
 
@@ -236,8 +257,8 @@ impl Scale {
     }
 
     fn ticks(self) -> usize {
-        if self.log {
-            (self.hi - self.lo) as usize + 1
+        if self.log || self.counts {
+            (self.hi - self.lo).floor() as usize + 1
         } else {
             6
         }
@@ -414,7 +435,9 @@ impl Bars {
                 .chain(self.reference.as_ref().map(|(r, _)| *r));
             let mut scale = Scale::fit(values, self.log, true);
             // Room for the value written after the longest bar.
-            if !self.log {
+            if scale.counts {
+                scale.hi += 1.0;
+            } else if !scale.log {
                 scale.hi *= 1.18;
             }
             let mut chart = ChartBuilder::on(&plot)
@@ -550,7 +573,7 @@ impl Lines {
             .flatten();
         let sx = Scale::fit(xs, self.x_log, !self.x_log);
         let mut sx = sx;
-        if !self.x_log {
+        if !sx.log && !sx.counts {
             sx.hi = sx.hi / 1.08 * 1.03;
         }
         let sy = Scale::fit(ys, self.y_log, true);
