@@ -32,12 +32,16 @@
 mod affinity;
 mod cpu;
 mod entry;
+mod flood;
 mod ident;
 mod loadgen;
 mod multisocket;
+mod next_era;
+mod oidentd;
 mod plot;
 mod report;
 mod server;
+mod syscalls;
 mod tcp;
 mod tcp_echo;
 mod udp_echo;
@@ -46,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use harness::{project_root, Catalogue, Family, Flavor, Profile, Program};
+use harness::{project_root, Catalogue, Family, Profile, Program};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -118,6 +122,8 @@ pub struct Settings {
     pub connect_workers: usize,
     pub max_connections: u64,
     pub ident_connections: usize,
+    /// Datagrams of the flood each UDP echo program gets at its default queue.
+    pub flood_datagrams: u64,
 }
 
 impl Settings {
@@ -157,6 +163,7 @@ impl Settings {
             connect_workers: 8,
             max_connections: 20_000,
             ident_connections: 32,
+            flood_datagrams: flood::FLOOD,
         })
     }
 }
@@ -321,28 +328,37 @@ fn plan(
             }),
         }
     }
+    entry::story_order(&mut entries);
     // The baselines run with the UDP echo programs, in the same rounds.
     if !of_family::<UdpEchoFigures>(&entries).is_empty() {
         let (baselines, missing) = udp_echo::baselines(&catalogue, &entries);
         skipped.extend(missing);
         entries.splice(0..0, baselines.into_iter().map(AnyEntry::UdpEcho));
+        udp_echo::mark_next_era(&mut entries);
+    }
+    // oidentd, where installed, is the ident servers' reference in the same rounds.
+    if !of_family::<IdentFigures>(&entries).is_empty() {
+        match oidentd::find() {
+            Ok(exe) => entries.push(AnyEntry::Ident(Entry::new(oidentd::subject(exe)))),
+            Err(reason) => skipped.push(Skipped {
+                program: format!("{} (reference)", oidentd::NAME),
+                reason,
+            }),
+        }
     }
     Ok((entries, skipped))
 }
 
-/// The entries of one program (one per socket count for a multi-socket one), or why
-/// it is not measured.
+/// The entries of one program (one per socket count for a multi-socket one, one per
+/// variant for an ident program measured with both lookups), or why it is not
+/// measured. Every flavor is measured with its family's loads: a bridge step beside
+/// the two ends of its ladder, a next program beside raw epoll.
 fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<AnyEntry>, String> {
-    match program.flavor {
-        Flavor::Legacy | Flavor::Modern => {}
-        // Label carries these flavors already; their loads and ratios are still to
-        // be decided.
-        Flavor::Bridge | Flavor::Next => {
-            return Err(format!(
-                "the bench does not measure the {} flavor yet",
-                program.flavor
-            ))
-        }
+    // A program that needs what this machine lacks (io_uring, say) is not run at all.
+    if let Some(why) =
+        conformance::needs::unmet(&program.declared.needs, conformance::needs::machine)
+    {
+        return Err(why);
     }
     fn one<F: Figures>(program: &Program, sockets: Option<usize>) -> AnyEntry {
         F::wrap(Entry::new(Subject::of(program, sockets)))
@@ -353,7 +369,13 @@ fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<Any
             .map(|&n| one::<MultisocketFigures>(program, Some(n)))
             .collect(),
         Family::TcpEcho => vec![one::<TcpEchoFigures>(program, None)],
-        Family::Ident => vec![one::<IdentFigures>(program, None)],
+        Family::Ident => {
+            let variant = ident::proc_variant(&program.name)
+                .map(|v| AnyEntry::Ident(Entry::new(Subject::of(program, None).with_variant(v))));
+            std::iter::once(one::<IdentFigures>(program, None))
+                .chain(variant)
+                .collect()
+        }
         Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => {
             return Err("demonstrates one mechanism: nothing to measure under load".into())
         }
@@ -368,7 +390,8 @@ fn build_all(
     settings: &Settings,
 ) -> Result<bool> {
     let subjects = entries.iter().map(|e| e.get().subject());
-    let mut packages: Vec<String> = subjects.map(|s| s.package.clone()).collect();
+    let built_here = subjects.filter(|s| s.is_built());
+    let mut packages: Vec<String> = built_here.map(|s| s.package.clone()).collect();
     packages.sort();
     packages.dedup();
     eprintln!(
@@ -380,6 +403,9 @@ fn build_all(
     let built = harness::build(&packages, settings.profile)?;
     entries.retain_mut(|e| {
         let subject = e.get_mut().subject_mut();
+        if !subject.is_built() {
+            return true;
+        }
         let reason = match (
             built.failed.get(&subject.package),
             built.exes.get(&subject.binary),
