@@ -125,6 +125,16 @@ impl Client {
     }
 }
 
+/// Whether this kernel takes GSO sends (UDP_SEGMENT), or why not.
+pub fn gso_available() -> Result<(), String> {
+    let socket = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let state = UdpSocketState::new((&socket).into()).map_err(|e| e.to_string())?;
+    match state.max_gso_segments() {
+        n if n >= 2 => Ok(()),
+        _ => Err("UDP GSO (UDP_SEGMENT) is not available on this kernel".into()),
+    }
+}
+
 /// quinn-udp's state of a client socket that sends GSO batches. quinn-udp turns UDP
 /// GRO on for every socket it sets up; the load generator turns it off again, so that
 /// the kernel hands it each echo as a datagram of its own (each carries its own

@@ -10,24 +10,34 @@
 //!
 //! * UDP echo: echoes/s with W = 32 datagrams in flight on each of 4 client sockets;
 //!   server CPU per echo over that interval; RTT p50/p99 with W = 1 on one socket; peak
-//!   RSS; losses. Baselines in the same rounds: a blocking `std::net::UdpSocket` echo
+//!   RSS; losses; the share of a flood of 5,000 datagrams echoed at the default queue,
+//!   and why. Baselines in the same rounds: a blocking `std::net::UdpSocket` echo
 //!   (`bench-baseline-blocking`) and the raw edge-triggered epoll echo (modern
-//!   `echo-epoll-edge`, the denominator of every "vs raw" ratio).
+//!   `echo-epoll-edge`, the denominator of every "vs raw" ratio). The next programs
+//!   and raw epoll-edge also run with one client socket, with GSO-sending peers, and
+//!   under strace for system calls per echo.
 //! * Multi-socket: 10, 100 and 1,000 sockets, a paced spray of datagrams over all of
 //!   them; server CPU per datagram received (the server's own `summary recv=`); how
 //!   it grows with the socket count is held to the composition each program declares
 //!   (`polls` in its `Cargo.toml`).
 //! * TCP echo: MB/s with 64 KiB writes on 8 connections, connections/s.
-//! * Ident: queries/s over 32 connections, each asking about itself.
+//! * Ident: server CPU and wall p50/p99 per query at 1 and 32 clients, on open and on
+//!   fresh connections; ident-tokio and ident-pool also with `--lookup proc`; oidentd
+//!   as the reference where installed.
+//!
+//! Every flavor is measured: a bridge step beside both ends of its ladder, a next
+//! program beside raw epoll (skipped, with the reason, where the machine lacks what it
+//! needs).
 //!
 //! Output: a table (or `--format json`) on stdout, and in `--out` (default
 //! `target/bench/`) `bench.json` and SVG plots.
 //!
 //! Layout: each measured family has its own module (`udp_echo`, `multisocket`,
 //! `tcp_echo`, `ident`) with its figures struct, its run, its section of the table and
-//! its ratios and targets; `entry` is what an entry is, whatever its family; `report`
-//! what is generic (statistics, ratios, the JSON, table helpers); `plot` the SVGs;
-//! `loadgen`, `tcp`, `server`, `cpu` and `affinity` the instrument.
+//! its ratios and targets, and `flood`, `next_era` what UDP echo adds; `entry` is what
+//! an entry is, whatever its family; `report` what is generic (statistics, ratios and
+//! ladders, the JSON, table helpers); `plot` the SVGs; `loadgen`, `tcp`, `server`,
+//! `oidentd`, `syscalls`, `cpu` and `affinity` the instrument.
 
 mod affinity;
 mod cpu;

@@ -84,17 +84,20 @@ pub fn run(server: &Server, s: &Settings, first: bool) -> Result<NextEraFigures>
     let (addr, pid) = (server.addrs[0], server.pid());
     let mut probe = || Cpu::read(pid);
     let one = loadgen::run_echo(addr, &one_socket(s), &mut probe)?;
-    let gso = loadgen::run_echo(addr, &gso_bulk(s), &mut probe)?;
+    let gso = match loadgen::gso_available() {
+        Ok(()) => Some(loadgen::run_echo(addr, &gso_bulk(s), &mut probe)?),
+        Err(_) => None,
+    };
     let syscalls = match (first, syscalls::strace()) {
-        (true, Some(strace)) => Some(syscalls_per_echo(&strace, server, s)?),
+        (true, Ok(strace)) => Some(syscalls_per_echo(&strace, server, s)?),
         _ => None,
     };
     Ok(NextEraFigures {
         echoes_per_s_1sock: Some(per_second(one.echoes, one.interval)),
         cpu_per_echo_1sock_ns: Some(cpu_per(&one)),
         syscalls_per_echo: syscalls,
-        gso_datagrams_per_s: Some(per_second(gso.echoes, gso.interval)),
-        gso_cpu_per_datagram_ns: Some(cpu_per(&gso)),
+        gso_datagrams_per_s: gso.as_ref().map(|g| per_second(g.echoes, g.interval)),
+        gso_cpu_per_datagram_ns: gso.as_ref().map(cpu_per),
     })
 }
 
@@ -127,7 +130,7 @@ pub fn gso_bulk(s: &Settings) -> EchoLoad {
 }
 
 /// Calls per echo over one counted load of one socket, W=32, under `strace -c`.
-fn syscalls_per_echo(strace: &std::path::PathBuf, server: &Server, s: &Settings) -> Result<f64> {
+fn syscalls_per_echo(strace: &std::path::Path, server: &Server, s: &Settings) -> Result<f64> {
     let out = std::env::temp_dir().join(format!("bench-strace-{}.txt", server.pid()));
     let counting = Counting::attach(strace, server.pid(), out)?;
     let mut no_probe = || Cpu::read(server.pid());
@@ -172,8 +175,11 @@ pub fn section(entries: &[&Entry<UdpEchoFigures>], s: &Settings) -> String {
     ];
     let rows = shown.iter().map(|e| row(e)).collect();
     let mut out = heading + &table(&header, rows);
-    if syscalls::strace().is_none() {
-        out += "system calls per echo: not counted, strace is not installed (apt-get install strace)\n";
+    if let Err(why) = syscalls::strace() {
+        out += &format!("system calls per echo: not counted: {why}\n");
+    }
+    if let Err(why) = loadgen::gso_available() {
+        out += &format!("GSO peers: not run: {why}\n");
     }
     out
 }
@@ -259,4 +265,96 @@ pub fn ratios(entries: &[&Entry<UdpEchoFigures>]) -> Vec<Ratio> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::entry::tests::entry;
+
+    const NEXT: Label = Label::Flavor(Flavor::Next, None);
+
+    /// Figures with CPU per echo `cpu` ns, GSO CPU per datagram `gso` ns and
+    /// `syscalls` per echo.
+    fn figures(cpu: f64, gso: f64, syscalls: Option<f64>) -> UdpEchoFigures {
+        UdpEchoFigures {
+            cpu_per_echo_ns: cpu,
+            next_era: NextEraFigures {
+                echoes_per_s_1sock: Some(1e5),
+                cpu_per_echo_1sock_ns: Some(cpu),
+                syscalls_per_echo: syscalls,
+                gso_datagrams_per_s: Some(1e5),
+                gso_cpu_per_datagram_ns: Some(gso),
+            },
+            ..UdpEchoFigures::default()
+        }
+    }
+
+    #[test]
+    fn next_programs_against_raw_and_echo_uring_with_issue_15_targets() {
+        let raw = entry(
+            RAW_PROGRAM,
+            Label::MODERN,
+            [figures(4000.0, 4000.0, Some(2.0))],
+        );
+        let uring = entry(URING_PROGRAM, NEXT, [figures(3000.0, 3000.0, Some(0.05))]);
+        let batch = entry(BATCH_PROGRAM, NEXT, [figures(3000.0, 400.0, Some(0.1))]);
+        let compio = entry("echo-compio", NEXT, [figures(6000.0, 6000.0, None)]);
+        let ratios = ratios(&[&raw, &uring, &batch, &compio]);
+        let find = |subject: &str, figure: &str| {
+            (ratios.iter())
+                .find(|r| r.subject == subject && r.figure == figure)
+                .unwrap_or_else(|| panic!("no {subject} {figure} in {ratios:#?}"))
+        };
+        let gso = find(
+            "echo-batch next / raw epoll-edge",
+            "gso_cpu_per_datagram_ns",
+        );
+        assert_eq!((gso.rounds.clone(), gso.met()), (vec![0.1], Some(true)));
+        let calls = find("echo-uring next", "syscalls_per_echo");
+        assert!(calls.is_value);
+        assert_eq!(calls.met(), Some(true));
+        let runtime = find("echo-compio next / echo-uring", "cpu_per_echo_ns");
+        assert_eq!(
+            (runtime.rounds.clone(), runtime.met()),
+            (vec![2.0], Some(false))
+        );
+        // A figure a program did not measure gives a ratio without rounds, not a zero.
+        let none = find("echo-compio next / raw epoll-edge", "syscalls_per_echo");
+        assert!(none.rounds.is_empty() && none.met().is_none());
+        assert!(find(
+            "echo-uring next / raw epoll-edge",
+            "gso_cpu_per_datagram_ns"
+        )
+        .target
+        .is_none());
+        assert_eq!(cpu_vs_raw_target(URING_PROGRAM).unwrap().bound, 1.0);
+        assert!(cpu_vs_raw_target("echo-compio").is_none());
+    }
+
+    #[test]
+    fn the_section_shows_raw_and_the_next_programs_only() {
+        let s = Settings::for_tests();
+        let mut raw = entry(
+            RAW_PROGRAM,
+            Label::MODERN,
+            [figures(4000.0, 4000.0, Some(2.0))],
+        );
+        let mut uring = entry(URING_PROGRAM, NEXT, [figures(3000.0, 3000.0, Some(0.05))]);
+        let other = entry("echo-tokio", Label::MODERN, [figures(5000.0, 1.0, None)]);
+        assert_eq!(
+            section(&[&raw, &uring, &other], &s),
+            "",
+            "no entry ran the loads"
+        );
+        raw.subject.next_era_loads = true;
+        uring.subject.next_era_loads = true;
+        let text = section(&[&raw, &uring, &other], &s);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("echo-")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(
+            rows[1].starts_with("echo-uring") && rows[1].contains("0.05"),
+            "{text}"
+        );
+    }
 }

@@ -449,7 +449,21 @@ fn method(s: &Settings) -> Value {
             "bulk": format!("{} connections, {}-byte writes, echo read back concurrently; MB = 10^6 bytes echoed", s.tcp_connections, s.tcp_chunk),
             "connections": format!("{} workers: connect, write 1 byte, read it back, close; at most {} connections per run", s.connect_workers, s.max_connections),
         },
-        "ident": format!("{} connections on one thread, each asking about itself (server-port , client-port) and asking again on each reply", s.ident_connections),
+        "ident": {
+            "loads": format!("1 client and {} clients at a time (a thread each), each asking about the connection it asks on (server-port , client-port): queries on an open connection, asked again on each reply; and each query on a fresh connection (connect, query, read the reply, close with a reset)", s.ident_connections),
+            "interval": format!("warm-up {} s, then at least {} s and until at least max(clients, 20) replies came, at most 10 s", s.latency_warmup.as_secs_f64(), s.latency_measure.as_secs_f64()),
+            "wall": "open: from the write of the query to the end of its reply line; fresh: from the connect to the end of the reply line",
+            "lookup": "the default (netlink); ident-tokio and ident-pool also with --lookup proc",
+            "reference": "oidentd where installed, started by the bench: --foreground --nosyslog --quiet --address 127.0.0.1 --port P; fresh connections only (it answers one query per connection); its CPU counts the children it reaped (cutime + cstime)",
+        },
+        "flood": format!("{} datagrams of {} bytes from one socket as fast as the kernel takes them, at the server's default queue; echoes read until the server is idle; the server's summary splits them; turns from the event lines of a second flood without --quiet", s.flood_datagrams, s.payload),
+        "next_era": {
+            "entries": "the next programs, and raw epoll-edge when a next program is measured",
+            "one_socket": format!("1 socket × W={}", s.window),
+            "syscalls": format!("strace -f -c attached to the server for one load of 1 socket × W={} (first round), calls / echoes of that load", s.window),
+            "gso_peers": format!("{} sockets, each with 2 GSO batches of 32 segments in flight (one sendmsg with UDP_SEGMENT per batch, quinn-udp; GRO off on the client sockets)", s.udp_sockets),
+        },
+        "bridge": "each step measured with its family's loads; ratios step / legacy and step / modern of the same program",
     })
 }
 

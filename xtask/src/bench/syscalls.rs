@@ -3,7 +3,7 @@
 //! so such a run is slow and times nothing; the counts are what the figure is. (`cargo
 //! xtask trace` gives the same count call by call, from a server started under strace.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,11 +16,29 @@ use nix::unistd::Pid;
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `strace` on PATH, if any.
-pub fn strace() -> Option<PathBuf> {
+fn strace_on_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join("strace"))
         .find(|p| p.is_file())
+}
+
+/// The strace to count with, or why system calls cannot be counted here: strace is
+/// not installed, or the Yama security module lets no one but root attach to a
+/// process that is not its own descendant (the server is strace's sibling).
+pub fn strace() -> Result<PathBuf, String> {
+    let strace = strace_on_path()
+        .ok_or("strace is not installed (apt-get install strace, dnf install strace)")?;
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope");
+    let scope: u8 = scope.ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    match (scope, root) {
+        (0, _) | (1 | 2, true) => Ok(strace),
+        _ => Err(format!(
+            "kernel.yama.ptrace_scope = {scope} keeps strace from attaching to the server"
+        )),
+    }
 }
 
 /// strace attached to a process, counting its calls; killed if dropped early.
@@ -31,7 +49,7 @@ pub struct Counting {
 
 impl Counting {
     /// Attaches `strace -f -c` to every thread of `pid` and waits until it has.
-    pub fn attach(strace: &PathBuf, pid: Pid, out: PathBuf) -> Result<Counting> {
+    pub fn attach(strace: &Path, pid: Pid, out: PathBuf) -> Result<Counting> {
         let child = Command::new(strace)
             .args(["-f", "-c", "-qq", "-o"])
             .arg(&out)

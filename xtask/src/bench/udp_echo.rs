@@ -551,6 +551,36 @@ mod tests {
     }
 
     #[test]
+    fn a_bridge_step_is_read_against_both_ends_of_its_ladder() {
+        let legacy = entry("echo-mpsc", Label::LEGACY, [figures(2.0)]);
+        let step = Label::Flavor(Flavor::Bridge, Some(2));
+        let bridge = entry("echo-mpsc", step, [figures(1.5)]);
+        let modern = entry("echo-mpsc", Label::MODERN, [figures(1.0)]);
+        let ratios = UdpEchoFigures::ratios(&[&legacy, &bridge, &modern]);
+        let ladder: Vec<_> = (ratios.iter())
+            .filter(|r| r.subject.contains("bridge"))
+            .map(|r| {
+                (
+                    r.subject.as_str(),
+                    r.figure,
+                    r.rounds.clone(),
+                    r.target.is_some(),
+                )
+            })
+            .collect();
+        let (l, m) = ("echo-mpsc bridge-2 / legacy", "echo-mpsc bridge-2 / modern");
+        assert_eq!(
+            ladder,
+            [
+                (l, "cpu_per_echo_ns", vec![0.75], false),
+                (l, "rtt_p50_us", vec![0.75], false),
+                (m, "cpu_per_echo_ns", vec![1.5], false),
+                (m, "rtt_p50_us", vec![1.5], false),
+            ]
+        );
+    }
+
+    #[test]
     fn a_failed_round_gives_no_ratio_for_that_round() {
         let mut legacy = entry("echo-select", Label::LEGACY, [figures(2.0), figures(2.0)]);
         legacy.rounds[0] = None;
