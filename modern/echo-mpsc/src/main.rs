@@ -131,6 +131,17 @@ impl Reader {
 
     async fn run(mut self) -> EchoCounts {
         loop {
+            // The queue is full: let the writer run before reading on. The writer task
+            // was woken by the first echo queued, but a task is only left when it
+            // yields, and under a flood `recv_from` keeps returning datagrams until the
+            // cooperative budget (128) is spent: the writer would send 8 echoes per
+            // 128 reads and the other 120 would be dropped though the socket could
+            // take them. After the yield the writer has emptied the queue, unless the
+            // socket itself pushes back; then the datagram is read and dropped as
+            // before, one extra pass of the scheduler later.
+            if self.queue.capacity() == 0 {
+                tokio::task::yield_now().await;
+            }
             let (len, peer) = tokio::select! {
                 // The socket first: while datagrams are waiting, the shutdown future is
                 // not polled at all (polling it registers a waiter, per datagram). A
