@@ -52,14 +52,15 @@
 //!   task gets its turn. The legacy reader needs no such line to stay correct (both
 //!   halves are polled in one task, its writer after each reader turn), and neither
 //!   does this one; but here the turn ends only when the budget of 128 reads is spent,
-//!   and under a flood the writer then sent the 8 echoes the queue held per 128 reads:
-//!   of what this server read, it echoed 28 % and dropped the rest while the socket
-//!   could take every echo (`cargo xtask bench`, flood of 5,000 datagrams at the
-//!   default queue: 122 reads per writer turn). With the yield it echoes all it reads,
-//!   8 reads per turn, and its share of the whole flood doubles; under the bench's
-//!   normal load, where the queue never fills, its CPU per echo did not change (0.95×,
-//!   0.93–1.12, same rounds). A datagram is still dropped and reported when the queue
-//!   is full because the socket pushes back, which is what the queue is for.
+//!   and under a flood the writer then sent the 8 echoes the queue held per turn of up
+//!   to 128 reads: of what this server read, it echoed 28 % and dropped the rest while
+//!   the socket could take every echo (`cargo xtask bench`: a flood of 5,000 datagrams
+//!   at the default queue; 30 to 128 reads per writer turn from run to run). With the
+//!   yield it echoes all it reads, 8 reads per turn, and its share of the whole flood
+//!   tripled (3.0×, same rounds); under the bench's normal load, where the queue never
+//!   fills, its CPU per echo did not move (0.98×, 0.95–1.19). A datagram is still
+//!   dropped and reported when the queue is full because the socket pushes back, which
+//!   is what the queue is for.
 
 use std::io;
 use std::net::SocketAddr;
