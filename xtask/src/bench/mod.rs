@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use harness::{project_root, Catalogue, Family, Profile, Program};
+use harness::{project_root, Catalogue, Family, Flavor, Profile, Program};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -327,7 +327,12 @@ fn plan(
     let programs = catalogue.select(requested, None)?;
     let mut skipped = Vec::new();
     let mut entries = Vec::new();
-    for program in programs.iter().filter(|p| flavors.contains(&p.flavor)) {
+    let chosen: Vec<&Program> = programs
+        .iter()
+        .filter(|p| flavors.contains(&p.flavor))
+        .collect();
+    let read_against = read_against(&chosen, catalogue.programs());
+    for program in chosen.iter().chain(&read_against).copied() {
         // A program that does not say what it is cannot be measured: name it and stop.
         let family = program.family()?;
         match entries_of(program, family, settings) {
@@ -357,6 +362,28 @@ fn plan(
         }
     }
     Ok((entries, skipped))
+}
+
+/// What the chosen programs are read against, where it is not chosen itself (`--flavor
+/// bridge`, `--flavor next`): the legacy and modern ends of a bridge step's ladder, and
+/// the modern side of a next program's declared readiness sibling.
+fn read_against<'a>(chosen: &[&Program], all: &'a [Program]) -> Vec<&'a Program> {
+    let wanted = |p: &Program| {
+        chosen.iter().any(|c| match c.flavor {
+            Flavor::Bridge => {
+                c.name == p.name && matches!(p.flavor, Flavor::Legacy | Flavor::Modern)
+            }
+            Flavor::Next => {
+                c.declared.sibling.as_deref() == Some(&p.name) && p.flavor == Flavor::Modern
+            }
+            Flavor::Legacy | Flavor::Modern => false,
+        })
+    };
+    let not_chosen = |p: &&Program| !chosen.iter().any(|c| c.package == p.package);
+    all.iter()
+        .filter(|p| wanted(p))
+        .filter(not_chosen)
+        .collect()
 }
 
 /// The entries of one program (one per socket count for a multi-socket one, one per

@@ -25,12 +25,14 @@ pub struct Interval {
     pub cpu: (Cpu, Cpu),
 }
 
-/// Waits `warmup`, reads the counter and the server CPU, waits `measure`, reads them
-/// again.
+/// Waits `warmup`, reads the counter and the server CPU, waits `measure` and on until
+/// the counter has grown by `min` (at most [`MEASURE_LIMIT`]: on a busy machine a short
+/// interval may fall where the server did not run), reads them again.
 fn measure_counter(
     counter: &AtomicU64,
     warmup: Duration,
     measure: Duration,
+    min: u64,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<(u64, Interval)> {
     thread::sleep(warmup);
@@ -38,6 +40,9 @@ fn measure_counter(
     let n0 = counter.load(Ordering::Relaxed);
     let t0 = Instant::now();
     thread::sleep(measure);
+    while counter.load(Ordering::Relaxed) - n0 < min && t0.elapsed() < MEASURE_LIMIT {
+        thread::sleep(Duration::from_millis(5));
+    }
     let n1 = counter.load(Ordering::Relaxed);
     let c1 = probe()?;
     Ok((
@@ -98,7 +103,8 @@ pub fn bulk_echo(
             }
         }));
     }
-    let result = measure_counter(&echoed, warmup, measure, probe);
+    // At least one write's worth echoed.
+    let result = measure_counter(&echoed, warmup, measure, chunk as u64, probe);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join()
@@ -157,7 +163,7 @@ pub fn connect_rate(
             }
         }));
     }
-    let result = measure_counter(&done, warmup, measure, probe);
+    let result = measure_counter(&done, warmup, measure, MIN_CONNECTIONS, probe);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().map_err(|_| anyhow!("a client thread panicked"))?;
@@ -185,8 +191,10 @@ pub struct IdentLoad {
     pub max_connections: u64,
 }
 
-/// The longest a measured interval is stretched to reach its minimum of replies.
+/// The longest a measured interval is stretched to reach its minimum count.
 pub const MEASURE_LIMIT: Duration = Duration::from_secs(10);
+/// Connections a connection-rate interval holds at least.
+const MIN_CONNECTIONS: u64 = 20;
 
 /// What one ident load measured.
 #[derive(Debug, Clone, Default)]
