@@ -532,6 +532,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_step_brings_its_ladder_s_ends_and_a_next_program_its_sibling() {
+        let package = |name: &str, study: serde_json::Value| {
+            serde_json::json!({
+                "name": name,
+                "id": name,
+                "manifest_path": format!("/w/{name}/Cargo.toml"),
+                "metadata": { "study": study },
+                "dependencies": [],
+            })
+        };
+        let udp = serde_json::json!({ "family": "udp-echo" });
+        let packages = vec![
+            package("legacy-x", udp.clone()),
+            package("modern-x", udp.clone()),
+            package("legacy-z", udp.clone()),
+            package(
+                "bridge-x-step1",
+                serde_json::json!({ "family": "udp-echo", "program": "x", "step": 1 }),
+            ),
+            package(
+                "next-y",
+                serde_json::json!({ "family": "udp-echo", "sibling": "x" }),
+            ),
+        ];
+        let ids: Vec<serde_json::Value> = packages.iter().map(|p| p["id"].clone()).collect();
+        let catalogue = Catalogue::from_json(serde_json::json!({
+            "packages": packages,
+            "workspace_members": ids,
+            "resolve": { "nodes": [] },
+        }));
+        let all = catalogue.programs();
+        let by = |package: &str| all.iter().find(|p| p.package == package).unwrap();
+        let names = |chosen: &[&Program]| -> Vec<String> {
+            let found = read_against(chosen, all);
+            found.iter().map(|p| p.package.clone()).collect()
+        };
+        assert_eq!(names(&[by("bridge-x-step1")]), ["legacy-x", "modern-x"]);
+        assert_eq!(names(&[by("next-y")]), ["modern-x"]);
+        // What is chosen already is not brought twice; legacy and modern bring nothing.
+        assert_eq!(names(&[by("bridge-x-step1"), by("modern-x")]), ["legacy-x"]);
+        assert!(names(&[by("legacy-z")]).is_empty());
+    }
+
+    #[test]
     fn a_missed_target_fails_only_a_gated_run() {
         assert_eq!(exit_status(false, false, 4), 0, "reported, not failed");
         assert_eq!(exit_status(false, true, 4), EXIT_TARGET_MISSED);
