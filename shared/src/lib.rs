@@ -12,10 +12,13 @@
 //!   the counts and close reasons of the TCP echo servers.
 //! * [`ident`]: RFC 1413 ident without I/O: framing, queries, replies, and the
 //!   owner of a connection from `/proc/net/tcp*` and `/etc/passwd`.
+//! * [`accept`]: what a TCP server does when `accept` fails (pause for lack of
+//!   resources, skip a failed connection), as a state machine without I/O.
 //! * [`fds`]: a process's open descriptors as `/proc/PID/fd` names them (epoll
 //!   instance, pipe, eventfd…), for the mio demos and the suite.
 //! * [`vectors`]: payload test vectors for the conformance suite.
 
+pub mod accept;
 pub mod cli;
 pub mod echo;
 pub mod event;
