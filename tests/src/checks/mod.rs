@@ -3,6 +3,7 @@
 //! exhaustive, so a new family cannot land without checks.
 
 pub mod common;
+pub mod faults;
 pub mod ident;
 pub mod internals;
 pub mod multisocket;
