@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -500,6 +500,9 @@ pub fn exhaustion_ident(ctx: &Ctx) -> Outcome {
 const IDLE_PEERS: usize = 1000;
 /// The idle timeout the check runs the server with.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How late after its idle timeout a peer may be closed: the server may accept it
+/// late, on a loaded machine, and its clock starts then.
+const CLOSE_MARGIN: Duration = Duration::from_secs(6);
 /// How often a slow ident peer sends one more byte of a line it never ends: well
 /// inside the idle timeout, so that a timer restarted by every byte would never fire.
 const SLOW_BYTE_EVERY: Duration = Duration::from_secs(1);
@@ -533,35 +536,20 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
     let pid = run.pid().as_raw();
     served(server, proto, 0, PROMPT)?;
     let before = rss_kib(pid)?;
-    let t0 = Instant::now();
-    let mut peers = Vec::with_capacity(IDLE_PEERS);
-    for i in 0..IDLE_PEERS {
-        let s = TcpStream::connect_timeout(&server, CONNECT_TIMEOUT)
-            .with_context(|| format!("idle peer {i}: connect"))?;
-        s.set_read_timeout(Some(IO_TIMEOUT))?;
-        s.set_write_timeout(Some(IO_TIMEOUT))?;
-        (&s).write_all(b"1")
-            .with_context(|| format!("idle peer {i}: first byte"))?;
-        if proto == Proto::Echo {
-            let mut one = [0u8; 1];
-            (&s).read_exact(&mut one)
-                .with_context(|| format!("idle peer {i}: its echo"))?;
-        }
-        peers.push((s, Instant::now()));
-    }
-    let opened = t0.elapsed();
-    // Slow ident peers: one more byte each, every second, never a newline.
+    // Slow ident peers: one more byte each, every second, never a newline; from the
+    // first second of each, so that a timer restarted by every byte would never fire.
+    let slow: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
     let stop_bytes = Arc::new(AtomicBool::new(false));
     let dripper = (proto == Proto::Ident).then(|| {
-        let streams: Vec<TcpStream> = peers
-            .iter()
-            .filter_map(|(s, _)| s.try_clone().ok())
-            .collect();
-        let stop_bytes = stop_bytes.clone();
+        let (slow, stop_bytes) = (slow.clone(), stop_bytes.clone());
         thread::spawn(move || {
             let mut sent = 0u64;
             while !stop_bytes.load(Ordering::Relaxed) {
                 thread::sleep(SLOW_BYTE_EVERY);
+                let streams: Vec<TcpStream> = match slow.lock() {
+                    Ok(s) => s.iter().filter_map(|s| s.try_clone().ok()).collect(),
+                    Err(_) => break,
+                };
                 for s in &streams {
                     // A peer already closed by the server fails here: that is the point.
                     if (&*s).write(b"2").is_ok() {
@@ -572,6 +560,30 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
             sent
         })
     });
+    let t0 = Instant::now();
+    let mut peers = Vec::with_capacity(IDLE_PEERS);
+    for i in 0..IDLE_PEERS {
+        let s = TcpStream::connect_timeout(&server, CONNECT_TIMEOUT)
+            .with_context(|| format!("idle peer {i}: connect"))?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        (&s).write_all(b"1")
+            .with_context(|| format!("idle peer {i}: first byte"))?;
+        match proto {
+            Proto::Echo => {
+                let mut one = [0u8; 1];
+                (&s).read_exact(&mut one)
+                    .with_context(|| format!("idle peer {i}: its echo"))?;
+            }
+            Proto::Ident => {
+                if let Ok(mut slow) = slow.lock() {
+                    slow.push(s.try_clone()?);
+                }
+            }
+        }
+        peers.push((s, Instant::now()));
+    }
+    let opened = t0.elapsed();
     let result = (|| -> Result<String> {
         let prompt = served(server, proto, 1, PROMPT)
             .context("another client, while 1,000 peers held connections")?;
@@ -584,7 +596,7 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
         // The idle timeout closes every peer: each reads end-of-file (or a reset).
         let mut closed_after = Vec::with_capacity(IDLE_PEERS);
         for (i, (s, since)) in peers.iter().enumerate() {
-            let limit = (*since + IDLE_TIMEOUT + Duration::from_secs(4))
+            let limit = (*since + IDLE_TIMEOUT + CLOSE_MARGIN)
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1));
             s.set_read_timeout(Some(limit))?;
@@ -627,6 +639,7 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
     })();
     stop_bytes.store(true, Ordering::Relaxed);
     let dripped = dripper.map(|t| t.join().unwrap_or(0));
+    drop(slow);
     let detail = result?;
     drop(peers);
     let idle_lines = {
