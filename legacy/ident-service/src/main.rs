@@ -225,14 +225,28 @@ impl Drop for Report {
     }
 }
 
+/// Replies a connection may owe (requests read, replies not yet handed to the codec)
+/// before the transport reads no more requests. tokio-proto's pipeline reads requests
+/// as long as the transport yields them and queues their responses without a bound:
+/// a peer that sends queries and never reads its replies grew the server by about 70
+/// bytes a query (285 MB for 20 MB of queries), and made each turn of the pipeline
+/// walk the whole queue.
+const MAX_OWED: usize = 32;
+
 /// The framed connection, plus what the protocol layer does not know about: the idle
-/// timer, the shutdown signal, and the `closed` report when the pipeline lets go.
+/// timer, the shutdown signal, the bound on replies owed, and the `closed` report when
+/// the pipeline lets go.
 #[allow(deprecated)]
 struct Transport {
     framed: Framed<TcpStream, IdentCodec>,
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    /// Requests yielded whose replies have not been handed to `framed` yet.
+    owed: usize,
+    /// Set when `poll` refused to read because `MAX_OWED` replies were owed: the next
+    /// reply taken wakes the pipeline to read again.
+    held_back: bool,
     report: Report,
 }
 
@@ -254,9 +268,16 @@ impl Stream for Transport {
         if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
             return self.end(reason::SHUTDOWN);
         }
+        // Backpressure: with `MAX_OWED` replies owed, read nothing more from the peer
+        // until it takes some (the kernel buffers fill, and its writes stall).
+        if self.owed >= MAX_OWED {
+            self.held_back = true;
+            return Ok(Async::NotReady);
+        }
         match self.framed.poll() {
             Ok(Async::Ready(Some(line))) => {
                 self.idle.reset(Instant::now() + self.idle_timeout);
+                self.owed += 1;
                 Ok(Async::Ready(Some(line)))
             }
             Ok(Async::Ready(None)) => self.end(reason::EOF),
@@ -281,6 +302,12 @@ impl Sink for Transport {
         let started = self.framed.start_send(reply)?;
         if let AsyncSink::Ready = started {
             self.report.sent.set(self.report.sent.get() + len);
+            self.owed = self.owed.saturating_sub(1);
+            if std::mem::take(&mut self.held_back) {
+                // `poll` returned `NotReady` without registering for the socket: ask
+                // for another turn, in which the pipeline reads again.
+                task::current().notify();
+            }
         }
         Ok(started)
     }
@@ -316,6 +343,8 @@ impl ServerProto<TcpStream> for IdentProto {
             idle: Timeout::new(self.idle_timeout, &self.handle)?,
             idle_timeout: self.idle_timeout,
             shutdown: self.shutdown.clone(),
+            owed: 0,
+            held_back: false,
             report,
         })
     }
