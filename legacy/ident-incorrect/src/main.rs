@@ -144,6 +144,10 @@ impl Stream for Incoming {
     }
 }
 
+/// Lines a connection answers per turn before it yields, so that a peer with many
+/// queries waiting cannot keep the event loop (and every other connection) waiting.
+const BUDGET: usize = 64;
+
 /// The talk's handler: a std `BufReader` around the connection, and the line read
 /// so far.
 struct IdentHandler {
@@ -183,7 +187,7 @@ impl IdentHandler {
         if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
             return Ok(Async::Ready(reason::SHUTDOWN));
         }
-        loop {
+        for _ in 0..BUDGET {
             // Bounded, so that a line without end cannot grow the string forever
             // (the one correction made to the talk's code besides `NotReady` below).
             let room = (MAX_LINE + 1).saturating_sub(self.request.len()) as u64;
@@ -213,6 +217,9 @@ impl IdentHandler {
                 Line::Incomplete => return Ok(Async::Ready(reason::EOF)),
             }
         }
+        // Budget spent with lines left: ask to be polled again after the others.
+        futures::task::current().notify();
+        Ok(Async::NotReady)
     }
 }
 

@@ -105,6 +105,11 @@ struct Served {
     why: Cow<'static, str>,
 }
 
+/// Lines a connection answers per turn before it yields, so that a peer with many
+/// queries waiting cannot keep the event loop (and every other connection) waiting:
+/// nothing in futures 0.1 or tokio-core yields on its own.
+const BUDGET: usize = 64;
+
 /// The query lines of one connection, as a `Stream` of `String`s.
 struct Requests {
     reader: ReadHalf<TcpStream>,
@@ -113,6 +118,8 @@ struct Requests {
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    /// Lines returned since the task last waited.
+    turn: usize,
 }
 
 impl Stream for Requests {
@@ -123,6 +130,14 @@ impl Stream for Requests {
         loop {
             match ident::next_line(&self.buf) {
                 Line::Complete { line, consumed } => {
+                    if self.turn == BUDGET {
+                        // Budget spent with lines left: ask to be polled again after
+                        // the others.
+                        self.turn = 0;
+                        task::current().notify();
+                        return Ok(Async::NotReady);
+                    }
+                    self.turn += 1;
                     let line = String::from_utf8(line.to_vec()).map_err(|_| End::InvalidUtf8)?;
                     self.buf.drain(..consumed);
                     self.idle.reset(Instant::now() + self.idle_timeout);
@@ -143,6 +158,7 @@ impl Stream for Requests {
                 Ok(0) => return Ok(Async::Ready(None)),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.turn = 0;
                     // tokio-core registered this task for readability; the timer
                     // registers it for the idle deadline.
                     if self.idle.poll()?.is_ready() {
@@ -274,6 +290,7 @@ impl Connection {
             idle: Timeout::new(idle_timeout, &handle)?,
             idle_timeout,
             shutdown,
+            turn: 0,
         };
         // Each step of the fold is a future that owns what it uses, so the counts
         // live in cells the steps share.

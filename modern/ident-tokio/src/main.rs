@@ -58,6 +58,9 @@
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
 //!   channel whose end means "all done" → each task returns its `Served` to a
 //!   `JoinSet`. A timer needs no `Handle` any more, so `Connection` loses that field.
+//! * The `BUDGET` of lines a legacy connection answers before it yields goes: each
+//!   `write_all` spends tokio's cooperative budget, so a peer with many queries
+//!   waiting yields to the others after a while without being told to.
 //! * "Wait, then retry" after a failed accept: tokio-core's `Timeout`, polled by a
 //!   hand-written `Incoming` stream, becomes `sleep_until` as one more branch of the
 //!   accept loop's `select!` (the accept branch is disabled meanwhile). The slot count
