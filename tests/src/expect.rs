@@ -67,6 +67,21 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
         "a blocking std read inside a task holds the runtime's only thread: of three \
          open connections, only the first is served",
     ),
+    (
+        "ident-incorrect",
+        Flavor::Legacy,
+        "unread-replies",
+        "std write_all on a non-blocking socket (the talk's second point): once the \
+         replies fill the socket buffer, WouldBlock comes back as an error and the \
+         connection is dropped, its replies lost",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Modern,
+        "unread-replies",
+        "a blocking std write to a peer that reads nothing holds the runtime's only \
+         thread: no other client is served until the write times out",
+    ),
 ];
 
 /// Why `check` is documented to fail for `program` in `flavor`, if it is.

@@ -836,18 +836,7 @@ pub fn unread_echo(ctx: &Ctx) -> Outcome {
     };
     // Wait until the writes stall: the socket buffers are full and the server reads
     // no more from this peer.
-    let t0 = Instant::now();
-    let (mut last, mut still_since) = (0u64, Instant::now());
-    while t0.elapsed() < Duration::from_secs(10) {
-        thread::sleep(Duration::from_millis(50));
-        let now = written.load(Ordering::Relaxed);
-        if now != last {
-            (last, still_since) = (now, Instant::now());
-        } else if still_since.elapsed() >= Duration::from_millis(500) {
-            break;
-        }
-    }
-    let stalled_at = written.load(Ordering::Relaxed);
+    let stalled_at = wait_stalled(&written, pid)?;
     ensure!(
         stalled_at < UNREAD,
         "all {UNREAD} bytes were taken without a byte read back: no backpressure seen"
@@ -894,4 +883,158 @@ pub fn unread_echo(ctx: &Ctx) -> Outcome {
          {rss} KiB; another client served in {other:.2?}; then all {UNREAD} bytes came back \
          in order"
     ))
+}
+
+/// Stops a server started with `--quiet` (no per-connection lines to count): exit 0
+/// within 2 s, and a summary in which every connection accepted was closed.
+fn stop_quiet(run: &mut Running, proto: Proto) -> Result<Counts> {
+    run.signal(Signal::SIGTERM)?;
+    let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
+    ensure!(
+        status.success(),
+        "exit status {status} after SIGTERM; stderr: {}",
+        tail(&run.stderr())
+    );
+    let events = run.events()?;
+    let Some(Event::Summary(c)) = events.last() else {
+        bail!("last line is not a summary: {:?}", events.last());
+    };
+    let key = proto.work_key();
+    let (Some(accepted), Some(closed), Some(_), Some(_)) = (
+        c.get("accepted"),
+        c.get("closed"),
+        c.get(key),
+        c.get("accept_pauses"),
+    ) else {
+        bail!("summary lacks accepted/closed/{key}/accept_pauses: {c:?}");
+    };
+    ensure!(
+        accepted == closed,
+        "summary accepted={accepted} closed={closed}: a connection was left unaccounted"
+    );
+    Ok(c.clone())
+}
+
+/// An ident peer that sends queries and never reads its replies: the server stops
+/// reading its queries (the peer's writes stall), its RSS does not grow with what was
+/// sent, another client is answered meanwhile, and once the peer reads, every query
+/// has its reply, in order. The server runs with `--quiet`: the peer sends about
+/// 100,000 queries before its writes stall.
+pub fn unread_ident(ctx: &Ctx) -> Outcome {
+    const QUERY: &[u8] = b"0, 0\n";
+    const REPLY: &[u8] = b"0, 0 : ERROR : INVALID-PORT\r\n";
+    let (mut run, server) = start(ctx, &["--quiet"], None)?;
+    let pid = run.pid().as_raw();
+    served(server, Proto::Ident, 0, PROMPT)?;
+    let before = rss_kib(pid)?;
+    let s = connect_small_buffers(server)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let written = Arc::new(AtomicU64::new(0));
+    let stop_writing = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (s, written, stop_writing) = (s.try_clone()?, written.clone(), stop_writing.clone());
+        thread::spawn(move || -> Result<()> {
+            let chunk = QUERY.repeat(10_000);
+            while !stop_writing.load(Ordering::Relaxed) && written.load(Ordering::Relaxed) < UNREAD
+            {
+                (&s).write_all(&chunk).context("sending queries")?;
+                written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            s.shutdown(Shutdown::Write)?;
+            Ok(())
+        })
+    };
+    let stalled_at = wait_stalled(&written, pid)?;
+    stop_writing.store(true, Ordering::Relaxed);
+    ensure!(
+        stalled_at < UNREAD,
+        "{UNREAD} bytes of queries were taken without a reply read: no backpressure seen"
+    );
+    let rss = rss_kib(pid)?;
+    let grown = rss.saturating_sub(before);
+    let other = served(server, Proto::Ident, 1, PROMPT).context("another client, meanwhile");
+    ensure!(
+        grown <= MAX_UNREAD_GROWTH_KIB,
+        "VmRSS grew by {grown} KiB ({before} → {rss}) while a peer sent {stalled_at} bytes of queries and read no reply"
+    );
+    let other = other?;
+    // Now read: one reply per query, then end-of-file.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match (&s).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("read after {} bytes of replies", got.len()))
+            }
+        }
+    }
+    writer
+        .join()
+        .map_err(|_| anyhow!("writer thread panicked"))??;
+    let queries = written.load(Ordering::Relaxed) / QUERY.len() as u64;
+    let replies = (got.len() / REPLY.len()) as u64;
+    ensure!(
+        got.len() % REPLY.len() == 0 && got.chunks(REPLY.len()).all(|r| r == REPLY),
+        "the replies are not {} bytes each of {:?}",
+        REPLY.len(),
+        String::from_utf8_lossy(REPLY)
+    );
+    ensure!(replies == queries, "{replies} replies to {queries} queries");
+    let c = stop_quiet(&mut run, Proto::Ident)?;
+    ensure!(
+        c.get("queries") == Some(queries + 2),
+        "summary {c:?}: expected {queries} queries and 2 probes"
+    );
+    Ok(format!(
+        "queries stalled at {stalled_at} bytes (the server stopped reading); VmRSS {before} → \
+         {rss} KiB; another client answered in {other:.2?}; then all {queries} replies came \
+         back in order"
+    ))
+}
+
+/// Whether every thread of a process sleeps (state `S` in /proc/PID/task/*/stat),
+/// each time it is looked at over `window`: it waits for something, rather than
+/// waiting for a CPU (`R`) on a busy machine.
+fn asleep(pid: i32, window: Duration) -> Result<bool> {
+    let t0 = Instant::now();
+    loop {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
+            if state != Some("S") {
+                return Ok(false);
+            }
+        }
+        if t0.elapsed() >= window {
+            return Ok(true);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the peer's writes stall — `written` still for 500 ms — while every
+/// thread of the server sleeps for 300 ms more: it stopped reading, rather than being
+/// slow to (or starved of a CPU). At most 15 s; returns what was written.
+fn wait_stalled(written: &AtomicU64, pid: i32) -> Result<u64> {
+    let t0 = Instant::now();
+    let (mut last, mut still_since) = (0u64, Instant::now());
+    while t0.elapsed() < Duration::from_secs(15) {
+        thread::sleep(Duration::from_millis(50));
+        let now = written.load(Ordering::Relaxed);
+        if now != last {
+            (last, still_since) = (now, Instant::now());
+        } else if still_since.elapsed() >= Duration::from_millis(500)
+            && asleep(pid, Duration::from_millis(300))?
+            && written.load(Ordering::Relaxed) == last
+        {
+            break;
+        }
+    }
+    Ok(written.load(Ordering::Relaxed))
 }

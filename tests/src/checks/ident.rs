@@ -123,6 +123,10 @@ pub const CHECKS: &[Check] = &[
         run: faults::max_connections_ident,
     },
     Check {
+        name: "unread-replies",
+        run: faults::unread_ident,
+    },
+    Check {
         name: "era-purity",
         run: common::era_purity,
     },
