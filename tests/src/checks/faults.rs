@@ -161,7 +161,7 @@ fn raise_nofile(need: u64) -> Result<u64> {
         }
         lim = raised;
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// Stops the server with SIGTERM: exit 0 within 2 s, and a summary that adds up with
