@@ -400,7 +400,26 @@ const MAX_STDERR_GROWTH: usize = 400;
 /// in the backlog wait while the server pauses (little CPU, a bounded stderr), all are
 /// served as the first leave, a fresh client is served within 2 s once they all have
 /// left, and SIGTERM still stops it with a summary that adds up.
+///
+/// Beside it, at the same time, a second server is exhausted the same way and stopped
+/// with SIGTERM in the middle of its pause: it exits 0 within 2 s, summary and all.
 fn exhaustion(ctx: &Ctx, proto: Proto) -> Outcome {
+    let (recovers, stops) = thread::scope(|s| {
+        let stops = s.spawn(|| exhaustion_sigterm(ctx, proto));
+        let recovers = exhaustion_recovers(ctx, proto);
+        let stops = stops
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("the SIGTERM half panicked")));
+        (recovers, stops)
+    });
+    let (recovers, stops) = (
+        recovers?,
+        stops.context("SIGTERM while out of descriptors")?,
+    );
+    Ok(format!("{recovers}; {stops}"))
+}
+
+fn exhaustion_recovers(ctx: &Ctx, proto: Proto) -> Outcome {
     let (mut run, server) = start(ctx, &[], Some(EXHAUSTION_NOFILE))?;
     let pid = run.pid().as_raw();
     let mut probes = Vec::with_capacity(EXHAUSTION_CLIENTS);
@@ -500,6 +519,36 @@ fn exhaustion(ctx: &Ctx, proto: Proto) -> Outcome {
         cpu * 100.0,
         stderr.len(),
         stderr.lines().count(),
+    ))
+}
+
+/// Out of descriptors with clients waiting, the server pausing its accepts: SIGTERM
+/// still stops it.
+fn exhaustion_sigterm(ctx: &Ctx, proto: Proto) -> Outcome {
+    let (mut run, server) = start(ctx, &[], Some(EXHAUSTION_NOFILE))?;
+    let mut probes = Vec::with_capacity(EXHAUSTION_CLIENTS);
+    for i in 0..EXHAUSTION_CLIENTS {
+        probes.push(Probe::send(server, proto, i)?);
+    }
+    let first = gather(&mut probes, Duration::from_secs(1), Duration::from_secs(10))?;
+    ensure!(
+        first.len() < EXHAUSTION_CLIENTS && run.stderr().contains("Too many open files"),
+        "descriptors did not run out: {} of {EXHAUSTION_CLIENTS} served; stderr {}",
+        first.len(),
+        tail(&run.stderr())
+    );
+    let t0 = Instant::now();
+    let c = stop(&mut run, proto)?;
+    let took = t0.elapsed();
+    ensure!(
+        c.get("accept_pauses").unwrap_or(0) >= 1,
+        "summary {c:?}: no pause counted"
+    );
+    Ok(format!(
+        "a second server, SIGTERM while it paused with {} clients waiting: exit 0 after \
+         {took:.2?}, `{}`",
+        EXHAUSTION_CLIENTS - first.len(),
+        Event::Summary(c)
     ))
 }
 
