@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process;
 use std::time::Duration;
 
+use crate::ident::lookup::{self, Lookup};
+
 /// Exit status for bad command-line input (as with `getopt`-style tools).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status for an error at start-up (bind failed, …).
@@ -35,6 +37,16 @@ pub enum Opt {
     IdleTimeoutSecs,
     /// `--max-connections N`: connections served at once; more wait in the backlog.
     MaxConnections,
+    /// `--lookup auto|netlink|proc`: how an ident server finds a connection's owner.
+    Lookup,
+    /// `--tasks N`: how many tasks wait on one socket.
+    Tasks,
+    /// `--work-ms MS`: how long each datagram keeps the task that read it busy.
+    WorkMs,
+    /// `--loop KIND`: how a flooded reader reads (see [`ReadLoop`]).
+    Loop,
+    /// `--cost-us US`: CPU time each datagram costs the reader that reads it.
+    CostUs,
 }
 
 impl Opt {
@@ -48,6 +60,11 @@ impl Opt {
             Opt::IntervalMs => "--interval-ms",
             Opt::IdleTimeoutSecs => "--idle-timeout-secs",
             Opt::MaxConnections => "--max-connections",
+            Opt::Lookup => "--lookup",
+            Opt::Tasks => "--tasks",
+            Opt::WorkMs => "--work-ms",
+            Opt::Loop => "--loop",
+            Opt::CostUs => "--cost-us",
         }
     }
 
@@ -57,11 +74,15 @@ impl Opt {
             Opt::Quiet => None,
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
-            Opt::Queue | Opt::Sockets | Opt::Count | Opt::MaxConnections => Some("N"),
+            Opt::Lookup => Some(Lookup::CHOICES),
+            Opt::Queue | Opt::Sockets | Opt::Count | Opt::Tasks | Opt::MaxConnections => Some("N"),
+            Opt::WorkMs => Some("MS"),
+            Opt::Loop => Some("KIND"),
+            Opt::CostUs => Some("US"),
         }
     }
 
-    const ALL: [Opt; 8] = [
+    const ALL: [Opt; 13] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -69,8 +90,48 @@ impl Opt {
         Opt::Count,
         Opt::IntervalMs,
         Opt::IdleTimeoutSecs,
+        Opt::Lookup,
+        Opt::Tasks,
+        Opt::WorkMs,
+        Opt::Loop,
+        Opt::CostUs,
         Opt::MaxConnections,
     ];
+}
+
+/// How the flooded reader of `coop-budget` reads its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLoop {
+    /// `recv_from` until it would block (tokio 1: `recv_from().await`, which spends
+    /// the task's cooperative budget).
+    Recv,
+    /// Wait for readiness, then `try_recv_from` (tokio 1: `ready()` +
+    /// `try_recv_from`, which spend no budget).
+    Ready,
+    /// The readiness loop, fixed: it gives the other tasks their turn on its own.
+    Fixed,
+}
+
+impl ReadLoop {
+    pub const ALL: [ReadLoop; 3] = [ReadLoop::Recv, ReadLoop::Ready, ReadLoop::Fixed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadLoop::Recv => "recv",
+            ReadLoop::Ready => "ready",
+            ReadLoop::Fixed => "fixed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReadLoop> {
+        ReadLoop::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+impl fmt::Display for ReadLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The options of one program and their defaults.
@@ -101,6 +162,11 @@ pub struct Args {
     pub interval: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub lookup: Lookup,
+    pub tasks: usize,
+    pub work: Duration,
+    pub read_loop: ReadLoop,
+    pub cost: Duration,
 }
 
 /// `127.0.0.1:PORT`.
@@ -119,6 +185,11 @@ impl Args {
         interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_secs(120),
         max_connections: DEFAULT_MAX_CONNECTIONS,
+        lookup: Lookup::Auto,
+        tasks: 4,
+        work: Duration::ZERO,
+        read_loop: ReadLoop::Recv,
+        cost: Duration::ZERO,
     };
 }
 
@@ -225,7 +296,7 @@ impl Spec {
 
     /// The ident servers: `--bind` (default 127.0.0.1:113, the RFC 1413 port),
     /// `--idle-timeout-secs` (default 120: the time a query line may take),
-    /// `--max-connections` (default 1024), `--quiet`.
+    /// `--lookup` (default auto), `--max-connections` (default 1024), `--quiet`.
     pub const fn ident(name: &'static str) -> Spec {
         Spec {
             name,
@@ -233,6 +304,7 @@ impl Spec {
             options: &[
                 Opt::Bind,
                 Opt::IdleTimeoutSecs,
+                Opt::Lookup,
                 Opt::MaxConnections,
                 Opt::Quiet,
             ],
@@ -244,11 +316,65 @@ impl Spec {
         }
     }
 
+    /// udp-waiters: `--tasks N` tasks (default 4) receiving on one socket (`--bind`,
+    /// default 127.0.0.1:2000), each kept busy `--work-ms` (default 1000) by every
+    /// datagram it reads; `--quiet`.
+    pub const fn udp_waiters(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "several tasks receiving on one UDP socket, each busy a while per datagram",
+            options: &[Opt::Bind, Opt::Tasks, Opt::WorkMs, Opt::Quiet],
+            defaults: Args {
+                work: Duration::from_millis(1000),
+                ..Args::DEFAULT
+            },
+            min_interval_ms: 1,
+        }
+    }
+
+    /// coop-budget: a reader of a flooded UDP socket (`--bind`, default
+    /// 127.0.0.1:2000; `--loop recv|ready|fixed`; `--cost-us`, default 0) beside a
+    /// ticker (`--interval-ms`, default 10) on one thread; `--quiet`.
+    pub const fn coop_budget(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "a flooded UDP reader and a ticker on one thread: who gets to run",
+            options: &[
+                Opt::Bind,
+                Opt::Loop,
+                Opt::CostUs,
+                Opt::IntervalMs,
+                Opt::Quiet,
+            ],
+            defaults: Args {
+                interval: Duration::from_millis(10),
+                ..Args::DEFAULT
+            },
+            min_interval_ms: 1,
+        }
+    }
+
     /// Parses `std::env::args()`; on `--help` prints the usage and exits 0, on bad
     /// input prints one line on stderr and exits with [`EXIT_USAGE`].
+    ///
+    /// A program that takes `--lookup` (the ident servers) also gets its owner lookup
+    /// chosen here, at start-up: one line on stderr says so when it is not netlink,
+    /// and `--lookup netlink` where netlink is unavailable is a start-up error.
     pub fn from_env(&self) -> Args {
         match self.parse(std::env::args().skip(1)) {
-            Ok(Parsed::Run(args)) => args,
+            Ok(Parsed::Run(args)) => {
+                if self.options.contains(&Opt::Lookup) {
+                    match lookup::select(args.lookup) {
+                        Ok(selected) => {
+                            if let Some(notice) = selected.notice() {
+                                eprintln!("{}: {notice}", self.name);
+                            }
+                        }
+                        Err(e) => exit_startup_error(self.name, e),
+                    }
+                }
+                args
+            }
             Ok(Parsed::Help) => {
                 print!("{}", self.usage());
                 process::exit(0);
@@ -315,14 +441,20 @@ impl Spec {
             }
         }
         out.push_str("\n\nOptions:\n");
-        for opt in self.options {
-            let head = match opt.value_name() {
+        let heads: Vec<String> = self
+            .options
+            .iter()
+            .map(|opt| match opt.value_name() {
                 Some(v) => format!("{} {}", opt.flag(), v),
                 None => opt.flag().to_string(),
-            };
-            out.push_str(&format!("  {head:<24}{}\n", self.describe(*opt)));
+            })
+            .collect();
+        // A column wide enough for the longest option, and a gap after it.
+        let width = heads.iter().map(String::len).max().unwrap_or(0).max(22) + 2;
+        for (opt, head) in self.options.iter().zip(&heads) {
+            out.push_str(&format!("  {head:<width$}{}\n", self.describe(*opt)));
         }
-        out.push_str(&format!("  {:<24}print this help\n", "--help"));
+        out.push_str(&format!("  {:<width$}print this help\n", "--help"));
         out
     }
 
@@ -334,6 +466,10 @@ impl Spec {
                 "echoes queued before new datagrams are dropped (default {})",
                 d.queue
             ),
+            // Only the ident servers count idle time: they print per-connection lines.
+            Opt::Quiet if self.options.contains(&Opt::IdleTimeoutSecs) => {
+                "no per-connection or per-query lines (accepted, reply, closed)".to_string()
+            }
             Opt::Quiet => "no per-datagram or per-request lines".to_string(),
             Opt::Sockets => format!(
                 "number of sockets, on consecutive ports (default {})",
@@ -353,6 +489,29 @@ impl Spec {
             Opt::MaxConnections => format!(
                 "connections served at once; more wait in the listen backlog (default {})",
                 d.max_connections
+            ),
+            Opt::Lookup => format!(
+                "how to find a connection's owner: netlink (one NETLINK_SOCK_DIAG \
+                 request, microseconds), proc (read /proc/net/tcp*, milliseconds), \
+                 auto (netlink where available, else proc) (default {})",
+                d.lookup
+            ),
+            Opt::Tasks => format!(
+                "number of tasks receiving on the socket (default {})",
+                d.tasks
+            ),
+            Opt::WorkMs => format!(
+                "milliseconds each datagram keeps its task busy, 0 for none (default {})",
+                d.work.as_millis()
+            ),
+            Opt::Loop => format!(
+                "how the reader reads: {} (default {})",
+                ReadLoop::ALL.map(ReadLoop::as_str).join(", "),
+                d.read_loop
+            ),
+            Opt::CostUs => format!(
+                "microseconds of CPU each datagram costs the reader (default {})",
+                d.cost.as_micros()
             ),
         }
     }
@@ -383,7 +542,10 @@ impl Spec {
             Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
             Opt::IdleTimeoutSecs => (1, DAY_SECS),
             Opt::MaxConnections => (1, MAX_CONNECTIONS),
-            Opt::Bind | Opt::Quiet => (0, 0),
+            Opt::Tasks => (1, 4096),
+            Opt::WorkMs => (0, DAY_SECS * 1000),
+            Opt::CostUs => (0, 1_000_000),
+            Opt::Bind | Opt::Quiet | Opt::Lookup | Opt::Loop => (0, 0),
         }
     }
 
@@ -420,6 +582,25 @@ impl Spec {
             Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
             Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
             Opt::MaxConnections => args.max_connections = to_usize(number()?),
+            Opt::Tasks => args.tasks = to_usize(number()?),
+            Opt::WorkMs => args.work = Duration::from_millis(number()?),
+            Opt::CostUs => args.cost = Duration::from_micros(number()?),
+            Opt::Loop => {
+                args.read_loop = ReadLoop::parse(value).ok_or_else(|| {
+                    CliError(format!(
+                        "invalid value '{value}' for --loop: expected one of {}",
+                        ReadLoop::ALL.map(ReadLoop::as_str).join(", ")
+                    ))
+                })?
+            }
+            Opt::Lookup => {
+                args.lookup = value.parse().map_err(|()| {
+                    CliError(format!(
+                        "invalid value '{value}' for --lookup: expected {}",
+                        Lookup::CHOICES
+                    ))
+                })?
+            }
         }
         Ok(())
     }
@@ -543,6 +724,78 @@ mod tests {
         );
         assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");
         assert!(u.contains("(default 8)"), "{u}");
+    }
+
+    #[test]
+    fn ident_help_and_lookup() {
+        let ident = Spec::ident("ident-test");
+        let u = ident.usage();
+        assert!(
+            u.contains(
+                "Usage: ident-test [--bind ADDR] [--idle-timeout-secs SECS] \
+                 [--lookup auto|netlink|proc] [--max-connections N] [--quiet]"
+            ),
+            "{u}"
+        );
+        assert!(!u.contains("per-datagram"), "{u}");
+        // Every description is apart from its option, however long the option.
+        for line in u.lines().filter(|l| l.starts_with("  --")) {
+            assert!(line.trim_start().contains("  "), "{line:?}");
+        }
+        assert!(u.contains("(default auto)"), "{u}");
+        let lookup = |args: &[&str]| match ident.parse(args.iter().copied()) {
+            Ok(Parsed::Run(a)) => Ok(a.lookup),
+            Ok(Parsed::Help) => panic!("unexpected help"),
+            Err(e) => Err(e.0),
+        };
+        assert_eq!(lookup(&[]), Ok(Lookup::Auto));
+        assert_eq!(lookup(&["--lookup", "proc"]), Ok(Lookup::Proc));
+        assert_eq!(lookup(&["--lookup=netlink"]), Ok(Lookup::Netlink));
+        assert_eq!(
+            lookup(&["--lookup", "dns"]),
+            Err("invalid value 'dns' for --lookup: expected auto|netlink|proc".to_string())
+        );
+        // Only the ident servers take it.
+        let e = run(&["--lookup", "proc"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--lookup'");
+    }
+
+    #[test]
+    fn waiters_and_budget_options() {
+        let parse = |spec: Spec, args: &[&str]| match spec.parse(args.iter().copied()) {
+            Ok(Parsed::Run(a)) => Ok(a),
+            Ok(Parsed::Help) => panic!("unexpected help"),
+            Err(e) => Err(e),
+        };
+        let waiters = Spec::udp_waiters("udp-waiters-test");
+        let a = parse(waiters.clone(), &[]).unwrap();
+        assert_eq!((a.tasks, a.work), (4, Duration::from_millis(1000)));
+        let a = parse(waiters.clone(), &["--tasks", "16", "--work-ms=0"]).unwrap();
+        assert_eq!((a.tasks, a.work), (16, Duration::ZERO));
+        let e = parse(waiters.clone(), &["--tasks", "0"]).unwrap_err();
+        assert!(e.0.contains("out of range, 1 to 4096"), "{e}");
+        let e = parse(waiters.clone(), &["--loop", "recv"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--loop'");
+        assert!(waiters.usage().contains("[--tasks N] [--work-ms MS]"));
+
+        let budget = Spec::coop_budget("coop-budget-test");
+        let a = parse(budget.clone(), &[]).unwrap();
+        assert_eq!(
+            (a.read_loop, a.interval),
+            (ReadLoop::Recv, Duration::from_millis(10))
+        );
+        for l in ReadLoop::ALL {
+            let a = parse(budget.clone(), &["--loop", l.as_str()]).unwrap();
+            assert_eq!(a.read_loop, l);
+        }
+        let a = parse(budget.clone(), &["--cost-us", "50"]).unwrap();
+        assert_eq!(a.cost, Duration::from_micros(50));
+        let e = parse(budget.clone(), &["--loop", "spin"]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "invalid value 'spin' for --loop: expected one of recv, ready, fixed"
+        );
+        assert!(budget.usage().contains("recv, ready, fixed (default recv)"));
     }
 
     #[test]
