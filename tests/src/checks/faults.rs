@@ -581,7 +581,8 @@ const SLOW_BYTE_EVERY: Duration = Duration::from_secs(1);
 /// Measured (VmRSS with the 1,000 peers, four runs, the highest): tcp-echo 20,940 /
 /// 19,864 KiB (legacy / modern), tcp-echo-mio 17,700 / 17,620, tcp-echo-compio 8,676,
 /// ident-blocking 20,396 / 20,408 (a thread each: 11 to 20 MiB from run to run),
-/// ident-tokio 5,572 / 8,340, ident-service 14,568 / 12,424. A TCP echo connection holds its 16 KiB buffer; the ident servers hold a
+/// ident-tokio 5,572 / 8,340, ident-service 14,568 / 12,424, ident-pool 5,828 /
+/// 8,884. A TCP echo connection holds its 16 KiB buffer; the ident servers hold a
 /// line buffer (ident-tokio legacy: a `Vec` that grows to at most 1,001 bytes; the
 /// codecs: an 8 KiB `BytesMut`, two for `Framed`), and ident-blocking a thread.
 pub const RSS_AT_1000_KIB: &[(&str, Flavor, u64)] = &[
@@ -596,6 +597,8 @@ pub const RSS_AT_1000_KIB: &[(&str, Flavor, u64)] = &[
     ("ident-tokio", Flavor::Modern, 13 * 1024),
     ("ident-service", Flavor::Legacy, 22 * 1024),
     ("ident-service", Flavor::Modern, 19 * 1024),
+    ("ident-pool", Flavor::Legacy, 9 * 1024),
+    ("ident-pool", Flavor::Modern, 14 * 1024),
 ];
 /// The bound of a program [`RSS_AT_1000_KIB`] does not list: 64 KiB a peer.
 pub const DEFAULT_RSS_AT_1000_KIB: u64 = 64 * 1024;
