@@ -33,6 +33,9 @@ pub enum Opt {
     IntervalMs,
     /// `--idle-timeout-secs S`: close a connection idle this long.
     IdleTimeoutSecs,
+    /// `--allow-any-source-port`: echo datagrams whatever their source port (the
+    /// echo-loop rule of `echo::loop_risk` off, for local experiments).
+    AllowAnySourcePort,
 }
 
 impl Opt {
@@ -45,20 +48,21 @@ impl Opt {
             Opt::Count => "--count",
             Opt::IntervalMs => "--interval-ms",
             Opt::IdleTimeoutSecs => "--idle-timeout-secs",
+            Opt::AllowAnySourcePort => "--allow-any-source-port",
         }
     }
 
     fn value_name(self) -> Option<&'static str> {
         match self {
             Opt::Bind => Some("ADDR"),
-            Opt::Quiet => None,
+            Opt::Quiet | Opt::AllowAnySourcePort => None,
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
             Opt::Queue | Opt::Sockets | Opt::Count => Some("N"),
         }
     }
 
-    const ALL: [Opt; 7] = [
+    const ALL: [Opt; 8] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -66,6 +70,7 @@ impl Opt {
         Opt::Count,
         Opt::IntervalMs,
         Opt::IdleTimeoutSecs,
+        Opt::AllowAnySourcePort,
     ];
 }
 
@@ -96,6 +101,7 @@ pub struct Args {
     pub count: u64,
     pub interval: Duration,
     pub idle_timeout: Duration,
+    pub allow_any_source_port: bool,
 }
 
 /// `127.0.0.1:PORT`.
@@ -113,6 +119,7 @@ impl Args {
         count: 10,
         interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_secs(120),
+        allow_any_source_port: false,
     };
 }
 
@@ -134,12 +141,13 @@ impl fmt::Display for CliError {
 }
 
 impl Spec {
-    /// The UDP echo family: `--bind` (default 127.0.0.1:2000), `--queue`, `--quiet`.
+    /// The UDP echo family: `--bind` (default 127.0.0.1:2000), `--queue`, `--quiet`,
+    /// `--allow-any-source-port`.
     pub const fn udp_echo(name: &'static str) -> Spec {
         Spec {
             name,
             about: "UDP echo server (RFC 862) with a bounded outgoing queue",
-            options: &[Opt::Bind, Opt::Queue, Opt::Quiet],
+            options: &[Opt::Bind, Opt::Queue, Opt::Quiet, Opt::AllowAnySourcePort],
             defaults: Args::DEFAULT,
             min_interval_ms: 1,
         }
@@ -331,11 +339,16 @@ impl Spec {
                     d.idle_timeout.as_secs()
                 )
             }
+            Opt::AllowAnySourcePort => "echo any source port; by default ports below 1024 \
+                 and the server's own are refused, as they could start an echo loop \
+                 (for local experiments only)"
+                .to_string(),
         }
     }
 }
 
-/// The most echoes a UDP server may keep queued: each holds a receive buffer.
+/// The most echoes a UDP server may keep queued (their bytes are bounded apart, by
+/// `echo::queue_bytes`).
 pub const MAX_QUEUE: u64 = 65_536;
 /// The most sockets a multi-socket program opens (one port each).
 pub const MAX_SOCKETS: u64 = 65_535;
@@ -351,7 +364,7 @@ impl Spec {
             Opt::Count => (0, u64::from(u32::MAX)),
             Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
             Opt::IdleTimeoutSecs => (1, DAY_SECS),
-            Opt::Bind | Opt::Quiet => (0, 0),
+            Opt::Bind | Opt::Quiet | Opt::AllowAnySourcePort => (0, 0),
         }
     }
 
@@ -387,6 +400,7 @@ impl Spec {
             Opt::Count => args.count = number()?,
             Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
             Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
+            Opt::AllowAnySourcePort => args.allow_any_source_port = true,
         }
         Ok(())
     }
@@ -505,7 +519,9 @@ mod tests {
         assert_eq!(spec().parse(["--queue", "2", "--help"]), Ok(Parsed::Help));
         let u = spec().usage();
         assert!(
-            u.contains("Usage: echo-test [--bind ADDR] [--queue N] [--quiet]"),
+            u.contains(
+                "Usage: echo-test [--bind ADDR] [--queue N] [--quiet] [--allow-any-source-port]"
+            ),
             "{u}"
         );
         assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");

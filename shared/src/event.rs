@@ -6,6 +6,7 @@
 //! recv 5 bytes from 127.0.0.1:40000
 //! sent 5 bytes to 127.0.0.1:40000
 //! dropped 5 bytes from 127.0.0.1:40000: queue full
+//! refused 5 bytes from 127.0.0.1:19: source port 19 (chargen) could loop
 //! recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 //! poll future #4
 //! poll 3 after 3002 ms
@@ -15,7 +16,7 @@
 //! accepted from 127.0.0.1:40000
 //! closed 127.0.0.1:40000 after 1024 bytes: eof
 //! reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
-//! summary recv=10 sent=10 dropped=0
+//! summary recv=10 sent=9 dropped=0 refused=1
 //! ```
 //!
 //! Addresses are printed as `SocketAddr` prints them (`[::1]:2000` for IPv6), so every
@@ -61,6 +62,13 @@ pub enum Event {
     Sent { len: usize, to: SocketAddr },
     /// `dropped N bytes from PEER: REASON`: a received datagram that will get no echo.
     Dropped {
+        len: usize,
+        from: SocketAddr,
+        reason: Cow<'static, str>,
+    },
+    /// `refused N bytes from PEER: REASON`: a received datagram that gets no echo
+    /// because its source could start an echo loop (see `echo::loop_risk`).
+    Refused {
         len: usize,
         from: SocketAddr,
         reason: Cow<'static, str>,
@@ -118,6 +126,9 @@ impl fmt::Display for Event {
             Event::Sent { len, to } => write!(f, "sent {len} bytes to {to}"),
             Event::Dropped { len, from, reason } => {
                 write!(f, "dropped {len} bytes from {from}: {reason}")
+            }
+            Event::Refused { len, from, reason } => {
+                write!(f, "refused {len} bytes from {from}: {reason}")
             }
             Event::PollFuture { index } => write!(f, "poll future #{index}"),
             Event::Poll { count, elapsed_ms } => write!(f, "poll {count} after {elapsed_ms} ms"),
@@ -217,6 +228,16 @@ impl FromStr for Event {
                     reason: Cow::Owned(rest()?),
                 })
             }
+            ["refused", n, "bytes", "from", from, ..] => {
+                let from = from
+                    .strip_suffix(':')
+                    .ok_or_else(|| err("bad refused line"))?;
+                Ok(Event::Refused {
+                    len: len(n)?,
+                    from: addr(from)?,
+                    reason: Cow::Owned(rest()?),
+                })
+            }
             ["poll", n, "after", ms, "ms"] => Ok(Event::Poll {
                 count: num(n)?,
                 elapsed_ms: num(ms)?,
@@ -276,6 +297,8 @@ recv 5 bytes from 127.0.0.1:40000
 sent 5 bytes to 127.0.0.1:40000
 dropped 5 bytes from 127.0.0.1:40000: queue full
 dropped 0 bytes from [::1]:9: send failed: Message too long (os error 90)
+refused 5 bytes from 127.0.0.1:19: source port 19 (chargen) could loop
+refused 0 bytes from [::1]:0: source port 0 (below 1024) could loop
 recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 poll future #4
 poll 3 after 3002 ms
@@ -288,6 +311,7 @@ closed 127.0.0.1:1 after 0 bytes: line too long: 1001 bytes
 reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
 reply to [::1]:1: 0, 0 : ERROR : INVALID-PORT
 summary recv=10 sent=10 dropped=0
+summary recv=10 sent=9 dropped=0 refused=1
 summary";
 
     #[test]
@@ -330,6 +354,8 @@ summary";
             "poll future 4",
             "summary recv=x",
             "dropped 5 bytes from 127.0.0.1:1 queue full",
+            "refused 5 bytes from 127.0.0.1:19",
+            "refused 5 bytes from 127.0.0.1:19 could loop",
             "sent 5 bytes to 127.0.0.1:1 extra",
             "poll 3 after x ms",
             "tick",
