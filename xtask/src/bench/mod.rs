@@ -23,11 +23,15 @@
 //! Output: a table (or `--format json`) on stdout, and in `--out` (default
 //! `target/bench/`) `bench.json` and SVG plots.
 //!
+//! `--soak [SECS]` runs another mode ([`soak`]): each server at its highest sustained
+//! rate for SECS seconds (default 60), RSS sampled every second, flat or not, and
+//! anything lost beyond the documented drops.
+//!
 //! Layout: each measured family has its own module (`udp_echo`, `multisocket`,
 //! `tcp_echo`, `ident`) with its figures struct, its run, its section of the table and
 //! its ratios and targets; `entry` is what an entry is, whatever its family; `report`
 //! what is generic (statistics, ratios, the JSON, table helpers); `plot` the SVGs;
-//! `loadgen`, `tcp`, `server`, `cpu` and `affinity` the instrument.
+//! `loadgen`, `tcp`, `server`, `cpu` and `affinity` the instrument; `soak` the soak.
 
 mod affinity;
 mod cpu;
@@ -38,6 +42,7 @@ mod multisocket;
 mod plot;
 mod report;
 mod server;
+mod soak;
 mod tcp;
 mod tcp_echo;
 mod udp_echo;
@@ -85,6 +90,10 @@ pub struct Args {
     /// exercise the instrument cheaply (the figures are then meaningless).
     #[arg(long, default_value = "release")]
     profile: Profile,
+    /// Soak instead: each UDP echo, TCP echo and ident server at its highest sustained
+    /// rate for SECS seconds (default 60), RSS sampled every second; writes soak.json.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+    soak: Option<u64>,
 }
 
 /// Durations and shapes of the loads: what the JSON calls the method.
@@ -166,6 +175,7 @@ impl Settings {
             format: Format::Table,
             out: None,
             profile: Profile::Dev,
+            soak: None,
         };
         Settings::new(&args).expect("the quick settings are valid")
     }
@@ -181,11 +191,21 @@ pub struct Skipped {
 pub fn main(args: Args) -> Result<i32> {
     let started = Instant::now();
     let command = command_line();
-    let settings = Settings::new(&args)?;
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| project_root().join("target").join("bench"));
+    if let Some(secs) = args.soak {
+        if args.duration.is_some() || args.rounds.is_some() || args.quick {
+            return Err(harness::UsageError(
+                "--soak takes no --duration, --rounds or --quick".into(),
+            )
+            .into());
+        }
+        let (programs, flavor) = (&args.programs, args.flavor);
+        return soak::main(programs, flavor, secs, args.profile, args.format, &out_dir);
+    }
+    let settings = Settings::new(&args)?;
 
     let placement = Placement::choose()?;
     // The load generator runs on this thread and on threads it starts: pin it first.
