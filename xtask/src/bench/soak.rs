@@ -61,8 +61,10 @@ const UDP_WINDOW: usize = 32;
 const UDP_PAYLOAD: usize = 64;
 const TCP_CONNECTIONS: usize = 8;
 const TCP_CHUNK: usize = 64 * 1024;
-/// Short connections per second of soak at most (a bound on the churn, never reached
-/// on loopback by one worker).
+/// Threads opening short connections beside the bulk load (each has one connection
+/// at a time; with fewer, the 16 bulk threads on the client CPU starve them), and the
+/// short connections per second of soak at most (a bound never reached on loopback).
+const CHURN_WORKERS: usize = 4;
 const CHURN_PER_S: u64 = 20_000;
 const IDENT_CONNECTIONS: usize = 32;
 /// How long a TCP client waits for the rest of its echo after it stops writing.
@@ -476,9 +478,14 @@ fn run_load(family: Family, addr: SocketAddr, pid: Pid, duration: Duration) -> R
         Family::TcpEcho => {
             let max = CHURN_PER_S * duration.as_secs().max(1);
             let churn = thread::spawn(move || {
-                tcp::connect_rate(addr, 1, max, Duration::ZERO, duration, &mut move || {
-                    Cpu::read(pid)
-                })
+                tcp::connect_rate(
+                    addr,
+                    CHURN_WORKERS,
+                    max,
+                    Duration::ZERO,
+                    duration,
+                    &mut move || Cpu::read(pid),
+                )
             });
             let bulk = checked_bulk_echo(addr, duration);
             let (connections, connect_failures, interval) = churn
@@ -607,7 +614,7 @@ fn to_json(
             "flat_range_kib": FLAT_RANGE_KIB,
             "placement": placement.describe(),
             "udp": { "sockets": UDP_SOCKETS, "window": UDP_WINDOW, "payload": UDP_PAYLOAD },
-            "tcp": { "connections": TCP_CONNECTIONS, "chunk": TCP_CHUNK, "churn_workers": 1 },
+            "tcp": { "connections": TCP_CONNECTIONS, "chunk": TCP_CHUNK, "churn_workers": CHURN_WORKERS },
             "ident": { "connections": IDENT_CONNECTIONS },
         },
         "entries": entries,
