@@ -753,7 +753,7 @@ mod tests {
 
     #[test]
     fn a_pending_echo_costs_its_bytes_and_a_small_record() {
-        assert!(SLOT_BYTES <= 48, "{SLOT_BYTES}");
+        const { assert!(SLOT_BYTES <= 48) };
         assert_eq!(queue_bytes(8), 8 * RECV_BUFFER);
         assert_eq!(queue_bytes(65_536), MAX_QUEUE_BYTES);
         assert_eq!(queue_bytes(usize::MAX), MAX_QUEUE_BYTES);

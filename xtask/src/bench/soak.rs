@@ -302,10 +302,7 @@ pub fn main(
 
 /// The servers to soak (every program of a soaked family, in catalogue order), and
 /// what is skipped with the reason.
-fn plan(
-    programs: &[String],
-    flavor: Option<FlavorArg>,
-) -> Result<(Vec<(Subject, Family)>, Vec<Skipped>)> {
+fn plan(programs: &[String], flavor: Option<FlavorArg>) -> Result<(Vec<Soaked>, Vec<Skipped>)> {
     let catalogue = Catalogue::load()?;
     let flavors = args::flavors(flavor);
     let mut subjects = Vec::new();
@@ -326,6 +323,9 @@ fn plan(
     Ok((subjects, skipped))
 }
 
+/// A server to soak and the family whose load it gets.
+type Soaked = (Subject, Family);
+
 /// Whether `program` is soaked here, or why not.
 fn soaked(program: &Program, family: Family) -> Result<(), String> {
     match family {
@@ -342,11 +342,7 @@ fn soaked(program: &Program, family: Family) -> Result<(), String> {
 }
 
 /// Builds every subject's package; a subject that does not build is skipped.
-fn build(
-    subjects: &mut Vec<(Subject, Family)>,
-    skipped: &mut Vec<Skipped>,
-    profile: Profile,
-) -> Result<()> {
+fn build(subjects: &mut Vec<Soaked>, skipped: &mut Vec<Skipped>, profile: Profile) -> Result<()> {
     let mut packages: Vec<&str> = subjects.iter().map(|(s, _)| s.package.as_str()).collect();
     packages.sort();
     packages.dedup();
