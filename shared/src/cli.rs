@@ -339,10 +339,11 @@ impl Spec {
                     d.idle_timeout.as_secs()
                 )
             }
-            Opt::AllowAnySourcePort => "echo any source port; by default ports below 1024 \
-                 and the server's own are refused, as they could start an echo loop \
-                 (for local experiments only)"
-                .to_string(),
+            Opt::AllowAnySourcePort => {
+                "echo every source port (by default ports below 1024 and the server's own \
+                 are refused: they could loop)"
+                    .to_string()
+            }
         }
     }
 }
