@@ -7,8 +7,11 @@
 //!
 //! * UDP echo: the bench's throughput load (4 sockets × 32 datagrams of 64 bytes in
 //!   flight, `--queue 256`). Lost: datagrams whose echo never came, beyond the
-//!   server's own `dropped` (its documented queue drops); the server's summary must
-//!   add up, and nothing may be refused.
+//!   server's own `dropped` (its documented queue drops) and the datagrams the kernel
+//!   dropped because the server's socket receive buffer was full (the `drops` of the
+//!   socket in `/proc/PID/net/udp`: UDP's documented loss, when the server is
+//!   descheduled with 128 datagrams in flight); the server's summary must add up, and
+//!   nothing may be refused.
 //! * TCP echo: 8 connections streaming 64 KiB writes while reading the echo back, and
 //!   beside them a churn of short connections (connect, one byte there and back,
 //!   reset), so that per-connection state that is never freed shows as growth. Lost:
@@ -94,6 +97,8 @@ pub struct UdpSoak {
     pub server_sent: u64,
     pub server_dropped: u64,
     pub server_refused: u64,
+    /// Datagrams the kernel dropped at the server's socket, its receive buffer full.
+    pub kernel_drops: u64,
 }
 
 /// What the TCP echo load counted.
@@ -130,7 +135,7 @@ impl SoakLoad {
     pub fn lost(&self) -> u64 {
         match self {
             SoakLoad::UdpEcho(u) => (u.losses.saturating_sub(u.late))
-                .saturating_sub(u.server_dropped)
+                .saturating_sub(u.server_dropped + u.kernel_drops)
                 .saturating_add(u.server_refused),
             SoakLoad::TcpEcho(t) => {
                 (t.bytes_written.saturating_sub(t.bytes_echoed)) + t.connect_failures
@@ -386,6 +391,25 @@ fn rss_kib(pid: Pid) -> Result<u64> {
         .with_context(|| format!("no VmRSS in {path}"))
 }
 
+/// The datagrams the kernel dropped at the UDP socket of `pid` bound at `addr`
+/// (`drops`, the last column of `/proc/PID/net/udp` or `udp6`); 0 for a TCP server.
+fn socket_drops(pid: Pid, addr: SocketAddr) -> Result<u64> {
+    let table = if addr.is_ipv4() { "udp" } else { "udp6" };
+    let path = format!("/proc/{pid}/net/{table}");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = fields.get(1)?.rsplit(':').next()?;
+            (u16::from_str_radix(port, 16).ok()? == addr.port())
+                .then(|| fields.last()?.parse::<u64>().ok())
+                .flatten()
+        })
+        .sum())
+}
+
 /// Soaks one server: starts it, runs its family's load on another thread for
 /// `duration` while this one samples RSS every second, stops it.
 fn soak(
@@ -427,6 +451,7 @@ fn soak(
         .join()
         .map_err(|_| anyhow!("the load thread panicked"))??;
     let peak = server.peak_rss_kib()?;
+    let kernel_drops = socket_drops(pid, addr)?;
     let counts = server.stop()?;
     let load = match load {
         SoakLoad::UdpEcho(mut u) => {
@@ -441,6 +466,7 @@ fn soak(
                 u.server_dropped,
                 u.server_refused,
             ) = (get("recv")?, get("sent")?, get("dropped")?, get("refused")?);
+            u.kernel_drops = kernel_drops;
             if u.server_recv != u.server_sent + u.server_dropped + u.server_refused {
                 bail!("the server's summary does not add up: {counts:?}");
             }
@@ -706,7 +732,8 @@ mod tests {
         let udp = SoakLoad::UdpEcho(UdpSoak {
             losses: 10,
             late: 3,
-            server_dropped: 5,
+            server_dropped: 4,
+            kernel_drops: 1,
             ..UdpSoak::default()
         });
         assert_eq!(
@@ -714,6 +741,8 @@ mod tests {
             2,
             "7 never came back, 5 of them documented drops"
         );
+        let drops = socket_drops(Pid::this(), "127.0.0.1:9".parse().unwrap()).unwrap();
+        assert_eq!(drops, 0, "no socket of ours on port 9");
         let tcp = SoakLoad::TcpEcho(TcpSoak {
             bytes_written: 100,
             bytes_echoed: 90,
