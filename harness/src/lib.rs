@@ -20,6 +20,7 @@ pub mod build;
 pub mod catalogue;
 pub mod family;
 pub mod flavor;
+pub mod needs;
 pub mod process;
 pub mod strace;
 pub mod traced;

@@ -47,6 +47,9 @@ pub enum Opt {
     Loop,
     /// `--cost-us US`: CPU time each datagram costs the reader that reads it.
     CostUs,
+    /// `--allow-any-source-port`: echo datagrams whatever their source port (the
+    /// echo-loop rule of `echo::loop_risk` off, for local experiments).
+    AllowAnySourcePort,
 }
 
 impl Opt {
@@ -65,13 +68,14 @@ impl Opt {
             Opt::WorkMs => "--work-ms",
             Opt::Loop => "--loop",
             Opt::CostUs => "--cost-us",
+            Opt::AllowAnySourcePort => "--allow-any-source-port",
         }
     }
 
     fn value_name(self) -> Option<&'static str> {
         match self {
             Opt::Bind => Some("ADDR"),
-            Opt::Quiet => None,
+            Opt::Quiet | Opt::AllowAnySourcePort => None,
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
             Opt::Lookup => Some(Lookup::CHOICES),
@@ -82,7 +86,7 @@ impl Opt {
         }
     }
 
-    const ALL: [Opt; 13] = [
+    const ALL: [Opt; 14] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -96,6 +100,7 @@ impl Opt {
         Opt::Loop,
         Opt::CostUs,
         Opt::MaxConnections,
+        Opt::AllowAnySourcePort,
     ];
 }
 
@@ -167,6 +172,7 @@ pub struct Args {
     pub work: Duration,
     pub read_loop: ReadLoop,
     pub cost: Duration,
+    pub allow_any_source_port: bool,
 }
 
 /// `127.0.0.1:PORT`.
@@ -190,6 +196,7 @@ impl Args {
         work: Duration::ZERO,
         read_loop: ReadLoop::Recv,
         cost: Duration::ZERO,
+        allow_any_source_port: false,
     };
 }
 
@@ -211,12 +218,13 @@ impl fmt::Display for CliError {
 }
 
 impl Spec {
-    /// The UDP echo family: `--bind` (default 127.0.0.1:2000), `--queue`, `--quiet`.
+    /// The UDP echo family: `--bind` (default 127.0.0.1:2000), `--queue`, `--quiet`,
+    /// `--allow-any-source-port`.
     pub const fn udp_echo(name: &'static str) -> Spec {
         Spec {
             name,
             about: "UDP echo server (RFC 862) with a bounded outgoing queue",
-            options: &[Opt::Bind, Opt::Queue, Opt::Quiet],
+            options: &[Opt::Bind, Opt::Queue, Opt::Quiet, Opt::AllowAnySourcePort],
             defaults: Args::DEFAULT,
             min_interval_ms: 1,
         }
@@ -513,11 +521,17 @@ impl Spec {
                 "microseconds of CPU each datagram costs the reader (default {})",
                 d.cost.as_micros()
             ),
+            Opt::AllowAnySourcePort => {
+                "echo every source port (by default ports below 1024 and the server's own \
+                 are refused: they could loop)"
+                    .to_string()
+            }
         }
     }
 }
 
-/// The most echoes a UDP server may keep queued: each holds a receive buffer.
+/// The most echoes a UDP server may keep queued (their bytes are bounded apart, by
+/// `echo::queue_bytes`).
 pub const MAX_QUEUE: u64 = 65_536;
 /// The most sockets a multi-socket program opens (one port each).
 pub const MAX_SOCKETS: u64 = 65_535;
@@ -546,6 +560,7 @@ impl Spec {
             Opt::WorkMs => (0, DAY_SECS * 1000),
             Opt::CostUs => (0, 1_000_000),
             Opt::Bind | Opt::Quiet | Opt::Lookup | Opt::Loop => (0, 0),
+            Opt::AllowAnySourcePort => (0, 0),
         }
     }
 
@@ -601,6 +616,7 @@ impl Spec {
                     ))
                 })?
             }
+            Opt::AllowAnySourcePort => args.allow_any_source_port = true,
         }
         Ok(())
     }
@@ -719,7 +735,9 @@ mod tests {
         assert_eq!(spec().parse(["--queue", "2", "--help"]), Ok(Parsed::Help));
         let u = spec().usage();
         assert!(
-            u.contains("Usage: echo-test [--bind ADDR] [--queue N] [--quiet]"),
+            u.contains(
+                "Usage: echo-test [--bind ADDR] [--queue N] [--quiet] [--allow-any-source-port]"
+            ),
             "{u}"
         );
         assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");

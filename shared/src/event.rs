@@ -6,6 +6,7 @@
 //! recv 5 bytes from 127.0.0.1:40000
 //! sent 5 bytes to 127.0.0.1:40000
 //! dropped 5 bytes from 127.0.0.1:40000: queue full
+//! refused 5 bytes from 127.0.0.1:19: source port 19 (chargen) could loop
 //! recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 //! poll future #4
 //! poll 3 after 3002 ms
@@ -19,7 +20,7 @@
 //! task #2 recv 5 bytes from 127.0.0.1:40000
 //! read 128 datagrams in one poll
 //! tick 7 late 1234 us
-//! summary recv=10 sent=10 dropped=0
+//! summary recv=10 sent=9 dropped=0 refused=1
 //! ```
 //!
 //! Addresses are printed as `SocketAddr` prints them (`[::1]:2000` for IPv6), so every
@@ -65,6 +66,13 @@ pub enum Event {
     Sent { len: usize, to: SocketAddr },
     /// `dropped N bytes from PEER: REASON`: a received datagram that will get no echo.
     Dropped {
+        len: usize,
+        from: SocketAddr,
+        reason: Cow<'static, str>,
+    },
+    /// `refused N bytes from PEER: REASON`: a received datagram that gets no echo
+    /// because its source could start an echo loop (see `echo::loop_risk`).
+    Refused {
         len: usize,
         from: SocketAddr,
         reason: Cow<'static, str>,
@@ -137,6 +145,9 @@ impl fmt::Display for Event {
             Event::Sent { len, to } => write!(f, "sent {len} bytes to {to}"),
             Event::Dropped { len, from, reason } => {
                 write!(f, "dropped {len} bytes from {from}: {reason}")
+            }
+            Event::Refused { len, from, reason } => {
+                write!(f, "refused {len} bytes from {from}: {reason}")
             }
             Event::PollFuture { index } => write!(f, "poll future #{index}"),
             Event::Poll { count, elapsed_ms } => write!(f, "poll {count} after {elapsed_ms} ms"),
@@ -247,6 +258,16 @@ impl FromStr for Event {
                     reason: Cow::Owned(rest()?),
                 })
             }
+            ["refused", n, "bytes", "from", from, ..] => {
+                let from = from
+                    .strip_suffix(':')
+                    .ok_or_else(|| err("bad refused line"))?;
+                Ok(Event::Refused {
+                    len: len(n)?,
+                    from: addr(from)?,
+                    reason: Cow::Owned(rest()?),
+                })
+            }
             ["poll", n, "after", ms, "ms"] => Ok(Event::Poll {
                 count: num(n)?,
                 elapsed_ms: num(ms)?,
@@ -319,6 +340,8 @@ recv 5 bytes from 127.0.0.1:40000
 sent 5 bytes to 127.0.0.1:40000
 dropped 5 bytes from 127.0.0.1:40000: queue full
 dropped 0 bytes from [::1]:9: send failed: Message too long (os error 90)
+refused 5 bytes from 127.0.0.1:19: source port 19 (chargen) could loop
+refused 0 bytes from [::1]:0: source port 0 (below 1024) could loop
 recv 5 bytes from 127.0.0.1:40000 at 127.0.0.1:2004
 poll future #4
 poll 3 after 3002 ms
@@ -338,6 +361,7 @@ tick 1 late 0 us
 tick 7 late 1234 us
 summary recv=10 sent=10 dropped=0
 summary recv=100 polls=3 most_per_poll=98 ticks=40 worst_late_us=53012
+summary recv=10 sent=9 dropped=0 refused=1
 summary";
 
     #[test]
@@ -404,6 +428,8 @@ summary";
             "poll future 4",
             "summary recv=x",
             "dropped 5 bytes from 127.0.0.1:1 queue full",
+            "refused 5 bytes from 127.0.0.1:19",
+            "refused 5 bytes from 127.0.0.1:19 could loop",
             "sent 5 bytes to 127.0.0.1:1 extra",
             "poll 3 after x ms",
             "tick",

@@ -104,7 +104,7 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
     };
     let all = checks::for_family(family);
     // A program that needs what this machine lacks (io_uring, say) is not run at all.
-    if let Some(why) = needs::unmet(&program.declared.needs, needs::machine) {
+    if let Some(why) = harness::needs::unmet(&program.declared.needs, harness::needs::machine) {
         return Row::new(&program.name, &label, needs::skipped(&all, &why));
     }
     let ctx = Ctx {

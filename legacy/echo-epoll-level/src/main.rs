@@ -18,10 +18,13 @@
 //! nc -u 127.0.0.1 2000
 //! ```
 //!
-//! Every datagram is echoed byte for byte (up to 65,507 bytes); at most `--queue`
+//! Every datagram is echoed byte for byte (up to 65,507 bytes), except one whose
+//! source port could start an echo loop (below 1024, or the server's own): that one
+//! is read and refused (`refused … could loop`; `--allow-any-source-port` turns the
+//! rule off for experiments). At most `--queue`
 //! echoes wait to be sent, and a datagram that arrives when the queue is full is read
 //! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops reading, sends what
-//! is queued, prints `summary recv=R sent=S dropped=D` and exits 0. The signals are
+//! is queued, prints `summary recv=R sent=S dropped=D refused=F` and exits 0. The signals are
 //! blocked at start-up and read from a signalfd registered in the same epoll instance
 //! as the socket: shutdown is one more readiness event, with no signal handler.
 
@@ -257,7 +260,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
 
     let server = Server {
         socket,
-        queue: EchoQueue::new(args.queue),
+        queue: EchoQueue::for_server(args, local),
         quiet: args.quiet,
         signals,
         stopping: false,

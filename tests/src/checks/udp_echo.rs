@@ -1,4 +1,8 @@
-//! Checks of the UDP echo family (RFC 862 over UDP, bounded queue, true multiplexing).
+//! Checks of the UDP echo family (RFC 862 over UDP, bounded queue, true multiplexing);
+//! the faults (a stopped and continued server, sources that could loop) are in
+//! [`faults`].
+
+mod faults;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -65,6 +69,18 @@ pub const CHECKS: &[Check] = &[
         run: sigint,
     },
     Check {
+        name: "stop-continue",
+        run: faults::stop_continue,
+    },
+    Check {
+        name: "no-loop-ipv4",
+        run: faults::no_loop_ipv4,
+    },
+    Check {
+        name: "no-loop-ipv6",
+        run: faults::no_loop_ipv6,
+    },
+    Check {
         name: "era-purity",
         run: common::era_purity,
     },
@@ -108,13 +124,14 @@ fn round_trip(sock: &UdpSocket, server: SocketAddr, payload: &[u8]) -> Result<()
     Ok(())
 }
 
-/// Counts of `recv`, `sent` and `dropped` lines.
+/// Counts of `recv`, `sent`, `dropped` and `refused` lines.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Tally {
     recv: u64,
     sent: u64,
     dropped: u64,
     queue_full: u64,
+    refused: u64,
 }
 
 impl Tally {
@@ -128,15 +145,16 @@ impl Tally {
                     t.dropped += 1;
                     t.queue_full += u64::from(reason == QUEUE_FULL);
                 }
+                Ok(Event::Refused { .. }) => t.refused += 1,
                 _ => {}
             }
         }
         t
     }
 
-    /// Every datagram read has been echoed or dropped.
+    /// Every datagram read has been echoed, dropped or refused.
     fn settled(&self) -> bool {
-        self.recv == self.sent + self.dropped
+        self.recv == self.sent + self.dropped + self.refused
     }
 }
 
@@ -149,8 +167,19 @@ fn summary_of(run: &Running) -> Result<Counts> {
 }
 
 /// Stops the server with `sig`; checks exit 0 within 2 s and a summary that adds up
-/// and agrees with the event lines. Returns the summary's (recv, sent, dropped).
+/// and agrees with the event lines. Returns the summary's (recv, sent, dropped); the
+/// refused datagrams are [`stop_counting_refused`]'s.
 fn stop(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64)> {
+    let (recv, sent, dropped, refused) = stop_counting_refused(run, sig)?;
+    ensure!(
+        refused == 0,
+        "summary says refused={refused}: nothing here could loop"
+    );
+    Ok((recv, sent, dropped))
+}
+
+/// [`stop`], with the summary's `refused` count as well.
+fn stop_counting_refused(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64, u64)> {
     run.signal(sig)?;
     let status = run
         .wait_exit(EXIT_TIMEOUT)
@@ -161,20 +190,25 @@ fn stop(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64)> {
         run.stderr()
     );
     let c = summary_of(run)?;
-    let (Some(recv), Some(sent), Some(dropped)) = (c.get("recv"), c.get("sent"), c.get("dropped"))
-    else {
-        bail!("summary lacks recv/sent/dropped: {c:?}");
+    let (Some(recv), Some(sent), Some(dropped), Some(refused)) = (
+        c.get("recv"),
+        c.get("sent"),
+        c.get("dropped"),
+        c.get("refused"),
+    ) else {
+        bail!("summary lacks recv/sent/dropped/refused: {c:?}");
     };
     ensure!(
-        recv == sent + dropped,
-        "summary does not add up: recv={recv} sent={sent} dropped={dropped}"
+        recv == sent + dropped + refused,
+        "summary does not add up: recv={recv} sent={sent} dropped={dropped} refused={refused}"
     );
     let t = Tally::of(&run.seen);
     ensure!(
-        (t.recv, t.sent, t.dropped) == (recv, sent, dropped),
-        "summary recv={recv} sent={sent} dropped={dropped} but the event lines count {t:?}"
+        (t.recv, t.sent, t.dropped, t.refused) == (recv, sent, dropped, refused),
+        "summary recv={recv} sent={sent} dropped={dropped} refused={refused} but the event \
+         lines count {t:?}"
     );
-    Ok((recv, sent, dropped))
+    Ok((recv, sent, dropped, refused))
 }
 
 fn payloads(ctx: &Ctx, ip: IpAddr, bind: &str) -> Outcome {

@@ -32,12 +32,16 @@
 //! Output: a table (or `--format json`) on stdout, and in `--out` (default
 //! `target/bench/`) `bench.json` and SVG plots.
 //!
+//! `--soak [SECS]` runs another mode ([`soak`]): each server at its highest sustained
+//! rate for SECS seconds (default 60), RSS sampled every second, flat or not, and
+//! anything lost beyond the documented drops.
+//!
 //! Layout: each measured family has its own module (`udp_echo`, `multisocket`,
 //! `tcp_echo`, `ident`) with its figures struct, its run, its section of the table and
 //! its ratios and targets, and `flood`, `next_era` what UDP echo adds; `entry` is what
 //! an entry is, whatever its family; `report` what is generic (statistics, ratios and
 //! ladders, the JSON, table helpers); `plot` the SVGs; `loadgen`, `tcp`, `server`,
-//! `oidentd`, `syscalls`, `cpu` and `affinity` the instrument.
+//! `oidentd`, `syscalls`, `cpu` and `affinity` the instrument; `soak` the soak.
 
 mod affinity;
 mod cpu;
@@ -51,6 +55,7 @@ mod oidentd;
 mod plot;
 mod report;
 mod server;
+mod soak;
 mod syscalls;
 mod tcp;
 mod tcp_echo;
@@ -104,6 +109,10 @@ pub struct Args {
     /// was asked to; exit 1 is for errors.
     #[arg(long)]
     gate: bool,
+    /// Soak instead: each UDP echo, TCP echo and ident server at its highest sustained
+    /// rate for SECS seconds (default 60), RSS sampled every second; writes soak.json.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+    soak: Option<u64>,
 }
 
 /// Exit status of `--gate` when a target is not met.
@@ -192,6 +201,7 @@ impl Settings {
             out: None,
             profile: Profile::Dev,
             gate: false,
+            soak: None,
         };
         Settings::new(&args).expect("the quick settings are valid")
     }
@@ -207,11 +217,21 @@ pub struct Skipped {
 pub fn main(args: Args) -> Result<i32> {
     let started = Instant::now();
     let command = command_line();
-    let settings = Settings::new(&args)?;
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| project_root().join("target").join("bench"));
+    if let Some(secs) = args.soak {
+        if args.duration.is_some() || args.rounds.is_some() || args.quick {
+            return Err(harness::UsageError(
+                "--soak takes no --duration, --rounds or --quick".into(),
+            )
+            .into());
+        }
+        let (programs, flavor) = (&args.programs, args.flavor);
+        return soak::main(programs, flavor, secs, args.profile, args.format, &out_dir);
+    }
+    let settings = Settings::new(&args)?;
 
     let placement = Placement::choose()?;
     // The load generator runs on this thread and on threads it starts: pin it first.
@@ -397,9 +417,7 @@ fn read_against<'a>(chosen: &[&Program], all: &'a [Program]) -> Vec<&'a Program>
 /// the two ends of its ladder, a next program beside raw epoll.
 fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<AnyEntry>, String> {
     // A program that needs what this machine lacks (io_uring, say) is not run at all.
-    if let Some(why) =
-        conformance::needs::unmet(&program.declared.needs, conformance::needs::machine)
-    {
+    if let Some(why) = harness::needs::unmet(&program.declared.needs, harness::needs::machine) {
         return Err(why);
     }
     fn one<F: Figures>(program: &Program, sockets: Option<usize>) -> AnyEntry {
