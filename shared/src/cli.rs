@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process;
 use std::time::Duration;
 
+use crate::ident::lookup::{self, Lookup};
+
 /// Exit status for bad command-line input (as with `getopt`-style tools).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status for an error at start-up (bind failed, …).
@@ -33,6 +35,8 @@ pub enum Opt {
     IntervalMs,
     /// `--idle-timeout-secs S`: close a connection idle this long.
     IdleTimeoutSecs,
+    /// `--lookup auto|netlink|proc`: how an ident server finds a connection's owner.
+    Lookup,
 }
 
 impl Opt {
@@ -45,6 +49,7 @@ impl Opt {
             Opt::Count => "--count",
             Opt::IntervalMs => "--interval-ms",
             Opt::IdleTimeoutSecs => "--idle-timeout-secs",
+            Opt::Lookup => "--lookup",
         }
     }
 
@@ -54,11 +59,12 @@ impl Opt {
             Opt::Quiet => None,
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
+            Opt::Lookup => Some(Lookup::CHOICES),
             Opt::Queue | Opt::Sockets | Opt::Count => Some("N"),
         }
     }
 
-    const ALL: [Opt; 7] = [
+    const ALL: [Opt; 8] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -66,6 +72,7 @@ impl Opt {
         Opt::Count,
         Opt::IntervalMs,
         Opt::IdleTimeoutSecs,
+        Opt::Lookup,
     ];
 }
 
@@ -96,6 +103,7 @@ pub struct Args {
     pub count: u64,
     pub interval: Duration,
     pub idle_timeout: Duration,
+    pub lookup: Lookup,
 }
 
 /// `127.0.0.1:PORT`.
@@ -113,6 +121,7 @@ impl Args {
         count: 10,
         interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_secs(120),
+        lookup: Lookup::Auto,
     };
 }
 
@@ -211,12 +220,12 @@ impl Spec {
     }
 
     /// The ident servers: `--bind` (default 127.0.0.1:113, the RFC 1413 port),
-    /// `--idle-timeout-secs` (default 120), `--quiet`.
+    /// `--idle-timeout-secs` (default 120), `--lookup` (default auto), `--quiet`.
     pub const fn ident(name: &'static str) -> Spec {
         Spec {
             name,
             about: "RFC 1413 ident server",
-            options: &[Opt::Bind, Opt::IdleTimeoutSecs, Opt::Quiet],
+            options: &[Opt::Bind, Opt::IdleTimeoutSecs, Opt::Lookup, Opt::Quiet],
             defaults: Args {
                 bind: localhost(113),
                 ..Args::DEFAULT
@@ -227,9 +236,25 @@ impl Spec {
 
     /// Parses `std::env::args()`; on `--help` prints the usage and exits 0, on bad
     /// input prints one line on stderr and exits with [`EXIT_USAGE`].
+    ///
+    /// A program that takes `--lookup` (the ident servers) also gets its owner lookup
+    /// chosen here, at start-up: one line on stderr says so when it is not netlink,
+    /// and `--lookup netlink` where netlink is unavailable is a start-up error.
     pub fn from_env(&self) -> Args {
         match self.parse(std::env::args().skip(1)) {
-            Ok(Parsed::Run(args)) => args,
+            Ok(Parsed::Run(args)) => {
+                if self.options.contains(&Opt::Lookup) {
+                    match lookup::select(args.lookup) {
+                        Ok(selected) => {
+                            if let Some(notice) = selected.notice() {
+                                eprintln!("{}: {notice}", self.name);
+                            }
+                        }
+                        Err(e) => exit_startup_error(self.name, e),
+                    }
+                }
+                args
+            }
             Ok(Parsed::Help) => {
                 print!("{}", self.usage());
                 process::exit(0);
@@ -296,14 +321,20 @@ impl Spec {
             }
         }
         out.push_str("\n\nOptions:\n");
-        for opt in self.options {
-            let head = match opt.value_name() {
+        let heads: Vec<String> = self
+            .options
+            .iter()
+            .map(|opt| match opt.value_name() {
                 Some(v) => format!("{} {}", opt.flag(), v),
                 None => opt.flag().to_string(),
-            };
-            out.push_str(&format!("  {head:<24}{}\n", self.describe(*opt)));
+            })
+            .collect();
+        // A column wide enough for the longest option, and a gap after it.
+        let width = heads.iter().map(String::len).max().unwrap_or(0).max(22) + 2;
+        for (opt, head) in self.options.iter().zip(&heads) {
+            out.push_str(&format!("  {head:<width$}{}\n", self.describe(*opt)));
         }
-        out.push_str(&format!("  {:<24}print this help\n", "--help"));
+        out.push_str(&format!("  {:<width$}print this help\n", "--help"));
         out
     }
 
@@ -315,6 +346,10 @@ impl Spec {
                 "echoes queued before new datagrams are dropped (default {})",
                 d.queue
             ),
+            // Only the ident servers count idle time: they print per-connection lines.
+            Opt::Quiet if self.options.contains(&Opt::IdleTimeoutSecs) => {
+                "no per-connection or per-query lines (accepted, reply, closed)".to_string()
+            }
             Opt::Quiet => "no per-datagram or per-request lines".to_string(),
             Opt::Sockets => format!(
                 "number of sockets, on consecutive ports (default {})",
@@ -331,6 +366,12 @@ impl Spec {
                     d.idle_timeout.as_secs()
                 )
             }
+            Opt::Lookup => format!(
+                "how to find a connection's owner: netlink (one NETLINK_SOCK_DIAG \
+                 request, microseconds), proc (read /proc/net/tcp*, milliseconds), \
+                 auto (netlink where available, else proc) (default {})",
+                d.lookup
+            ),
         }
     }
 }
@@ -351,7 +392,7 @@ impl Spec {
             Opt::Count => (0, u64::from(u32::MAX)),
             Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
             Opt::IdleTimeoutSecs => (1, DAY_SECS),
-            Opt::Bind | Opt::Quiet => (0, 0),
+            Opt::Bind | Opt::Quiet | Opt::Lookup => (0, 0),
         }
     }
 
@@ -387,6 +428,14 @@ impl Spec {
             Opt::Count => args.count = number()?,
             Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
             Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
+            Opt::Lookup => {
+                args.lookup = value.parse().map_err(|()| {
+                    CliError(format!(
+                        "invalid value '{value}' for --lookup: expected {}",
+                        Lookup::CHOICES
+                    ))
+                })?
+            }
         }
         Ok(())
     }
@@ -510,6 +559,40 @@ mod tests {
         );
         assert!(u.contains("(default 127.0.0.1:2000)"), "{u}");
         assert!(u.contains("(default 8)"), "{u}");
+    }
+
+    #[test]
+    fn ident_help_and_lookup() {
+        let ident = Spec::ident("ident-test");
+        let u = ident.usage();
+        assert!(
+            u.contains(
+                "Usage: ident-test [--bind ADDR] [--idle-timeout-secs SECS] \
+                 [--lookup auto|netlink|proc] [--quiet]"
+            ),
+            "{u}"
+        );
+        assert!(!u.contains("per-datagram"), "{u}");
+        // Every description is apart from its option, however long the option.
+        for line in u.lines().filter(|l| l.starts_with("  --")) {
+            assert!(line.trim_start().contains("  "), "{line:?}");
+        }
+        assert!(u.contains("(default auto)"), "{u}");
+        let lookup = |args: &[&str]| match ident.parse(args.iter().copied()) {
+            Ok(Parsed::Run(a)) => Ok(a.lookup),
+            Ok(Parsed::Help) => panic!("unexpected help"),
+            Err(e) => Err(e.0),
+        };
+        assert_eq!(lookup(&[]), Ok(Lookup::Auto));
+        assert_eq!(lookup(&["--lookup", "proc"]), Ok(Lookup::Proc));
+        assert_eq!(lookup(&["--lookup=netlink"]), Ok(Lookup::Netlink));
+        assert_eq!(
+            lookup(&["--lookup", "dns"]),
+            Err("invalid value 'dns' for --lookup: expected auto|netlink|proc".to_string())
+        );
+        // Only the ident servers take it.
+        let e = run(&["--lookup", "proc"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--lookup'");
     }
 
     #[test]

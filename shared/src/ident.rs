@@ -17,10 +17,19 @@
 //!
 //! Every server of both eras uses the same pieces: [`next_line`] splits a byte buffer
 //! into lines (with an explicit "incomplete" outcome and a bound on the line length),
-//! [`answer`] turns one line and the querier's address into a [`Reply`]. The owner
-//! lookup parses the text of `/proc/net/tcp` and `/proc/net/tcp6`
-//! ([`parse_proc_net_tcp`]) and of `/etc/passwd` ([`user_name`]); only
-//! [`read_connections`] and [`lookup_user`] touch the file system.
+//! [`answer`] turns one line and the querier's address into a [`Reply`].
+//!
+//! The owner of a connection is found by one of two lookups, chosen once per process
+//! ([`lookup`], `--lookup auto|netlink|proc`): a `NETLINK_SOCK_DIAG` request for the
+//! connection's 4-tuple, which the kernel answers from its hash table in
+//! microseconds ([`sock_diag`]), or, where netlink is unavailable, the text of
+//! `/proc/net/tcp` and `/proc/net/tcp6` ([`parse_proc_net_tcp`], milliseconds a
+//! query). Both end in the same rule, [`find_owner`]. The name comes from the text of
+//! `/etc/passwd` ([`user_name`]). The parsers and [`answer_with`] do no I/O: the
+//! protocol can be tested on byte vectors alone.
+
+pub mod lookup;
+pub mod sock_diag;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -284,9 +293,12 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The uid owning the connection `query` names for a querier at `querier`: local
-/// port = port-on-server, remote = querier's address at port-on-client, still owned
-/// by a file descriptor, not a listening socket. Connections with any other remote
-/// address are never considered (RFC 1413 §3).
+/// port = port-on-server (on any local address), remote = querier's address at
+/// port-on-client, still owned by a file descriptor, not a listening socket.
+/// Connections with any other remote address are never considered (RFC 1413 §3).
+/// Both lookups end here, whatever their source (`/proc` rows or sock_diag answers):
+/// TIME_WAIT, request (SYN_RECV) and orphaned sockets have inode 0 in both, and are
+/// NO-USER; every other state is reported while a descriptor owns the socket.
 pub fn find_owner(connections: &[Connection], query: Query, querier: IpAddr) -> Option<u32> {
     let querier = canonical(querier);
     connections
@@ -329,6 +341,34 @@ pub fn lookup_user(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+/// Answers a query given a way to find the owner of a connection (`Ok(None)`: no
+/// such connection; `Err`: the lookup failed) and a way to name a uid.
+pub fn answer_by(
+    line: &[u8],
+    querier: IpAddr,
+    owner: impl FnOnce(Query, IpAddr) -> io::Result<Option<u32>>,
+    user: impl FnOnce(u32) -> String,
+) -> Reply {
+    let query = match parse_query(line) {
+        Ok(q) => q,
+        Err(invalid) => return invalid.reply(),
+    };
+    let kind = match owner(query, querier) {
+        Ok(Some(uid)) => {
+            return Reply::UserId {
+                ports: query.into(),
+                user: user(uid),
+            }
+        }
+        Ok(None) => ErrorKind::NoUser,
+        Err(_) => ErrorKind::UnknownError,
+    };
+    Reply::Error {
+        ports: query.into(),
+        kind,
+    }
+}
+
 /// Answers a query given the connection table and the passwd text: the whole
 /// protocol, without I/O.
 pub fn answer_with(
@@ -337,37 +377,21 @@ pub fn answer_with(
     connections: &[Connection],
     user: impl FnOnce(u32) -> String,
 ) -> Reply {
-    let query = match parse_query(line) {
-        Ok(q) => q,
-        Err(invalid) => return invalid.reply(),
-    };
-    match find_owner(connections, query, querier) {
-        Some(uid) => Reply::UserId {
-            ports: query.into(),
-            user: user(uid),
-        },
-        None => Reply::Error {
-            ports: query.into(),
-            kind: ErrorKind::NoUser,
-        },
-    }
+    answer_by(
+        line,
+        querier,
+        |query, querier| Ok(find_owner(connections, query, querier)),
+        user,
+    )
 }
 
-/// Answers one query line from a querier at `querier`, reading this host's tables.
-/// (Reading `/proc` and `/etc/passwd` does not wait on the network; it is quick
-/// enough to call from an event loop.)
+/// Answers one query line from a querier at `querier`, with this process's lookup
+/// ([`lookup::owner`]) and `/etc/passwd`. With netlink this takes microseconds; with
+/// `/proc` about 10 ms of CPU, during which the calling thread does nothing else —
+/// an event loop that calls it serves no other connection meanwhile (ident-pool
+/// moves the call to a thread pool).
 pub fn answer(line: &[u8], querier: IpAddr) -> Reply {
-    let query = match parse_query(line) {
-        Ok(q) => q,
-        Err(invalid) => return invalid.reply(),
-    };
-    match read_connections() {
-        Ok(table) => answer_with(line, querier, &table, lookup_user),
-        Err(_) => Reply::Error {
-            ports: query.into(),
-            kind: ErrorKind::UnknownError,
-        },
-    }
+    answer_by(line, querier, lookup::owner, lookup_user)
 }
 
 /// Why an ident connection ended, as printed on its `closed` line.
@@ -629,6 +653,31 @@ broken
             }
         });
         assert_eq!(answer.to_string(), "23, 6193 : USERID : UNIX : 1001");
+    }
+
+    #[test]
+    fn lookup_outcomes_become_replies() {
+        let me = ip("127.0.0.1");
+        let reply = |line: &[u8], found: io::Result<Option<u32>>| {
+            answer_by(line, me, |_, _| found, |uid| format!("u{uid}")).to_string()
+        };
+        assert_eq!(
+            reply(b"6193, 23", Ok(Some(7))),
+            "6193, 23 : USERID : UNIX : u7"
+        );
+        assert_eq!(reply(b"6193, 23", Ok(None)), "6193, 23 : ERROR : NO-USER");
+        assert_eq!(
+            reply(b"6193, 23", Err(io::Error::other("no table"))),
+            "6193, 23 : ERROR : UNKNOWN-ERROR"
+        );
+        // A malformed query never reaches the lookup.
+        let invalid = answer_by(
+            b"6193, 0",
+            me,
+            |_, _| unreachable!("looked up an invalid query"),
+            |uid| uid.to_string(),
+        );
+        assert_eq!(invalid.to_string(), "6193, 0 : ERROR : INVALID-PORT");
     }
 
     /// Peers send anything: arbitrary bytes never make the parser panic, and every

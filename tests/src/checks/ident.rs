@@ -1,11 +1,17 @@
 //! Checks of the RFC 1413 ident family (ident-blocking, ident-incorrect, ident-tokio,
-//! ident-service), against real TCP connections the suite opens itself, so that the
-//! owner of each is known: this process's user.
+//! ident-service, ident-pool), against real TCP connections the suite opens itself,
+//! so that the owner of each is known: this process's user.
+//!
+//! The servers run with their default lookup (`--lookup auto`: netlink where it is
+//! available); two checks force `--lookup proc`: one compares the answers of both
+//! lookups, one measures what a slow (`/proc`) lookup on one connection does to
+//! another client's reply — the lesson of ident-pool.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +26,7 @@ use shared::ident::reason;
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::common;
 use harness::process::{run_to_end, Running};
+use harness::Flavor;
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -97,6 +104,14 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "stuck-client-starves-none",
         run: stuck_client,
+    },
+    Check {
+        name: "lookup-netlink-and-proc-agree",
+        run: lookups_agree,
+    },
+    Check {
+        name: "other-client-during-lookup",
+        run: other_client_during_lookup,
     },
     Check {
         name: "sigterm",
@@ -469,7 +484,7 @@ fn userid_ipv6(ctx: &Ctx) -> Outcome {
     ensure!(reply == want, "reply {reply:?}, expected {want:?}");
     drop(q);
     stop(&mut run, Signal::SIGTERM)?;
-    Ok(format!("[::1] ↔ [::1], from /proc/net/tcp6: {want:?}"))
+    Ok(format!("[::1] ↔ [::1]: {want:?}"))
 }
 
 fn reversed_or_closed(ctx: &Ctx) -> Outcome {
@@ -847,6 +862,301 @@ fn stuck_client(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// Starts the server with `--lookup LOOKUP`; a `Skipped` where netlink was asked for
+/// and the host has none.
+fn start_with_lookup(ctx: &Ctx, bind: &str, lookup: &str) -> Result<(Running, SocketAddr)> {
+    start(ctx, bind, &["--lookup", lookup]).map_err(|e| {
+        if format!("{e:#}").contains("NETLINK_SOCK_DIAG unavailable") {
+            Skipped(format!("--lookup {lookup}: {e:#}")).into()
+        } else {
+            e
+        }
+    })
+}
+
+/// The same questions get the same replies with `--lookup netlink` and `--lookup
+/// proc`, from an IPv4 querier seen through a dual-stack socket (`::ffff:127.0.0.1`)
+/// and from an IPv6 one: USERID for the querier's connections (the ident connection
+/// itself, and one whose server end is on another local address), NO-USER for the
+/// reversed pair, for a connection between two other addresses and for a closed
+/// one, INVALID-PORT for port 0.
+/// `--lookup proc` says so on stderr, in one line; netlink says nothing.
+fn lookups_agree(ctx: &Ctx) -> Outcome {
+    let user = my_user()?;
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    let has_v6 = TcpListener::bind((v6, 0)).is_ok();
+    let mine = Pair::open(OTHER_B, LOCALHOST)?;
+    let others = Pair::open(OTHER_B, OTHER_A)?;
+    let closed = Pair::open(LOCALHOST, LOCALHOST)?;
+    let (closed_query, s, c) = (closed.query(), closed.server_port(), closed.client_port());
+    drop(closed);
+    wait_unowned(s, c)?;
+    let reversed = format!("{}, {}", mine.client_port(), mine.server_port());
+    let mut cases = vec![
+        (LOCALHOST, mine.query(), userid(&mine.query(), &user)),
+        (LOCALHOST, reversed.clone(), no_user(&reversed)),
+        (LOCALHOST, others.query(), no_user(&others.query())),
+        (LOCALHOST, closed_query.clone(), no_user(&closed_query)),
+        (
+            LOCALHOST,
+            "0, 1".to_string(),
+            "0, 1 : ERROR : INVALID-PORT".to_string(),
+        ),
+    ];
+    let v6_pair = if has_v6 {
+        Some(Pair::open(v6, v6)?)
+    } else {
+        None
+    };
+    if let Some(p) = &v6_pair {
+        cases.push((v6, p.query(), userid(&p.query(), &user)));
+        // The IPv6 connection is not the IPv4 querier's.
+        cases.push((LOCALHOST, p.query(), no_user(&p.query())));
+    }
+    let bind = if has_v6 { "[::]:0" } else { "127.0.0.1:0" };
+    for lookup in ["netlink", "proc"] {
+        let (mut run, server) = start_with_lookup(ctx, bind, lookup)?;
+        for (from, query, want) in &cases {
+            let mut q = Querier::connect(*from, SocketAddr::new(*from, server.port()))?;
+            let reply = q.ask(query)?;
+            ensure!(
+                reply == *want,
+                "--lookup {lookup}, querier {from}: {query:?} → {reply:?}, expected {want:?}"
+            );
+            // The ident connection itself: both ends on the querier's address (the
+            // case netlink answers from the kernel's hash table).
+            let itself = format!("{}, {}", server.port(), q.stream.local_addr()?.port());
+            let reply = q.ask(&itself)?;
+            let want = userid(&itself, &user);
+            ensure!(
+                reply == want,
+                "--lookup {lookup}, querier {from}: {itself:?} (this connection) → {reply:?}, \
+                 expected {want:?}"
+            );
+        }
+        stop(&mut run, Signal::SIGTERM)?;
+        let stderr = run.stderr();
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        match lookup {
+            "proc" => ensure!(
+                lines.len() == 1 && lines[0].contains("/proc/net/tcp"),
+                "--lookup proc: expected one line on stderr naming /proc/net/tcp, got {lines:?}"
+            ),
+            _ => ensure!(
+                lines.is_empty(),
+                "--lookup {lookup}: unexpected stderr {lines:?}"
+            ),
+        }
+    }
+    Ok(format!(
+        "{} queries{}, the same replies with netlink and /proc; /proc announced on stderr",
+        2 * cases.len(),
+        if has_v6 {
+            " (IPv4 through [::] and IPv6)"
+        } else {
+            " (no IPv6 here)"
+        }
+    ))
+}
+
+/// What one client's reply does while another client's `/proc` lookups run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuringLookup {
+    /// It waits for them: it comes after every lookup queued before it.
+    Waits,
+    /// It is served meanwhile.
+    Served,
+}
+
+impl std::fmt::Display for DuringLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DuringLookup::Waits => "waits for A's lookups",
+            DuringLookup::Served => "is served meanwhile",
+        })
+    }
+}
+
+/// The documented behaviour, per program and flavor: (program, flavors, behaviour,
+/// why). A program of the family without a row fails the check until it has one.
+pub const DURING_LOOKUP: &[(&str, &[Flavor], DuringLookup, &str)] = &[
+    (
+        "ident-blocking",
+        &[Flavor::Legacy, Flavor::Modern],
+        DuringLookup::Served,
+        "a thread per connection: B's thread does not wait for A's",
+    ),
+    (
+        "ident-incorrect",
+        &[Flavor::Legacy, Flavor::Modern],
+        DuringLookup::Waits,
+        "the lookups run inside the connection's future, on the event loop's only thread",
+    ),
+    (
+        "ident-tokio",
+        &[Flavor::Legacy, Flavor::Modern],
+        DuringLookup::Waits,
+        "the lookups run inside the connection's future, on the event loop's only thread",
+    ),
+    (
+        "ident-service",
+        &[Flavor::Legacy, Flavor::Modern],
+        DuringLookup::Waits,
+        "the service computes each reply in `call`, on the event loop's only thread",
+    ),
+    (
+        "ident-pool",
+        &[Flavor::Legacy, Flavor::Modern],
+        DuringLookup::Served,
+        "the lookups run on a pool thread; the event loop serves B meanwhile",
+    ),
+];
+
+/// A's queries per round, sent in one write: a server that runs lookups on its event
+/// loop answers B after all of them.
+pub const IN_FLIGHT: usize = 8;
+/// B's reply time in lookups (A's time per query in the same round), median over the
+/// rounds: from this value up B waits for A's lookups (it is then about
+/// [`IN_FLIGHT`]), below it B is served meanwhile (a few wake-ups: tens of
+/// microseconds on an idle machine; on a loaded one, where B also competes with the
+/// lookup for a CPU, seen up to about one lookup).
+pub const WAITS_FROM: f64 = 3.0;
+/// A lookup quicker than this cannot be told from scheduling noise: skip.
+const MIN_LOOKUP: Duration = Duration::from_millis(1);
+/// Measured rounds (after one that warms the server up).
+const DELAY_ROUNDS: usize = 7;
+/// How long B waits for a reply before the server is taken to serve nobody else.
+const B_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A client whose reply lines are read on a thread of their own, each stamped with
+/// the moment it arrived, so that two clients can be timed at once.
+struct Stamped {
+    stream: TcpStream,
+    replies: mpsc::Receiver<(String, Instant)>,
+}
+
+impl Stamped {
+    fn connect(from: IpAddr, server: SocketAddr) -> Result<Stamped> {
+        let stream = connect_from(from, server)?;
+        stream.set_read_timeout(None)?;
+        let reader = BufReader::new(stream.try_clone()?);
+        let (tx, replies) = mpsc::channel();
+        thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                let line = line.trim_end_matches('\r').to_string();
+                if tx.send((line, Instant::now())).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Stamped { stream, replies })
+    }
+
+    /// Sends `count` copies of a query line in one write; returns when it was
+    /// handed to the kernel.
+    fn send(&mut self, query: &str, count: usize) -> Result<Instant> {
+        let at = Instant::now();
+        self.stream
+            .write_all(format!("{query}\r\n").repeat(count).as_bytes())?;
+        Ok(at)
+    }
+
+    fn reply(&self, timeout: Duration) -> Result<(String, Instant)> {
+        self.replies
+            .recv_timeout(timeout)
+            .map_err(|_| anyhow!("no reply within {timeout:?}"))
+    }
+}
+
+impl Drop for Stamped {
+    /// Ends the reader thread (its read sees end-of-file).
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn median<T: Copy + PartialOrd + Default>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// With `--lookup proc` (milliseconds of CPU per lookup), client A sends
+/// [`IN_FLIGHT`] queries in one write and client B, right after, one that needs no
+/// lookup (`0, 0`). A's time per query is one lookup; B's reply time, counted in
+/// lookups of the same round, says whether B waited for A's. Medians over the rounds:
+/// a busy machine slows lookups and wake-ups alike, and a round where B's query
+/// happens to reach the server first (the two segments handled on different CPUs)
+/// does not decide.
+fn other_client_during_lookup(ctx: &Ctx) -> Outcome {
+    let program = ctx.program;
+    let Some(&(_, _, expected, why)) = DURING_LOOKUP
+        .iter()
+        .find(|(p, f, _, _)| *p == program.name && f.contains(&program.flavor))
+    else {
+        bail!(
+            "no documented behaviour for {} ({}) in DURING_LOOKUP",
+            program.name,
+            program.flavor
+        );
+    };
+    let (mut run, server) = start_with_lookup(ctx, "127.0.0.1:0", "proc")?;
+    let pair = Pair::open(OTHER_B, LOCALHOST)?;
+    let (query, want_a) = (pair.query(), userid(&pair.query(), &my_user()?));
+    let (probe, want_b) = ("0, 0", "0, 0 : ERROR : INVALID-PORT");
+    let mut a = Stamped::connect(LOCALHOST, server)?;
+    let mut b = Stamped::connect(LOCALHOST, server)?;
+    let (mut lookups, mut waits, mut in_lookups) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..=DELAY_ROUNDS {
+        let a_sent = a.send(&query, IN_FLIGHT)?;
+        let b_sent = b.send(probe, 1)?;
+        let mut a_done = a_sent;
+        for i in 0..IN_FLIGHT {
+            let (reply, at) = a
+                .reply(REPLY_TIMEOUT)
+                .with_context(|| format!("A's query {i}"))?;
+            ensure!(reply == want_a, "A got {reply:?}, expected {want_a:?}");
+            a_done = at;
+        }
+        let (b_reply, b_at) = b.reply(B_TIMEOUT).with_context(|| {
+            format!(
+                "B's query, sent just after A's (round {round}), while A's connection stays open"
+            )
+        })?;
+        ensure!(b_reply == want_b, "B got {b_reply:?}, expected {want_b:?}");
+        if round > 0 {
+            let lookup = (a_done - a_sent) / IN_FLIGHT as u32;
+            let waited = b_at - b_sent;
+            lookups.push(lookup);
+            waits.push(waited);
+            in_lookups.push(waited.as_secs_f64() / lookup.as_secs_f64().max(1e-9));
+        }
+    }
+    drop((a, b));
+    stop(&mut run, Signal::SIGTERM)?;
+    let (lookup, waited, ratio) = (median(lookups), median(waits), median(in_lookups));
+    if lookup < MIN_LOOKUP {
+        return Err(Skipped(format!(
+            "a /proc lookup takes {lookup:.2?} here: too quick to tell waiting from scheduling noise"
+        ))
+        .into());
+    }
+    let observed = if ratio >= WAITS_FROM {
+        DuringLookup::Waits
+    } else {
+        DuringLookup::Served
+    };
+    let figures = format!(
+        "A: {IN_FLIGHT} queries in one write, {lookup:.2?} per /proc lookup; B's reply \
+         {waited:.2?} = {ratio:.1} lookups (medians of {DELAY_ROUNDS} rounds)"
+    );
+    ensure!(
+        observed == expected,
+        "{figures}: B {observed}, expected B {expected} (≥ {WAITS_FROM} lookups waits): {why}"
+    );
+    Ok(format!("{figures}: B {expected} ({why})"))
+}
+
 fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
     let (mut run, server) = start(ctx, "127.0.0.1:0", &[])?;
     let pair = Pair::open(OTHER_B, LOCALHOST)?;
@@ -904,4 +1214,31 @@ fn sigterm_open_connection(ctx: &Ctx) -> Outcome {
     Ok(format!(
         "an open, idle connection closed (`{why}`), exit 0 after {took:.2?}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_program_and_flavor_has_at_most_one_documented_behaviour() {
+        for (i, (program, flavors, _, _)) in DURING_LOOKUP.iter().enumerate() {
+            for flavor in *flavors {
+                let rows = DURING_LOOKUP[i..]
+                    .iter()
+                    .filter(|(p, f, _, _)| p == program && f.contains(flavor))
+                    .count();
+                assert_eq!(rows, 1, "{program} {flavor:?}");
+            }
+        }
+        // The lesson of ident-pool: ident-tokio's reply waits, the pool's does not.
+        let of = |program: &str| {
+            DURING_LOOKUP
+                .iter()
+                .find(|(p, _, _, _)| *p == program)
+                .map(|row| row.2)
+        };
+        assert_eq!(of("ident-tokio"), Some(DuringLookup::Waits));
+        assert_eq!(of("ident-pool"), Some(DuringLookup::Served));
+    }
 }

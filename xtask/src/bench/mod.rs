@@ -85,7 +85,15 @@ pub struct Args {
     /// exercise the instrument cheaply (the figures are then meaningless).
     #[arg(long, default_value = "release")]
     profile: Profile,
+    /// Exit 3 when a target is not met. Without it the bench reports targets (the
+    /// table and the JSON say which are met) and exits 0 whenever it measured what it
+    /// was asked to; exit 1 is for errors.
+    #[arg(long)]
+    gate: bool,
 }
+
+/// Exit status of `--gate` when a target is not met.
+const EXIT_TARGET_MISSED: i32 = 3;
 
 /// Durations and shapes of the loads: what the JSON calls the method.
 #[derive(Debug, Clone)]
@@ -166,6 +174,7 @@ impl Settings {
             format: Format::Table,
             out: None,
             profile: Profile::Dev,
+            gate: false,
         };
         Settings::new(&args).expect("the quick settings are valid")
     }
@@ -213,11 +222,18 @@ pub fn main(args: Args) -> Result<i32> {
         println!("command: {command}");
         println!("took {:.0} s", elapsed.as_secs_f64());
     }
-    Ok(if report.any_error() || build_failed {
-        1
-    } else {
-        0
-    })
+    let errors = report.any_error() || build_failed;
+    Ok(exit_status(errors, args.gate, report.target_counts().1))
+}
+
+/// 1 if something could not be measured; with `--gate`, 3 if a target was missed;
+/// else 0: a missed target is a finding to read in the table, not a failure.
+fn exit_status(errors: bool, gate: bool, targets_missed: usize) -> i32 {
+    match (errors, gate && targets_missed > 0) {
+        (true, _) => 1,
+        (false, true) => EXIT_TARGET_MISSED,
+        (false, false) => 0,
+    }
 }
 
 /// The command as typed, for the output (`cargo xtask bench …`).
@@ -445,5 +461,19 @@ impl ServerCounts {
             server_sent: count("sent"),
             server_dropped: count("dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missed_target_fails_only_a_gated_run() {
+        assert_eq!(exit_status(false, false, 4), 0, "reported, not failed");
+        assert_eq!(exit_status(false, true, 4), EXIT_TARGET_MISSED);
+        assert_eq!(exit_status(false, true, 0), 0);
+        assert_eq!(exit_status(true, false, 0), 1, "an error is an error");
+        assert_eq!(exit_status(true, true, 4), 1);
     }
 }

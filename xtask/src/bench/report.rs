@@ -234,7 +234,8 @@ impl Report {
         self.measured().any(|e| !e.errors().is_empty())
     }
 
-    fn target_counts(&self) -> (usize, usize) {
+    /// How many targets are met and how many not.
+    pub fn target_counts(&self) -> (usize, usize) {
         let count = |met| self.ratios.iter().filter(|r| r.met() == Some(met)).count();
         (count(true), count(false))
     }
