@@ -1,0 +1,297 @@
+//! TCP echo server, migration step 2 of 2: on tokio 1 — runtime, sockets, timer and
+//! signals together; the connections still counted through a futures 0.1 channel,
+//! used through the compat layer.
+//!
+//! The same server as `legacy/tcp-echo` and step 1: the accept loop takes the
+//! listener's connections one after another, and every accepted connection becomes a
+//! task of its own, which reads into its buffer and writes it back. The async fns of
+//! step 1 keep their shape; what they wait on is now tokio 1's: `TcpListener`,
+//! `TcpStream` (`read(..).await`, `write(..).await` of tokio's `AsyncReadExt` /
+//! `AsyncWriteExt`), `tokio::time`'s deadline for the grace period, tokio's signals.
+//!
+//! Try it from two terminals:
+//!
+//! ```text
+//! cargo run -p bridge-tcp-echo-step2
+//! nc 127.0.0.1 8080
+//! ```
+//!
+//! Every byte is written back, in order (RFC 862). A peer that closes its sending
+//! side gets the rest of its echo and then end-of-file; a peer that resets concerns
+//! only its own connection. Each connection prints `accepted from PEER` and
+//! `closed PEER after N bytes: REASON` (N = bytes written back). SIGINT or SIGTERM
+//! stops accepting, lets every connection write back what it has read (for up to one
+//! second), prints `summary accepted=A closed=C bytes=B` and exits 0.
+//!
+//! # What this step does, and why it is safe
+//!
+//! The runtime, the sockets and the timer change *together*, and that is what makes
+//! it safe. A tokio 1 timer needs tokio 1's runtime (step 1 could not have it), and
+//! tokio-core's `Timeout` needs its `Core` to be running (this step could not keep
+//! it): a timer must move exactly with the runtime. The sockets could lag behind for
+//! a while (`echo-mpsc`'s ladder shows tokio-core's socket on tokio 1, driven by the
+//! reactor thread tokio-core starts), but here nothing is gained by waiting, and a
+//! connection's reads, writes and grace period are best moved as one.
+//!
+//! What stays is what does not depend on a runtime: the shape of the server, its
+//! `Rc<RefCell<TcpCounts>>` and the futures 0.1 channel whose end says "every
+//! connection is done", awaited through `Compat01As03`. `Rc` is not `Send`, so the
+//! connections are spawned with `spawn_local` on a `LocalSet`, tokio 1's home for
+//! tasks that must stay on one thread — the `Handle::spawn` of `Core` had no `Send`
+//! bound either. The signal that every connection watches becomes a futures 0.3
+//! `Shared` future (of a oneshot the accept loop fires when it stops). The `BUDGET`
+//! goes: tokio 1's sockets count against tokio's cooperative budget, so a busy
+//! connection's `read` returns `Pending` after a while by itself.
+//!
+//! # In the wrong order
+//!
+//! Moving the runtime but keeping tokio-core's `Timeout` leaves a grace period that
+//! never ends: the `Core` that turns its timer is not run any more (if it has been
+//! dropped, polling the timeout fails with "timer is shutdown" instead).
+//! `ident-service-timer-left-behind` shows the first on the ident server's idle
+//! timer. Dropping the `BUDGET` before the sockets are tokio 1's would let one fast
+//! peer keep every other connection waiting.
+
+// The workspace pins the compat layer under a key of its own (`futures-compat`), since
+// `futures` names the modern crate there; in this crate it is `futures`, as in the
+// code this one becomes. futures 0.1 is `futures01`.
+extern crate futures_compat as futures;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use futures::compat::Stream01CompatExt;
+use futures::future::Shared;
+use futures::{FutureExt, StreamExt};
+use futures01::sync::mpsc;
+use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
+use shared::event::{emit, Event, Proto};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Builder;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::LocalSet;
+use tokio::time::Instant;
+
+/// SIGINT and SIGTERM, either of which asks the server to stop.
+struct Shutdown {
+    sigint: Signal,
+    sigterm: Signal,
+}
+
+impl Shutdown {
+    fn new() -> io::Result<Shutdown> {
+        Ok(Shutdown {
+            sigint: signal(SignalKind::interrupt())?,
+            sigterm: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.sigint.recv() => {}
+            _ = self.sigterm.recv() => {}
+        }
+    }
+}
+
+/// Resolves once the server is asked to stop. `Shared`, so that every connection can
+/// hold a clone and be woken by the same event.
+type Stop = Shared<oneshot::Receiver<()>>;
+
+/// One connection: what was read and not yet written back is `buf[start..end]`.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    read_done: bool,
+    echoed: u64,
+    shutdown: Stop,
+    /// Set when the server is asked to stop: until when the peer may take its echo.
+    grace: Option<Instant>,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, peer: SocketAddr, shutdown: Stop) -> Self {
+        Connection {
+            stream,
+            peer,
+            buf: vec![0; TCP_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            read_done: false,
+            echoed: 0,
+            shutdown,
+            grace: None,
+        }
+    }
+
+    /// Writes back what is pending; `false` if the grace period ended first.
+    async fn flush(&mut self) -> io::Result<bool> {
+        while self.start < self.end {
+            let written = tokio::select! {
+                // The write first: while the peer takes its echo, the grace period is
+                // not even looked at. A dropped `write` has written nothing.
+                biased;
+                written = self.stream.write(&self.buf[self.start..self.end]) => written?,
+                _ = grace_over(&self.shutdown, &mut self.grace) => return Ok(false),
+            };
+            match written {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => {
+                    self.start += n;
+                    self.echoed += n as u64;
+                }
+            }
+        }
+        self.start = 0;
+        self.end = 0;
+        Ok(true)
+    }
+
+    /// Whether the server was asked to stop. Only looks (`Shared::peek`): the task
+    /// waits for the signal in `echo` and `grace_over`.
+    fn stopping(&self) -> bool {
+        self.shutdown.peek().is_some()
+    }
+
+    /// Echoes until the connection ends; returns why.
+    async fn echo(&mut self) -> io::Result<&'static str> {
+        // No `BUDGET` of our own: once tokio's cooperative budget is spent, `read` and
+        // `write` return `Pending`, so one fast peer yields to every other connection.
+        loop {
+            if !self.flush().await? {
+                return Ok(tcp_reason::ABANDONED);
+            }
+            if self.stopping() {
+                // Read no more: what was read has been written back.
+                return Ok(tcp_reason::SHUTDOWN);
+            }
+            if self.read_done {
+                // Everything read has been written back; dropping the stream closes
+                // our side, and the peer reads end-of-file after its last byte.
+                return Ok(tcp_reason::EOF);
+            }
+            tokio::select! {
+                read = self.stream.read(&mut self.buf) => match read? {
+                    0 => self.read_done = true,
+                    n => self.end = n,
+                },
+                // Read no more once the server stops (a pending read is dropped, which
+                // loses nothing: `read` is cancel-safe).
+                _ = self.shutdown.clone() => return Ok(tcp_reason::SHUTDOWN),
+            }
+        }
+    }
+
+    /// The peer, the bytes written back to it, and why the connection ended. A
+    /// connection's I/O errors are its own: they end it with a reason, never the
+    /// server.
+    async fn run(mut self) -> (SocketAddr, u64, Cow<'static, str>) {
+        let reason = match self.echo().await {
+            Ok(reason) => Cow::Borrowed(reason),
+            Err(e) => echo::tcp_error_reason(&e),
+        };
+        (self.peer, self.echoed, reason)
+    }
+}
+
+/// Resolves once the server is asked to stop and then the grace period, which starts
+/// the first time a connection sees the signal, is over.
+async fn grace_over(shutdown: &Stop, grace: &mut Option<Instant>) {
+    let _ = shutdown.clone().await;
+    let deadline = *grace.get_or_insert_with(|| Instant::now() + TCP_SHUTDOWN_GRACE);
+    tokio::time::sleep_until(deadline).await;
+}
+
+fn main() {
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let args = spec.from_env();
+    if let Err(e) = run(&args) {
+        exit_startup_error(spec.name, e);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let runtime = Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot create runtime: {e}"))?;
+    // The connections hold `Rc`s: they are spawned on this `LocalSet`, whose tasks
+    // stay on the thread that runs it.
+    LocalSet::new().block_on(&runtime, serve(args))
+}
+
+/// Everything that ran on the event loop, now on the runtime.
+async fn serve(args: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+    // as soon as `listening` is read already finds its handler.
+    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let (stop_tx, stop) = oneshot::channel();
+    let stop = stop.shared();
+    emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+
+    let counts = Rc::new(RefCell::new(TcpCounts::default()));
+    let quiet = args.quiet;
+    let record = move |counts: &mut TcpCounts, (peer, bytes, reason)| {
+        counts.closed += 1;
+        counts.bytes += bytes;
+        if !quiet {
+            emit(&echo::closed_event(peer, bytes, reason));
+        }
+    };
+    // Every connection holds a sender; the channel ends when the last one is done.
+    let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    // Accept until a signal arrives.
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.recv() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // An accept error (out of file descriptors, say) is reported and the loop
+            // goes on.
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&echo::accepted_event(peer));
+        }
+        let connection = Connection::new(stream, peer, stop.clone());
+        let (counts, done) = (counts.clone(), done_tx.clone());
+        // A task of its own, on this thread's `LocalSet`.
+        tokio::task::spawn_local(async move {
+            let closed = connection.run().await;
+            record(&mut counts.borrow_mut(), closed);
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(done_tx);
+    // Each connection now writes back what it has read and ends (within the grace
+    // period); wait for the last one.
+    let _ = stop_tx.send(());
+    let mut done = done_rx.compat();
+    while done.next().await.is_some() {}
+    emit(&counts.borrow().summary());
+    Ok(())
+}
