@@ -24,9 +24,16 @@
 //!
 //! # What this step does, and why it is safe
 //!
-//! The code changes shape; the runtime does not. `Core::run` still drives the one task,
-//! tokio-core still owns the socket and tokio-signal the signals, and the futures 0.1
-//! channel still carries the echoes. Two adapters join the old and the new:
+//! The code changes shape; the runtime does not. Each hand-written `impl Future`
+//! becomes an `async fn run` on futures 0.3, and everything it waits on is still of
+//! the old stack — tokio-core's socket, tokio-signal's stream, the futures 0.1 channel
+//! — awaited through `Compat01As03`; the joined async fns go back to `Core::run` as a
+//! futures 0.1 future through `.compat()`. It is safe because nothing that runs the
+//! code or finds readiness changes: the same executor polls the same one task, and the
+//! compat layer turns each old `task::current()` registration into a wake-up of the
+//! async fn.
+//!
+//! Two adapters join the old and the new:
 //!
 //! * `.compat()` on a futures 0.1 future or stream (`Future01CompatExt`,
 //!   `Stream01CompatExt`) gives a futures 0.3 one (`Compat01As03`) that async code can

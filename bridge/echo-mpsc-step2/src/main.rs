@@ -23,11 +23,16 @@
 //!
 //! # What this step does, and why it is safe
 //!
-//! The executor changes; the I/O does not. The async fns of step 1 are untouched, and
-//! so are the adapters that await tokio-core's socket and the futures 0.1 channel
-//! (`Compat01As03` makes a 0.1 task out of whatever `Waker` polls it: a tokio 1 one
-//! now). Only the outermost `.compat()` goes: tokio 1 takes the futures 0.3 future
-//! itself.
+//! The executor changes; the I/O does not. tokio 1's `block_on` runs the async fns of
+//! step 1 unchanged, and tokio-core's socket keeps working under it, because
+//! tokio-core 0.1.18 finds readiness on a reactor thread of its own, which needs no
+//! `Core::run`. The signals move to tokio 1 in the same step: tokio-signal 0.1
+//! delivers them through a task on the `Core`, which nobody runs any more.
+//!
+//! The adapters that await tokio-core's socket and the futures 0.1 channel stay as
+//! they were (`Compat01As03` makes a 0.1 task out of whatever `Waker` polls it: a
+//! tokio 1 one now). Only the outermost `.compat()` goes: tokio 1 takes the futures
+//! 0.3 future itself.
 //!
 //! That the old socket still works here is not luck, and it is the reason this step
 //! is safe: tokio-core 0.1.18 is a shim over tokio 0.1, and `Core::new` starts tokio

@@ -22,14 +22,19 @@
 //!
 //! # What this step does, and why it is safe
 //!
-//! The I/O changes: the socket is tokio 1's, so tokio-core, its `Core` and tokio 0.1's
-//! reactor thread go, and readiness is found by the runtime's own driver on the
-//! runtime's thread (no thread hop per event any more). With them go the adapters
-//! that awaited the old socket (`recv_from`/`send_to` as `poll_fn` futures), the
-//! reader's `BUDGET` and `yield_now`: tokio 1's socket counts against tokio's
-//! cooperative budget, so a flooded `recv_from` returns `Pending` after a while and
-//! the signal, then the writer, get their turn. The async fns keep their shape; the
-//! calls they make on the socket are now the socket's own (`recv_from(..).await`).
+//! The I/O changes: the socket is tokio 1's, and tokio-core, its `Core` and its
+//! reactor thread go, with the adapters around the old socket and the reader's
+//! `BUDGET`. It is safe because the executor already is tokio 1's, which the new
+//! socket needs, and what is left of the old stack, the futures 0.1 channel, works on
+//! any executor through the compat layer.
+//!
+//! Readiness is now found by the runtime's own driver on the runtime's thread (no
+//! thread hop per event any more). The adapters that awaited the old socket
+//! (`recv_from`/`send_to` as `poll_fn` futures) give way to the socket's own
+//! `recv_from(..).await`; `BUDGET` and `yield_now` go because tokio 1's socket counts
+//! against tokio's cooperative budget, so a flooded `recv_from` returns `Pending`
+//! after a while and the signal, then the writer, get their turn. The async fns keep
+//! their shape.
 //!
 //! The futures 0.1 channel stays, its receiver awaited through `Compat01As03`: the
 //! piece of old code a real migration keeps longest is often such a channel, shared

@@ -2,14 +2,14 @@
 //! async fn over tokio-io's `Framed`, still run by tokio-core's `Core` through the
 //! compat layer; the service is still a tokio-service `Service`.
 //!
-//! The talk's last version, in its three layers: a *codec* turns bytes into query
-//! lines and replies into bytes (tokio-io's `Decoder`/`Encoder`, unchanged); a
+//! The talk's last version, in its three layers: a *codec* turns bytes into query lines
+//! and replies into bytes (tokio-io's `Decoder`/`Encoder`, unchanged); a
 //! *pipeline* reads a request, calls the service and writes its response, in request
 //! order; the *service* is a function from a request to a future of its response
 //! (`tokio_service::Service::call`, unchanged) and knows nothing about sockets. What
-//! changed is the middle layer: tokio-proto's pipeline server, bound to each
-//! connection with `BindServer::bind_server`, is now `pipeline`, an async fn of our
-//! own, spawned on the `Core` like tokio-proto's task was.
+//! changed is the middle layer: tokio-proto's pipeline server, bound to each connection
+//! with `BindServer::bind_server`, is now `pipeline`, an async fn of our own, spawned
+//! on the `Core` like tokio-proto's task was.
 //!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
@@ -21,43 +21,47 @@
 //! and type a query such as `1113, 40000` (a port pair of one of your connections to
 //! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
 //! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
-//! connections between the querier's address and this host are ever reported
-//! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
-//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
-//! codec fails as soon as that many bytes come without a newline). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and ends every connection's request stream once the reply in progress is
-//! written; then the server prints `summary accepted=A closed=C queries=Q` and
-//! exits 0.
+//! connections between the querier's address and this host are ever reported (RFC 1413
+//! §3). The codec works on bytes: a line that is not UTF-8 is a malformed query
+//! (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec fails
+//! as soon as that many bytes come without a newline). A connection with no query for
+//! `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting and ends every
+//! connection's request stream once the reply in progress is written; then the server
+//! prints `summary accepted=A closed=C queries=Q` and exits 0.
 //!
 //! # What this step does, and why it is safe
 //!
-//! tokio-proto goes first, while everything else stays, because it is the one piece
-//! that cannot follow the runtime: it was archived in 2018 with no successor,
-//! `bind_server` takes a tokio-core `Handle` and spawns onto that `Core`, and its
-//! transports must be futures 0.1 `Stream + Sink`s. So its pipeline is written out, as
-//! the modern program has it, while the `Core` still runs it: a loop that awaits the
-//! next line of tokio-io's `Framed` (through `Compat01As03Sink`, which makes a 0.1
-//! `Stream + Sink` a 0.3 one), calls the service and awaits its futures 0.1 future
-//! (`.compat()`), and sends the reply. What the protocol layer hid no longer needs a
-//! wrapping transport: the idle timer (tokio-core's `Timeout`, awaited through the
-//! compat layer, one per request), the shutdown signal (the same `Shared` future) and
-//! the `closed` report (the loop's own result, `Served`, instead of a `Drop` impl)
+//! tokio-proto goes first, while the runtime stays: its pipeline server becomes an
+//! async fn over tokio-io's `Framed`, spawned on the `Core` as before, calling the
+//! unchanged tokio-service `Service` and awaiting its futures 0.1 future through
+//! `.compat()`. It has to come first because tokio-proto cannot follow the runtime (it
+//! spawns onto a tokio-core `Core`, and it was archived in 2018 with no successor), and
+//! it is safe because the runtime, the codec, the timer and the service it runs with
+//! are all still the old ones.
+//!
+//! `bind_server` takes a tokio-core `Handle` and spawns onto that `Core`, and
+//! tokio-proto's transports must be futures 0.1 `Stream + Sink`s. So its pipeline is
+//! written out, as the modern program has it, while the `Core` still runs it: a loop
+//! that awaits the next line of tokio-io's `Framed` (through `Compat01As03Sink`, which
+//! makes a 0.1 `Stream + Sink` a 0.3 one), calls the service and awaits its futures 0.1
+//! future (`.compat()`), and sends the reply. What the protocol layer hid no longer
+//! needs a wrapping transport: the idle timer (tokio-core's `Timeout`, awaited through
+//! the compat layer, one per request), the shutdown signal (the same `Shared` future)
+//! and the `closed` report (the loop's own result, `Served`, instead of a `Drop` impl)
 //! are local to the loop.
 //!
 //! Nothing observable changes: the replies, their order, the idle timeout and the
 //! shutdown are the same, and the suite's checks pass as they do for the legacy
-//! program. The accept loop and each connection are async fns now, given to the
-//! `Core` as futures 0.1 futures with `.compat()` (`Box::pin`ned: a 0.1 future must
-//! be `Unpin`).
+//! program. The accept loop and each connection are async fns now, given to the `Core`
+//! as futures 0.1 futures with `.compat()` (`Box::pin`ned: a 0.1 future must be
+//! `Unpin`).
 //!
 //! # In the wrong order
 //!
 //! Switching the runtime while tokio-proto still serves the connections cannot work:
-//! `bind_server` spawns each connection's task onto the `Core`, and a `Core` that
-//! tokio 1 has replaced is never run, so connections would be accepted and never
-//! answered. The protocol layer has to become runtime-neutral async code first —
-//! this step.
+//! `bind_server` spawns each connection's task onto the `Core`, and a `Core` that tokio
+//! 1 has replaced is never run, so connections would be accepted and never answered.
+//! The protocol layer has to become runtime-neutral async code first — this step.
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the

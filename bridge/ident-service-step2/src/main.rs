@@ -2,9 +2,9 @@
 //! and tokio-util's `Framed`; the service is still a tokio-service `Service`, its
 //! futures 0.1 future awaited through the compat layer.
 //!
-//! The talk's last version, in its three layers: a *codec* turns bytes into query
-//! lines and replies into bytes (`tokio_util::codec`); the *pipeline* of step 1 reads
-//! a request, calls the service and writes its response, in request order; the
+//! The talk's last version, in its three layers: a *codec* turns bytes into query lines
+//! and replies into bytes (`tokio_util::codec`); the *pipeline* of step 1 reads a
+//! request, calls the service and writes its response, in request order; the
 //! *service* is a function from a request to a future of its response and knows
 //! nothing about sockets — still tokio-service's, as it was written in 2017.
 //!
@@ -18,43 +18,46 @@
 //! and type a query such as `1113, 40000` (a port pair of one of your connections to
 //! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
 //! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
-//! connections between the querier's address and this host are ever reported
-//! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
-//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
-//! codec fails as soon as that many bytes come without a newline). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and ends every connection's request stream once the reply in progress is
-//! written; then the server prints `summary accepted=A closed=C queries=Q` and
-//! exits 0.
+//! connections between the querier's address and this host are ever reported (RFC 1413
+//! §3). The codec works on bytes: a line that is not UTF-8 is a malformed query
+//! (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec fails
+//! as soon as that many bytes come without a newline). A connection with no query for
+//! `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting and ends every
+//! connection's request stream once the reply in progress is written; then the server
+//! prints `summary accepted=A closed=C queries=Q` and exits 0.
 //!
 //! # What this step does, and why it is safe
 //!
-//! The runtime, the sockets, the codec and the timer move together. The codec has to
-//! go with the sockets: tokio-io's `Framed` wants tokio-io's `AsyncRead`, which a
-//! tokio 1 `TcpStream` is not, so `Decoder`/`Encoder` become tokio-util's (`Encoder`
-//! is generic over the item, `bytes` 0.4 → 1; the bodies do not change). The idle
-//! timer has to go with the runtime: tokio-core's `Timeout` runs on the `Core`'s timer,
-//! which turns only inside `Core::run`, so it becomes `tokio::time::timeout` around
-//! the next line.
+//! The runtime, the sockets, the codec and the idle timer move to tokio 1 together; the
+//! tokio-service `Service` stays, its futures 0.1 future awaited through the compat
+//! layer, as do the `Rc<RefCell<…>>` counts (on a `LocalSet`) and the futures 0.1
+//! channel of finished connections. It is safe because each piece that moves needs the
+//! others to move with it, and each piece that stays needs no runtime.
+//!
+//! The codec has to go with the sockets: tokio-io's `Framed` wants tokio-io's
+//! `AsyncRead`, which a tokio 1 `TcpStream` is not, so `Decoder`/`Encoder` become
+//! tokio-util's (`Encoder` is generic over the item, `bytes` 0.4 → 1; the bodies do not
+//! change). The idle timer has to go with the runtime: tokio-core's `Timeout` runs on
+//! the `Core`'s timer, which turns only inside `Core::run`, so it becomes
+//! `tokio::time::timeout` around the next line.
 //!
 //! What does not depend on a runtime stays: the tokio-service `Service`, whose
 //! `FutureResult` is awaited through `.compat()` exactly as in step 1 (a service layer
 //! in a real code base is many services, ported one by one later), the
 //! `Rc<RefCell<IdentCounts>>` and the futures 0.1 channel whose end says "every
 //! connection is done". `Rc` is not `Send`, so the pipelines are spawned with
-//! `spawn_local` on a `LocalSet`, tokio 1's home for tasks that stay on one thread.
-//! The signal every pipeline watches is a futures 0.3 `Shared` future of a oneshot
-//! that the accept loop fires when it stops.
+//! `spawn_local` on a `LocalSet`, tokio 1's home for tasks that stay on one thread. The
+//! signal every pipeline watches is a futures 0.3 `Shared` future of a oneshot that the
+//! accept loop fires when it stops.
 //!
 //! # In the wrong order
 //!
-//! Keeping tokio-core's `Timeout` while tokio 1 runs the pipelines (with a `Core`
-//! made only for its `Handle`) compiles and serves every query, but no idle
-//! connection is ever closed: the `Core`'s timer never turns.
-//! `ident-service-timer-left-behind` is this step with that timer, and the suite
-//! shows its `idle-timeout` check failing. Had the `Core` been dropped, every
-//! connection would end at once with "timer is shutdown" (tokio-timer's error for a
-//! timer that no longer exists).
+//! Keeping tokio-core's `Timeout` while tokio 1 runs the pipelines (with a `Core` made
+//! only for its `Handle`) compiles and serves every query, but no idle connection is
+//! ever closed: the `Core`'s timer never turns. `ident-service-timer-left-behind` is
+//! this step with that timer, and the suite shows its `idle-timeout` check failing. Had
+//! the `Core` been dropped, every connection would end at once with "timer is shutdown"
+//! (tokio-timer's error for a timer that no longer exists).
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the

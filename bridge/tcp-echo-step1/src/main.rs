@@ -26,10 +26,14 @@
 //!
 //! # What this step does, and why it is safe
 //!
-//! The code changes shape; the runtime does not. `Core::run` drives the accept loop,
-//! `Handle::spawn` runs each connection, tokio-core owns the sockets, the grace period
-//! is tokio-core's `Timeout` and the signal a futures 0.1 `Shared` future. The compat
-//! layer joins old and new in both directions:
+//! The code changes shape; the runtime does not. The accept loop and each connection
+//! become async fns on futures 0.3; tokio-core's listener, its streams (as futures 0.3
+//! readers and writers), the grace period's `Timeout` and the `Shared` signal are
+//! awaited through `Compat01As03`, and the async fns go back to `Core::run` and
+//! `Handle::spawn` through `.compat()`. It is safe because the same executor and the
+//! same reactor run the same tasks; only how they are written changed.
+//!
+//! The compat layer joins old and new in both directions:
 //!
 //! * old → new: `Compat01As03` makes a futures 0.3 future, stream or reader/writer
 //!   of a futures 0.1 one. The `TcpStream` becomes a futures 0.3

@@ -25,8 +25,13 @@
 //!
 //! # What this step does, and why it is safe
 //!
-//! The runtime, the sockets and the timer change *together*, and that is what makes
-//! it safe. A tokio 1 timer needs tokio 1's runtime (step 1 could not have it), and
+//! The runtime, the sockets, the timer and the signals move to tokio 1 together, while
+//! what depends on no runtime stays: the `Rc<RefCell<…>>` counts, now on a
+//! `LocalSet`, and the futures 0.1 channel that says when every connection is done,
+//! awaited through the compat layer. Moving them together is what makes it safe: a
+//! timer has to move exactly with its runtime.
+//!
+//! A tokio 1 timer needs tokio 1's runtime (step 1 could not have it), and
 //! tokio-core's `Timeout` needs its `Core` to be running (this step could not keep
 //! it): a timer must move exactly with the runtime. The sockets could lag behind for
 //! a while (`echo-mpsc`'s ladder shows tokio-core's socket on tokio 1, driven by the
