@@ -13,9 +13,10 @@
 //! A `next` program (io_uring, batched I/O) has no legacy side: it is traced beside
 //! its declared readiness sibling (`echo-uring` beside modern `echo-epoll-edge`), so
 //! that `io_uring_enter` per echo reads against `epoll_wait`, `recvfrom` and `sendto`
-//! per echo. For the echo families the server's CPU time per unit is measured too, in
-//! a second run of the same workload without strace (ptrace multiplies the cost of a
-//! system call, so a traced run says nothing about CPU).
+//! per echo. For the echo and ident families the server's CPU time per unit (echo,
+//! KiB, query) is measured too, in a second run of the same workload without strace
+//! (ptrace multiplies the cost of a system call, so a traced run says nothing about
+//! CPU).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -452,9 +453,9 @@ fn trace_one(
 
 /// The server's CPU time per unit of the family's workload, run without strace: the
 /// process CPU clock (every thread, nanoseconds) read before and after the workload.
-/// `None` for the families whose workload is not a stream of echoes.
+/// `None` for the families whose workload is not a stream of echoes or queries.
 fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
-    if !matches!(family, Family::UdpEcho | Family::TcpEcho) {
+    if !matches!(family, Family::UdpEcho | Family::TcpEcho | Family::Ident) {
         return Ok(None);
     }
     let (args, listening) = family.args(count);
@@ -464,6 +465,7 @@ fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
     let before = Duration::from(clock.now().context("the server's CPU clock")?);
     let work = match family {
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
+        Family::Ident => ident(addrs[0], count)?,
         _ => udp_echoes(addrs[0], count)?,
     };
     let after = Duration::from(clock.now().context("the server's CPU clock")?);
