@@ -25,6 +25,10 @@ pub enum Family {
     TcpEcho,
     /// RFC 1413 ident.
     Ident,
+    /// Several tasks receiving on one UDP socket: who is woken.
+    UdpWaiters,
+    /// A flooded UDP reader beside a ticker on one thread: who gets to run.
+    CoopBudget,
 }
 
 /// The study's chapters, in the order of the README.
@@ -34,14 +38,16 @@ pub enum Chapter {
     Multisocket,
     Internals,
     TcpAndIdent,
+    Readiness,
 }
 
 impl Chapter {
-    pub const ALL: [Chapter; 4] = [
+    pub const ALL: [Chapter; 5] = [
         Chapter::UdpEcho,
         Chapter::Multisocket,
         Chapter::Internals,
         Chapter::TcpAndIdent,
+        Chapter::Readiness,
     ];
 
     pub fn title(self) -> &'static str {
@@ -50,12 +56,13 @@ impl Chapter {
             Chapter::Multisocket => "Multiple sockets",
             Chapter::Internals => "Futures and mio internals",
             Chapter::TcpAndIdent => "TCP echo and RFC 1413 ident",
+            Chapter::Readiness => "Waiting on readiness: waiters and the cooperative budget",
         }
     }
 }
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 10] = [
         Family::UdpEcho,
         Family::Multisocket,
         Family::FutureNotify,
@@ -64,6 +71,8 @@ impl Family {
         Family::MioPipe,
         Family::TcpEcho,
         Family::Ident,
+        Family::UdpWaiters,
+        Family::CoopBudget,
     ];
 
     /// The name a `Cargo.toml` declares.
@@ -77,6 +86,8 @@ impl Family {
             Family::MioPipe => "mio-pipe",
             Family::TcpEcho => "tcp-echo",
             Family::Ident => "ident",
+            Family::UdpWaiters => "udp-waiters",
+            Family::CoopBudget => "coop-budget",
         }
     }
 
@@ -97,13 +108,16 @@ impl Family {
                 Chapter::Internals
             }
             Family::TcpEcho | Family::Ident => Chapter::TcpAndIdent,
+            Family::UdpWaiters | Family::CoopBudget => Chapter::Readiness,
         }
     }
 
     /// Whether the program shows one mechanism and exits or idles (a demo), rather
-    /// than serving load: the bench has nothing to measure there.
+    /// than serving load: the bench has nothing to measure there. The readiness
+    /// pairs take load, but only to show who is woken and who runs; their figures
+    /// are the suite's, not the bench's.
     pub fn is_demo(self) -> bool {
-        self.chapter() == Chapter::Internals
+        matches!(self.chapter(), Chapter::Internals | Chapter::Readiness)
     }
 }
 

@@ -21,6 +21,8 @@ pub mod catalogue;
 pub mod family;
 pub mod flavor;
 pub mod process;
+pub mod strace;
+pub mod traced;
 pub mod workspace;
 
 pub use build::{build, Built, Profile};

@@ -37,6 +37,14 @@ pub enum Opt {
     IdleTimeoutSecs,
     /// `--lookup auto|netlink|proc`: how an ident server finds a connection's owner.
     Lookup,
+    /// `--tasks N`: how many tasks wait on one socket.
+    Tasks,
+    /// `--work-ms MS`: how long each datagram keeps the task that read it busy.
+    WorkMs,
+    /// `--loop KIND`: how a flooded reader reads (see [`ReadLoop`]).
+    Loop,
+    /// `--cost-us US`: CPU time each datagram costs the reader that reads it.
+    CostUs,
 }
 
 impl Opt {
@@ -50,6 +58,10 @@ impl Opt {
             Opt::IntervalMs => "--interval-ms",
             Opt::IdleTimeoutSecs => "--idle-timeout-secs",
             Opt::Lookup => "--lookup",
+            Opt::Tasks => "--tasks",
+            Opt::WorkMs => "--work-ms",
+            Opt::Loop => "--loop",
+            Opt::CostUs => "--cost-us",
         }
     }
 
@@ -60,11 +72,14 @@ impl Opt {
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
             Opt::Lookup => Some(Lookup::CHOICES),
-            Opt::Queue | Opt::Sockets | Opt::Count => Some("N"),
+            Opt::Queue | Opt::Sockets | Opt::Count | Opt::Tasks => Some("N"),
+            Opt::WorkMs => Some("MS"),
+            Opt::Loop => Some("KIND"),
+            Opt::CostUs => Some("US"),
         }
     }
 
-    const ALL: [Opt; 8] = [
+    const ALL: [Opt; 12] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -73,7 +88,46 @@ impl Opt {
         Opt::IntervalMs,
         Opt::IdleTimeoutSecs,
         Opt::Lookup,
+        Opt::Tasks,
+        Opt::WorkMs,
+        Opt::Loop,
+        Opt::CostUs,
     ];
+}
+
+/// How the flooded reader of `coop-budget` reads its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLoop {
+    /// `recv_from` until it would block (tokio 1: `recv_from().await`, which spends
+    /// the task's cooperative budget).
+    Recv,
+    /// Wait for readiness, then `try_recv_from` (tokio 1: `ready()` +
+    /// `try_recv_from`, which spend no budget).
+    Ready,
+    /// The readiness loop, fixed: it gives the other tasks their turn on its own.
+    Fixed,
+}
+
+impl ReadLoop {
+    pub const ALL: [ReadLoop; 3] = [ReadLoop::Recv, ReadLoop::Ready, ReadLoop::Fixed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadLoop::Recv => "recv",
+            ReadLoop::Ready => "ready",
+            ReadLoop::Fixed => "fixed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReadLoop> {
+        ReadLoop::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+impl fmt::Display for ReadLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The options of one program and their defaults.
@@ -104,6 +158,10 @@ pub struct Args {
     pub interval: Duration,
     pub idle_timeout: Duration,
     pub lookup: Lookup,
+    pub tasks: usize,
+    pub work: Duration,
+    pub read_loop: ReadLoop,
+    pub cost: Duration,
 }
 
 /// `127.0.0.1:PORT`.
@@ -122,6 +180,10 @@ impl Args {
         interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_secs(120),
         lookup: Lookup::Auto,
+        tasks: 4,
+        work: Duration::ZERO,
+        read_loop: ReadLoop::Recv,
+        cost: Duration::ZERO,
     };
 }
 
@@ -228,6 +290,44 @@ impl Spec {
             options: &[Opt::Bind, Opt::IdleTimeoutSecs, Opt::Lookup, Opt::Quiet],
             defaults: Args {
                 bind: localhost(113),
+                ..Args::DEFAULT
+            },
+            min_interval_ms: 1,
+        }
+    }
+
+    /// udp-waiters: `--tasks N` tasks (default 4) receiving on one socket (`--bind`,
+    /// default 127.0.0.1:2000), each kept busy `--work-ms` (default 1000) by every
+    /// datagram it reads; `--quiet`.
+    pub const fn udp_waiters(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "several tasks receiving on one UDP socket, each busy a while per datagram",
+            options: &[Opt::Bind, Opt::Tasks, Opt::WorkMs, Opt::Quiet],
+            defaults: Args {
+                work: Duration::from_millis(1000),
+                ..Args::DEFAULT
+            },
+            min_interval_ms: 1,
+        }
+    }
+
+    /// coop-budget: a reader of a flooded UDP socket (`--bind`, default
+    /// 127.0.0.1:2000; `--loop recv|ready|fixed`; `--cost-us`, default 0) beside a
+    /// ticker (`--interval-ms`, default 10) on one thread; `--quiet`.
+    pub const fn coop_budget(name: &'static str) -> Spec {
+        Spec {
+            name,
+            about: "a flooded UDP reader and a ticker on one thread: who gets to run",
+            options: &[
+                Opt::Bind,
+                Opt::Loop,
+                Opt::CostUs,
+                Opt::IntervalMs,
+                Opt::Quiet,
+            ],
+            defaults: Args {
+                interval: Duration::from_millis(10),
                 ..Args::DEFAULT
             },
             min_interval_ms: 1,
@@ -372,6 +472,23 @@ impl Spec {
                  auto (netlink where available, else proc) (default {})",
                 d.lookup
             ),
+            Opt::Tasks => format!(
+                "number of tasks receiving on the socket (default {})",
+                d.tasks
+            ),
+            Opt::WorkMs => format!(
+                "milliseconds each datagram keeps its task busy, 0 for none (default {})",
+                d.work.as_millis()
+            ),
+            Opt::Loop => format!(
+                "how the reader reads: {} (default {})",
+                ReadLoop::ALL.map(ReadLoop::as_str).join(", "),
+                d.read_loop
+            ),
+            Opt::CostUs => format!(
+                "microseconds of CPU each datagram costs the reader (default {})",
+                d.cost.as_micros()
+            ),
         }
     }
 }
@@ -392,7 +509,10 @@ impl Spec {
             Opt::Count => (0, u64::from(u32::MAX)),
             Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
             Opt::IdleTimeoutSecs => (1, DAY_SECS),
-            Opt::Bind | Opt::Quiet | Opt::Lookup => (0, 0),
+            Opt::Tasks => (1, 4096),
+            Opt::WorkMs => (0, DAY_SECS * 1000),
+            Opt::CostUs => (0, 1_000_000),
+            Opt::Bind | Opt::Quiet | Opt::Lookup | Opt::Loop => (0, 0),
         }
     }
 
@@ -428,6 +548,17 @@ impl Spec {
             Opt::Count => args.count = number()?,
             Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
             Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
+            Opt::Tasks => args.tasks = to_usize(number()?),
+            Opt::WorkMs => args.work = Duration::from_millis(number()?),
+            Opt::CostUs => args.cost = Duration::from_micros(number()?),
+            Opt::Loop => {
+                args.read_loop = ReadLoop::parse(value).ok_or_else(|| {
+                    CliError(format!(
+                        "invalid value '{value}' for --loop: expected one of {}",
+                        ReadLoop::ALL.map(ReadLoop::as_str).join(", ")
+                    ))
+                })?
+            }
             Opt::Lookup => {
                 args.lookup = value.parse().map_err(|()| {
                     CliError(format!(
@@ -593,6 +724,44 @@ mod tests {
         // Only the ident servers take it.
         let e = run(&["--lookup", "proc"]).unwrap_err();
         assert_eq!(e.0, "unknown option '--lookup'");
+    }
+
+    #[test]
+    fn waiters_and_budget_options() {
+        let parse = |spec: Spec, args: &[&str]| match spec.parse(args.iter().copied()) {
+            Ok(Parsed::Run(a)) => Ok(a),
+            Ok(Parsed::Help) => panic!("unexpected help"),
+            Err(e) => Err(e),
+        };
+        let waiters = Spec::udp_waiters("udp-waiters-test");
+        let a = parse(waiters.clone(), &[]).unwrap();
+        assert_eq!((a.tasks, a.work), (4, Duration::from_millis(1000)));
+        let a = parse(waiters.clone(), &["--tasks", "16", "--work-ms=0"]).unwrap();
+        assert_eq!((a.tasks, a.work), (16, Duration::ZERO));
+        let e = parse(waiters.clone(), &["--tasks", "0"]).unwrap_err();
+        assert!(e.0.contains("out of range, 1 to 4096"), "{e}");
+        let e = parse(waiters.clone(), &["--loop", "recv"]).unwrap_err();
+        assert_eq!(e.0, "unknown option '--loop'");
+        assert!(waiters.usage().contains("[--tasks N] [--work-ms MS]"));
+
+        let budget = Spec::coop_budget("coop-budget-test");
+        let a = parse(budget.clone(), &[]).unwrap();
+        assert_eq!(
+            (a.read_loop, a.interval),
+            (ReadLoop::Recv, Duration::from_millis(10))
+        );
+        for l in ReadLoop::ALL {
+            let a = parse(budget.clone(), &["--loop", l.as_str()]).unwrap();
+            assert_eq!(a.read_loop, l);
+        }
+        let a = parse(budget.clone(), &["--cost-us", "50"]).unwrap();
+        assert_eq!(a.cost, Duration::from_micros(50));
+        let e = parse(budget.clone(), &["--loop", "spin"]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "invalid value 'spin' for --loop: expected one of recv, ready, fixed"
+        );
+        assert!(budget.usage().contains("recv, ready, fixed (default recv)"));
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! accepted from 127.0.0.1:40000
 //! closed 127.0.0.1:40000 after 1024 bytes: eof
 //! reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
+//! task #2 woken
+//! task #2 recv 5 bytes from 127.0.0.1:40000
+//! read 128 datagrams in one poll
+//! tick 7 late 1234 us
 //! summary recv=10 sent=10 dropped=0
 //! ```
 //!
@@ -86,6 +90,21 @@ pub enum Event {
     },
     /// `reply to PEER: TEXT`: a request/response server answered (TEXT without CRLF).
     Reply { peer: SocketAddr, text: String },
+    /// `task #I woken`: task I, one of several waiting on the same socket, was
+    /// polled (woken, or run for the first time).
+    TaskWoken { task: usize },
+    /// `task #I recv N bytes from PEER`: task I received a datagram.
+    TaskRecv {
+        task: usize,
+        len: usize,
+        from: SocketAddr,
+    },
+    /// `read N datagrams in one poll`: what a reader task read before it returned
+    /// control to the scheduler.
+    ReadInPoll { datagrams: u64 },
+    /// `tick N late US us`: the Nth tick of a periodic timer ran US microseconds
+    /// after it was due.
+    TickLate { count: u64, late_us: u64 },
     /// `summary k=v …`: the counts printed once, at exit.
     Summary(Counts),
 }
@@ -131,6 +150,12 @@ impl fmt::Display for Event {
                 reason,
             } => write!(f, "closed {peer} after {bytes} bytes: {reason}"),
             Event::Reply { peer, text } => write!(f, "reply to {peer}: {text}"),
+            Event::TaskWoken { task } => write!(f, "task #{task} woken"),
+            Event::TaskRecv { task, len, from } => {
+                write!(f, "task #{task} recv {len} bytes from {from}")
+            }
+            Event::ReadInPoll { datagrams } => write!(f, "read {datagrams} datagrams in one poll"),
+            Event::TickLate { count, late_us } => write!(f, "tick {count} late {late_us} us"),
             Event::Summary(counts) => {
                 f.write_str("summary")?;
                 for (k, v) in &counts.0 {
@@ -174,6 +199,11 @@ impl FromStr for Event {
         let addr = |s: &str| s.parse::<SocketAddr>().map_err(|_| err("bad address"));
         let len = |s: &str| s.parse::<usize>().map_err(|_| err("bad length"));
         let num = |s: &str| s.parse::<u64>().map_err(|_| err("bad number"));
+        let task = |s: &str| {
+            s.strip_prefix('#')
+                .and_then(|i| i.parse::<usize>().ok())
+                .ok_or_else(|| err("bad task number"))
+        };
         // Free text after the first ": " of the line.
         let rest = || {
             line.split_once(": ")
@@ -249,6 +279,19 @@ impl FromStr for Event {
                     .ok_or_else(|| err("bad future index"))?;
                 Ok(Event::PollFuture { index })
             }
+            ["task", t, "woken"] => Ok(Event::TaskWoken { task: task(t)? }),
+            ["task", t, "recv", n, "bytes", "from", from] => Ok(Event::TaskRecv {
+                task: task(t)?,
+                len: len(n)?,
+                from: addr(from)?,
+            }),
+            ["read", n, "datagrams", "in", "one", "poll"] => {
+                Ok(Event::ReadInPoll { datagrams: num(n)? })
+            }
+            ["tick", n, "late", us, "us"] => Ok(Event::TickLate {
+                count: num(n)?,
+                late_us: num(us)?,
+            }),
             ["summary", pairs @ ..] => {
                 let mut counts = Counts::default();
                 for pair in pairs {
@@ -287,7 +330,14 @@ closed [::1]:40000 after 1024 bytes: eof
 closed 127.0.0.1:1 after 0 bytes: line too long: 1001 bytes
 reply to 127.0.0.1:40000: 6193, 23 : USERID : UNIX : alice
 reply to [::1]:1: 0, 0 : ERROR : INVALID-PORT
+task #0 woken
+task #13 recv 1472 bytes from [::1]:40000
+read 0 datagrams in one poll
+read 128 datagrams in one poll
+tick 1 late 0 us
+tick 7 late 1234 us
 summary recv=10 sent=10 dropped=0
+summary recv=100 polls=3 most_per_poll=98 ticks=40 worst_late_us=53012
 summary";
 
     #[test]
@@ -320,6 +370,30 @@ summary";
     }
 
     #[test]
+    fn readiness_lines_carry_their_fields() {
+        let e: Event = "task #3 recv 7 bytes from 127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            e,
+            Event::TaskRecv {
+                task: 3,
+                len: 7,
+                from: "127.0.0.1:9".parse().unwrap()
+            }
+        );
+        let e: Event = "tick 12 late 40500 us".parse().unwrap();
+        assert_eq!(
+            e,
+            Event::TickLate {
+                count: 12,
+                late_us: 40_500
+            }
+        );
+        let e: Event = "read 128 datagrams in one poll".parse().unwrap();
+        assert_eq!(e, Event::ReadInPoll { datagrams: 128 });
+        assert_eq!(Event::TaskWoken { task: 0 }.to_string(), "task #0 woken");
+    }
+
+    #[test]
     fn lines_outside_the_grammar_are_rejected() {
         for bad in [
             "",
@@ -336,6 +410,13 @@ summary";
             "step",
             "closed 127.0.0.1:1 after 5 bytes",
             "reply to 127.0.0.1:1 text",
+            "task 2 woken",
+            "task #x woken",
+            "task #2 recv 5 bytes from 127.0.0.1:1 at 127.0.0.1:2",
+            "read many datagrams in one poll",
+            "read 5 datagrams",
+            "tick 3 late 2 ms",
+            "tick 3 late -1 us",
         ] {
             assert!(bad.parse::<Event>().is_err(), "{bad:?} parsed");
         }

@@ -17,10 +17,13 @@
 //! * [`fds`]: a process's open descriptors as `/proc/PID/fd` names them (epoll
 //!   instance, pipe, eventfd…), for the mio demos and the suite.
 //! * [`vectors`]: payload test vectors for the conformance suite.
+//! * [`readiness`]: the figures of the readiness pairs (`udp-waiters`,
+//!   `coop-budget`): wake-ups, datagrams per poll, a ticker's lateness.
 
 pub mod cli;
 pub mod echo;
 pub mod event;
 pub mod fds;
 pub mod ident;
+pub mod readiness;
 pub mod vectors;

@@ -44,6 +44,24 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
         "the signal is handled on the thread a blocking std read holds: the server \
          cannot stop until the open connection sends, closes or idles out",
     ),
+    // udp-waiters, legacy: the failure the intrusive waiter list of tokio 1 removed.
+    // A pass would mean tokio-core woke more than one task per direction.
+    (
+        "udp-waiters",
+        Flavor::Legacy,
+        "burst-spread-over-tasks",
+        "tokio-reactor 0.1 keeps one task per direction of a socket: only the last task \
+         to find the socket empty is registered, so one task reads every datagram and \
+         the others are never woken again",
+    ),
+    (
+        "udp-waiters",
+        Flavor::Legacy,
+        "no-datagram-waits-while-a-task-sleeps",
+        "while the one registered task works on a datagram, the read slot is empty (the \
+         reactor took the task out to wake it) and the other tasks lost their \
+         registration: the next datagrams wait in the socket buffer, one per --work-ms",
+    ),
     // The migration ladder's pitfalls: a step done in the wrong order, kept as a
     // program of its own beside the step it gets wrong (bridge/). These rows are what
     // goes wrong, and a pass would mean the program no longer shows it.

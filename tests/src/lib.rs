@@ -62,7 +62,9 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
                 let Some(program) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
-                let row = run_row(&program, &built, &catalogue);
+                let started = std::time::Instant::now();
+                let mut row = run_row(&program, &built, &catalogue);
+                row.seconds = started.elapsed().as_secs_f64();
                 on_row(&row);
                 if let Ok(mut rows) = rows.lock() {
                     rows.push(row);
@@ -103,7 +105,7 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
     let all = checks::for_family(family);
     // A program that needs what this machine lacks (io_uring, say) is not run at all.
     if let Some(why) = needs::unmet(&program.declared.needs, needs::machine) {
-        return Row::new(&program.name, &label, needs::skipped(all, &why));
+        return Row::new(&program.name, &label, needs::skipped(&all, &why));
     }
     let ctx = Ctx {
         program,

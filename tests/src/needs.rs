@@ -97,7 +97,7 @@ mod tests {
             "{why}"
         );
         let all = checks::for_family(Family::UdpEcho);
-        let results = skipped(all, &why);
+        let results = skipped(&all, &why);
         assert_eq!(results.len(), all.len());
         assert!(results.iter().all(|r| r.status == Status::Skip));
         assert!(results

@@ -50,15 +50,29 @@ pub struct Row {
     pub flavor: String,
     pub status: Status,
     pub checks: Vec<CheckResult>,
+    /// Wall-clock seconds the row took (its checks run one after another).
+    pub seconds: f64,
 }
 
 impl Row {
+    /// The line progress output shows when a row is done.
+    pub fn progress(&self) -> String {
+        format!(
+            "  done: {} {} ({}) in {:.1} s",
+            self.program,
+            self.flavor,
+            self.status.as_str(),
+            self.seconds
+        )
+    }
+
     pub fn new(program: &str, flavor: &str, checks: Vec<CheckResult>) -> Row {
         Row {
             program: program.to_string(),
             flavor: flavor.to_string(),
             status: row_status(&checks),
             checks,
+            seconds: 0.0,
         }
     }
 }

@@ -5,14 +5,7 @@
 use conformance::{report::Row, Selection, DEFAULT_JOBS};
 
 fn main() {
-    let progress = |row: &Row| {
-        eprintln!(
-            "  done: {} {} ({})",
-            row.program,
-            row.flavor,
-            row.status.as_str()
-        )
-    };
+    let progress = |row: &Row| eprintln!("{}", row.progress());
     match conformance::run(&Selection::default(), DEFAULT_JOBS, &progress) {
         Ok(report) => {
             print!("{}", report.to_table());

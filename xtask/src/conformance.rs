@@ -34,12 +34,7 @@ pub fn main(args: Args) -> Result<i32> {
     let table = args.format == Format::Table;
     let progress = |row: &Row| {
         if table {
-            eprintln!(
-                "  done: {} {} ({})",
-                row.program,
-                row.flavor,
-                row.status.as_str()
-            );
+            eprintln!("{}", row.progress());
         }
     };
     let report =

@@ -8,7 +8,6 @@ mod diff;
 mod doc;
 mod pairs;
 mod stat;
-mod strace;
 mod study;
 mod trace;
 

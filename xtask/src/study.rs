@@ -90,14 +90,7 @@ pub fn main(args: Args) -> Result<i32> {
         }
     } else {
         eprintln!("running the conformance suite (use --conformance-json FILE to reuse a run)…");
-        let progress = |row: &conformance::report::Row| {
-            eprintln!(
-                "  done: {} {} ({})",
-                row.program,
-                row.flavor,
-                row.status.as_str()
-            )
-        };
+        let progress = |row: &conformance::report::Row| eprintln!("{}", row.progress());
         let report = conformance::run(&Selection::default(), args.jobs, &progress)
             .map_err(|e| anyhow!("{e:#}"))?;
         Conformance {

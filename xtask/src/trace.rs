@@ -3,12 +3,16 @@
 //! bounded workload on loopback, stops it with SIGTERM, and prints the system calls per
 //! unit of work of both sides next to each other.
 //!
-//! The workload depends on the program's family (declared in its `Cargo.toml`): 10,000 echoes with 16 in flight for the UDP echo servers,
-//! datagrams spread over the sockets of the multi-socket programs, kilobytes through
-//! the TCP echo servers, queries for the ident servers, and for the demos their own
-//! sequence. Per-unit figures count only the calls made while the workload ran (by
-//! strace's timestamps); a second table counts the whole run, start-up included,
-//! which is where a runtime's wake-up pipes and eventfds are made.
+//! The workload depends on the program's family (declared in its `Cargo.toml`): 10,000
+//! echoes with 16 in flight for the UDP echo servers (the step the suite's
+//! `syscalls-per-echo` check runs too, shorter: `harness::traced::udp_echo`),
+//! datagrams spread over the sockets of the multi-socket programs, datagrams one at a
+//! time to the idle tasks of `udp-waiters`, a flood for `coop-budget`, kilobytes
+//! through the TCP echo servers, queries for the ident servers, and for the demos
+//! their own sequence. Per-unit figures count only the calls made while the workload
+//! ran (by strace's timestamps); a second table counts the whole run, start-up
+//! included, which is where a runtime's wake-up pipes and eventfds are made. The
+//! strace reader and the running under strace live in `harness` (`strace`, `traced`).
 //!
 //! A `next` program (io_uring, batched I/O) has no legacy side: it is traced beside
 //! its declared readiness sibling (`echo-uring` beside modern `echo-epoll-edge`), so
@@ -22,22 +26,24 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use harness::strace::{self, Tally, MAIN_ROWS};
+use harness::traced::{
+    self, find_strace, now, EchoLoad, Traced, Work, REPLY_TIMEOUT, WORKLOAD_LIMIT,
+};
 use harness::workspace::relative;
-use harness::{build, project_root, Catalogue, Family, Flavor, Profile, Running};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use harness::{build, project_root, Catalogue, Family, Flavor, Profile};
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use shared::event::Event;
 
 use crate::args::{self, FlavorArg, Format};
 use crate::diff;
 use crate::pairs::{self, Pair};
-use crate::strace::{self, Tally, MAIN_ROWS};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -111,6 +117,8 @@ impl Workload for Family {
             // Each query reads /proc/net/tcp: a few hundred are plenty.
             Family::Ident => 200,
             Family::MioEmpty | Family::MioPipe => 1,
+            Family::UdpWaiters => 500,
+            Family::CoopBudget => 200_000,
         }
     }
 
@@ -123,6 +131,8 @@ impl Workload for Family {
             Family::TcpEcho => "KiB echoed",
             Family::Ident => "query",
             Family::MioEmpty | Family::MioPipe => "run",
+            Family::UdpWaiters => "datagram",
+            Family::CoopBudget => "datagram read",
         }
     }
 
@@ -130,17 +140,7 @@ impl Workload for Family {
     fn args(self, count: u64) -> (Vec<String>, usize) {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         match self {
-            // The queue holds every echo that can be in flight: nothing is dropped.
-            Family::UdpEcho => (
-                v(&[
-                    "--bind",
-                    "127.0.0.1:0",
-                    "--quiet",
-                    "--queue",
-                    &UDP_WINDOW.to_string(),
-                ]),
-                1,
-            ),
+            Family::UdpEcho => (udp_load(count).server_args(), 1),
             // The per-datagram lines pace the sender; they are the program's lesson.
             Family::Multisocket => (
                 v(&["--bind", "127.0.0.1:0", "--sockets", &SOCKETS.to_string()]),
@@ -153,14 +153,29 @@ impl Workload for Family {
             Family::MioMixed => (v(&["--bind", "127.0.0.1:0", "--interval-ms", "10"]), 1),
             Family::TcpEcho | Family::Ident => (v(&["--bind", "127.0.0.1:0", "--quiet"]), 1),
             Family::MioEmpty | Family::MioPipe => (Vec::new(), 0),
+            // Idle tasks (no work per datagram): the wake-ups are the lesson, and the
+            // `recv` lines pace the sender.
+            Family::UdpWaiters => (
+                v(&[
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--tasks",
+                    &WAITERS.to_string(),
+                    "--work-ms",
+                    "0",
+                ]),
+                1,
+            ),
+            Family::CoopBudget => (
+                v(&["--bind", "127.0.0.1:0", "--loop", "recv", "--quiet"]),
+                1,
+            ),
         }
     }
 
     fn describe(self, count: u64) -> String {
         match self {
-            Family::UdpEcho => format!(
-                "{count} echoes of {UDP_PAYLOAD} bytes, {UDP_WINDOW} in flight, one client on loopback"
-            ),
+            Family::UdpEcho => udp_load(count).describe(),
             Family::Multisocket => format!(
                 "{count} datagrams round-robin over {SOCKETS} sockets, at most {SOCKETS} unread"
             ),
@@ -168,8 +183,18 @@ impl Workload for Family {
             Family::MioMixed => format!("{count} timer ticks, 10 ms apart"),
             Family::TcpEcho => format!("{count} KiB echoed in 1 KiB writes over one connection"),
             Family::Ident => format!("{count} queries, one after another, over one connection"),
-            Family::MioEmpty => format!("{} s of polling with nothing registered", MIO_EMPTY_RUN.as_secs()),
+            Family::MioEmpty => format!(
+                "{} s of polling with nothing registered",
+                MIO_EMPTY_RUN.as_secs()
+            ),
             Family::MioPipe => "the demo's own sequence, to its exit".to_string(),
+            Family::UdpWaiters => {
+                format!("{count} datagrams one at a time to {WAITERS} idle tasks on one socket")
+            }
+            Family::CoopBudget => format!(
+                "a flood of {count} datagrams from one thread, read with --loop recv beside \
+                 the 10 ms ticker"
+            ),
         }
     }
 }
@@ -177,12 +202,8 @@ impl Workload for Family {
 const UDP_WINDOW: usize = 16;
 const UDP_PAYLOAD: usize = 64;
 const SOCKETS: usize = 10;
+const WAITERS: usize = 4;
 const MIO_EMPTY_RUN: Duration = Duration::from_secs(1);
-/// Longest a workload may take before the trace gives up.
-const WORKLOAD_LIMIT: Duration = Duration::from_secs(120);
-/// Longest one reply may take.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Rows of the trace table beyond the main ones.
 const MAX_EXTRA_ROWS: usize = 6;
 
@@ -237,6 +258,16 @@ pub fn main(args: Args) -> Result<i32> {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+/// The UDP echo workload: the same one the suite's system-call check drives.
+fn udp_load(count: u64) -> EchoLoad {
+    EchoLoad {
+        count,
+        window: UDP_WINDOW,
+        payload: UDP_PAYLOAD,
+        pause: Duration::ZERO,
+    }
+}
+
 /// Builds (release) and traces each side of `chosen` in `flavors`; one result per
 /// pair, in order, each reported to `on_done` as it completes. Fails as a whole only
 /// when strace is missing or the build fails.
@@ -264,20 +295,6 @@ pub fn trace_pairs(
         out.push((pair.name.clone(), result));
     }
     Ok(out)
-}
-
-/// The `strace` on PATH, or an error that says how to install it.
-fn find_strace() -> Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("strace"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "strace is not installed; install it with `apt-get install strace` \
-                 (Debian/Ubuntu; `dnf install strace` on Fedora) and run this again"
-            )
-        })
 }
 
 fn trace_pair(
@@ -317,90 +334,6 @@ fn trace_pair(
     Ok(out)
 }
 
-/// A program running under strace; killed (not just strace) if dropped early.
-struct Traced {
-    run: Running,
-    program: Option<Pid>,
-}
-
-impl Drop for Traced {
-    fn drop(&mut self) {
-        // strace detaches from a tracee when it is killed, which would leave the
-        // program running: kill the program itself.
-        if let Some(pid) = self.program.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = self.run.wait_exit(EXIT_TIMEOUT);
-        }
-    }
-}
-
-impl Traced {
-    fn stop(&mut self, signal: Option<Signal>) -> Result<()> {
-        let Some(pid) = self.program else {
-            return Ok(());
-        };
-        if let Some(sig) = signal {
-            kill(pid, sig).with_context(|| format!("cannot send {sig} to the program"))?;
-        }
-        let status = self
-            .run
-            .wait_exit(EXIT_TIMEOUT)
-            .with_context(|| match signal {
-                Some(sig) => format!("the program did not exit after {sig}"),
-                None => "the program did not exit by itself".to_string(),
-            })?;
-        self.program = None;
-        ensure!(
-            status.success() || signal.is_some(),
-            "the program exited with {status}; stderr: {}",
-            self.run.stderr().trim()
-        );
-        Ok(())
-    }
-}
-
-/// The child of `parent` running `exe`: the program strace started. strace forks
-/// short-lived test processes of its own at start-up, so being a child is not enough.
-fn child_of(parent: u32, exe: &Path) -> Option<Pid> {
-    let exe = fs::canonicalize(exe).ok()?;
-    for entry in fs::read_dir("/proc").ok()? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may hold spaces, so split after the `)`.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) && fs::read_link(entry.path().join("exe")).ok() == Some(exe.clone())
-        {
-            return Some(Pid::from_raw(pid));
-        }
-    }
-    None
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Units of work done, and the wall-clock window they were done in.
-struct Work {
-    units: u64,
-    window: Option<(f64, f64)>,
-}
-
 fn trace_one(
     strace: &Path,
     exe: &Path,
@@ -408,43 +341,22 @@ fn trace_one(
     family: Family,
     count: u64,
 ) -> Result<FlavorTrace> {
-    let (args, listening) = family.args(count);
-    let raw_s = raw.to_string_lossy().to_string();
-    let exe_s = exe.to_string_lossy().to_string();
-    let mut strace_args: Vec<&str> =
-        vec!["-f", "-qq", "-ttt", "-s", "16", "-o", &raw_s, "--", &exe_s];
-    strace_args.extend(args.iter().map(String::as_str));
-    let (run, addrs) = if listening > 0 {
-        Running::server(strace, &strace_args, None, listening)?
-    } else {
-        (Running::spawn(strace, &strace_args, None)?, Vec::new())
-    };
-    let strace_pid = run.pid().as_raw() as u32;
-    let mut traced = Traced { run, program: None };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while traced.program.is_none() {
-        traced.program = child_of(strace_pid, exe);
-        if traced.program.is_none() {
-            ensure!(
-                Instant::now() < deadline && traced.run.alive(),
-                "the program did not start under strace: {}",
-                traced.run.stderr().trim()
-            );
-            thread::sleep(Duration::from_millis(5));
+    let measured = match family {
+        // The same step the suite's system-call check runs.
+        Family::UdpEcho => traced::udp_echo(strace, exe, raw, &udp_load(count))?,
+        _ => {
+            let (args, listening) = family.args(count);
+            let (mut traced, addrs) = Traced::start(strace, exe, &args, raw, listening)?;
+            let work = drive(family, &mut traced, &addrs, count)?;
+            traced.measure(work)?
         }
-    }
-    let started = Instant::now();
-    let work = drive(family, &mut traced, &addrs, count)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let text = fs::read_to_string(raw).with_context(|| format!("cannot read {}", raw.display()))?;
-    let calls = strace::parse(&text);
-    ensure!(!calls.is_empty(), "strace recorded no system call");
+    };
     Ok(FlavorTrace {
         flavor: String::new(),
-        units: work.units,
-        seconds,
-        workload: strace::tally(&calls, work.window),
-        whole_run: strace::tally(&calls, None),
+        units: measured.units,
+        seconds: measured.seconds,
+        workload: measured.workload,
+        whole_run: measured.whole_run,
         raw: String::new(),
         program: None,
         cpu_ns_per_unit: None,
@@ -460,17 +372,17 @@ fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
     }
     let (args, listening) = family.args(count);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (mut run, addrs) = Running::server(exe, &args, None, listening)?;
+    let (mut run, addrs) = harness::Running::server(exe, &args, None, listening)?;
     let clock = nix::time::ClockId::pid_cpu_clock_id(run.pid()).context("clock_getcpuclockid")?;
     let before = Duration::from(clock.now().context("the server's CPU clock")?);
     let work = match family {
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
         Family::Ident => ident(addrs[0], count)?,
-        _ => udp_echoes(addrs[0], count)?,
+        _ => udp_load(count).drive(addrs[0])?,
     };
     let after = Duration::from(clock.now().context("the server's CPU clock")?);
     run.signal(Signal::SIGTERM)?;
-    run.wait_exit(EXIT_TIMEOUT)?;
+    run.wait_exit(Duration::from_secs(15))?;
     let spent = after.saturating_sub(before).as_nanos() as f64;
     Ok(Some(spent / work.units.max(1) as f64))
 }
@@ -479,7 +391,27 @@ fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
 /// that exits by itself).
 fn drive(family: Family, traced: &mut Traced, addrs: &[SocketAddr], count: u64) -> Result<Work> {
     let work = match family {
-        Family::UdpEcho => udp_echoes(addrs[0], count)?,
+        Family::UdpEcho => udp_load(count).drive(addrs[0])?,
+        Family::UdpWaiters => waiters(traced, addrs[0], count)?,
+        Family::CoopBudget => {
+            let work = coop_flood(addrs[0], count)?;
+            traced.stop(Some(Signal::SIGTERM))?;
+            // The unit is a datagram the reader read: the flood outruns it, and the
+            // kernel drops the rest.
+            let read = traced
+                .run
+                .events()?
+                .into_iter()
+                .rev()
+                .find_map(|e| match e {
+                    Event::Summary(c) => c.get("recv"),
+                    _ => None,
+                });
+            return Ok(Work {
+                units: read.context("no summary with recv=")?.max(1),
+                window: work.window,
+            });
+        }
         Family::Multisocket => multisocket(traced, addrs, count)?,
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
         Family::Ident => ident(addrs[0], count)?,
@@ -558,40 +490,46 @@ fn client_udp(server: SocketAddr) -> Result<UdpSocket> {
     Ok(sock)
 }
 
-/// `count` echoes with `UDP_WINDOW` datagrams in flight.
-fn udp_echoes(server: SocketAddr, count: u64) -> Result<Work> {
+/// `count` datagrams, one at a time: each is sent once the previous one's `task #i
+/// recv` line has arrived.
+fn waiters(traced: &mut Traced, server: SocketAddr, count: u64) -> Result<Work> {
     let sock = client_udp(server)?;
-    sock.connect(server)?;
-    let payload = [0x5au8; UDP_PAYLOAD];
-    let mut buf = [0u8; 2048];
-    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let recv_lines = |lines: &[harness::process::Line]| {
+        lines
+            .iter()
+            .filter(|l| matches!(l.event(), Ok(Event::TaskRecv { .. })))
+            .count() as u64
+    };
     let from = now();
-    let mut sent = 0u64;
-    while sent < count.min(UDP_WINDOW as u64) {
-        sock.send(&payload)?;
-        sent += 1;
-    }
-    let mut got = 0u64;
-    while got < count {
-        let n = sock
-            .recv(&mut buf)
-            .with_context(|| format!("no echo within {REPLY_TIMEOUT:?} after {got} echoes"))?;
-        ensure!(
-            n == UDP_PAYLOAD,
-            "an echo of {UDP_PAYLOAD} bytes came back as {n}"
-        );
-        got += 1;
-        if sent < count {
-            sock.send(&payload)?;
-            sent += 1;
-        }
-        ensure!(
-            Instant::now() < limit,
-            "{got} echoes in {WORKLOAD_LIMIT:?}: giving up"
-        );
+    for sent in 1..=count {
+        sock.send_to(b"trace", server)?;
+        traced
+            .run
+            .wait_until(REPLY_TIMEOUT, |lines| recv_lines(lines) >= sent)
+            .with_context(|| format!("waiting for the `recv` line of datagram {sent}"))?;
     }
     Ok(Work {
-        units: got,
+        units: count,
+        window: Some((from, now())),
+    })
+}
+
+/// A flood of `count` datagrams from one thread, as fast as it goes, bounded by
+/// [`WORKLOAD_LIMIT`].
+fn coop_flood(server: SocketAddr, count: u64) -> Result<Work> {
+    let sock = client_udp(server)?;
+    sock.connect(server)?;
+    let limit = Instant::now() + WORKLOAD_LIMIT;
+    let from = now();
+    let mut sent = 0;
+    while sent < count && Instant::now() < limit {
+        // A full receive buffer drops the datagram (loopback does not push back).
+        if sock.send(b"flood of thirty-two bytes, each.").is_ok() {
+            sent += 1;
+        }
+    }
+    Ok(Work {
+        units: sent,
         window: Some((from, now())),
     })
 }

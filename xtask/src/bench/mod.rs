@@ -295,7 +295,12 @@ pub fn family_key(family: Family) -> &'static str {
         Family::Multisocket => "multisocket",
         Family::TcpEcho => "tcp_echo",
         Family::Ident => "ident",
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => "demo",
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters
+        | Family::CoopBudget => "demo",
     }
 }
 
@@ -354,7 +359,12 @@ fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<Any
             .collect(),
         Family::TcpEcho => vec![one::<TcpEchoFigures>(program, None)],
         Family::Ident => vec![one::<IdentFigures>(program, None)],
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => {
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters
+        | Family::CoopBudget => {
             return Err("demonstrates one mechanism: nothing to measure under load".into())
         }
     })
@@ -412,9 +422,12 @@ fn sections(entries: &[AnyEntry], s: &Settings) -> String {
         Family::Multisocket => section::<MultisocketFigures>(entries, s),
         Family::TcpEcho => section::<TcpEchoFigures>(entries, s),
         Family::Ident => section::<IdentFigures>(entries, s),
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => {
-            String::new()
-        }
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters
+        | Family::CoopBudget => String::new(),
     };
     Family::ALL.into_iter().map(section_of).collect()
 }
@@ -429,7 +442,12 @@ fn ratios(entries: &[AnyEntry]) -> Vec<Ratio> {
         Family::Multisocket => ratios::<MultisocketFigures>(entries),
         Family::TcpEcho => ratios::<TcpEchoFigures>(entries),
         Family::Ident => ratios::<IdentFigures>(entries),
-        Family::FutureNotify | Family::MioEmpty | Family::MioMixed | Family::MioPipe => Vec::new(),
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters
+        | Family::CoopBudget => Vec::new(),
     };
     Family::ALL.into_iter().flat_map(ratios_of).collect()
 }

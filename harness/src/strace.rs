@@ -250,6 +250,9 @@ const WRITES: [&str; 5] = ["write", "writev", "sendto", "sendmsg", "send"];
 pub struct Tally {
     /// Calls per row: the rows of [`MAIN_ROWS`] plus one per other syscall name.
     pub rows: BTreeMap<String, u64>,
+    /// Of those, the calls that returned an error (`EAGAIN` mostly), per row.
+    #[serde(default)]
+    pub failed: BTreeMap<String, u64>,
     pub total: u64,
     /// Distinct thread ids seen.
     pub threads: usize,
@@ -262,6 +265,16 @@ pub struct Tally {
 impl Tally {
     pub fn get(&self, row: &str) -> u64 {
         self.rows.get(row).copied().unwrap_or(0)
+    }
+
+    /// Calls of `row` that returned an error.
+    pub fn failed(&self, row: &str) -> u64 {
+        self.failed.get(row).copied().unwrap_or(0)
+    }
+
+    /// Calls of `row` that succeeded (a `recvfrom` that returned a datagram).
+    pub fn succeeded(&self, row: &str) -> u64 {
+        self.get(row) - self.failed(row)
     }
 }
 
@@ -327,6 +340,9 @@ pub fn tally(calls: &[Call], window: Option<(f64, f64)>) -> Tally {
             continue;
         }
         *tally.rows.entry(row.to_string()).or_insert(0) += 1;
+        if call.ret.is_some_and(|r| r < 0) {
+            *tally.failed.entry(row.to_string()).or_insert(0) += 1;
+        }
         tally.total += 1;
         tally.wakeup_fds += created;
         if name.starts_with("epoll_create") {
@@ -428,6 +444,8 @@ mod tests {
         assert_eq!(t.get(EVENTFD), 0);
         assert_eq!(t.wakeup_fds, 8, "three pipes and the signal socket pair");
         assert_eq!(t.get("recvfrom"), 6, "5 datagrams and one WouldBlock");
+        assert_eq!(t.succeeded("recvfrom"), 5);
+        assert_eq!(t.failed("recvfrom"), 1);
         assert_eq!(t.get("sendto"), 5);
         assert_eq!(t.get(WAKE_WRITE), 1, "the signal handler's byte");
         assert_eq!(t.get(WAKE_READ), 2, "the byte, then WouldBlock");
