@@ -108,6 +108,12 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
         SIGNALS_LEFT_BEHIND,
     ),
     (
+        "echo-mpsc-signals-left-behind",
+        Flavor::Bridge,
+        "syscalls-per-echo",
+        SIGNALS_LEFT_BEHIND,
+    ),
+    (
         "tcp-echo-timer-too-early",
         Flavor::Bridge,
         "sigterm-unread-echo",
