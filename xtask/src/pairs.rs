@@ -387,6 +387,33 @@ pub mod tests {
         }
     }
 
+    /// "How to migrate" in the README quotes code and links the line that holds it
+    /// (`` `code` ([step:N](path#LN)) ``): each link still points at that code.
+    #[test]
+    fn readme_links_point_at_the_code_they_quote() {
+        let root = harness::project_root();
+        let readme = fs::read_to_string(root.join("README.md")).unwrap();
+        let mut checked = 0;
+        for (at, _) in readme.match_indices("` ([") {
+            let code = &readme[readme[..at].rfind('`').unwrap() + 1..at];
+            let rest = &readme[at..];
+            let open = rest.find("](").unwrap() + 2;
+            let close = open + rest[open..].find(')').unwrap();
+            let Some((path, line)) = rest[open..close].split_once("#L") else {
+                continue;
+            };
+            let n: usize = line.parse().unwrap();
+            let text = fs::read_to_string(root.join(path)).unwrap();
+            let now = text.lines().position(|l| l.contains(code)).map(|i| i + 1);
+            assert!(
+                text.lines().nth(n - 1).is_some_and(|l| l.contains(code)),
+                "README links {path}:{n} for `{code}`, which is at line {now:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} links found");
+    }
+
     #[test]
     fn a_pair_with_one_side_diffs_against_nothing() {
         let main = "//! A demo.\n//!\n//! # Migration\n//!\n//! * none\n\nfn main() {\n    unsafe { f() }\n}\n";
