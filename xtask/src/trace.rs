@@ -49,7 +49,7 @@ use crate::pairs::{self, Pair};
 pub struct Args {
     /// Programs to trace (e.g. echo-tokio).
     programs: Vec<String>,
-    /// Trace every pair.
+    /// Trace every pair (pitfalls only when named).
     #[arg(long)]
     all: bool,
     /// Only this flavor.
@@ -213,7 +213,11 @@ pub fn main(args: Args) -> Result<i32> {
     let catalogue = Catalogue::load()?;
     let all = pairs::pairs(&catalogue);
     let chosen: Vec<&Pair> = if args.all {
-        all.iter().collect()
+        // A pitfall (a ladder's step done in the wrong order) may fail the workload on
+        // purpose (one ignores SIGTERM): traced when named, not with --all.
+        all.iter()
+            .filter(|p| p.programs().all(|p| p.declared.pitfall_of.is_none()))
+            .collect()
     } else if args.programs.is_empty() {
         let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
         return Err(harness::UsageError(format!(
@@ -227,7 +231,8 @@ pub fn main(args: Args) -> Result<i32> {
             .map(|n| pairs::find(&all, n))
             .collect::<Result<_>>()?
     };
-    // A next program is traced beside its readiness sibling.
+    // A next program is traced beside its readiness sibling, a pitfall beside the
+    // step it gets wrong.
     let shown: Vec<Pair> = chosen.iter().map(|p| diff::as_shown(&all, p)).collect();
     let chosen: Vec<&Pair> = shown.iter().collect();
     // A program that does not say what it is has no workload: name it and stop.
@@ -316,8 +321,16 @@ fn trace_pair(
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for program in pair.programs().filter(|p| flavors.contains(&p.flavor)) {
         let exe = built.exe(&program.package)?;
-        let label = program.flavor_label();
-        let raw = dir.join(format!("{}-{label}.strace", program.name));
+        // A pitfall's column is marked, beside the step it gets wrong.
+        let label = match program.declared.pitfall_of {
+            Some(_) => format!("{} ✗", program.flavor_label()),
+            None => program.flavor_label(),
+        };
+        let raw = dir.join(format!(
+            "{}-{}.strace",
+            program.name,
+            program.flavor_label()
+        ));
         eprintln!("tracing {} ({})…", program.package, out.workload);
         let t = trace_one(strace, exe, &raw, family, count)
             .with_context(|| format!("tracing {}", program.package))?;
@@ -732,10 +745,11 @@ pub fn table(trace: &ProgramTrace) -> String {
     );
     for t in &trace.flavors {
         if let Some(sibling) = &t.program {
-            out.push_str(&format!(
-                "  column {}: {sibling}, its readiness sibling\n",
-                t.flavor
-            ));
+            let role = match t.flavor.starts_with("bridge") {
+                true => "the step it gets wrong",
+                false => "its readiness sibling",
+            };
+            out.push_str(&format!("  column {}: {sibling}, {role}\n", t.flavor));
         }
     }
     let per_unit = rows(trace);
