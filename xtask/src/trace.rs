@@ -763,10 +763,18 @@ pub fn table(trace: &ProgramTrace) -> String {
         .chain([cpu_label(trace).chars().count() + 2])
         .max()
         .unwrap_or(30);
+    // Ten columns a cell, more for a longer label (`bridge-2 ✗`).
+    let cw = trace
+        .flavors
+        .iter()
+        .map(|t| t.flavor.chars().count() + 1)
+        .max()
+        .unwrap_or(10)
+        .max(10);
     let head = |title: &str| {
         let mut s = format!("{title:<width$}");
         for t in &trace.flavors {
-            s.push_str(&format!("{:>10}", t.flavor));
+            s.push_str(&format!("{:>cw$}", t.flavor));
         }
         s.push('\n');
         s
@@ -774,7 +782,7 @@ pub fn table(trace: &ProgramTrace) -> String {
     let line = |name: &str, cells: Vec<String>| {
         let mut s = format!("  {name:<w$}", w = width - 2);
         for c in cells {
-            s.push_str(&format!("{c:>10}"));
+            s.push_str(&format!("{c:>cw$}"));
         }
         s.push('\n');
         s
