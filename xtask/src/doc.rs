@@ -1,6 +1,7 @@
 //! The `//!` doc comment of a program: extracting it, splitting it into its parts
-//! (the opening paragraph, the description, `# Migration`), and rendering its Markdown
-//! as HTML with pulldown-cmark (the CommonMark parser rustdoc and mdBook use).
+//! (the opening paragraph, the description, `# Migration`), demoting its headings for
+//! the page it goes on, and rendering its Markdown as HTML with pulldown-cmark (the
+//! CommonMark parser rustdoc and mdBook use).
 
 use std::ops::Range;
 
@@ -54,12 +55,6 @@ fn headings(doc: &str) -> Vec<Heading> {
     out
 }
 
-/// The text before the first heading.
-pub fn intro(doc: &str) -> String {
-    let end = headings(doc).first().map_or(doc.len(), |h| h.range.start);
-    doc[..end].to_string()
-}
-
 /// The body of section `title` (`# Migration`), up to the next heading of the same or
 /// a higher level.
 pub fn section(doc: &str, title: &str) -> Option<String> {
@@ -74,6 +69,51 @@ pub fn section(doc: &str, title: &str) -> Option<String> {
         .map_or(doc.len(), |h| h.range.start);
     let body = doc[all[at].range.end..end].trim_matches('\n');
     (!body.trim().is_empty()).then(|| format!("{body}\n"))
+}
+
+/// `doc` without section `title` (and its subsections): the rest of a description
+/// when its `# Migration` section is shown on its own.
+pub fn without_section(doc: &str, title: &str) -> String {
+    let all = headings(doc);
+    let Some(at) = all
+        .iter()
+        .position(|h| h.text.trim().eq_ignore_ascii_case(title))
+    else {
+        return doc.to_string();
+    };
+    let level = all[at].level;
+    let end = all[at + 1..]
+        .iter()
+        .find(|h| h.level <= level)
+        .map_or(doc.len(), |h| h.range.start);
+    format!("{}{}", &doc[..all[at].range.start], &doc[end..])
+}
+
+/// `md` with every heading `by` levels deeper (`#` → `###` for `by` = 2), so that a
+/// doc comment's sections sit under the headings of the page it is shown on. Only
+/// real headings move: a `#` line inside a code block is left alone.
+pub fn demote_headings(md: &str, by: usize) -> String {
+    let mut out = String::with_capacity(md.len() + 16);
+    let mut last = 0;
+    for h in headings(md) {
+        let start = h.range.start;
+        out.push_str(&md[last..start]);
+        let src = &md[h.range.clone()];
+        let depth = (h.level as usize + by).min(6);
+        if src.trim_start().starts_with('#') {
+            // ATX: `## Title` — replace the marker.
+            let body = src.trim_start().trim_start_matches('#');
+            out.push_str(&"#".repeat(depth));
+            out.push_str(body);
+        } else {
+            // Setext (`Title` over `===`): rewrite as ATX.
+            let first = src.lines().next().unwrap_or("").trim();
+            out.push_str(&format!("{} {first}\n", "#".repeat(depth)));
+        }
+        last = h.range.end;
+    }
+    out.push_str(&md[last..]);
+    out
 }
 
 /// The first paragraph, joined into one line.
@@ -173,16 +213,32 @@ mod tests {
         assert!(doc.starts_with("UDP echo on tokio 1: one task.\n\nIt multiplexes"));
         assert!(!doc.contains("not part of it"));
         assert_eq!(first_paragraph(&doc), "UDP echo on tokio 1: one task.");
-        let intro = intro(&doc);
-        assert!(
-            intro.contains("# not a heading"),
-            "fenced lines are not headings"
-        );
-        assert!(!intro.contains("Migration"));
         let migration = section(&doc, "Migration").unwrap();
         assert!(migration.starts_with("* The hand-written"));
         assert!(!migration.contains("Caveats") && !migration.contains("None."));
         assert_eq!(section(&doc, "Nothing"), None);
+    }
+
+    #[test]
+    fn demoted_headings_and_a_section_left_out() {
+        let doc = inner_doc(SRC);
+        let rest = without_section(&doc, "Migration");
+        assert!(rest.contains("# Caveats") && !rest.contains("hand-written"));
+        assert!(rest.contains("# not a heading"), "code blocks are kept");
+        let demoted = demote_headings(&rest, 2);
+        assert!(demoted.contains("\n### Caveats\n"), "{demoted}");
+        assert!(
+            demoted.contains("\n# not a heading\n"),
+            "a fenced `#` line stays: {demoted}"
+        );
+        assert_eq!(
+            demote_headings("Title\n===\n\ntext\n", 1),
+            "## Title\n\ntext\n"
+        );
+        assert_eq!(
+            without_section("no headings\n", "Migration"),
+            "no headings\n"
+        );
     }
 
     #[test]
@@ -195,7 +251,7 @@ mod tests {
              <li><code>Core::run</code> becomes <code>block_on</code> <one thread>.</li>\n</ul>\n",
             "CommonMark: a soft break stays a line break, `<one thread>` is inline HTML"
         );
-        let html = to_html(&intro(&doc));
+        let html = to_html(&without_section(&doc, "Migration"));
         assert!(html.contains("<p>It multiplexes <code>ready()</code> and\n<em>waits</em>.</p>"));
         assert!(html.contains(
             "<pre class=\"doc-code\"><code># not a heading\nnc -u 127.0.0.1 2000\n</code></pre>"

@@ -7,6 +7,7 @@ mod conformance;
 mod diff;
 mod doc;
 mod pairs;
+mod runinfo;
 mod stat;
 mod study;
 mod trace;
@@ -31,7 +32,7 @@ enum Command {
     Diff(diff::Args),
     /// Run a pair under strace with a fixed workload: system calls per unit of work.
     Trace(trace::Args),
-    /// One self-contained HTML report: per program the notes, diff, conformance row, traces.
+    /// The study as a book (mdBook): findings, a chapter per family, a page per pair.
     Study(study::Args),
     /// Legacy against modern on loopback: throughput, CPU per echo, RTT, ratios, plots.
     Bench(bench::Args),

@@ -21,6 +21,10 @@
 //! KiB, query) is measured too, in a second run of the same workload without strace
 //! (ptrace multiplies the cost of a system call, so a traced run says nothing about
 //! CPU).
+//!
+//! Besides what it prints, every traced side is saved as JSON (with the command, time
+//! and machine) to `target/trace/PROGRAM-FLAVOR.json`, next to its raw strace output:
+//! `cargo xtask study` takes the latest figures from there.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -44,6 +48,7 @@ use shared::event::Event;
 use crate::args::{self, FlavorArg, Format};
 use crate::diff;
 use crate::pairs::{self, Pair};
+use crate::runinfo::RunInfo;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -96,6 +101,10 @@ pub struct ProgramTrace {
     /// The workload in words.
     pub workload: String,
     pub flavors: Vec<FlavorTrace>,
+    /// The command, time and machine of the run (in the files saved under
+    /// `target/trace/`, which the study reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
 }
 
 /// What `trace` does with a program of each family: its workload.
@@ -316,6 +325,7 @@ fn trace_pair(
         unit: family.unit().to_string(),
         workload: family.describe(count),
         flavors: Vec::new(),
+        run: None,
     };
     let dir = project_root().join("target").join("trace");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -336,14 +346,26 @@ fn trace_pair(
             .with_context(|| format!("tracing {}", program.package))?;
         let cpu_ns_per_unit = cpu_per_unit(exe, family, count)
             .with_context(|| format!("measuring the CPU time of {}", program.package))?;
-        out.flavors.push(FlavorTrace {
-            flavor: label,
+        let t = FlavorTrace {
+            flavor: label.clone(),
             raw: relative(&raw),
             program: (program.name != pair.name).then(|| program.name.clone()),
             cpu_ns_per_unit,
             ..t
-        });
+        };
+        // Each side is saved as it is traced, so that the study finds the latest
+        // figures of every side, however they were traced.
+        let saved = ProgramTrace {
+            flavors: vec![t.clone()],
+            run: Some(RunInfo::now()),
+            ..out.clone()
+        };
+        let json = dir.join(format!("{}-{label}.json", pair.name));
+        fs::write(&json, serde_json::to_string_pretty(&saved)? + "\n")
+            .with_context(|| format!("cannot write {}", json.display()))?;
+        out.flavors.push(t);
     }
+    out.run = Some(RunInfo::now());
     Ok(out)
 }
 
@@ -862,6 +884,7 @@ mod tests {
             program: "echo-x".into(),
             unit: "echoed datagram".into(),
             workload: "w".into(),
+            run: None,
             flavors: vec![
                 flavor(
                     "legacy",
@@ -938,6 +961,7 @@ mod tests {
             program: "echo-x".into(),
             unit: "echoed datagram".into(),
             workload: "w".into(),
+            run: None,
             flavors: vec![flavor("legacy", 10, &[("futex", 4)])],
         };
         let text = serde_json::to_string(&vec![trace.clone()]).unwrap();

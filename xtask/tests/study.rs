@@ -1,13 +1,15 @@
-//! The study tooling end to end: `study` writes a page with a section and a non-empty
-//! diff for every program of the workspace (discovered, as the xtask does, from
-//! `cargo metadata`), `diff` and `diff --stat` cover every pair, and `trace` says how to
-//! get strace when it is missing. None of this runs the conformance suite or strace.
+//! The study tooling end to end: `study` builds the book — a page per program of the
+//! workspace (discovered, as the xtask does, from `cargo metadata`) in chapter and
+//! story order, with its diff, figures from the results it finds, and for what it does
+//! not find, why and the command that makes it; `diff` and `diff --stat` cover every
+//! pair, and `trace` says how to get strace when it is missing. None of this runs the
+//! conformance suite, strace or the bench: results come from `tests/fixtures/results`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use harness::Catalogue;
+use harness::{Catalogue, Chapter};
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -40,106 +42,235 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// The HTML of one program's section.
-fn section<'a>(html: &'a str, program: &str) -> &'a str {
-    let start = html
-        .find(&format!(
-            "<section class=\"program\" id=\"program-{program}\">"
-        ))
-        .unwrap_or_else(|| panic!("no section for {program}"));
-    let rest = &html[start..];
-    let end = rest.find("</section>").expect("section closes");
-    &rest[..end]
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Builds the book into a fresh folder; returns the folder.
+fn build(tag: &str, extra: &[&str]) -> PathBuf {
+    let out = temp_dir(tag);
+    let mut args = vec!["study", "--out", out.to_str().unwrap()];
+    args.extend(extra);
+    let run = xtask(&args);
+    assert!(
+        run.status.success(),
+        "study failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        printed.trim(),
+        out.join("book/index.html").display().to_string(),
+        "study prints where the book is"
+    );
+    out
+}
+
+/// The book paths of SUMMARY.md, in order.
+fn summary_paths(out: &Path) -> Vec<String> {
+    read(&out.join("src/SUMMARY.md"))
+        .lines()
+        .filter_map(|l| Some(l[l.find("](")? + 2..l.rfind(')')?].to_string()))
+        .collect()
 }
 
 #[test]
-fn study_has_a_section_with_a_diff_for_every_program() {
-    let out_dir = temp_dir("study");
+fn the_book_has_a_page_per_program_in_chapter_order_with_figures() {
+    let results = fixture("results");
     let conformance = fixture("conformance.json");
-    let out = xtask(&[
-        "study",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--conformance-json",
-        conformance.to_str().unwrap(),
-        "--trace-json",
-        fixture("trace.json").to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "study failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = build(
+        "study-book",
+        &[
+            "--results",
+            results.to_str().unwrap(),
+            "--conformance-json",
+            conformance.to_str().unwrap(),
+        ],
     );
-    let index = out_dir.join("index.html");
-    let html = std::fs::read_to_string(&index).expect("index.html written");
+    let paths = summary_paths(&out);
+    assert_eq!(paths[0], "index.md", "the book opens with what was found");
 
-    // Self-contained: nothing to fetch, nothing to run.
-    for needle in ["<script", "<link", " src=", "@import", "url("] {
-        assert!(!html.contains(needle), "the page holds {needle:?}");
-    }
-    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    // Chapters in Chapter::ALL order, every program once, in the catalogue's order.
+    let chapters: Vec<&str> = paths
+        .iter()
+        .filter(|p| p.ends_with("/index.md"))
+        .map(String::as_str)
+        .collect();
+    let titles: Vec<String> = Chapter::ALL
+        .iter()
+        .map(|c| {
+            let slug: String = c
+                .title()
+                .chars()
+                .map(|ch| {
+                    if ch.is_ascii_alphanumeric() {
+                        ch.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            slug.split('-')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("-")
+        })
+        .collect();
+    let expected: Vec<String> = titles
+        .iter()
+        .filter(|t| chapters.iter().any(|c| c.starts_with(t.as_str())))
+        .map(|t| format!("{t}/index.md"))
+        .collect();
+    assert_eq!(chapters, expected, "chapters in the README's order");
+    let programs: Vec<String> = paths
+        .iter()
+        .filter(|p| p.contains('/') && !p.ends_with("/index.md"))
+        .map(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".md")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        programs,
+        program_names(),
+        "a page per program, in story order"
+    );
 
-    for program in program_names() {
+    // Every page was rendered; every pair page has a highlighted diff with changes.
+    let site = out.join("book");
+    for p in &paths {
+        let html = read(&site.join(p.replace(".md", ".html")));
         assert!(
-            html.contains(&format!("href=\"#program-{program}\"")),
-            "the index links {program}"
+            html.contains("id=\"mdbook-sidebar\"") || html.contains("class=\"sidebar\""),
+            "{p}: no sidebar"
         );
-        let s = section(&html, &program);
+    }
+    for (path, program) in paths
+        .iter()
+        .filter(|p| p.contains('/') && !p.ends_with("/index.md"))
+        .zip(&programs)
+    {
+        let html = read(&site.join(path.replace(".md", ".html")));
         assert!(
-            s.contains("<table class=\"diff mono\">"),
-            "{program}: no diff table"
+            html.contains("<table class=\"diff\">"),
+            "{program}: no diff"
         );
         let changed =
-            s.matches("<tr class=\"del\">").count() + s.matches("<tr class=\"ins\">").count();
+            html.matches("<tr class=\"del\">").count() + html.matches("<tr class=\"ins\">").count();
         assert!(changed > 0, "{program}: the diff shows no changed line");
         assert!(
-            s.contains("<h3>What it demonstrates</h3>"),
-            "{program}: no summary"
+            html.contains("class=\"hljs-keyword\""),
+            "{program}: the diff is not highlighted"
         );
         assert!(
-            s.contains("<h3>Migration notes</h3>"),
-            "{program}: no notes heading"
+            html.contains("What it demonstrates") && html.contains("Migration notes"),
+            "{program}"
         );
+        // A figure, or the reason there is none and the command that makes it.
+        let figures = html.matches("<figure class=\"fig\">").count();
+        let missing = html.matches("<div class=\"missing\">").count();
+        assert!(
+            figures + missing > 0,
+            "{program}: nothing under What it costs"
+        );
+        if missing > 0 {
+            assert!(
+                html.contains("To measure it: <code>cargo xtask"),
+                "{program}: a gap without its command"
+            );
+        }
     }
 
-    // The fixture's rows are shown where they exist, and their absence is said.
-    let tokio = section(&html, "echo-tokio");
-    assert!(tokio.contains("<span class=\"badge pass\">pass</span>"));
-    assert!(tokio.contains("payloads-ipv4"), "the checks are listed");
+    // The fixtures' results are used: echo-tokio traced and benched, polls swept.
+    let tokio = read(&site.join("udp-echo/echo-tokio.html"));
     assert!(
-        tokio.contains("<div class=\"migration\"><ul>"),
-        "the migration notes are rendered as a list"
+        tokio.contains("echo-tokio-syscalls.svg"),
+        "its trace as a figure"
     );
-    assert!(tokio.contains("<code>impl Future for Server</code>"));
     assert!(
-        tokio.contains("epoll_wait"),
-        "the trace fixture's figures are shown"
+        tokio.contains("Measured with <code>cargo xtask trace"),
+        "the figure says which run"
     );
-    let mpsc = section(&html, "echo-mpsc");
-    assert!(mpsc.contains("the given report has no row for it"));
-    assert!(mpsc.contains("Not traced for this report"));
+    assert!(
+        tokio.contains("<span class=\"badge pass\">pass</span>"),
+        "conformance rows"
+    );
+    let join = read(&site.join("multiple-sockets/multisocket-join.html"));
+    assert!(join.contains("multisocket-join-polls.svg"));
+    assert!(read(&site.join("figures/multisocket-join-polls.svg")).contains("30 futures"));
+    // A pair the fixtures did not trace says so, with the command.
+    let select = read(&site.join("udp-echo/echo-select.html"));
+    assert!(
+        select.contains("not in this book: no trace of echo-select"),
+        "the gap is explained"
+    );
+    assert!(select.contains("<code>cargo xtask trace echo-select</code>"));
 
-    std::fs::remove_dir_all(&out_dir).ok();
+    // What was found: every finding has a figure from the fixtures, and its date.
+    let index = read(&site.join("index.html"));
+    let findings = index.matches("<p class=\"finding\">").count();
+    assert!(findings >= 5, "{findings} findings");
+    assert_eq!(
+        index.matches("<figure class=\"fig\">").count(),
+        findings,
+        "one figure each"
+    );
+    assert!(
+        !index.contains("Not measured yet"),
+        "the fixtures hold every finding's data"
+    );
+    assert!(
+        index.contains("epoll_wait"),
+        "the trace finding names its system call"
+    );
+    assert!(index.contains(" UTC ("), "each figure is dated");
+    for f in std::fs::read_dir(site.join("figures")).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "svg") {
+            let svg = read(&f.path());
+            assert!(
+                svg.starts_with("<svg") && svg.contains("<text"),
+                "{}",
+                f.path().display()
+            );
+        }
+    }
+    // The conformance matrix names the checks that did not pass.
+    let matrix = read(&site.join("conformance.html"));
+    assert!(matrix.contains("id=\"echo-tokio\""));
+    std::fs::remove_dir_all(&out).ok();
 }
 
 #[test]
-fn study_without_conformance_says_not_run() {
-    let out_dir = temp_dir("study-nc");
-    let out = xtask(&[
-        "study",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--no-conformance",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn without_results_the_book_says_what_is_missing_and_how_to_measure_it() {
+    let empty = temp_dir("study-no-results");
+    let out = build(
+        "study-empty",
+        &["--results", empty.to_str().unwrap(), "--no-conformance"],
     );
-    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
-    assert!(html.contains("the suite was not run for this report"));
-    assert!(!html.contains("badge pass"), "nothing is shown as passed");
-    std::fs::remove_dir_all(&out_dir).ok();
+    let site = out.join("book");
+    let index = read(&site.join("index.html"));
+    assert!(!index.contains("<figure"), "no figure without data");
+    for command in [
+        "cargo xtask trace --all",
+        "cargo xtask bench",
+        "cargo xtask study --run-missing",
+    ] {
+        assert!(
+            index.contains(command),
+            "the opening page says how to measure: {command}"
+        );
+    }
+    let tokio = read(&site.join("udp-echo/echo-tokio.html"));
+    assert!(tokio.contains("the suite was not run for this book"));
+    assert!(!tokio.contains("badge pass"), "nothing is shown as passed");
+    assert!(tokio.contains("not in this book"));
+    let sources = read(&site.join("sources.html"));
+    assert!(sources.contains("not traced yet"));
+    std::fs::remove_dir_all(&out).ok();
+    std::fs::remove_dir_all(&empty).ok();
 }
 
 #[test]

@@ -1,0 +1,682 @@
+//! From results to figures: what each figure of the book shows, the data it is drawn
+//! from, and the sentence under it that says which run that was. A figure whose data
+//! is missing becomes a [`Made::Missing`] that says why and which command makes it.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use harness::workspace::relative;
+use harness::{Family, Polls};
+
+use super::figures::{self, flavor_style, BarSeries, Bars, Line, Lines, Panel, Value};
+use super::polls::Sweep;
+use super::results::{flavor_rank, Bench, Loaded, Results, Source, Spread};
+use crate::doc::escape;
+use crate::pairs::Pair;
+use crate::trace::{self, ProgramTrace};
+
+/// A figure ready for a page: its file, its SVG, a description for `alt`, and the
+/// caption (HTML) saying what it shows and which run it comes from.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// File name under `figures/` (`echo-tokio-syscalls.svg`).
+    pub file: String,
+    pub svg: String,
+    pub alt: String,
+    pub caption: String,
+}
+
+/// A figure, or why there is none.
+#[derive(Debug, Clone)]
+pub enum Made {
+    Figure(Figure),
+    Missing {
+        /// What the figure would show.
+        what: String,
+        /// Why it is not here.
+        why: String,
+        /// The command that makes its data.
+        command: String,
+    },
+}
+
+impl Made {
+    fn missing(what: &str, why: impl Into<String>, command: impl Into<String>) -> Made {
+        Made::Missing {
+            what: what.to_string(),
+            why: why.into(),
+            command: command.into(),
+        }
+    }
+}
+
+/// `Measured with `cmd` on DATE (AGE), MACHINE. DETAIL. Data: FILE.` — once per
+/// command and machine among `sources` (labelled by side when there are several).
+pub fn provenance(sources: &[(String, &Source)], now: u64) -> String {
+    struct Run<'a> {
+        labels: Vec<&'a str>,
+        command: Option<&'a str>,
+        machine: String,
+        times: Vec<u64>,
+        details: Vec<&'a str>,
+        files: Vec<&'a str>,
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    for (label, s) in sources {
+        let machine = s.machine.as_ref().map(|m| m.describe()).unwrap_or_default();
+        let command = s.command.as_deref();
+        let at = match runs
+            .iter()
+            .position(|r| r.command == command && r.machine == machine)
+        {
+            Some(i) => i,
+            None => {
+                runs.push(Run {
+                    labels: Vec::new(),
+                    command,
+                    machine,
+                    times: Vec::new(),
+                    details: Vec::new(),
+                    files: Vec::new(),
+                });
+                runs.len() - 1
+            }
+        };
+        let r = &mut runs[at];
+        r.labels.push(label);
+        r.times.extend(s.unix_time);
+        if !r.details.contains(&s.detail.as_str()) {
+            r.details.push(&s.detail);
+        }
+        if !r.files.contains(&s.file.as_str()) {
+            r.files.push(&s.file);
+        }
+    }
+    let several = runs.len() > 1;
+    let mut out = String::new();
+    for r in runs {
+        if several {
+            let names = if r.labels.len() > 4 {
+                format!(
+                    "{} and {} more",
+                    r.labels[..3].join(", "),
+                    r.labels.len() - 3
+                )
+            } else {
+                r.labels.join(", ")
+            };
+            let _ = write!(out, "<b>{}</b>: ", escape(&names));
+        }
+        let command = r
+            .command
+            .map(|c| format!("<code>{}</code>", escape(c)))
+            .unwrap_or_else(|| "an unrecorded command".into());
+        let when = match (r.times.iter().min(), r.times.iter().max()) {
+            (Some(&a), Some(&b)) if b - a >= 60 => format!(
+                "between {} and {} ({})",
+                crate::runinfo::utc(a),
+                crate::runinfo::utc(b),
+                crate::runinfo::age(b, now)
+            ),
+            (Some(&a), _) => format!(
+                "{} ({})",
+                crate::runinfo::utc(a),
+                crate::runinfo::age(a, now)
+            ),
+            _ => "an unknown date".into(),
+        };
+        let _ = write!(out, "Measured with {command} on {}", escape(&when));
+        if !r.machine.is_empty() {
+            let _ = write!(out, ", {}", escape(&r.machine));
+        }
+        out.push('.');
+        match r.details.as_slice() {
+            [one] if !one.is_empty() => {
+                let _ = write!(out, " {}.", escape(one.trim_end_matches('.')));
+            }
+            [] | [_] => {}
+            _ => out.push_str(" Each with its family's workload (on its page)."),
+        }
+        match r.files.as_slice() {
+            [one] => {
+                let _ = write!(out, " Data: <code>{}</code>. ", escape(one));
+            }
+            many => {
+                let dir = many[0].rsplit_once('/').map_or("", |(d, _)| d);
+                let _ = write!(
+                    out,
+                    " Data: {} files under <code>{}/</code>. ",
+                    many.len(),
+                    escape(dir)
+                );
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// The sources of a trace's sides, labelled by side.
+fn trace_sources<'a>(results: &'a Results, t: &ProgramTrace) -> Vec<(String, &'a Source)> {
+    t.flavors
+        .iter()
+        .filter_map(|f| {
+            results
+                .traces
+                .sources
+                .get(&(t.program.clone(), f.flavor.clone()))
+                .map(|s| (f.flavor.clone(), s))
+        })
+        .collect()
+}
+
+fn trace_of<'a>(results: &'a Results, pair: &Pair) -> Result<&'a ProgramTrace, Made> {
+    results.traces.by_program.get(&pair.name).ok_or_else(|| {
+        Made::missing(
+            "system calls under strace",
+            format!(
+                "no trace of {} under {}/trace/",
+                pair.name,
+                relative(&results.dir)
+            ),
+            format!("cargo xtask trace {}", pair.name),
+        )
+    })
+}
+
+fn bench<'a>(results: &'a Results, what: &str) -> Result<&'a Loaded<Bench>, Made> {
+    results.bench.as_ref().map_err(|why| {
+        Made::missing(
+            what,
+            format!("{why} (cargo xtask study --run-missing makes a quick one)"),
+            "cargo xtask bench",
+        )
+    })
+}
+
+fn sweep<'a>(results: &'a Results, what: &str) -> Result<&'a Loaded<Sweep>, Made> {
+    results
+        .polls
+        .as_ref()
+        .map_err(|why| Made::missing(what, why.clone(), "cargo xtask study --run-missing"))
+}
+
+/// A note for a `--quick` or dev-profile bench run.
+fn rough_note(b: &Bench) -> &'static str {
+    if b.is_rough() {
+        " <b>A quick run</b> (short intervals, few rounds): figures to check the instrument \
+         with, not to read; <code>cargo xtask bench</code> measures properly."
+    } else {
+        ""
+    }
+}
+
+const WHISKERS: &str = "Bars: median over the rounds; whiskers: the lowest and highest round.";
+
+/// System calls per unit of work, each side of the pair: the pair's trace table as a
+/// chart.
+pub fn syscalls_per_unit(results: &Results, pair: &Pair) -> Made {
+    let t = match trace_of(results, pair) {
+        Ok(t) => t,
+        Err(m) => return m,
+    };
+    if t.unit == "run" {
+        return whole_run(results, pair);
+    }
+    let rows: Vec<(String, Vec<f64>)> = trace::rows(t)
+        .into_iter()
+        .filter(|(name, values)| name == "total" || values.iter().any(|v| *v > 0.0))
+        .collect();
+    let series = t
+        .flavors
+        .iter()
+        .enumerate()
+        .map(|(k, f)| BarSeries {
+            name: f.flavor.clone(),
+            style: flavor_style(&f.flavor),
+            values: rows.iter().map(|(_, v)| Some(Value::exact(v[k]))).collect(),
+        })
+        .collect();
+    let figure = Bars {
+        categories: rows.iter().map(|(n, _)| n.clone()).collect(),
+        series,
+        axis: format!("system calls per {}", t.unit),
+        log: false,
+        reference: None,
+        format: figures::short,
+    };
+    finish(
+        figure.svg(),
+        format!("{}-syscalls.svg", pair.name),
+        format!("System calls per {} of {}, by side", t.unit, pair.name),
+        format!(
+            "System calls per {} while the workload ran, counted under <code>strace -f</code>; \
+             <i>other</i> sums the rarer calls. {}",
+            escape(&t.unit),
+            provenance(&trace_sources(results, t), results.now)
+        ),
+    )
+}
+
+/// What a whole run creates and calls (start-up included): threads, epoll instances,
+/// wake-up fds — the lesson of the demos.
+pub fn whole_run(results: &Results, pair: &Pair) -> Made {
+    let t = match trace_of(results, pair) {
+        Ok(t) => t,
+        Err(m) => return m,
+    };
+    let rows: Vec<(&str, Vec<u64>)> = trace::whole_run_rows(t)
+        .into_iter()
+        .filter(|(name, _)| *name != "system calls")
+        .collect();
+    let totals: Vec<String> = t
+        .flavors
+        .iter()
+        .map(|f| format!("{} {}", f.flavor, f.whole_run.total))
+        .collect();
+    let series = t
+        .flavors
+        .iter()
+        .enumerate()
+        .map(|(k, f)| BarSeries {
+            name: f.flavor.clone(),
+            style: flavor_style(&f.flavor),
+            values: rows
+                .iter()
+                .map(|(_, v)| Some(Value::exact(v[k] as f64)))
+                .collect(),
+        })
+        .collect();
+    let figure = Bars {
+        categories: rows.iter().map(|(n, _)| n.to_string()).collect(),
+        series,
+        axis: "count over the whole run, start-up included".into(),
+        log: false,
+        reference: None,
+        format: figures::short,
+    };
+    finish(
+        figure.svg(),
+        format!("{}-whole-run.svg", pair.name),
+        format!("What a whole run of {} creates, by side", pair.name),
+        format!(
+            "Threads, epoll instances and wake-up fds (pipes, eventfds and socket pairs made only \
+             to wake a poller) over the whole run, start-up included. System calls in all: {}. {}",
+            escape(&totals.join(", ")),
+            provenance(&trace_sources(results, t), results.now)
+        ),
+    )
+}
+
+fn spread_value(s: Spread, scale: f64) -> Value {
+    Value::spread(s.median * scale, s.min * scale, s.max * scale)
+}
+
+/// The bench's flavors of a program (`legacy`, `modern`), in story order.
+fn bench_flavors(b: &Bench, program: &str) -> Vec<String> {
+    let mut out: Vec<String> = b
+        .entries
+        .iter()
+        .filter(|e| e.program == program && e.flavor != "baseline")
+        .map(|e| e.flavor.clone())
+        .collect();
+    out.sort_by_key(|f| flavor_rank(f));
+    out.dedup();
+    out
+}
+
+/// The value axis of a bar chart.
+struct BarAxis {
+    unit: &'static str,
+    log: bool,
+}
+
+/// A bar chart of several figures (all in one unit) of one program's bench entries.
+fn bench_bars(
+    results: &Results,
+    pair: &Pair,
+    what: &str,
+    rows: &[(&str, &str, f64)],
+    axis: BarAxis,
+    with_raw_baseline: bool,
+    load: String,
+) -> Made {
+    let b = match bench(results, what) {
+        Ok(b) => b,
+        Err(m) => return m,
+    };
+    let flavors = bench_flavors(&b.data, &pair.name);
+    if flavors.is_empty() {
+        return Made::missing(
+            what,
+            format!("{} has no entry for {}", b.source.file, pair.name),
+            format!("cargo xtask bench {}", pair.name),
+        );
+    }
+    let mut series: Vec<BarSeries> = flavors
+        .iter()
+        .map(|f| BarSeries {
+            name: f.clone(),
+            style: flavor_style(f),
+            values: rows
+                .iter()
+                .map(|(key, _, scale)| {
+                    b.data
+                        .entry(&pair.name, f, None)
+                        .and_then(|e| e.figure(key))
+                        .map(|s| spread_value(s, *scale))
+                })
+                .collect(),
+        })
+        .collect();
+    if with_raw_baseline {
+        if let Some(e) = b.data.entries.iter().find(|e| e.raw_baseline) {
+            series.push(BarSeries {
+                name: format!("raw epoll baseline ({} {})", e.flavor, e.program),
+                style: flavor_style("baseline"),
+                values: rows
+                    .iter()
+                    .map(|(key, _, scale)| e.figure(key).map(|s| spread_value(s, *scale)))
+                    .collect(),
+            });
+        }
+    }
+    let figure = Bars {
+        categories: rows.iter().map(|(_, label, _)| label.to_string()).collect(),
+        series,
+        axis: axis.unit.into(),
+        log: axis.log,
+        reference: None,
+        format: figures::short,
+    };
+    let slug: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let log_note = if axis.log { " Log scale." } else { "" };
+    finish(
+        figure.svg(),
+        format!("{}-bench-{slug}.svg", pair.name),
+        format!("{what} of {}, by side", pair.name),
+        format!(
+            "{load}{log_note} {WHISKERS}{} {}",
+            rough_note(&b.data),
+            provenance(&[("bench".into(), &b.source)], results.now)
+        ),
+    )
+}
+
+/// A sentence about the bench's method, as its file records it.
+fn method_text(
+    b: &Result<Loaded<Bench>, String>,
+    f: impl Fn(&super::results::BenchMethod) -> String,
+) -> String {
+    b.as_ref()
+        .map(|b| escape(&f(&b.data.method)))
+        .unwrap_or_default()
+}
+
+/// What the bench measured of a pair, by family (the demos: nothing).
+pub fn bench_figures(results: &Results, pair: &Pair, family: Family) -> Vec<Made> {
+    let udp_load = match &results.bench {
+        Ok(b) => escape(&b.data.udp_load()),
+        Err(_) => String::new(),
+    };
+    match family {
+        Family::UdpEcho => vec![
+            bench_bars(
+                results,
+                pair,
+                "Server CPU per echo",
+                &[("cpu_per_echo_ns", "per echo", 1e-3)],
+                BarAxis {
+                    unit: "µs of server CPU",
+                    log: false,
+                },
+                true,
+                format!("With {udp_load}, 64-byte datagrams."),
+            ),
+            bench_bars(
+                results,
+                pair,
+                "Round-trip time",
+                &[
+                    ("rtt_p50_us", "median", 1.0),
+                    ("rtt_p99_us", "99th percentile", 1.0),
+                ],
+                BarAxis {
+                    unit: "µs from sending a datagram to its echo",
+                    log: true,
+                },
+                true,
+                "One 64-byte datagram in flight at a time (the latency load).".into(),
+            ),
+        ],
+        Family::Multisocket => vec![multisocket_cpu(results, pair)],
+        Family::TcpEcho => vec![bench_bars(
+            results,
+            pair,
+            "Server CPU",
+            &[
+                ("cpu_per_mb_us", "per MB echoed", 1.0),
+                ("cpu_per_connection_us", "per connection", 1.0),
+            ],
+            BarAxis {
+                unit: "µs of server CPU",
+                log: false,
+            },
+            false,
+            method_text(&results.bench, |m| {
+                format!(
+                    "Bulk: {}. Connections: {}.",
+                    m.tcp_echo["bulk"]
+                        .as_str()
+                        .unwrap_or("the bench's bulk load"),
+                    m.tcp_echo["connections"]
+                        .as_str()
+                        .unwrap_or("the bench's connection load")
+                )
+            }),
+        )],
+        Family::Ident => vec![bench_bars(
+            results,
+            pair,
+            "Server CPU per query",
+            &[("cpu_per_query_us", "per query", 1.0)],
+            BarAxis {
+                unit: "µs of server CPU",
+                log: false,
+            },
+            false,
+            method_text(&results.bench, |m| {
+                format!(
+                    "Load: {}.",
+                    m.ident.as_str().unwrap_or("the bench's ident load")
+                )
+            }),
+        )],
+        // The demos show one mechanism; the bench has nothing to measure there.
+        Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::UdpWaiters
+        | Family::CoopBudget => Vec::new(),
+    }
+}
+
+/// Server CPU per datagram against the socket count (log–log), one line per side.
+fn multisocket_cpu(results: &Results, pair: &Pair) -> Made {
+    let what = "CPU per datagram against the socket count";
+    let b = match bench(results, what) {
+        Ok(b) => b,
+        Err(m) => return m,
+    };
+    match scaling_panel(&b.data, &pair.name) {
+        None => Made::missing(
+            what,
+            format!("{} has no entry for {}", b.source.file, pair.name),
+            format!("cargo xtask bench {}", pair.name),
+        ),
+        Some(panel) => finish(
+            scaling_lines(vec![panel]).svg(),
+            format!("{}-bench-scaling.svg", pair.name),
+            format!(
+                "Server CPU per datagram of {} at each socket count",
+                pair.name
+            ),
+            scaling_caption(results, b),
+        ),
+    }
+}
+
+pub fn scaling_caption(results: &Results, b: &Loaded<Bench>) -> String {
+    let spray = b.data.method.multisocket["spray"]
+        .as_str()
+        .unwrap_or("a paced spray of datagrams over every socket");
+    format!(
+        "Server CPU from idle after start-up to idle after the last datagram, divided by the \
+         datagrams received; load: {}. Points: median over the rounds; whiskers: the lowest and \
+         highest round.{} {}",
+        escape(spray),
+        rough_note(&b.data),
+        provenance(&[("bench".into(), &b.source)], results.now)
+    )
+}
+
+pub fn scaling_panel(b: &Bench, program: &str) -> Option<Panel> {
+    let lines: Vec<Line> = bench_flavors(b, program)
+        .into_iter()
+        .filter_map(|f| {
+            let mut points: Vec<(f64, Value)> = b
+                .entries
+                .iter()
+                .filter(|e| e.program == program && e.flavor == f)
+                .filter_map(|e| {
+                    Some((
+                        e.sockets? as f64,
+                        spread_value(e.figure("cpu_per_datagram_ns")?, 1e-3),
+                    ))
+                })
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (!points.is_empty()).then(|| Line {
+                name: f.clone(),
+                style: flavor_style(&f),
+                points,
+            })
+        })
+        .collect();
+    (!lines.is_empty()).then(|| Panel {
+        title: program.to_string(),
+        lines,
+        marker: None,
+    })
+}
+
+pub fn scaling_lines(panels: Vec<Panel>) -> Lines {
+    Lines {
+        panels,
+        x_axis: "sockets".into(),
+        y_axis: "µs of server CPU per datagram".into(),
+        x_log: true,
+        y_log: true,
+    }
+}
+
+/// Polls per datagram against the socket count, one line per side.
+pub fn polls_figure(results: &Results, pair: &Pair) -> Made {
+    let what = "polls per datagram against the socket count";
+    let s = match sweep(results, what) {
+        Ok(s) => s,
+        Err(m) => return m,
+    };
+    match polls_panel(&s.data, pair) {
+        None => Made::missing(
+            what,
+            format!("{} has no series for {}", s.source.file, pair.name),
+            "cargo xtask study --sweep-polls",
+        ),
+        Some(panel) => finish(
+            polls_lines(vec![panel]).svg(),
+            format!("{}-polls.svg", pair.name),
+            format!(
+                "Futures polled per datagram by {} at 1 to 64 sockets",
+                pair.name
+            ),
+            polls_caption(results, s),
+        ),
+    }
+}
+
+pub fn polls_caption(results: &Results, s: &Loaded<Sweep>) -> String {
+    format!(
+        "How many per-socket futures one datagram makes the program poll (its <code>poll future #i</code> \
+         lines), at each socket count; the median of {} datagrams sent one at a time to different \
+         sockets. {}",
+        s.data.probes,
+        provenance(&[("sweep".into(), &s.source)], results.now)
+    )
+}
+
+/// The sweep's lines of one program; a vertical line where a side declares the
+/// 30-future switch of futures 0.3's `join_all`.
+pub fn polls_panel(s: &Sweep, pair: &Pair) -> Option<Panel> {
+    let mut series: Vec<&super::polls::Series> =
+        s.series.iter().filter(|x| x.program == pair.name).collect();
+    series.sort_by_key(|x| flavor_rank(&x.flavor));
+    let lines: Vec<Line> = series
+        .iter()
+        .map(|x| Line {
+            name: x.flavor.clone(),
+            style: flavor_style(&x.flavor),
+            points: x
+                .points
+                .iter()
+                .map(|p| (p.sockets as f64, Value::exact(p.median())))
+                .collect(),
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let declared: Vec<Option<Polls>> = pair.programs().map(|p| p.polls().ok()).collect();
+    // What each declared composition marks on the chart.
+    let marker = declared.iter().flatten().find_map(|p| match p {
+        Polls::EveryUpTo30 => Some((30.5, "30 futures: join_all switches".to_string())),
+        Polls::Every | Polls::Woken => None,
+    });
+    Some(Panel {
+        title: pair.name.clone(),
+        lines,
+        marker,
+    })
+}
+
+pub fn polls_lines(panels: Vec<Panel>) -> Lines {
+    Lines {
+        panels,
+        x_axis: "sockets".into(),
+        y_axis: "futures polled per datagram".into(),
+        x_log: false,
+        y_log: false,
+    }
+}
+
+/// Wraps a drawn figure, or says why it could not be drawn.
+pub fn finish(svg: Result<String>, file: String, alt: String, caption: String) -> Made {
+    match svg {
+        Ok(svg) => Made::Figure(Figure {
+            file,
+            svg,
+            alt,
+            caption,
+        }),
+        Err(e) => Made::missing(&alt, format!("the figure could not be drawn: {e:#}"), ""),
+    }
+}
