@@ -66,55 +66,55 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
     // program of its own beside the step it gets wrong (bridge/). These rows are what
     // goes wrong, and a pass would mean the program no longer shows it.
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "payloads-ipv4",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "payloads-ipv6",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "concurrent-clients",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "burst-past-queue",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "reads-while-writes-pending",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "sigterm",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "sigint",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "echo-mpsc-signals-left-behind",
+        "echo-mpsc-old-signals",
         Flavor::Bridge,
         "syscalls-per-echo",
-        SIGNALS_LEFT_BEHIND,
+        OLD_SIGNALS,
     ),
     (
-        "tcp-echo-timer-too-early",
+        "tcp-echo-early-timer",
         Flavor::Bridge,
         "sigterm-unread-echo",
         "the grace period is tokio 1's timer while tokio-core's Core::run still drives \
@@ -123,7 +123,7 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
          takes the server down, with no summary",
     ),
     (
-        "ident-service-timer-left-behind",
+        "ident-service-old-timer",
         Flavor::Bridge,
         "idle-timeout",
         "tokio 1 runs the pipelines, but the idle timer is still tokio-core's Timeout, on \
@@ -134,7 +134,7 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
 
 /// echo-mpsc's step 2 with tokio-signal 0.1 kept: every check that ends by stopping
 /// the server with a signal fails; the echoes before it pass.
-const SIGNALS_LEFT_BEHIND: &str =
+const OLD_SIGNALS: &str =
     "tokio 1 runs the task, but tokio-signal 0.1 forwards signals from a driver task \
      spawned on the tokio-core Core, which nobody runs: SIGTERM and SIGINT are caught and \
      ignored, and the server never stops";

@@ -16,7 +16,7 @@
 //! step's diff from the one before (legacy → step 1 → … → modern), dependencies and
 //! sources, each headed by what the step does, then each pitfall (a step done in the
 //! wrong order) against the step it gets wrong. `diff --stat` adds one table of the
-//! ladders, a row per rung. A pitfall named alone (`diff tcp-echo-timer-too-early`) is
+//! ladders, a row per rung. A pitfall named alone (`diff tcp-echo-early-timer`) is
 //! diffed against the step it gets wrong.
 
 use std::io::{IsTerminal, Write};

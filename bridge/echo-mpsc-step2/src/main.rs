@@ -52,11 +52,11 @@
 //! * tokio-signal 0.1 delivers signals through a driver task it `spawn`s on the
 //!   `Core` (`Handle::spawn`): a `Core` that is never run never polls it, so SIGINT
 //!   and SIGTERM would be caught and then ignored. The signals are tokio 1's here
-//!   (`Shutdown`, as the modern program has it). `echo-mpsc-signals-left-behind`
+//!   (`Shutdown`, as the modern program has it). `echo-mpsc-old-signals`
 //!   is this step with tokio-signal kept: the suite shows it ignoring SIGTERM.
 //! * tokio-core's `Timeout` and `Interval` run on the `Core`'s timer, which only
 //!   turns inside `Core::run` (this program has none; `ident-service`'s ladder
-//!   does, and `ident-service-timer-left-behind` shows a timeout that never fires).
+//!   does, and `ident-service-old-timer` shows a timeout that never fires).
 //! * `Handle::spawn` queues tasks that only `Core::run` starts.
 //!
 //! The reader keeps its `BUDGET`: tokio 1's cooperative budget only counts tokio 1
@@ -68,7 +68,7 @@
 //! Moving the socket before the executor (a tokio 1 `UdpSocket` inside `Core::run`)
 //! panics with "there is no reactor running, must be called from the context of a
 //! Tokio 1.x runtime". Moving the executor but not the signals leaves a server that
-//! cannot be stopped but by SIGKILL (`echo-mpsc-signals-left-behind`).
+//! cannot be stopped but by SIGKILL (`echo-mpsc-old-signals`).
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the

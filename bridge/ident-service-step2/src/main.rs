@@ -54,7 +54,7 @@
 //!
 //! Keeping tokio-core's `Timeout` while tokio 1 runs the pipelines (with a `Core` made
 //! only for its `Handle`) compiles and serves every query, but no idle connection is
-//! ever closed: the `Core`'s timer never turns. `ident-service-timer-left-behind` is
+//! ever closed: the `Core`'s timer never turns. `ident-service-old-timer` is
 //! this step with that timer, and the suite shows its `idle-timeout` check failing. Had
 //! the `Core` been dropped, every connection would end at once with "timer is shutdown"
 //! (tokio-timer's error for a timer that no longer exists).

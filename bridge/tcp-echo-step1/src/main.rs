@@ -56,7 +56,7 @@
 //! made inside `Core::run` panics at once, and a tokio 1 timer panics when it is
 //! first polled — "there is no reactor running, must be called from the context of a
 //! Tokio 1.x runtime". For the grace period that is only at shutdown, with a peer
-//! that does not read: `tcp-echo-timer-too-early` is this step with `tokio::time`'s
+//! that does not read: `tcp-echo-early-timer` is this step with `tokio::time`'s
 //! deadline, and the suite shows it passing everything but that check.
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since

@@ -53,7 +53,7 @@
 //! Moving the runtime but keeping tokio-core's `Timeout` leaves a grace period that
 //! never ends: the `Core` that turns its timer is not run any more (if it has been
 //! dropped, polling the timeout fails with "timer is shutdown" instead).
-//! `ident-service-timer-left-behind` shows the first on the ident server's idle
+//! `ident-service-old-timer` shows the first on the ident server's idle
 //! timer. Dropping the `BUDGET` before the sockets are tokio 1's would let one fast
 //! peer keep every other connection waiting.
 

@@ -1005,7 +1005,7 @@ pub const DURING_LOOKUP: &[(&str, &[Flavor], DuringLookup, &str)] = &[
         "the service computes each reply in `call`, on the event loop's only thread",
     ),
     (
-        "ident-service-timer-left-behind",
+        "ident-service-old-timer",
         &[Flavor::Bridge],
         DuringLookup::Waits,
         "ident-service's step 2 with the old idle timer: the service computes each reply \

@@ -269,7 +269,7 @@ pub fn bridge_expected() -> Vec<(&'static str, u32, Expected)> {
     vec![
         ("echo-mpsc", 1, reactor_thread()),
         ("echo-mpsc", 2, reactor_thread()),
-        ("echo-mpsc-signals-left-behind", 2, reactor_thread()),
+        ("echo-mpsc-old-signals", 2, reactor_thread()),
         (
             "echo-mpsc",
             3,

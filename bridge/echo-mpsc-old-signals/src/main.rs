@@ -17,8 +17,8 @@
 //! Try it from two terminals:
 //!
 //! ```text
-//! cargo run -p bridge-echo-mpsc-signals-left-behind
-//! pkill -TERM -f bridge-echo-mpsc-signals-left-behind   # nothing happens
+//! cargo run -p bridge-echo-mpsc-old-signals
+//! pkill -TERM -f bridge-echo-mpsc-old-signals   # nothing happens
 //! ```
 //!
 //! # Why this is a pitfall

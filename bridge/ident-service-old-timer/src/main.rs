@@ -14,7 +14,7 @@
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
 //! ```text
-//! cargo run -p bridge-ident-service-timer-left-behind -- --bind 127.0.0.1:1113 --idle-timeout-secs 2
+//! cargo run -p bridge-ident-service-old-timer -- --bind 127.0.0.1:1113 --idle-timeout-secs 2
 //! nc 127.0.0.1 1113        # and wait: the connection is never closed
 //! ```
 //!

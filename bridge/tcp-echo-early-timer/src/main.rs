@@ -15,7 +15,7 @@
 //! Try it from two terminals:
 //!
 //! ```text
-//! cargo run -p bridge-tcp-echo-timer-too-early
+//! cargo run -p bridge-tcp-echo-early-timer
 //! python3 -c 'import socket,time; s=socket.create_connection(("127.0.0.1",8080)); s.sendall(b"x"*(8<<20)); time.sleep(60)'
 //! ```
 //!
