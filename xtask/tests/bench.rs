@@ -30,6 +30,21 @@ const UDP_PRESENT: [&str; 5] = [
     "client_sent",
     "client_received",
 ];
+/// Figures of the flood every UDP echo entry gets, and which of them must be nonzero.
+const FLOOD_NONZERO: [&str; 5] = [
+    "flood_sent",
+    "flood_server_recv",
+    "flood_read_share",
+    "flood_reads_per_turn",
+    "flood_echoes_per_turn",
+];
+const FLOOD_PRESENT: [&str; 5] = [
+    "flood_echoed",
+    "flood_share",
+    "flood_server_sent",
+    "flood_queue_dropped",
+    "flood_kernel_dropped",
+];
 
 fn workspace_has(package_dir: &str) -> bool {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +82,8 @@ fn quick_bench_produces_every_figure_ratio_and_plot() {
         "UDP echo",
         "echoes/s",
         "CPU/echo µs",
+        "UDP echo: a flood of 5,000 datagrams",
+        "echoed of read",
         "Ratios",
         "command: cargo xtask bench",
     ] {
@@ -126,9 +143,28 @@ fn quick_bench_produces_every_figure_ratio_and_plot() {
                     "{program} {flavor}: {stat} {f} = {v:?}"
                 );
             }
-            for f in UDP_PRESENT {
+            for f in UDP_PRESENT.iter().chain(&FLOOD_PRESENT) {
                 assert!(e[stat][f].is_number(), "{program} {flavor}: no {stat} {f}");
             }
+            for f in FLOOD_NONZERO {
+                let v = e[stat][f].as_f64();
+                assert!(
+                    v.is_some_and(|v| v > 0.0),
+                    "{program} {flavor}: {stat} {f} = {v:?}"
+                );
+            }
+        }
+        // The flood's accounts add up: what was read was echoed or dropped at the
+        // queue, and no more came back than was sent.
+        for round in rounds {
+            let n = |k: &str| round[k].as_f64().unwrap_or(f64::NAN);
+            assert_eq!(
+                n("flood_server_recv"),
+                n("flood_server_sent") + n("flood_queue_dropped"),
+                "{program} {flavor}: {round:#}"
+            );
+            assert!(n("flood_echoed") <= n("flood_sent"), "{round:#}");
+            assert!((0.0..=1.0).contains(&n("flood_read_share")), "{round:#}");
         }
         // The server's own count agrees with what came back.
         assert!(e["median"]["server_sent"].as_f64() >= e["median"]["client_received"].as_f64());
@@ -171,6 +207,8 @@ fn quick_bench_produces_every_figure_ratio_and_plot() {
         "udp-cpu-per-echo.svg",
         "udp-echoes-per-s.svg",
         "udp-rtt-p50.svg",
+        "udp-flood-share.svg",
+        "udp-flood-read-share.svg",
     ] {
         assert!(plots.contains(&name), "{plots:?}");
         let svg = std::fs::read_to_string(out.join(name)).expect("plot written");

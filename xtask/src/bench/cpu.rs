@@ -1,5 +1,6 @@
 //! What a server process costs: its CPU time (user + system, every thread, including
-//! threads that have exited) and its peak resident set.
+//! threads that have exited, and the children it has reaped: a server that forks per
+//! connection, such as oidentd, spends its time in them) and its peak resident set.
 //!
 //! The CPU figure comes from the process CPU clock (`clock_getcpuclockid` on the
 //! server's pid, nanoseconds: the scheduler's own account, the same sum that
@@ -22,6 +23,9 @@ pub struct Cpu {
     /// `utime` and `stime` from `/proc/PID/stat`, in clock ticks.
     pub utime_ticks: u64,
     pub stime_ticks: u64,
+    /// User + system time of the children it has waited for (`cutime + cstime`), in
+    /// clock ticks: zero for every program of the workspace.
+    pub children_ticks: u64,
 }
 
 impl Cpu {
@@ -32,24 +36,35 @@ impl Cpu {
             .now()
             .context("clock_gettime on the process CPU clock")?;
         let total = Duration::from(now);
-        let (utime_ticks, stime_ticks) = stat_times(pid)?;
+        let [utime_ticks, stime_ticks, cutime, cstime] = stat_times(pid)?;
         Ok(Cpu {
             total,
             utime_ticks,
             stime_ticks,
+            children_ticks: cutime + cstime,
         })
     }
 
-    /// CPU time spent between `earlier` and `self`.
+    /// CPU time spent between `earlier` and `self`, by the process and by the children
+    /// it reaped meanwhile.
     pub fn since(&self, earlier: &Cpu) -> Duration {
-        self.total.saturating_sub(earlier.total)
+        let children = self.children_ticks.saturating_sub(earlier.children_ticks);
+        self.total.saturating_sub(earlier.total) + ticks(children)
     }
 }
 
-/// `utime` and `stime` (fields 14 and 15) of `/proc/PID/stat`. The command name
-/// (field 2) is in parentheses and may hold spaces, so fields are counted after the
-/// last `)`.
-fn stat_times(pid: Pid) -> Result<(u64, u64)> {
+/// A count of clock ticks (`sysconf(_SC_CLK_TCK)`, 100 on Linux) as a duration.
+fn ticks(n: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Duration::from_nanos(n.saturating_mul(1_000_000_000 / hz))
+}
+
+/// `utime`, `stime`, `cutime` and `cstime` (fields 14 to 17) of `/proc/PID/stat`. The
+/// command name (field 2) is in parentheses and may hold spaces, so fields are counted
+/// after the last `)`.
+fn stat_times(pid: Pid) -> Result<[u64; 4]> {
     let path = format!("/proc/{pid}/stat");
     let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let after = text
@@ -64,7 +79,7 @@ fn stat_times(pid: Pid) -> Result<(u64, u64)> {
             .and_then(|f| f.parse().ok())
             .with_context(|| format!("malformed /proc/PID/stat field {}", i + 3))
     };
-    Ok((field(11)?, field(12)?))
+    Ok([field(11)?, field(12)?, field(13)?, field(14)?])
 }
 
 /// Peak resident set size (`VmHWM` of `/proc/PID/status`), in KiB.

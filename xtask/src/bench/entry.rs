@@ -20,11 +20,13 @@ use super::tcp_echo::TcpEchoFigures;
 use super::udp_echo::UdpEchoFigures;
 use super::Settings;
 
-/// One of the bench's own baselines, or a program of the catalogue of some flavor
-/// (and step, on a migration ladder).
+/// One of the bench's own baselines, a reference server of this machine (a program
+/// people deploy, such as oidentd), or a program of the catalogue of some flavor (and
+/// step, on a migration ladder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Label {
     Baseline,
+    Reference,
     Flavor(Flavor, Option<u32>),
 }
 
@@ -38,12 +40,13 @@ impl Label {
     }
 }
 
-/// `baseline`, `legacy`, `modern`, `bridge-2`, …: as the tables and the JSON name it
-/// (the same words as the conformance matrix).
+/// `baseline`, `reference`, `legacy`, `modern`, `bridge-2`, …: as the tables and the
+/// JSON name it (the same words as the conformance matrix).
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Label::Baseline => f.write_str("baseline"),
+            Label::Reference => f.write_str("reference"),
             Label::Flavor(flavor, None) => write!(f, "{flavor}"),
             Label::Flavor(flavor, Some(step)) => write!(f, "{flavor}-{step}"),
         }
@@ -64,8 +67,32 @@ pub struct Subject {
     pub binary: String,
     /// The socket count of a multi-socket entry.
     pub sockets: Option<usize>,
-    /// The binary, once built.
+    /// A second configuration of the same program (`--lookup proc`), measured beside
+    /// its default one: its name in the tables, and the options it adds.
+    pub variant: Option<Variant>,
+    /// Whether the UDP echo family runs its next-era loads on this entry (one client
+    /// socket, system calls per echo, GSO-sending peers): the next programs, and raw
+    /// epoll-edge when some next program is measured beside it.
+    pub next_era_loads: bool,
+    /// The binary, once built (a reference server is found on the machine instead).
     pub exe: PathBuf,
+}
+
+/// Options a variant entry adds to the server's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// As the tables show it: `--lookup proc`.
+    pub name: String,
+    pub args: Vec<String>,
+}
+
+impl Variant {
+    pub fn of_args(args: &[&str]) -> Variant {
+        Variant {
+            name: args.join(" "),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
 }
 
 impl Subject {
@@ -78,15 +105,39 @@ impl Subject {
             // Every program's binary is named after its package.
             binary: program.package.clone(),
             sockets,
+            variant: None,
+            next_era_loads: false,
             exe: PathBuf::new(),
         }
     }
 
+    /// The same subject with `variant`'s options.
+    pub fn with_variant(mut self, variant: Variant) -> Subject {
+        self.variant = Some(variant);
+        self
+    }
+
     pub fn title(&self) -> String {
-        match self.sockets {
-            Some(n) => format!("{} {} ×{n}", self.program, self.label),
-            None => format!("{} {}", self.program, self.label),
+        let mut title = format!("{} {}", self.program, self.label);
+        if let Some(v) = &self.variant {
+            title = format!("{title} {}", v.name);
         }
+        match self.sockets {
+            Some(n) => format!("{title} ×{n}"),
+            None => title,
+        }
+    }
+
+    /// The variant's options (none for the default configuration).
+    pub fn variant_args(&self) -> Vec<&str> {
+        let args = self.variant.iter().flat_map(|v| v.args.iter());
+        args.map(String::as_str).collect()
+    }
+
+    /// Whether this entry's program is built from the workspace (a reference server
+    /// is not: it is found on the machine).
+    pub fn is_built(&self) -> bool {
+        self.label != Label::Reference
     }
 }
 
@@ -108,8 +159,16 @@ impl<F> Entry<F> {
         }
     }
 
+    /// Whether this is `program` of `label` in its default configuration.
     pub fn is(&self, program: &str, label: Label) -> bool {
-        self.subject.program == program && self.subject.label == label
+        self.is_variant(program, label, None)
+    }
+
+    /// Whether this is `program` of `label` in configuration `variant` (`None`: the
+    /// default one).
+    pub fn is_variant(&self, program: &str, label: Label, variant: Option<&str>) -> bool {
+        let v = self.subject.variant.as_ref().map(|v| v.name.as_str());
+        self.subject.program == program && self.subject.label == label && v == variant
     }
 
     /// The values of one figure in the rounds that produced it.
@@ -244,7 +303,8 @@ pub fn of_family<F: Figures>(entries: &[AnyEntry]) -> Vec<&Entry<F>> {
     entries.iter().filter_map(F::unwrap).collect()
 }
 
-/// The entry of `program`, `label` (and socket count) among those of one family.
+/// The entry of `program`, `label` (and socket count) in its default configuration,
+/// among those of one family.
 pub fn find<'a, F>(
     entries: &[&'a Entry<F>],
     program: &str,
@@ -257,12 +317,41 @@ pub fn find<'a, F>(
         .find(|e| e.is(program, label))
 }
 
-/// The programs among one family's entries, in measured order (baselines aside).
+/// The entry of `program`, `label` in configuration `variant` (`None`: the default).
+pub fn find_variant<'a, F>(
+    entries: &[&'a Entry<F>],
+    program: &str,
+    label: Label,
+    variant: Option<&str>,
+) -> Option<&'a Entry<F>> {
+    let mut found = entries.iter().copied();
+    found.find(|e| e.subject.sockets.is_none() && e.is_variant(program, label, variant))
+}
+
+/// Puts the entries of each program together in the order of the story (legacy, the
+/// steps of its ladder, modern, next), programs in the order they first appear; a
+/// program's own entries (socket counts, variants) keep their order otherwise.
+pub fn story_order(entries: &mut [AnyEntry]) {
+    let mut first: Vec<String> = Vec::new();
+    for e in entries.iter() {
+        let program = &e.get().subject().program;
+        if !first.contains(program) {
+            first.push(program.clone());
+        }
+    }
+    entries.sort_by_key(|e| {
+        let s = e.get().subject();
+        (first.iter().position(|p| *p == s.program), s.label)
+    });
+}
+
+/// The programs among one family's entries, in measured order (baselines and
+/// reference servers aside).
 pub fn programs<'a, F>(entries: &[&'a Entry<F>]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
     for e in entries
         .iter()
-        .filter(|e| e.subject.label != Label::Baseline)
+        .filter(|e| matches!(e.subject.label, Label::Flavor(..)))
     {
         if !out.contains(&e.subject.program.as_str()) {
             out.push(&e.subject.program);
@@ -284,10 +373,45 @@ pub mod tests {
             package: String::new(),
             binary: String::new(),
             sockets: None,
+            variant: None,
+            next_era_loads: false,
             exe: PathBuf::new(),
         });
         e.rounds = rounds.into_iter().map(Some).collect();
         e
+    }
+
+    /// The same, in configuration `variant` (its options, as one name).
+    pub fn variant_entry<F>(
+        program: &str,
+        label: Label,
+        variant: &[&str],
+        rounds: impl IntoIterator<Item = F>,
+    ) -> Entry<F> {
+        let mut e = entry(program, label, rounds);
+        e.subject.variant = Some(Variant::of_args(variant));
+        e
+    }
+
+    #[test]
+    fn a_program_s_entries_come_in_the_order_of_the_story() {
+        let step = Label::Flavor(Flavor::Bridge, Some(1));
+        let make = |program: &str, label| AnyEntry::Ident(entry(program, label, []));
+        let mut entries = vec![
+            make("b", Label::MODERN),
+            make("a", Label::LEGACY),
+            make("b", Label::LEGACY),
+            make("a", Label::MODERN),
+            make("b", step),
+        ];
+        story_order(&mut entries);
+        let order: Vec<String> = (entries.iter().map(AnyEntry::get))
+            .map(|e| e.subject().title())
+            .collect();
+        assert_eq!(
+            order,
+            ["b legacy", "b bridge-1", "b modern", "a legacy", "a modern"]
+        );
     }
 
     #[test]
@@ -305,11 +429,22 @@ pub mod tests {
             Label::Flavor(Flavor::Next, None),
             Label::MODERN,
             Label::Flavor(Flavor::Bridge, Some(1)),
+            Label::Reference,
             Label::Baseline,
             Label::LEGACY,
         ];
         labels.sort();
         let names: Vec<String> = labels.iter().map(Label::to_string).collect();
-        assert_eq!(names, ["baseline", "legacy", "bridge-1", "modern", "next"]);
+        assert_eq!(
+            names,
+            [
+                "baseline",
+                "reference",
+                "legacy",
+                "bridge-1",
+                "modern",
+                "next"
+            ]
+        );
     }
 }

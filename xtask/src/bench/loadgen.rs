@@ -12,8 +12,15 @@
 //! end of the measured interval, so CPU per echo is the server's CPU over that
 //! interval divided by the echoes that came back in it.
 //!
+//! A load may send its datagrams as GSO batches ([`EchoLoad::gso_segments`]): one
+//! `sendmsg` with a `UDP_SEGMENT` control message carries that many datagrams, which
+//! the kernel cuts apart (or hands whole to a receiver that asked for GRO). The
+//! control message is quinn-udp's, as in the server that makes use of it
+//! (`next/echo-batch`).
+//!
 //! For the multi-socket programs, which only receive, [`spray`] sends a known number
-//! of datagrams spread over all their sockets at a fixed pace.
+//! of datagrams spread over all their sockets at a fixed pace; [`flood`] sends a
+//! known number to one echo server as fast as the kernel takes them.
 
 use std::io;
 use std::mem;
@@ -25,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::time::ClockId;
+use quinn_udp::{Transmit, UdpSocketState};
 
 use super::cpu::Cpu;
 
@@ -51,6 +59,9 @@ pub struct EchoLoad {
     pub loss_timeout: Duration,
     /// Upper bound on datagrams sent in one run, whatever the time.
     pub max_datagrams: u64,
+    /// Send the datagrams in GSO batches of this many segments (the window is then
+    /// refilled a whole batch at a time).
+    pub gso_segments: Option<usize>,
 }
 
 /// What one echo run measured.
@@ -90,21 +101,64 @@ struct Client {
     floor: u64,
     in_flight: usize,
     last_progress: Instant,
+    /// quinn-udp's state of the socket, for GSO sends.
+    gso: Option<UdpSocketState>,
 }
 
 impl Client {
-    fn connect(local: SocketAddr, server: SocketAddr, start: Instant) -> Result<Client> {
+    fn connect(local: SocketAddr, server: SocketAddr, start: Instant, gso: bool) -> Result<Client> {
         let socket = UdpSocket::bind(local).context("bind a client socket")?;
         socket.connect(server).context("connect a client socket")?;
         socket.set_nonblocking(true)?;
+        let gso = match gso {
+            true => Some(gso_state(&socket)?),
+            false => None,
+        };
         Ok(Client {
             socket,
             next_seq: 0,
             floor: 0,
             in_flight: 0,
             last_progress: start,
+            gso,
         })
     }
+}
+
+/// Whether this kernel takes GSO sends (UDP_SEGMENT), or why not.
+pub fn gso_available() -> Result<(), String> {
+    let socket = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let state = UdpSocketState::new((&socket).into()).map_err(|e| e.to_string())?;
+    match state.max_gso_segments() {
+        n if n >= 2 => Ok(()),
+        _ => Err("UDP GSO (UDP_SEGMENT) is not available on this kernel".into()),
+    }
+}
+
+/// quinn-udp's state of a client socket that sends GSO batches. quinn-udp turns UDP
+/// GRO on for every socket it sets up; the load generator turns it off again, so that
+/// the kernel hands it each echo as a datagram of its own (each carries its own
+/// sequence number and send time) whether the server echoes with GSO or not.
+fn gso_state(socket: &UdpSocket) -> Result<UdpSocketState> {
+    let state = UdpSocketState::new(socket.into()).context("quinn-udp socket state")?;
+    if state.max_gso_segments() < 2 {
+        bail!("UDP GSO is not available on this kernel");
+    }
+    let off: libc::c_int = 0;
+    // SAFETY: setsockopt reads an int from a pointer valid for its length.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            &off as *const libc::c_int as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error()).context("turn UDP GRO off on a client socket");
+    }
+    Ok(state)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,7 +187,10 @@ pub fn run_echo(
     load: &EchoLoad,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<EchoOutcome> {
-    if load.payload < HEADER || load.sockets == 0 || load.window == 0 {
+    let whole_batches = load
+        .gso_segments
+        .is_none_or(|n| n > 1 && load.window.is_multiple_of(n));
+    if load.payload < HEADER || load.sockets == 0 || load.window == 0 || !whole_batches {
         bail!("bad load shape: {load:?}");
     }
     let mut run = EchoRun::new(server, load, probe)?;
@@ -155,6 +212,7 @@ pub fn run_echo(
 /// One echo load under way.
 struct EchoRun<'a> {
     load: &'a EchoLoad,
+    server: SocketAddr,
     start: Instant,
     clients: Vec<Client>,
     send_bufs: Vec<Vec<u8>>,
@@ -174,11 +232,13 @@ impl<'a> EchoRun<'a> {
         probe: &mut dyn FnMut() -> Result<Cpu>,
     ) -> Result<EchoRun<'a>> {
         let start = Instant::now();
+        let gso = load.gso_segments.is_some();
         let clients = (0..load.sockets)
-            .map(|_| Client::connect(local_for(&server), server, start))
+            .map(|_| Client::connect(local_for(&server), server, start, gso))
             .collect::<Result<Vec<Client>>>()?;
         Ok(EchoRun {
             load,
+            server,
             start,
             clients,
             send_bufs: vec![vec![0xA5u8; load.payload]; load.window],
@@ -276,6 +336,9 @@ impl<'a> EchoRun<'a> {
     /// Refills every socket's window, each datagram stamped with its sequence number
     /// and its send time.
     fn refill(&mut self) -> Result<()> {
+        if let Some(segments) = self.load.gso_segments {
+            return self.refill_gso(segments);
+        }
         for c in self.clients.iter_mut() {
             let want = self.load.window - c.in_flight;
             if want == 0 {
@@ -293,6 +356,42 @@ impl<'a> EchoRun<'a> {
             c.in_flight += n;
             c.next_seq += n as u64;
             self.out.sent += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Refills every socket's window a whole GSO batch at a time: one `sendmsg` of
+    /// `segments` datagrams, each stamped like a datagram sent alone.
+    fn refill_gso(&mut self, segments: usize) -> Result<()> {
+        let payload = self.load.payload;
+        let mut batch = vec![0xA5u8; payload * segments];
+        for c in self.clients.iter_mut() {
+            while self.load.window - c.in_flight >= segments {
+                let now_ns = self.start.elapsed().as_nanos() as u64;
+                for (i, d) in batch.chunks_mut(payload).enumerate() {
+                    d[0..8].copy_from_slice(&(c.next_seq + i as u64).to_le_bytes());
+                    d[8..16].copy_from_slice(&now_ns.to_le_bytes());
+                }
+                let transmit = Transmit {
+                    destination: self.server,
+                    ecn: None,
+                    contents: &batch,
+                    segment_size: Some(payload),
+                    src_ip: None,
+                };
+                let state = c.gso.as_ref().context("a GSO load without GSO state")?;
+                match state.try_send((&c.socket).into(), &transmit) {
+                    Ok(()) => {}
+                    Err(e) if would_block_or_refused(&e) => break,
+                    Err(e) => return Err(e).context("sendmsg with UDP_SEGMENT"),
+                }
+                if c.in_flight == 0 {
+                    c.last_progress = Instant::now();
+                }
+                c.in_flight += segments;
+                c.next_seq += segments as u64;
+                self.out.sent += segments as u64;
+            }
         }
         Ok(())
     }
@@ -374,6 +473,111 @@ pub fn spray(targets: &[SocketAddr], load: &SprayLoad) -> Result<u64> {
         }
     }
     Ok(sent)
+}
+
+/// A send that found the socket buffer full, was interrupted, or met an ICMP report
+/// of an earlier datagram (the server went away: the datagrams concerned will count
+/// as lost).
+fn would_block_or_refused(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// What a flood measured on the client side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodOutcome {
+    /// Datagrams the kernel took from the client, and echoes that came back.
+    pub sent: u64,
+    pub echoed: u64,
+}
+
+/// Sends `count` datagrams of `payload` bytes to `server` from one socket, as fast as
+/// the kernel takes them (`sendmmsg` batches of [`RECV_BATCH`]), reading echoes in
+/// between, then reads echoes until the server has gone idle (its CPU account, read
+/// through `probe`, still for `quiet`) and nothing more comes. Bounded in time: 10 s
+/// of sending and 10 s of waiting at most.
+pub fn flood(
+    server: SocketAddr,
+    count: u64,
+    payload: usize,
+    quiet: Duration,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<FloodOutcome> {
+    let socket = UdpSocket::bind(local_for(&server)).context("bind the flooding socket")?;
+    socket
+        .connect(server)
+        .context("connect the flooding socket")?;
+    socket.set_nonblocking(true)?;
+    // Room for every echo, so that what the client misses is not the client's doing
+    // (SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the kernel's maximum applies).
+    let room = (count as usize).saturating_mul(2048).min(64 << 20);
+    let _ = set_int_option(&socket, libc::SO_RCVBUFFORCE, room)
+        .or_else(|_| set_int_option(&socket, libc::SO_RCVBUF, room));
+    let bufs = vec![vec![0x5Au8; payload.max(1)]; RECV_BATCH];
+    let mut recv_bufs = vec![vec![0u8; payload.max(1) + 64]; RECV_BATCH];
+    let mut lens = Vec::with_capacity(RECV_BATCH);
+    let mut out = FloodOutcome { sent: 0, echoed: 0 };
+    let fd = socket.as_raw_fd();
+    let start = Instant::now();
+    while out.sent < count && start.elapsed() < Duration::from_secs(10) {
+        let n = (count - out.sent).min(RECV_BATCH as u64) as usize;
+        let done = send_batch(fd, &bufs[..n], None)?;
+        out.sent += done as u64;
+        out.echoed += recv_batch(fd, &mut recv_bufs, &mut lens)? as u64;
+        if done == 0 {
+            // Our own send buffer is full: give the kernel a moment.
+            thread::sleep(Duration::from_micros(50));
+        }
+    }
+    // A busy machine may keep the server from running for a while: wait until it has
+    // done everything it will do (idle, and no echo for `quiet`), not for a fixed time.
+    let waiting = Instant::now();
+    let mut last_echo = Instant::now();
+    let mut cpu = probe()?;
+    let mut last_busy = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(10) {
+        let got = recv_batch(fd, &mut recv_bufs, &mut lens)?;
+        if got > 0 {
+            out.echoed += got as u64;
+            last_echo = Instant::now();
+            continue;
+        }
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(10u8)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
+        let now = probe()?;
+        if now.since(&cpu) > Duration::from_micros(100) {
+            last_busy = Instant::now();
+        }
+        cpu = now;
+        if last_busy.elapsed() >= quiet && last_echo.elapsed() >= quiet {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn set_int_option(socket: &UdpSocket, option: libc::c_int, value: usize) -> io::Result<()> {
+    let v = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads an int from a pointer valid for its length.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            &v as *const libc::c_int as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// A socket address as the kernel takes it.

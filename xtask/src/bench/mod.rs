@@ -10,34 +10,48 @@
 //!
 //! * UDP echo: echoes/s with W = 32 datagrams in flight on each of 4 client sockets;
 //!   server CPU per echo over that interval; RTT p50/p99 with W = 1 on one socket; peak
-//!   RSS; losses. Baselines in the same rounds: a blocking `std::net::UdpSocket` echo
+//!   RSS; losses; the share of a flood of 5,000 datagrams echoed at the default queue,
+//!   and why. Baselines in the same rounds: a blocking `std::net::UdpSocket` echo
 //!   (`bench-baseline-blocking`) and the raw edge-triggered epoll echo (modern
-//!   `echo-epoll-edge`, the denominator of every "vs raw" ratio).
+//!   `echo-epoll-edge`, the denominator of every "vs raw" ratio). The next programs
+//!   and raw epoll-edge also run with one client socket, with GSO-sending peers, and
+//!   under strace for system calls per echo.
 //! * Multi-socket: 10, 100 and 1,000 sockets, a paced spray of datagrams over all of
 //!   them; server CPU per datagram received (the server's own `summary recv=`); how
 //!   it grows with the socket count is held to the composition each program declares
 //!   (`polls` in its `Cargo.toml`).
 //! * TCP echo: MB/s with 64 KiB writes on 8 connections, connections/s.
-//! * Ident: queries/s over 32 connections, each asking about itself.
+//! * Ident: server CPU and wall p50/p99 per query at 1 and 32 clients, on open and on
+//!   fresh connections; ident-tokio and ident-pool also with `--lookup proc`; oidentd
+//!   as the reference where installed.
+//!
+//! Every flavor is measured: a bridge step beside both ends of its ladder, a next
+//! program beside raw epoll (skipped, with the reason, where the machine lacks what it
+//! needs).
 //!
 //! Output: a table (or `--format json`) on stdout, and in `--out` (default
 //! `target/bench/`) `bench.json` and SVG plots.
 //!
 //! Layout: each measured family has its own module (`udp_echo`, `multisocket`,
 //! `tcp_echo`, `ident`) with its figures struct, its run, its section of the table and
-//! its ratios and targets; `entry` is what an entry is, whatever its family; `report`
-//! what is generic (statistics, ratios, the JSON, table helpers); `plot` the SVGs;
-//! `loadgen`, `tcp`, `server`, `cpu` and `affinity` the instrument.
+//! its ratios and targets, and `flood`, `next_era` what UDP echo adds; `entry` is what
+//! an entry is, whatever its family; `report` what is generic (statistics, ratios and
+//! ladders, the JSON, table helpers); `plot` the SVGs; `loadgen`, `tcp`, `server`,
+//! `oidentd`, `syscalls`, `cpu` and `affinity` the instrument.
 
 mod affinity;
 mod cpu;
 mod entry;
+mod flood;
 mod ident;
 mod loadgen;
 mod multisocket;
+mod next_era;
+mod oidentd;
 mod plot;
 mod report;
 mod server;
+mod syscalls;
 mod tcp;
 mod tcp_echo;
 mod udp_echo;
@@ -118,6 +132,8 @@ pub struct Settings {
     pub connect_workers: usize,
     pub max_connections: u64,
     pub ident_connections: usize,
+    /// Datagrams of the flood each UDP echo program gets at its default queue.
+    pub flood_datagrams: u64,
 }
 
 impl Settings {
@@ -157,6 +173,7 @@ impl Settings {
             connect_workers: 8,
             max_connections: 20_000,
             ident_connections: 32,
+            flood_datagrams: flood::FLOOD,
         })
     }
 }
@@ -315,7 +332,12 @@ fn plan(
     let programs = catalogue.select(requested, None)?;
     let mut skipped = Vec::new();
     let mut entries = Vec::new();
-    for program in programs.iter().filter(|p| flavors.contains(&p.flavor)) {
+    let chosen: Vec<&Program> = programs
+        .iter()
+        .filter(|p| flavors.contains(&p.flavor))
+        .collect();
+    let read_against = read_against(&chosen, catalogue.programs());
+    for program in chosen.iter().chain(&read_against).copied() {
         // A program that does not say what it is cannot be measured: name it and stop.
         let family = program.family()?;
         match entries_of(program, family, settings) {
@@ -326,28 +348,59 @@ fn plan(
             }),
         }
     }
+    entry::story_order(&mut entries);
     // The baselines run with the UDP echo programs, in the same rounds.
     if !of_family::<UdpEchoFigures>(&entries).is_empty() {
         let (baselines, missing) = udp_echo::baselines(&catalogue, &entries);
         skipped.extend(missing);
         entries.splice(0..0, baselines.into_iter().map(AnyEntry::UdpEcho));
+        udp_echo::mark_next_era(&mut entries);
+    }
+    // oidentd, where installed, is the ident servers' reference in the same rounds.
+    if !of_family::<IdentFigures>(&entries).is_empty() {
+        match oidentd::find() {
+            Ok(exe) => entries.push(AnyEntry::Ident(Entry::new(oidentd::subject(exe)))),
+            Err(reason) => skipped.push(Skipped {
+                program: format!("{} (reference)", oidentd::NAME),
+                reason,
+            }),
+        }
     }
     Ok((entries, skipped))
 }
 
-/// The entries of one program (one per socket count for a multi-socket one), or why
-/// it is not measured.
+/// What the chosen programs are read against, where it is not chosen itself (`--flavor
+/// bridge`, `--flavor next`): the legacy and modern ends of a bridge step's ladder, and
+/// the modern side of a next program's declared readiness sibling.
+fn read_against<'a>(chosen: &[&Program], all: &'a [Program]) -> Vec<&'a Program> {
+    let wanted = |p: &Program| {
+        chosen.iter().any(|c| match c.flavor {
+            Flavor::Bridge => {
+                c.name == p.name && matches!(p.flavor, Flavor::Legacy | Flavor::Modern)
+            }
+            Flavor::Next => {
+                c.declared.sibling.as_deref() == Some(&p.name) && p.flavor == Flavor::Modern
+            }
+            Flavor::Legacy | Flavor::Modern => false,
+        })
+    };
+    let not_chosen = |p: &&Program| !chosen.iter().any(|c| c.package == p.package);
+    all.iter()
+        .filter(|p| wanted(p))
+        .filter(not_chosen)
+        .collect()
+}
+
+/// The entries of one program (one per socket count for a multi-socket one, one per
+/// variant for an ident program measured with both lookups), or why it is not
+/// measured. Every flavor is measured with its family's loads: a bridge step beside
+/// the two ends of its ladder, a next program beside raw epoll.
 fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<AnyEntry>, String> {
-    match program.flavor {
-        Flavor::Legacy | Flavor::Modern => {}
-        // Label carries these flavors already; their loads and ratios are still to
-        // be decided.
-        Flavor::Bridge | Flavor::Next => {
-            return Err(format!(
-                "the bench does not measure the {} flavor yet",
-                program.flavor
-            ))
-        }
+    // A program that needs what this machine lacks (io_uring, say) is not run at all.
+    if let Some(why) =
+        conformance::needs::unmet(&program.declared.needs, conformance::needs::machine)
+    {
+        return Err(why);
     }
     fn one<F: Figures>(program: &Program, sockets: Option<usize>) -> AnyEntry {
         F::wrap(Entry::new(Subject::of(program, sockets)))
@@ -358,7 +411,13 @@ fn entries_of(program: &Program, family: Family, s: &Settings) -> Result<Vec<Any
             .map(|&n| one::<MultisocketFigures>(program, Some(n)))
             .collect(),
         Family::TcpEcho => vec![one::<TcpEchoFigures>(program, None)],
-        Family::Ident => vec![one::<IdentFigures>(program, None)],
+        Family::Ident => {
+            let variant = ident::proc_variant(&program.name)
+                .map(|v| AnyEntry::Ident(Entry::new(Subject::of(program, None).with_variant(v))));
+            std::iter::once(one::<IdentFigures>(program, None))
+                .chain(variant)
+                .collect()
+        }
         Family::FutureNotify
         | Family::MioEmpty
         | Family::MioMixed
@@ -378,7 +437,8 @@ fn build_all(
     settings: &Settings,
 ) -> Result<bool> {
     let subjects = entries.iter().map(|e| e.get().subject());
-    let mut packages: Vec<String> = subjects.map(|s| s.package.clone()).collect();
+    let built_here = subjects.filter(|s| s.is_built());
+    let mut packages: Vec<String> = built_here.map(|s| s.package.clone()).collect();
     packages.sort();
     packages.dedup();
     eprintln!(
@@ -390,6 +450,9 @@ fn build_all(
     let built = harness::build(&packages, settings.profile)?;
     entries.retain_mut(|e| {
         let subject = e.get_mut().subject_mut();
+        if !subject.is_built() {
+            return true;
+        }
         let reason = match (
             built.failed.get(&subject.package),
             built.exes.get(&subject.binary),
@@ -485,6 +548,50 @@ impl ServerCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_brings_its_ladder_s_ends_and_a_next_program_its_sibling() {
+        let package = |name: &str, study: serde_json::Value| {
+            serde_json::json!({
+                "name": name,
+                "id": name,
+                "manifest_path": format!("/w/{name}/Cargo.toml"),
+                "metadata": { "study": study },
+                "dependencies": [],
+            })
+        };
+        let udp = serde_json::json!({ "family": "udp-echo" });
+        let packages = vec![
+            package("legacy-x", udp.clone()),
+            package("modern-x", udp.clone()),
+            package("legacy-z", udp.clone()),
+            package(
+                "bridge-x-step1",
+                serde_json::json!({ "family": "udp-echo", "program": "x", "step": 1 }),
+            ),
+            package(
+                "next-y",
+                serde_json::json!({ "family": "udp-echo", "sibling": "x" }),
+            ),
+        ];
+        let ids: Vec<serde_json::Value> = packages.iter().map(|p| p["id"].clone()).collect();
+        let catalogue = Catalogue::from_json(serde_json::json!({
+            "packages": packages,
+            "workspace_members": ids,
+            "resolve": { "nodes": [] },
+        }));
+        let all = catalogue.programs();
+        let by = |package: &str| all.iter().find(|p| p.package == package).unwrap();
+        let names = |chosen: &[&Program]| -> Vec<String> {
+            let found = read_against(chosen, all);
+            found.iter().map(|p| p.package.clone()).collect()
+        };
+        assert_eq!(names(&[by("bridge-x-step1")]), ["legacy-x", "modern-x"]);
+        assert_eq!(names(&[by("next-y")]), ["modern-x"]);
+        // What is chosen already is not brought twice; legacy and modern bring nothing.
+        assert_eq!(names(&[by("bridge-x-step1"), by("modern-x")]), ["legacy-x"]);
+        assert!(names(&[by("legacy-z")]).is_empty());
+    }
 
     #[test]
     fn a_missed_target_fails_only_a_gated_run() {

@@ -13,7 +13,7 @@ use super::affinity::Placement;
 use super::cpu;
 use super::entry::{find, programs, AnyEntry, Entry, Figures, Label};
 use super::loadgen::{self, SprayLoad};
-use super::report::{cell, row_head, table, Figure, Ratio, Target};
+use super::report::{cell, ladder, row_head, table, Figure, Ratio, Target};
 use super::server::Server;
 use super::{ns_per, ServerCounts, Settings};
 
@@ -41,7 +41,7 @@ pub struct MultisocketFigures {
 
 pub const CPU_PER_DATAGRAM: Figure<MultisocketFigures> = Figure {
     name: "cpu_per_datagram_ns",
-    get: |f| f.cpu_per_datagram_ns,
+    get: |f| Some(f.cpu_per_datagram_ns),
 };
 
 impl Figures for MultisocketFigures {
@@ -99,6 +99,7 @@ impl Figures for MultisocketFigures {
             }
             out.extend(modern_vs_legacy(entries, program));
         }
+        out.extend(ladder(entries, &[CPU_PER_DATAGRAM]));
         out
     }
 

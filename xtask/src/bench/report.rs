@@ -16,6 +16,7 @@ use super::entry::{
 };
 use super::udp_echo::{BLOCKING_NAME, RAW_PROGRAM};
 use super::{family_key, Label, Settings, Skipped};
+use harness::Flavor;
 
 /// Median, min and max of one figure over the rounds that produced it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,11 +117,12 @@ impl Target {
     }
 }
 
-/// A figure a ratio is taken of: its field, read, and its name in the JSON (a unit
-/// test of each family checks that the name is the field's serialised key).
+/// A figure a ratio is taken of: its field, read (`None` where a run did not measure
+/// it), and its name in the JSON (a unit test of each family checks that the name is
+/// the field's serialised key).
 pub struct Figure<F> {
     pub name: &'static str,
-    pub get: fn(&F) -> f64,
+    pub get: fn(&F) -> Option<f64>,
 }
 
 impl<F> Clone for Figure<F> {
@@ -131,14 +133,19 @@ impl<F> Clone for Figure<F> {
 
 impl<F> Copy for Figure<F> {}
 
-/// A ratio of one figure between two entries, round by round.
+/// A ratio of one figure between two entries, round by round; or, where a target
+/// holds a figure itself (µs per query, system calls per echo), that figure round by
+/// round ([`Ratio::value`]).
 #[derive(Debug, Clone)]
 pub struct Ratio {
-    /// `echo-tokio modern / legacy`, `echo-tokio modern / raw epoll-edge`, …
+    /// `echo-tokio modern / legacy`, `echo-tokio modern / raw epoll-edge`, …; for a
+    /// value, the entry (`ident-tokio modern`).
     pub subject: String,
     pub figure: &'static str,
     pub rounds: Vec<f64>,
     pub target: Option<Target>,
+    /// A figure's own value, not a ratio of two.
+    pub is_value: bool,
 }
 
 impl Ratio {
@@ -151,7 +158,7 @@ impl Ratio {
     ) -> Ratio {
         let pairs = num.rounds.iter().zip(&den.rounds);
         let rounds = pairs.filter_map(|(a, b)| {
-            let (a, b) = ((figure.get)(a.as_ref()?), (figure.get)(b.as_ref()?));
+            let (a, b) = ((figure.get)(a.as_ref()?)?, (figure.get)(b.as_ref()?)?);
             (b > 0.0).then(|| a / b)
         });
         Ratio {
@@ -159,6 +166,19 @@ impl Ratio {
             figure: figure.name,
             rounds: rounds.collect(),
             target,
+            is_value: false,
+        }
+    }
+
+    /// `figure` of `entry` itself, round by round, held to `target`.
+    pub fn value<F>(figure: Figure<F>, entry: &Entry<F>, target: Target) -> Ratio {
+        let rounds = entry.rounds.iter().flatten();
+        Ratio {
+            subject: entry.subject.title(),
+            figure: figure.name,
+            rounds: rounds.filter_map(|f| (figure.get)(f)).collect(),
+            target: Some(target),
+            is_value: true,
         }
     }
 
@@ -186,6 +206,30 @@ pub fn modern_vs_legacy<F>(entries: &[&Entry<F>], figures: &[Figure<F>]) -> Vec<
         for &figure in figures {
             let subject = format!("{program} modern / legacy");
             out.push(Ratio::of(subject, figure, (m, l), None));
+        }
+    }
+    out
+}
+
+/// What the bridge costs: every step of a migration ladder (a `bridge` entry) against
+/// both ends of its ladder, the legacy and the modern program of the same name (and
+/// socket count), for each of `figures`; without targets. A step is read against the
+/// end it has left and the end it is heading for.
+pub fn ladder<F>(entries: &[&Entry<F>], figures: &[Figure<F>]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let steps = entries.iter().filter(|e| {
+        matches!(e.subject.label, Label::Flavor(Flavor::Bridge, _)) && e.subject.variant.is_none()
+    });
+    for step in steps {
+        let (program, sockets) = (&step.subject.program, step.subject.sockets);
+        for end in [Label::LEGACY, Label::MODERN] {
+            let Some(end) = find(entries, program, end, sockets) else {
+                continue;
+            };
+            let subject = format!("{} / {}", step.subject.title(), end.subject.label);
+            for &figure in figures {
+                out.push(Ratio::of(subject.clone(), figure, (step, end), None));
+            }
         }
     }
     out
@@ -278,12 +322,23 @@ impl Report {
         if self.ratios.is_empty() {
             return String::new();
         }
-        let mut out =
-            "\nRatios (round by round, same run; < 1 means the first is smaller)\n".to_string();
-        out += &table(
-            &["ratio", "figure", "median", "min–max", "target", "met"],
-            self.ratios.iter().map(ratio_row).collect(),
-        );
+        let (values, ratios): (Vec<&Ratio>, Vec<&Ratio>) =
+            self.ratios.iter().partition(|r| r.is_value);
+        let mut out = String::new();
+        if !ratios.is_empty() {
+            out += "\nRatios (round by round, same run; < 1 means the first is smaller)\n";
+            out += &table(
+                &["ratio", "figure", "median", "min–max", "target", "met"],
+                ratios.into_iter().map(ratio_row).collect(),
+            );
+        }
+        if !values.is_empty() {
+            out += "\nFigures held to a target (round by round)\n";
+            out += &table(
+                &["entry", "figure", "median", "min–max", "target", "met"],
+                values.into_iter().map(ratio_row).collect(),
+            );
+        }
         let (met, not) = self.target_counts();
         out + &format!("targets: {met} met, {not} not met\n")
     }
@@ -327,6 +382,7 @@ fn entry_json(e: &dyn Measured) -> Value {
     json!({
         "program": subject.program,
         "flavor": subject.label.to_string(),
+        "variant": subject.variant.as_ref().map(|v| &v.name),
         "family": family_key(e.family()),
         "sockets": subject.sockets,
         "raw_baseline": subject.program == RAW_PROGRAM && subject.label == Label::MODERN,
@@ -362,6 +418,7 @@ fn ratio_json(r: &Ratio) -> Value {
     let st = r.stat();
     json!({
         "subject": r.subject,
+        "kind": if r.is_value { "value" } else { "ratio" },
         "figure": r.figure,
         "median": st.map(|s| s.median),
         "min": st.map(|s| s.min),
@@ -392,7 +449,21 @@ fn method(s: &Settings) -> Value {
             "bulk": format!("{} connections, {}-byte writes, echo read back concurrently; MB = 10^6 bytes echoed", s.tcp_connections, s.tcp_chunk),
             "connections": format!("{} workers: connect, write 1 byte, read it back, close; at most {} connections per run", s.connect_workers, s.max_connections),
         },
-        "ident": format!("{} connections on one thread, each asking about itself (server-port , client-port) and asking again on each reply", s.ident_connections),
+        "ident": {
+            "loads": format!("1 client and {} clients at a time (a thread each), each asking about the connection it asks on (server-port , client-port): queries on an open connection, asked again on each reply; and each query on a fresh connection (connect, query, read the reply, close with a reset)", s.ident_connections),
+            "interval": format!("warm-up {} s, then at least {} s and until at least max(clients, 20) replies came, at most 10 s", s.latency_warmup.as_secs_f64(), s.latency_measure.as_secs_f64()),
+            "wall": "open: from the write of the query to the end of its reply line; fresh: from the connect to the end of the reply line",
+            "lookup": "the default (netlink); ident-tokio and ident-pool also with --lookup proc",
+            "reference": "oidentd where installed, started by the bench: --foreground --nosyslog --quiet --address 127.0.0.1 --port P; fresh connections only (it answers one query per connection); its CPU counts the children it reaped (cutime + cstime)",
+        },
+        "flood": format!("{} datagrams of {} bytes from one socket as fast as the kernel takes them, at the server's default queue; echoes read until the server is idle; the server's summary splits them; turns from the event lines of a second flood without --quiet", s.flood_datagrams, s.payload),
+        "next_era": {
+            "entries": "the next programs, and raw epoll-edge when a next program is measured",
+            "one_socket": format!("1 socket × W={}", s.window),
+            "syscalls": format!("strace -f -c attached to the server for one load of 1 socket × W={} (first round), calls / echoes of that load", s.window),
+            "gso_peers": format!("{} sockets, each with 2 GSO batches of 32 segments in flight (one sendmsg with UDP_SEGMENT per batch, quinn-udp; GRO off on the client sockets)", s.udp_sockets),
+        },
+        "bridge": "each step measured with its family's loads; ratios step / legacy and step / modern of the same program",
     })
 }
 
@@ -457,9 +528,14 @@ pub fn fmt_ratio(v: f64) -> String {
     format!("{v:.2}")
 }
 
-/// The first cells of every row of a family's table: program and flavor.
+/// The first cells of every row of a family's table: program and flavor (with the
+/// variant's options, if any).
 pub fn row_head(s: &Subject) -> Vec<String> {
-    vec![s.program.clone(), s.label.to_string()]
+    let flavor = match &s.variant {
+        Some(v) => format!("{} {}", s.label, v.name),
+        None => s.label.to_string(),
+    };
+    vec![s.program.clone(), flavor]
 }
 
 /// A figure's median (min–max) over the rounds, times `scale`.
@@ -473,6 +549,32 @@ pub fn cell<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V, scale: f64) -
             fmt_num(s.median),
             fmt_num(s.min),
             fmt_num(s.max)
+        ),
+    }
+}
+
+/// A count's median (min–max) over the rounds, as whole numbers.
+pub fn cell_count<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V) -> String {
+    let whole = |v: f64| fmt_num(v.round()).trim_end_matches(".00").to_string();
+    match e.stat(figure) {
+        None if !e.errors.is_empty() => "error".into(),
+        None => "—".into(),
+        Some(s) if s.n == 1 || s.min == s.max => whole(s.median),
+        Some(s) => format!("{} ({}–{})", whole(s.median), whole(s.min), whole(s.max)),
+    }
+}
+
+/// A fraction's median (min–max), as a percentage.
+pub fn cell_pct_range<F, V: Reading>(e: &Entry<F>, figure: impl Fn(&F) -> V) -> String {
+    match e.stat(figure) {
+        None if !e.errors.is_empty() => "error".into(),
+        None => "—".into(),
+        Some(s) if s.n == 1 => format!("{:.0}%", s.median * 100.0),
+        Some(s) => format!(
+            "{:.0}% ({:.0}–{:.0}%)",
+            s.median * 100.0,
+            s.min * 100.0,
+            s.max * 100.0
         ),
     }
 }
@@ -536,6 +638,9 @@ mod tests {
 
     #[test]
     fn numbers_for_people() {
+        use crate::bench::entry::tests::entry;
+        let counts = entry("p", Label::MODERN, [0.0, 1_217.0, 8.0]);
+        assert_eq!(cell_count(&counts, |v| *v), "8 (0–1,217)");
         assert_eq!(fmt_num(1234567.0), "1,234,567");
         assert_eq!(fmt_num(123.4), "123");
         assert_eq!(fmt_num(12.34), "12.3");

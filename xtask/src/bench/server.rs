@@ -33,7 +33,32 @@ impl Server {
         sockets: usize,
         placement: &Placement,
     ) -> Result<Server> {
-        let mut args = vec!["--quiet", "--bind", "127.0.0.1:0"];
+        Server::launch(exe, extra, sockets, placement, true)
+    }
+
+    /// The same without `--quiet`: the server prints a line per event, which
+    /// [`Server::stop_with_events`] returns (for the order of its reads and writes;
+    /// the lines cost the server a `write` each, so nothing is timed in such a run).
+    pub fn start_verbose(
+        exe: &Path,
+        extra: &[&str],
+        sockets: usize,
+        placement: &Placement,
+    ) -> Result<Server> {
+        Server::launch(exe, extra, sockets, placement, false)
+    }
+
+    fn launch(
+        exe: &Path,
+        extra: &[&str],
+        sockets: usize,
+        placement: &Placement,
+        quiet: bool,
+    ) -> Result<Server> {
+        let mut args = vec!["--bind", "127.0.0.1:0"];
+        if quiet {
+            args.insert(0, "--quiet");
+        }
         args.extend_from_slice(extra);
         let (run, addrs) = Running::server(exe, &args, None, sockets)
             .with_context(|| format!("starting {}", exe.display()))?;
@@ -51,7 +76,13 @@ impl Server {
 
     /// SIGTERM, then the `summary` line's counts; an exit that is not clean is an
     /// error (with the program's stderr).
-    pub fn stop(mut self) -> Result<Counts> {
+    pub fn stop(self) -> Result<Counts> {
+        Ok(self.stop_with_events()?.0)
+    }
+
+    /// SIGTERM, then the `summary` line's counts and every event line the server
+    /// printed after its `listening` lines.
+    pub fn stop_with_events(mut self) -> Result<(Counts, Vec<Event>)> {
         self.run.signal(Signal::SIGTERM)?;
         let status = self
             .run
@@ -63,14 +94,13 @@ impl Server {
                 self.run.stderr().trim()
             );
         }
-        self.run
-            .events()?
-            .into_iter()
-            .rev()
+        let events = self.run.events()?;
+        let counts = (events.iter().rev())
             .find_map(|e| match e {
-                Event::Summary(c) => Some(c),
+                Event::Summary(c) => Some(c.clone()),
                 _ => None,
             })
-            .context("no summary line after SIGTERM")
+            .context("no summary line after SIGTERM")?;
+        Ok((counts, events))
     }
 }

@@ -1,18 +1,16 @@
 //! TCP drivers: bulk echo throughput over several connections, connection rate, and
-//! ident queries over many connections. Blocking sockets, one thread per direction
+//! ident queries (on open connections or each on a fresh one). Blocking sockets, one thread per direction
 //! and per connection (all pinned to the client CPU by inheritance), bounded in time;
 //! every read has a timeout so that a stalled server cannot hold a run.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt::Linger};
 
 use super::cpu::Cpu;
@@ -27,12 +25,14 @@ pub struct Interval {
     pub cpu: (Cpu, Cpu),
 }
 
-/// Waits `warmup`, reads the counter and the server CPU, waits `measure`, reads them
-/// again.
+/// Waits `warmup`, reads the counter and the server CPU, waits `measure` and on until
+/// the counter has grown by `min` (at most [`MEASURE_LIMIT`]: on a busy machine a short
+/// interval may fall where the server did not run), reads them again.
 fn measure_counter(
     counter: &AtomicU64,
     warmup: Duration,
     measure: Duration,
+    min: u64,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<(u64, Interval)> {
     thread::sleep(warmup);
@@ -40,6 +40,9 @@ fn measure_counter(
     let n0 = counter.load(Ordering::Relaxed);
     let t0 = Instant::now();
     thread::sleep(measure);
+    while counter.load(Ordering::Relaxed) - n0 < min && t0.elapsed() < MEASURE_LIMIT {
+        thread::sleep(Duration::from_millis(5));
+    }
     let n1 = counter.load(Ordering::Relaxed);
     let c1 = probe()?;
     Ok((
@@ -100,7 +103,8 @@ pub fn bulk_echo(
             }
         }));
     }
-    let result = measure_counter(&echoed, warmup, measure, probe);
+    // At least one write's worth echoed.
+    let result = measure_counter(&echoed, warmup, measure, chunk as u64, probe);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join()
@@ -159,7 +163,7 @@ pub fn connect_rate(
             }
         }));
     }
-    let result = measure_counter(&done, warmup, measure, probe);
+    let result = measure_counter(&done, warmup, measure, MIN_CONNECTIONS, probe);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().map_err(|_| anyhow!("a client thread panicked"))?;
@@ -168,143 +172,195 @@ pub fn connect_rate(
     Ok((n, failed.load(Ordering::Relaxed), interval))
 }
 
-/// What the ident driver counted.
+/// The shape of one ident load.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentLoad {
+    /// Clients asking at the same time, each on a thread of its own.
+    pub clients: usize,
+    /// Each query on a fresh connection (connect, query, read the reply, close), or
+    /// every query of a client on the one connection it keeps open.
+    pub fresh: bool,
+    pub warmup: Duration,
+    /// The measured interval lasts at least this long, and on until `min_replies`
+    /// replies have come in it (at most [`MEASURE_LIMIT`]): on a busy machine a short
+    /// interval may otherwise fall where the server did not run, and at 32 clients a
+    /// /proc lookup of milliseconds makes each round of replies long.
+    pub measure: Duration,
+    pub min_replies: u64,
+    /// Upper bound on the connections one fresh load opens.
+    pub max_connections: u64,
+}
+
+/// The longest a measured interval is stretched to reach its minimum count.
+pub const MEASURE_LIMIT: Duration = Duration::from_secs(10);
+/// Connections a connection-rate interval holds at least.
+const MIN_CONNECTIONS: u64 = 20;
+
+/// What one ident load measured.
 #[derive(Debug, Clone, Default)]
-pub struct IdentCounts {
+pub struct IdentOutcome {
     /// Replies received during the measured interval.
     pub replies: u64,
+    /// Wall time of each query answered in the measured interval, from the write of
+    /// the query (the connect, for a fresh one) to the end of its reply line; sorted,
+    /// nanoseconds.
+    pub wall_ns: Vec<u64>,
+    /// Replies over the whole run, in the measured interval or not.
+    pub answered: u64,
     /// Replies over the whole run that were not `USERID` (an `ERROR` reply).
     pub error_replies: u64,
-    /// Queries that got no reply within the timeout (the connection is then dropped).
-    pub timeouts: u64,
+    /// Queries that failed over the whole run: no reply within the timeout, a refused
+    /// or reset connection (an open-connection client then stops).
+    pub failures: u64,
+    pub interval: Option<Interval>,
 }
 
-struct IdentConn {
-    stream: TcpStream,
-    query: Vec<u8>,
-    pending: Vec<u8>,
-    asked_at: Instant,
-    alive: bool,
+impl IdentOutcome {
+    /// The `p`-th percentile (0–100) of the wall times, in µs.
+    pub fn wall_percentile_us(&self, p: usize) -> Option<f64> {
+        let n = self.wall_ns.len();
+        (n > 0).then(|| self.wall_ns[(n * p / 100).min(n - 1)] as f64 / 1e3)
+    }
 }
 
-/// Ident queries: `connections` connections on one thread, each asking about itself
-/// (`server-port , client-port`: a connection the server can find in /proc/net/tcp
-/// and whose owner it reports) and asking again as soon as the reply line is in.
+/// Where a load is: warming up, measuring, or over.
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const OVER: u8 = 2;
+
+/// One ident client's counts, returned by its thread.
+#[derive(Default)]
+struct ClientCounts {
+    answered: u64,
+    wall_ns: Vec<u64>,
+    error_replies: u64,
+    failures: u64,
+}
+
+/// Ident queries from `load.clients` threads, each asking about the very connection
+/// it asks on (`server-port , client-port`: a connection of this host whose owner the
+/// server can find and report). The replies of the measured interval are counted, and
+/// the server's CPU read at both ends of it.
 pub fn ident_queries(
     server: SocketAddr,
-    connections: usize,
-    warmup: Duration,
-    measure: Duration,
+    load: &IdentLoad,
     probe: &mut dyn FnMut() -> Result<Cpu>,
-) -> Result<(IdentCounts, Interval)> {
-    let mut conns = ident_connections(server, connections)?;
-    let mut counts = IdentCounts::default();
-    let start = Instant::now();
-    let (warm_end, end) = (start + warmup, start + warmup + measure);
-    let mut replies_total = 0u64;
-    let mut mark: Option<(u64, Cpu, Instant)> = None;
-    let mut buf = [0u8; 4096];
-    loop {
-        let now = Instant::now();
-        if mark.is_none() && now >= warm_end {
-            mark = Some((replies_total, probe()?, Instant::now()));
-        }
-        if let Some((r0, c0, t0)) = &mark {
-            if now >= end {
-                counts.replies = replies_total - r0;
-                let cpu = (*c0, probe()?);
-                let length = t0.elapsed();
-                return Ok((counts, Interval { length, cpu }));
+) -> Result<IdentOutcome> {
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let replies = Arc::new(AtomicU64::new(0));
+    let connections = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for _ in 0..load.clients {
+        let (phase, replies, connections) = (phase.clone(), replies.clone(), connections.clone());
+        let (fresh, max) = (load.fresh, load.max_connections);
+        threads.push(thread::spawn(move || {
+            let mut counts = ClientCounts::default();
+            let mut open: Option<(TcpStream, Vec<u8>)> = None;
+            while phase.load(Ordering::Relaxed) != OVER {
+                if fresh && connections.fetch_add(1, Ordering::Relaxed) >= max {
+                    break;
+                }
+                let started = Instant::now();
+                let asked = match (fresh, open.take()) {
+                    (false, Some(conn)) => Ok(conn),
+                    (_, _) => ident_connect(server),
+                };
+                let result = asked.and_then(|(mut stream, query)| {
+                    let line = ident_ask(&mut stream, &query)?;
+                    Ok((stream, query, line))
+                });
+                let (stream, query, line) = match result {
+                    Ok(done) => done,
+                    Err(_) => {
+                        counts.failures += 1;
+                        if fresh {
+                            // Refused or reset: not a reason to spin.
+                            thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
+                        // An open connection that failed is given up.
+                        break;
+                    }
+                };
+                let wall = started.elapsed();
+                counts.answered += 1;
+                if !line.windows(6).any(|w| w == b"USERID") {
+                    counts.error_replies += 1;
+                }
+                if phase.load(Ordering::Relaxed) == MEASURE {
+                    replies.fetch_add(1, Ordering::Relaxed);
+                    counts.wall_ns.push(wall.as_nanos() as u64);
+                }
+                match fresh {
+                    // Close with a reset, so that no connection is left in TIME_WAIT
+                    // (thousands would swell the table a /proc lookup reads).
+                    true => reset_on_close(&stream),
+                    false => open = Some((stream, query)),
+                }
             }
-        }
-        let live: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].alive).collect();
-        if live.is_empty() {
-            // Every connection timed out: nothing more to measure; wait out the time.
-            thread::sleep(
-                end.saturating_duration_since(now)
-                    .min(Duration::from_millis(50)),
-            );
-            continue;
-        }
-        for i in readable(&conns, &live)? {
-            replies_total += conns[i].read_replies(&mut buf, &mut counts);
-        }
-        let now = Instant::now();
-        for c in conns.iter_mut().filter(|c| c.alive) {
-            if now.duration_since(c.asked_at) > IO_TIMEOUT {
-                counts.timeouts += 1;
-                c.alive = false;
-            }
-        }
+            counts
+        }));
     }
+    thread::sleep(load.warmup);
+    let c0 = probe();
+    let n0 = replies.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    phase.store(MEASURE, Ordering::Relaxed);
+    thread::sleep(load.measure);
+    while replies.load(Ordering::Relaxed) - n0 < load.min_replies && t0.elapsed() < MEASURE_LIMIT {
+        thread::sleep(Duration::from_millis(5));
+    }
+    phase.store(OVER, Ordering::Relaxed);
+    let n1 = replies.load(Ordering::Relaxed);
+    let length = t0.elapsed();
+    let c1 = probe();
+    let mut out = IdentOutcome::default();
+    for t in threads {
+        let c = t.join().map_err(|_| anyhow!("a client thread panicked"))?;
+        out.wall_ns.extend(c.wall_ns);
+        out.answered += c.answered;
+        out.error_replies += c.error_replies;
+        out.failures += c.failures;
+    }
+    out.wall_ns.sort_unstable();
+    out.replies = n1 - n0;
+    out.interval = Some(Interval {
+        length,
+        cpu: (c0?, c1?),
+    });
+    Ok(out)
 }
 
-/// `connections` connections to `server`, each having sent its first query, then
-/// made non-blocking.
-fn ident_connections(server: SocketAddr, connections: usize) -> Result<Vec<IdentConn>> {
-    let mut conns = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let stream = TcpStream::connect(server).context("connect")?;
-        stream.set_nodelay(true)?;
-        let local = stream.local_addr()?;
-        let query = format!("{} , {}\r\n", server.port(), local.port()).into_bytes();
-        conns.push(IdentConn {
-            stream,
-            query,
-            pending: Vec::new(),
-            asked_at: Instant::now(),
-            alive: true,
-        });
-    }
-    for c in conns.iter_mut() {
-        c.stream.write_all(&c.query).context("send a query")?;
-        c.asked_at = Instant::now();
-        c.stream.set_nonblocking(true)?;
-    }
-    Ok(conns)
+/// A connection to the ident server, and the query that names it.
+fn ident_connect(server: SocketAddr) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let stream = TcpStream::connect_timeout(&server, IO_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    let local = stream.local_addr()?;
+    let query = format!("{} , {}\r\n", server.port(), local.port()).into_bytes();
+    Ok((stream, query))
 }
 
-/// Which of the `live` connections have something to read, waiting 10 ms at most.
-fn readable(conns: &[IdentConn], live: &[usize]) -> Result<Vec<usize>> {
-    let mut fds: Vec<PollFd> = live
-        .iter()
-        .map(|&i| PollFd::new(conns[i].stream.as_fd(), PollFlags::POLLIN))
-        .collect();
-    match poll(&mut fds, PollTimeout::from(10u8)) {
-        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-        Err(e) => return Err(e).context("poll"),
+/// Sends `query` and reads its reply line (without anything after it: the server
+/// answers one query at a time).
+fn ident_ask(stream: &mut TcpStream, query: &[u8]) -> std::io::Result<Vec<u8>> {
+    stream.write_all(query)?;
+    let mut line = Vec::with_capacity(128);
+    let mut buf = [0u8; 512];
+    while !line.ends_with(b"\n") {
+        match stream.read(&mut buf)? {
+            0 => return Err(ErrorKind::UnexpectedEof.into()),
+            n => line.extend_from_slice(&buf[..n]),
+        }
     }
-    Ok(fds
-        .iter()
-        .zip(live)
-        .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
-        .map(|(_, &i)| i)
-        .collect())
+    Ok(line)
 }
 
-impl IdentConn {
-    /// Reads what has arrived and asks again for each complete reply line; returns
-    /// how many replies came.
-    fn read_replies(&mut self, buf: &mut [u8], counts: &mut IdentCounts) -> u64 {
-        match self.stream.read(buf) {
-            Ok(0) => self.alive = false,
-            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(_) => self.alive = false,
-        }
-        let mut replies = 0;
-        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            replies += 1;
-            if !line.windows(6).any(|w| w == b"USERID") {
-                counts.error_replies += 1;
-            }
-            // Ask again (a query is a few bytes: it fits the socket buffer).
-            if self.stream.write_all(&self.query).is_err() {
-                self.alive = false;
-            }
-            self.asked_at = Instant::now();
-        }
-        replies
-    }
+/// Sets SO_LINGER to 0, so that dropping the stream resets the connection.
+fn reset_on_close(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = setsockopt(stream, Linger, &linger);
 }

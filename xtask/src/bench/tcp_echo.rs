@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::affinity::Placement;
 use super::cpu::Cpu;
+use super::entry::{find, Label};
 use super::entry::{AnyEntry, Entry, Figures};
-use super::report::{cell, modern_vs_legacy, row_head, table, Figure, Ratio};
+use super::report::{cell, ladder, modern_vs_legacy, row_head, table, Figure, Ratio};
 use super::server::Server;
 use super::tcp::{self, Interval};
 use super::{per_second, Settings};
@@ -30,15 +31,19 @@ pub struct TcpEchoFigures {
 
 pub const MB_PER_S: Figure<TcpEchoFigures> = Figure {
     name: "mb_per_s",
-    get: |f| f.mb_per_s,
+    get: |f| Some(f.mb_per_s),
 };
 pub const CPU_PER_MB: Figure<TcpEchoFigures> = Figure {
     name: "cpu_per_mb_us",
-    get: |f| f.cpu_per_mb_us,
+    get: |f| Some(f.cpu_per_mb_us),
 };
 pub const CONNECTIONS_PER_S: Figure<TcpEchoFigures> = Figure {
     name: "connections_per_s",
-    get: |f| f.connections_per_s,
+    get: |f| Some(f.connections_per_s),
+};
+pub const CPU_PER_CONNECTION: Figure<TcpEchoFigures> = Figure {
+    name: "cpu_per_connection_us",
+    get: |f| Some(f.cpu_per_connection_us),
 };
 
 impl Figures for TcpEchoFigures {
@@ -98,7 +103,10 @@ impl Figures for TcpEchoFigures {
     }
 
     fn ratios(entries: &[&Entry<Self>]) -> Vec<Ratio> {
-        modern_vs_legacy(entries, &[MB_PER_S, CPU_PER_MB, CONNECTIONS_PER_S])
+        let mut out = modern_vs_legacy(entries, &[MB_PER_S, CPU_PER_MB, CONNECTIONS_PER_S]);
+        out.extend(ladder(entries, &[CPU_PER_MB, CPU_PER_CONNECTION]));
+        out.extend(vs_sibling(entries));
+        out
     }
 
     fn wrap(entry: Entry<Self>) -> AnyEntry {
@@ -111,6 +119,26 @@ impl Figures for TcpEchoFigures {
             _ => None,
         }
     }
+}
+
+/// Each next program against the modern side of the readiness sibling it declares
+/// (`tcp-echo-compio` against `tcp-echo`), in the same rounds; without targets.
+fn vs_sibling(entries: &[&Entry<TcpEchoFigures>]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let next = entries
+        .iter()
+        .filter(|e| e.subject.label == Label::Flavor(harness::Flavor::Next, None));
+    for e in next {
+        let sibling = (e.subject.catalogue.as_ref()).and_then(|p| p.declared.sibling.as_deref());
+        let Some(s) = sibling.and_then(|s| find(entries, s, Label::MODERN, None)) else {
+            continue;
+        };
+        let subject = format!("{} / {}", e.subject.title(), s.subject.title());
+        for figure in [CPU_PER_MB, MB_PER_S, CPU_PER_CONNECTION] {
+            out.push(Ratio::of(subject.clone(), figure, (e, s), None));
+        }
+    }
+    out
 }
 
 /// The server CPU over an interval, µs.

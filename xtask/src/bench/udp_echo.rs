@@ -1,8 +1,10 @@
 //! UDP echo under load: echoes/s with W = 32 datagrams in flight on each of 4 client
 //! sockets, server CPU per echo over that interval, RTT p50/p99 with W = 1 on one
-//! socket, peak RSS, losses. Two baselines run in the same rounds: a blocking
-//! `std::net::UdpSocket` echo, and the raw edge-triggered epoll echo every "vs raw"
-//! ratio is taken against.
+//! socket, peak RSS, losses; and the share of a flood far past `--queue` that is
+//! echoed, with the order of reads and writes that explains it (`flood`). Two
+//! baselines run in the same rounds: a blocking `std::net::UdpSocket` echo, and the
+//! raw edge-triggered epoll echo every "vs raw" ratio is taken against. The `next`
+//! programs and raw epoll-edge also run the next-era loads (`next_era`).
 
 use anyhow::{bail, Result};
 use harness::{Catalogue, Family, Flavor};
@@ -11,8 +13,13 @@ use serde::Serialize;
 use super::affinity::Placement;
 use super::cpu::Cpu;
 use super::entry::{find, of_family, programs, AnyEntry, Entry, Figures, Label, Subject};
+use super::flood::{self, FloodFigures};
 use super::loadgen::{self, EchoLoad, EchoOutcome};
-use super::report::{cell, cell_pct, row_head, table, total, Figure, Ratio, Target};
+use super::next_era::{self, NextEraFigures};
+use super::report::{
+    cell, cell_count, cell_pct, cell_pct_range, fmt_num, ladder, row_head, table, total, Figure,
+    Ratio, Target,
+};
 use super::server::Server;
 use super::{ns_per, per_second, ServerCounts, Settings, Skipped};
 
@@ -61,19 +68,25 @@ pub struct UdpEchoFigures {
     pub client_received: f64,
     #[serde(flatten)]
     pub server: ServerCounts,
+    /// A flood at the default queue (`flood_*`).
+    #[serde(flatten)]
+    pub flood: FloodFigures,
+    /// The next-era loads, on the entries that run them.
+    #[serde(flatten)]
+    pub next_era: NextEraFigures,
 }
 
 pub const CPU_PER_ECHO: Figure<UdpEchoFigures> = Figure {
     name: "cpu_per_echo_ns",
-    get: |f| f.cpu_per_echo_ns,
+    get: |f| Some(f.cpu_per_echo_ns),
 };
 pub const ECHOES_PER_S: Figure<UdpEchoFigures> = Figure {
     name: "echoes_per_s",
-    get: |f| f.echoes_per_s,
+    get: |f| Some(f.echoes_per_s),
 };
 pub const RTT_P50: Figure<UdpEchoFigures> = Figure {
     name: "rtt_p50_us",
-    get: |f| f.rtt_p50_us,
+    get: |f| Some(f.rtt_p50_us),
 };
 
 impl Figures for UdpEchoFigures {
@@ -84,22 +97,33 @@ impl Figures for UdpEchoFigures {
         // blocking baseline has no queue): what is measured is the machinery, not the
         // drop policy.
         let queue = (s.udp_sockets * s.window * 2).to_string();
-        let extra: &[&str] = match entry.subject.label {
-            Label::Baseline => &[],
-            _ => &["--queue", &queue],
-        };
-        let server = Server::start(&entry.subject.exe, extra, 1, placement)?;
+        let variant = entry.subject.variant_args();
+        let mut extra = variant.clone();
+        if entry.subject.label != Label::Baseline {
+            extra.extend(["--queue", &queue]);
+        }
+        let exe = &entry.subject.exe;
+        let server = Server::start(exe, &extra, 1, placement)?;
         let (addr, pid) = (server.addrs[0], server.pid());
         let mut probe = || Cpu::read(pid);
         let throughput = loadgen::run_echo(addr, &throughput_load(s), &mut probe)?;
         let latency = loadgen::run_echo(addr, &latency_load(s), &mut probe)?;
+        let next_era = match entry.subject.next_era_loads {
+            true => next_era::run(&server, s, entry.rounds.is_empty())?,
+            false => NextEraFigures::default(),
+        };
         let rss = server.peak_rss_kib()?;
         let counts = server.stop()?;
         if throughput.echoes == 0 || latency.echoes == 0 {
             bail!("no echo came back during a measured interval");
         }
+        let flood = flood::run(exe, &variant, s, placement)?;
         let server = ServerCounts::of(&counts);
-        Ok(UdpEchoFigures::of(&throughput, &latency, rss, server))
+        Ok(UdpEchoFigures {
+            flood,
+            next_era,
+            ..UdpEchoFigures::of(&throughput, &latency, rss, server)
+        })
     }
 
     fn section(entries: &[&Entry<Self>], s: &Settings) -> String {
@@ -118,12 +142,15 @@ impl Figures for UdpEchoFigures {
             "peak RSS MiB",
             "losses",
         ];
-        heading + &table(&header, entries.iter().map(|e| row(e)).collect())
+        let main = heading + &table(&header, entries.iter().map(|e| row(e)).collect());
+        main + &flood_section(entries, s) + &next_era::section(entries, s)
     }
 
     fn ratios(entries: &[&Entry<Self>]) -> Vec<Ratio> {
         let mut out = modern_vs_legacy(entries);
         out.extend(vs_raw(entries));
+        out.extend(ladder(entries, &[CPU_PER_ECHO, RTT_P50]));
+        out.extend(next_era::ratios(entries));
         out
     }
 
@@ -149,6 +176,7 @@ fn throughput_load(s: &Settings) -> EchoLoad {
         measure: s.measure,
         loss_timeout: s.loss_timeout,
         max_datagrams: s.max_datagrams,
+        gso_segments: None,
     }
 }
 
@@ -184,6 +212,8 @@ impl UdpEchoFigures {
             client_sent: (t.sent + l.sent) as f64,
             client_received: (t.received + l.received) as f64,
             server,
+            flood: FloodFigures::default(),
+            next_era: NextEraFigures::default(),
         }
     }
 }
@@ -208,6 +238,8 @@ pub fn baselines(
         package: BLOCKING_PACKAGE.into(),
         binary: BLOCKING_BIN.into(),
         sockets: None,
+        variant: None,
+        next_era_loads: false,
         exe: Default::default(),
     };
     let mut baselines = vec![Entry::new(blocking)];
@@ -229,6 +261,55 @@ pub fn baselines(
             (baselines, vec![missing])
         }
     }
+}
+
+/// Marks the entries that run the next-era loads: every next program, and raw
+/// epoll-edge if there is a next program to read against it.
+pub fn mark_next_era(entries: &mut [AnyEntry]) {
+    let next = |e: &Entry<UdpEchoFigures>| e.subject.label == Label::Flavor(Flavor::Next, None);
+    let any_next = entries
+        .iter()
+        .any(|e| matches!(e, AnyEntry::UdpEcho(e) if next(e)));
+    for e in entries.iter_mut() {
+        if let AnyEntry::UdpEcho(e) = e {
+            let raw = e.is(RAW_PROGRAM, Label::MODERN);
+            e.subject.next_era_loads = next(e) || (raw && any_next);
+        }
+    }
+}
+
+/// The flood section: how much of a flood each entry echoes, and why.
+fn flood_section(entries: &[&Entry<UdpEchoFigures>], s: &Settings) -> String {
+    let heading = format!(
+        "\nUDP echo: a flood of {} datagrams sent as fast as the kernel takes them, at the default --queue {} (kernel drops: the server socket's buffer was full; queue drops: the server read them and its queue was full; turns from the event lines of a second flood)\n",
+        fmt_num(s.flood_datagrams as f64),
+        shared::echo::DEFAULT_QUEUE
+    );
+    let header = [
+        "program",
+        "flavor",
+        "echoed",
+        "kernel drops",
+        "read",
+        "queue drops",
+        "echoed of read",
+        "reads/turn",
+        "echoes/turn",
+    ];
+    let row = |e: &&Entry<UdpEchoFigures>| {
+        let mut row = row_head(&e.subject);
+        row.extend([
+            cell_pct_range(e, |f| f.flood.flood_share),
+            cell_count(e, |f| f.flood.flood_kernel_dropped),
+            cell_count(e, |f| f.flood.flood_server_recv),
+            cell_count(e, |f| f.flood.flood_queue_dropped),
+            cell_pct_range(e, |f| f.flood.flood_read_share),
+            cell(e, |f| f.flood.flood_reads_per_turn, 1.0),
+            cell(e, |f| f.flood.flood_echoes_per_turn, 1.0),
+        ]);
+        row
+    };
+    heading + &table(&header, entries.iter().map(row).collect())
 }
 
 fn row(e: &Entry<UdpEchoFigures>) -> Vec<String> {
@@ -286,16 +367,22 @@ fn vs_raw(entries: &[&Entry<UdpEchoFigures>]) -> Vec<Ratio> {
     let mut out = Vec::new();
     for e in entries.iter().filter(|e| !std::ptr::eq(**e, raw)) {
         let modern = e.subject.label == Label::MODERN;
-        let tokio = TOKIO_PROGRAMS.contains(&e.subject.program.as_str());
-        let cpu_target = (modern && tokio).then_some(Target::at_most(
-            1.15,
-            "modern tokio programs within 1.15× of raw epoll per echo",
-        ));
+        let next = e.subject.label == Label::Flavor(Flavor::Next, None);
+        let program = e.subject.program.as_str();
+        let tokio = TOKIO_PROGRAMS.contains(&program);
+        let cpu_target = match (modern && tokio, next) {
+            (true, _) => Some(Target::at_most(
+                1.15,
+                "modern tokio programs within 1.15× of raw epoll per echo",
+            )),
+            (false, true) => next_era::cpu_vs_raw_target(program),
+            (false, false) => None,
+        };
         let rtt_target = modern.then_some(Target::at_most(
             1.15,
             "modern RTT p50 at W=1 within 1.15× of raw epoll",
         ));
-        let subject = format!("{} {} / raw epoll-edge", e.subject.program, e.subject.label);
+        let subject = format!("{} / raw epoll-edge", e.subject.title());
         out.push(Ratio::of(
             subject.clone(),
             CPU_PER_ECHO,
@@ -336,6 +423,19 @@ mod tests {
                 server_sent: Some(16.0),
                 server_dropped: Some(17.0),
             },
+            flood: FloodFigures {
+                flood_sent: 5_000.0,
+                flood_echoed: 320.0,
+                flood_share: 0.064,
+                flood_server_recv: Some(4_000.0),
+                flood_server_sent: Some(320.0),
+                flood_read_share: Some(0.08),
+                flood_queue_dropped: Some(3_680.0),
+                flood_kernel_dropped: Some(1_000.0),
+                flood_reads_per_turn: Some(128.0),
+                flood_echoes_per_turn: Some(8.0),
+            },
+            next_era: NextEraFigures::default(),
         }
     }
 
@@ -357,6 +457,16 @@ mod tests {
                 "cpu_per_echo_ns",
                 "cpu_per_echo_w1_ns",
                 "echoes_per_s",
+                "flood_echoed",
+                "flood_echoes_per_turn",
+                "flood_kernel_dropped",
+                "flood_queue_dropped",
+                "flood_read_share",
+                "flood_reads_per_turn",
+                "flood_sent",
+                "flood_server_recv",
+                "flood_server_sent",
+                "flood_share",
                 "late",
                 "losses",
                 "peak_rss_kib",
@@ -380,6 +490,9 @@ mod tests {
             "server_recv",
             "server_sent",
             "server_dropped",
+            "flood_reads_per_turn",
+            "syscalls_per_echo",
+            "gso_cpu_per_datagram_ns",
         ] {
             assert!(json.get(key).is_none(), "{key} in {json}");
         }
@@ -435,6 +548,36 @@ mod tests {
             ]
         );
         assert_eq!(ratios[0].target, Some(cpu_target("echo-tokio")));
+    }
+
+    #[test]
+    fn a_bridge_step_is_read_against_both_ends_of_its_ladder() {
+        let legacy = entry("echo-mpsc", Label::LEGACY, [figures(2.0)]);
+        let step = Label::Flavor(Flavor::Bridge, Some(2));
+        let bridge = entry("echo-mpsc", step, [figures(1.5)]);
+        let modern = entry("echo-mpsc", Label::MODERN, [figures(1.0)]);
+        let ratios = UdpEchoFigures::ratios(&[&legacy, &bridge, &modern]);
+        let ladder: Vec<_> = (ratios.iter())
+            .filter(|r| r.subject.contains("bridge"))
+            .map(|r| {
+                (
+                    r.subject.as_str(),
+                    r.figure,
+                    r.rounds.clone(),
+                    r.target.is_some(),
+                )
+            })
+            .collect();
+        let (l, m) = ("echo-mpsc bridge-2 / legacy", "echo-mpsc bridge-2 / modern");
+        assert_eq!(
+            ladder,
+            [
+                (l, "cpu_per_echo_ns", vec![0.75], false),
+                (l, "rtt_p50_us", vec![0.75], false),
+                (m, "cpu_per_echo_ns", vec![1.5], false),
+                (m, "rtt_p50_us", vec![1.5], false),
+            ]
+        );
     }
 
     #[test]
