@@ -35,6 +35,8 @@ pub enum Opt {
     IntervalMs,
     /// `--idle-timeout-secs S`: close a connection idle this long.
     IdleTimeoutSecs,
+    /// `--max-connections N`: connections served at once; more wait in the backlog.
+    MaxConnections,
     /// `--lookup auto|netlink|proc`: how an ident server finds a connection's owner.
     Lookup,
     /// `--tasks N`: how many tasks wait on one socket.
@@ -57,6 +59,7 @@ impl Opt {
             Opt::Count => "--count",
             Opt::IntervalMs => "--interval-ms",
             Opt::IdleTimeoutSecs => "--idle-timeout-secs",
+            Opt::MaxConnections => "--max-connections",
             Opt::Lookup => "--lookup",
             Opt::Tasks => "--tasks",
             Opt::WorkMs => "--work-ms",
@@ -72,14 +75,14 @@ impl Opt {
             Opt::IntervalMs => Some("MS"),
             Opt::IdleTimeoutSecs => Some("SECS"),
             Opt::Lookup => Some(Lookup::CHOICES),
-            Opt::Queue | Opt::Sockets | Opt::Count | Opt::Tasks => Some("N"),
+            Opt::Queue | Opt::Sockets | Opt::Count | Opt::Tasks | Opt::MaxConnections => Some("N"),
             Opt::WorkMs => Some("MS"),
             Opt::Loop => Some("KIND"),
             Opt::CostUs => Some("US"),
         }
     }
 
-    const ALL: [Opt; 12] = [
+    const ALL: [Opt; 13] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -92,6 +95,7 @@ impl Opt {
         Opt::WorkMs,
         Opt::Loop,
         Opt::CostUs,
+        Opt::MaxConnections,
     ];
 }
 
@@ -157,6 +161,7 @@ pub struct Args {
     pub count: u64,
     pub interval: Duration,
     pub idle_timeout: Duration,
+    pub max_connections: usize,
     pub lookup: Lookup,
     pub tasks: usize,
     pub work: Duration,
@@ -179,6 +184,7 @@ impl Args {
         count: 10,
         interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_secs(120),
+        max_connections: DEFAULT_MAX_CONNECTIONS,
         lookup: Lookup::Auto,
         tasks: 4,
         work: Duration::ZERO,
@@ -267,14 +273,21 @@ impl Spec {
     }
 
     /// The TCP echo servers: `--bind` (default 127.0.0.1:8080, as in the tokio
-    /// README), `--quiet`.
+    /// README), `--idle-timeout-secs` (default 300: no byte either way for that long),
+    /// `--max-connections` (default 1024), `--quiet`.
     pub const fn tcp_echo(name: &'static str) -> Spec {
         Spec {
             name,
             about: "TCP echo server (RFC 862)",
-            options: &[Opt::Bind, Opt::Quiet],
+            options: &[
+                Opt::Bind,
+                Opt::IdleTimeoutSecs,
+                Opt::MaxConnections,
+                Opt::Quiet,
+            ],
             defaults: Args {
                 bind: localhost(8080),
+                idle_timeout: Duration::from_secs(300),
                 ..Args::DEFAULT
             },
             min_interval_ms: 1,
@@ -282,12 +295,19 @@ impl Spec {
     }
 
     /// The ident servers: `--bind` (default 127.0.0.1:113, the RFC 1413 port),
-    /// `--idle-timeout-secs` (default 120), `--lookup` (default auto), `--quiet`.
+    /// `--idle-timeout-secs` (default 120: the time a query line may take),
+    /// `--lookup` (default auto), `--max-connections` (default 1024), `--quiet`.
     pub const fn ident(name: &'static str) -> Spec {
         Spec {
             name,
             about: "RFC 1413 ident server",
-            options: &[Opt::Bind, Opt::IdleTimeoutSecs, Opt::Lookup, Opt::Quiet],
+            options: &[
+                Opt::Bind,
+                Opt::IdleTimeoutSecs,
+                Opt::Lookup,
+                Opt::MaxConnections,
+                Opt::Quiet,
+            ],
             defaults: Args {
                 bind: localhost(113),
                 ..Args::DEFAULT
@@ -466,6 +486,10 @@ impl Spec {
                     d.idle_timeout.as_secs()
                 )
             }
+            Opt::MaxConnections => format!(
+                "connections served at once; more wait in the listen backlog (default {})",
+                d.max_connections
+            ),
             Opt::Lookup => format!(
                 "how to find a connection's owner: netlink (one NETLINK_SOCK_DIAG \
                  request, microseconds), proc (read /proc/net/tcp*, milliseconds), \
@@ -497,6 +521,14 @@ impl Spec {
 pub const MAX_QUEUE: u64 = 65_536;
 /// The most sockets a multi-socket program opens (one port each).
 pub const MAX_SOCKETS: u64 = 65_535;
+/// Connections a TCP server serves at once unless `--max-connections` says otherwise.
+/// Each holds a descriptor and its buffers (the README's table says how much, per
+/// server): 1,024 of them cost a few tens of MiB at most, and a peer past the bound
+/// waits in the listen backlog (it is not refused) until another connection closes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The largest `--max-connections`: as many as a process can have descriptors
+/// (`/proc/sys/fs/nr_open` defaults to 2^20).
+pub const MAX_CONNECTIONS: u64 = 1 << 20;
 /// The longest period or timeout an option takes: a day.
 const DAY_SECS: u64 = 86_400;
 
@@ -509,6 +541,7 @@ impl Spec {
             Opt::Count => (0, u64::from(u32::MAX)),
             Opt::IntervalMs => (self.min_interval_ms, DAY_SECS * 1000),
             Opt::IdleTimeoutSecs => (1, DAY_SECS),
+            Opt::MaxConnections => (1, MAX_CONNECTIONS),
             Opt::Tasks => (1, 4096),
             Opt::WorkMs => (0, DAY_SECS * 1000),
             Opt::CostUs => (0, 1_000_000),
@@ -548,6 +581,7 @@ impl Spec {
             Opt::Count => args.count = number()?,
             Opt::IntervalMs => args.interval = Duration::from_millis(number()?),
             Opt::IdleTimeoutSecs => args.idle_timeout = Duration::from_secs(number()?),
+            Opt::MaxConnections => args.max_connections = to_usize(number()?),
             Opt::Tasks => args.tasks = to_usize(number()?),
             Opt::WorkMs => args.work = Duration::from_millis(number()?),
             Opt::CostUs => args.cost = Duration::from_micros(number()?),
@@ -699,7 +733,7 @@ mod tests {
         assert!(
             u.contains(
                 "Usage: ident-test [--bind ADDR] [--idle-timeout-secs SECS] \
-                 [--lookup auto|netlink|proc] [--quiet]"
+                 [--lookup auto|netlink|proc] [--max-connections N] [--quiet]"
             ),
             "{u}"
         );
@@ -802,6 +836,33 @@ mod tests {
             .parse(["--interval-ms", "0"])
             .unwrap_err();
         assert!(e.0.contains("1 to 86400000"), "{e}");
+    }
+
+    #[test]
+    fn tcp_servers_take_a_connection_bound_and_an_idle_timeout() {
+        for spec in [Spec::tcp_echo("te"), Spec::ident("id")] {
+            let Ok(Parsed::Run(a)) = spec.parse(["--max-connections", "5"]) else {
+                panic!("{} refused --max-connections", spec.name);
+            };
+            assert_eq!(a.max_connections, 5);
+            let e = spec.parse(["--max-connections", "0"]).unwrap_err();
+            assert!(e.0.contains("out of range, 1 to 1048576"), "{e}");
+            assert!(spec.usage().contains("(default 1024)"), "{}", spec.usage());
+            assert!(matches!(
+                spec.parse(["--idle-timeout-secs", "2"]),
+                Ok(Parsed::Run(a)) if a.idle_timeout == Duration::from_secs(2)
+            ));
+        }
+        let Ok(Parsed::Run(echo)) = Spec::tcp_echo("te").parse(Vec::<String>::new()) else {
+            panic!("defaults");
+        };
+        assert_eq!(echo.idle_timeout, Duration::from_secs(300));
+        assert_eq!(echo.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let e = spec().parse(["--max-connections", "5"]).unwrap_err();
+        assert_eq!(
+            e.0, "unknown option '--max-connections'",
+            "UDP has no connections"
+        );
     }
 
     #[test]

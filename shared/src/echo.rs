@@ -224,6 +224,9 @@ pub mod tcp_reason {
     pub const SHUTDOWN: &str = "shutdown";
     /// The server was asked to stop and the peer did not take its echo in time.
     pub const ABANDONED: &str = "shutdown, echo abandoned";
+    /// No byte moved either way for `--idle-timeout-secs`: the peer sent nothing, or
+    /// did not take its echo.
+    pub const IDLE: &str = "idle timeout";
 }
 
 /// The `closed` reason for an I/O error on a connection.
@@ -245,15 +248,19 @@ pub struct TcpCounts {
     pub closed: u64,
     /// Bytes echoed, over all connections.
     pub bytes: u64,
+    /// Times accepting paused for lack of resources (out of descriptors, say): one
+    /// per episode, however many attempts it took ([`crate::accept::AcceptPolicy`]).
+    pub accept_pauses: u64,
 }
 
 impl TcpCounts {
-    /// `summary accepted=A closed=C bytes=B`.
+    /// `summary accepted=A closed=C bytes=B accept_pauses=P`.
     pub fn summary(&self) -> Event {
         Event::Summary(Counts(vec![
             (Cow::Borrowed("accepted"), self.accepted),
             (Cow::Borrowed("closed"), self.closed),
             (Cow::Borrowed("bytes"), self.bytes),
+            (Cow::Borrowed("accept_pauses"), self.accept_pauses),
         ]))
     }
 }

@@ -431,15 +431,19 @@ pub struct IdentCounts {
     pub accepted: u64,
     pub closed: u64,
     pub queries: u64,
+    /// Times accepting paused for lack of resources: one per episode
+    /// ([`crate::accept::AcceptPolicy`]).
+    pub accept_pauses: u64,
 }
 
 impl IdentCounts {
-    /// `summary accepted=A closed=C queries=Q`.
+    /// `summary accepted=A closed=C queries=Q accept_pauses=P`.
     pub fn summary(&self) -> Event {
         Event::Summary(Counts(vec![
             (Cow::Borrowed("accepted"), self.accepted),
             (Cow::Borrowed("closed"), self.closed),
             (Cow::Borrowed("queries"), self.queries),
+            (Cow::Borrowed("accept_pauses"), self.accept_pauses),
         ]))
     }
 }
@@ -723,10 +727,11 @@ broken
             accepted: 3,
             closed: 3,
             queries: 7,
+            accept_pauses: 1,
         };
         assert_eq!(
             c.summary().to_string(),
-            "summary accepted=3 closed=3 queries=7"
+            "summary accepted=3 closed=3 queries=7 accept_pauses=1"
         );
     }
 }

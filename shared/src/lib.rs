@@ -14,12 +14,15 @@
 //! * [`ident`]: RFC 1413 ident: framing, queries and replies without I/O, and the
 //!   owner of a connection, from `NETLINK_SOCK_DIAG` or `/proc/net/tcp*`, named
 //!   from `/etc/passwd`.
+//! * [`accept`]: what a TCP server does when `accept` fails (pause for lack of
+//!   resources, skip a failed connection), as a state machine without I/O.
 //! * [`fds`]: a process's open descriptors as `/proc/PID/fd` names them (epoll
 //!   instance, pipe, eventfd…), for the mio demos and the suite.
 //! * [`vectors`]: payload test vectors for the conformance suite.
 //! * [`readiness`]: the figures of the readiness pairs (`udp-waiters`,
 //!   `coop-budget`): wake-ups, datagrams per poll, a ticker's lateness.
 
+pub mod accept;
 pub mod cli;
 pub mod echo;
 pub mod event;

@@ -44,6 +44,52 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
         "the signal is handled on the thread a blocking std read holds: the server \
          cannot stop until the open connection sends, closes or idles out",
     ),
+    // The fault checks (checks/faults.rs): ident-incorrect's accept loop pauses and
+    // keeps its bound like the others, but its reads are what they are.
+    (
+        "ident-incorrect",
+        Flavor::Legacy,
+        "slow-1000",
+        "half a line is an error here: a slow peer is dropped at its first partial read \
+         (`error: Resource temporarily unavailable`), not by the idle timeout",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Modern,
+        "fd-exhaustion",
+        "a blocking std read inside a task holds the runtime's only thread: the first \
+         client served keeps it, and those accepted with it wait unanswered",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Modern,
+        "slow-1000",
+        "a blocking std read holds the runtime's only thread, and its socket read \
+         timeout restarts with every byte: one slow peer holds the whole server, and \
+         the others are not even accepted",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Modern,
+        "max-connections",
+        "a blocking std read inside a task holds the runtime's only thread: of three \
+         open connections, only the first is served",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Legacy,
+        "unread-replies",
+        "std write_all on a non-blocking socket (the talk's second point): once the \
+         replies fill the socket buffer, WouldBlock comes back as an error and the \
+         connection is dropped, its replies lost",
+    ),
+    (
+        "ident-incorrect",
+        Flavor::Modern,
+        "unread-replies",
+        "a blocking std write to a peer that reads nothing holds the runtime's only \
+         thread: no other client is served until the write times out",
+    ),
     // udp-waiters, legacy: the failure the intrusive waiter list of tokio 1 removed.
     // A pass would mean tokio-core woke more than one task per direction.
     (

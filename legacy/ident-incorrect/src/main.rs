@@ -27,9 +27,14 @@
 //! Otherwise it behaves like the other ident servers: one reply per query line, only
 //! the querier's own connections are reported, a line longer than 1,000 bytes ends
 //! the connection, `--idle-timeout-secs` closes idle ones, and SIGINT or SIGTERM
-//! stops it with `summary accepted=A closed=C queries=Q`.
+//! stops it with `summary accepted=A closed=C queries=Q accept_pauses=P`.
+//!
+//! Its accept loop is not where it is wrong: like the other tokio-core servers, it
+//! pauses accepting after an accept error about resources (a `Timeout` in the
+//! hand-written [`Incoming`] stream, `shared::accept`), and serves at most
+//! `--max-connections` connections at once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -37,7 +42,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::{Either, Shared};
 use futures::sync::mpsc;
+use futures::task::{self, Task};
 use futures::{Async, Future, Poll, Stream};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
@@ -48,6 +55,98 @@ use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
+
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, as a stream that pauses: while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and for a growing pause after
+/// an accept error about resources. `TcpListener::incoming()` hands every error to the
+/// caller and leaves the listener readable, so that a caller that carries on spins.
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
+                        self.pause = Some(Timeout::new(pause, &self.handle)?);
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Lines a connection answers per turn before it yields, so that a peer with many
+/// queries waiting cannot keep the event loop (and every other connection) waiting.
+const BUDGET: usize = 64;
 
 /// The talk's handler: a std `BufReader` around the connection, and the line read
 /// so far.
@@ -61,6 +160,7 @@ struct IdentHandler {
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    _slot: Slot,
 }
 
 impl IdentHandler {
@@ -87,7 +187,7 @@ impl IdentHandler {
         if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
             return Ok(Async::Ready(reason::SHUTDOWN));
         }
-        loop {
+        for _ in 0..BUDGET {
             // Bounded, so that a line without end cannot grow the string forever
             // (the one correction made to the talk's code besides `NotReady` below).
             let room = (MAX_LINE + 1).saturating_sub(self.request.len()) as u64;
@@ -117,6 +217,9 @@ impl IdentHandler {
                 Line::Incomplete => return Ok(Async::Ready(reason::EOF)),
             }
         }
+        // Budget spent with lines left: ask to be polled again after the others.
+        futures::task::current().notify();
+        Ok(Async::NotReady)
     }
 }
 
@@ -139,6 +242,7 @@ impl Future for IdentHandler {
 fn handler(
     stream: TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     args: &Args,
     shutdown: Shutdown,
     handle: &Handle,
@@ -154,6 +258,7 @@ fn handler(
         idle: Timeout::new(args.idle_timeout, handle)?,
         idle_timeout: args.idle_timeout,
         shutdown,
+        _slot: slot,
     })
 }
 
@@ -191,6 +296,18 @@ fn run(args: &Args) -> Result<(), String> {
     let quiet = args.quiet;
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    let incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+        counts: counts.clone(),
+    };
     let server = {
         let (counts, handle, shutdown, args) = (
             counts.clone(),
@@ -198,52 +315,42 @@ fn run(args: &Args) -> Result<(), String> {
             shutdown.clone(),
             args.clone(),
         );
-        listener
-            .incoming()
-            // An accept error (out of file descriptors, say) is reported and the
-            // loop goes on: `then` turns it into an item so `for_each` does not stop.
-            .then(Ok::<_, ()>)
-            .for_each(move |accepted| {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        eprintln!("accept: {e}");
-                        return Ok(());
+        incoming.for_each(move |(stream, peer, slot)| {
+            counts.borrow_mut().accepted += 1;
+            if !quiet {
+                emit(&ident::accepted_event(peer));
+            }
+            let closed = {
+                let counts = counts.clone();
+                let done = done_tx.clone();
+                move |sent: u64, why: String| {
+                    counts.borrow_mut().closed += 1;
+                    if !quiet {
+                        emit(&ident::closed_event(peer, sent, why));
                     }
-                };
-                counts.borrow_mut().accepted += 1;
-                if !quiet {
-                    emit(&ident::accepted_event(peer));
+                    drop(done);
                 }
-                let closed = {
-                    let counts = counts.clone();
-                    let done = done_tx.clone();
-                    move |sent: u64, why: String| {
-                        counts.borrow_mut().closed += 1;
-                        if !quiet {
-                            emit(&ident::closed_event(peer, sent, why));
-                        }
-                        drop(done);
-                    }
-                };
-                match handler(
-                    stream,
-                    peer,
-                    &args,
-                    shutdown.clone(),
-                    &handle,
-                    counts.clone(),
-                ) {
-                    Ok(handler) => handle.spawn(handler.map(move |(sent, why)| closed(sent, why))),
-                    Err(e) => closed(0, format!("error: {e}")),
-                }
-                Ok(())
-            })
+            };
+            match handler(
+                stream,
+                peer,
+                slot,
+                &args,
+                shutdown.clone(),
+                &handle,
+                counts.clone(),
+            ) {
+                Ok(handler) => handle.spawn(handler.map(move |(sent, why)| closed(sent, why))),
+                Err(e) => closed(0, format!("error: {e}")),
+            }
+            Ok(())
+        })
     };
     // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns.
+    // its sender) is dropped when `select2` returns, pause or not.
     match core.run(server.select2(shutdown)) {
-        Ok(Either::A(_)) | Err(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
     // Each connection ends at its next poll; wait for the last one.

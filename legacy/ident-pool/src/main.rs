@@ -24,9 +24,17 @@
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
 //! one longer than 1,000 bytes (never more than that is buffered). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and closes every connection once its current reply is written, then prints
-//! `summary accepted=A closed=C queries=Q` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and closes every connection once its current
+//! reply is written, then prints `summary accepted=A closed=C queries=Q
+//! accept_pauses=P` and exits 0.
+//!
+//! Faults are met as in ident-tokio: an accept that fails for lack of resources
+//! pauses accepting (a `Timeout` in the hand-written [`Incoming`] stream,
+//! `shared::accept`), and at most `--max-connections` connections are served at once
+//! (the next peers wait in the listen backlog). A connection yields at every lookup
+//! (it waits for the pool), so it needs no budget of lines per turn.
 //!
 //! # When the pool is worth it
 //!
@@ -45,8 +53,10 @@ use std::time::{Duration, Instant};
 
 use futures::future::{Either, Shared};
 use futures::sync::mpsc;
+use futures::task::{self, Task};
 use futures::{Async, Future, Poll, Stream};
 use futures_cpupool::{Builder as PoolBuilder, CpuPool};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, lookup, reason, IdentCounts, Line, MAX_LINE};
@@ -73,6 +83,94 @@ enum End {
 impl From<io::Error> for End {
     fn from(e: io::Error) -> End {
         End::Io(e)
+    }
+}
+
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, as a stream that pauses: while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and for a growing pause after
+/// an accept error about resources. `TcpListener::incoming()` hands every error to the
+/// caller and leaves the listener readable, so that a caller that carries on spins.
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
+                        self.pause = Some(Timeout::new(pause, &self.handle)?);
+                    }
+                },
+            }
+        }
     }
 }
 
@@ -227,6 +325,18 @@ fn run(args: &Args) -> Result<(), String> {
     let quiet = args.quiet;
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    let incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+        counts: counts.clone(),
+    };
     let server = {
         let (counts, handle, shutdown, args, pool) = (
             counts.clone(),
@@ -235,59 +345,50 @@ fn run(args: &Args) -> Result<(), String> {
             args.clone(),
             pool.clone(),
         );
-        listener
-            .incoming()
-            // An accept error (out of file descriptors, say) is reported and the
-            // loop goes on: `then` turns it into an item so `for_each` does not stop.
-            .then(Ok::<_, ()>)
-            .for_each(move |accepted| {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        eprintln!("accept: {e}");
-                        return Ok(());
+        incoming.for_each(move |(stream, peer, slot)| {
+            counts.borrow_mut().accepted += 1;
+            if !quiet {
+                emit(&ident::accepted_event(peer));
+            }
+            let closed = {
+                let counts = counts.clone();
+                let done = done_tx.clone();
+                move |sent: u64, why: String| {
+                    counts.borrow_mut().closed += 1;
+                    if !quiet {
+                        emit(&ident::closed_event(peer, sent, why));
                     }
-                };
-                counts.borrow_mut().accepted += 1;
-                if !quiet {
-                    emit(&ident::accepted_event(peer));
+                    drop(done);
                 }
-                let closed = {
-                    let counts = counts.clone();
-                    let done = done_tx.clone();
-                    move |sent: u64, why: String| {
-                        counts.borrow_mut().closed += 1;
-                        if !quiet {
-                            emit(&ident::closed_event(peer, sent, why));
-                        }
-                        drop(done);
-                    }
-                };
-                match connection(
-                    stream,
-                    peer,
-                    &args,
-                    shutdown.clone(),
-                    &handle,
-                    counts.clone(),
-                    pool.clone(),
-                ) {
-                    Ok(served) => handle.spawn(served.map(move |(sent, why, error)| {
-                        let why = match error {
-                            Some(e) => format!("{why}: {e}"),
-                            None => why.to_string(),
-                        };
-                        closed(sent, why);
-                    })),
-                    Err(e) => closed(0, format!("error: {e}")),
-                }
-                Ok(())
-            })
+            };
+            match connection(
+                stream,
+                peer,
+                &args,
+                shutdown.clone(),
+                &handle,
+                counts.clone(),
+                pool.clone(),
+            ) {
+                Ok(served) => handle.spawn(served.map(move |(sent, why, error)| {
+                    // The connection is over: its slot is free.
+                    drop(slot);
+                    let why = match error {
+                        Some(e) => format!("{why}: {e}"),
+                        None => why.to_string(),
+                    };
+                    closed(sent, why);
+                })),
+                Err(e) => closed(0, format!("error: {e}")),
+            }
+            Ok(())
+        })
     };
     // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns.
+    // its sender) is dropped when `select2` returns, pause or not.
     match core.run(server.select2(shutdown)) {
-        Ok(Either::A(_)) | Err(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
     // Each connection ends at its next poll; wait for the last one.

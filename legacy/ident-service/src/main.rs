@@ -24,10 +24,27 @@
 //! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
 //! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
 //! codec fails as soon as that many bytes come without a newline). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and ends every connection's request stream, so that the pipeline writes the
-//! replies it owes and closes; then the server prints `summary accepted=A closed=C
-//! queries=Q` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and ends every connection's request stream, so
+//! that the pipeline writes the replies it owes and closes; then the server prints
+//! `summary accepted=A closed=C queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s — while
+//!   the open connections are served; one stderr line when that starts, one when
+//!   accepting works again, and `accept_pauses` counts the episodes
+//!   (`shared::accept`). `incoming().then(Ok).for_each(…)` could not do this: the
+//!   listener stays readable, so `for_each` polled it again at once, inside the same
+//!   `poll`, for as long as accepts failed — the event loop never turned again, the
+//!   connections holding the descriptors were never served, and SIGTERM was never
+//!   seen. [`Incoming`] below is the stream that pauses instead. (tokio-proto's own
+//!   `TcpServer` let the error end its `incoming().for_each` and `unwrap`ped it: the
+//!   first `EMFILE` killed the server.)
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -39,7 +56,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures::future::{self, Either, FutureResult, Shared};
 use futures::sync::mpsc;
+use futures::task::{self, Task};
 use futures::{Async, AsyncSink, Future, Poll, Sink, StartSend, Stream};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
@@ -58,6 +77,94 @@ use tokio_service::Service;
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
+
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, as a stream that pauses: while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and for a growing pause after
+/// an accept error about resources. `TcpListener::incoming()` hands every error to the
+/// caller and leaves the listener readable, so that a caller that carries on spins.
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
+                        self.pause = Some(Timeout::new(pause, &self.handle)?);
+                    }
+                },
+            }
+        }
+    }
+}
 
 /// Query lines in (without their line end), reply lines out.
 struct IdentCodec;
@@ -102,6 +209,8 @@ struct Report {
     why: RefCell<Cow<'static, str>>,
     quiet: bool,
     counts: Rc<RefCell<IdentCounts>>,
+    /// Dropped with the report: the connection's slot is free.
+    _slot: Slot,
     /// Dropped with the report: the channel ends when the last connection has.
     _done: mpsc::UnboundedSender<()>,
 }
@@ -116,14 +225,28 @@ impl Drop for Report {
     }
 }
 
+/// Replies a connection may owe (requests read, replies not yet handed to the codec)
+/// before the transport reads no more requests. tokio-proto's pipeline reads requests
+/// as long as the transport yields them and queues their responses without a bound:
+/// a peer that sends queries and never reads its replies grew the server by about 70
+/// bytes a query (285 MB for 20 MB of queries), and made each turn of the pipeline
+/// walk the whole queue.
+const MAX_OWED: usize = 32;
+
 /// The framed connection, plus what the protocol layer does not know about: the idle
-/// timer, the shutdown signal, and the `closed` report when the pipeline lets go.
+/// timer, the shutdown signal, the bound on replies owed, and the `closed` report when
+/// the pipeline lets go.
 #[allow(deprecated)]
 struct Transport {
     framed: Framed<TcpStream, IdentCodec>,
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    /// Requests yielded whose replies have not been handed to `framed` yet.
+    owed: usize,
+    /// Set when `poll` refused to read because `MAX_OWED` replies were owed: the next
+    /// reply taken wakes the pipeline to read again.
+    held_back: bool,
     report: Report,
 }
 
@@ -145,9 +268,16 @@ impl Stream for Transport {
         if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
             return self.end(reason::SHUTDOWN);
         }
+        // Backpressure: with `MAX_OWED` replies owed, read nothing more from the peer
+        // until it takes some (the kernel buffers fill, and its writes stall).
+        if self.owed >= MAX_OWED {
+            self.held_back = true;
+            return Ok(Async::NotReady);
+        }
         match self.framed.poll() {
             Ok(Async::Ready(Some(line))) => {
                 self.idle.reset(Instant::now() + self.idle_timeout);
+                self.owed += 1;
                 Ok(Async::Ready(Some(line)))
             }
             Ok(Async::Ready(None)) => self.end(reason::EOF),
@@ -172,6 +302,12 @@ impl Sink for Transport {
         let started = self.framed.start_send(reply)?;
         if let AsyncSink::Ready = started {
             self.report.sent.set(self.report.sent.get() + len);
+            self.owed = self.owed.saturating_sub(1);
+            if std::mem::take(&mut self.held_back) {
+                // `poll` returned `NotReady` without registering for the socket: ask
+                // for another turn, in which the pipeline reads again.
+                task::current().notify();
+            }
         }
         Ok(started)
     }
@@ -207,6 +343,8 @@ impl ServerProto<TcpStream> for IdentProto {
             idle: Timeout::new(self.idle_timeout, &self.handle)?,
             idle_timeout: self.idle_timeout,
             shutdown: self.shutdown.clone(),
+            owed: 0,
+            held_back: false,
             report,
         })
     }
@@ -272,55 +410,57 @@ fn run(args: &Args) -> Result<(), String> {
     let idle_timeout = args.idle_timeout;
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    let incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+        counts: counts.clone(),
+    };
     let server = {
         let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
-        listener
-            .incoming()
-            // An accept error (out of file descriptors, say) is reported and the
-            // loop goes on: `then` turns it into an item so `for_each` does not stop.
-            .then(Ok::<_, ()>)
-            .for_each(move |accepted| {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        eprintln!("accept: {e}");
-                        return Ok(());
-                    }
-                };
-                counts.borrow_mut().accepted += 1;
-                if !quiet {
-                    emit(&ident::accepted_event(peer));
-                }
-                let report = Report {
-                    peer,
-                    sent: Cell::new(0),
-                    why: RefCell::new(Cow::Borrowed(reason::EOF)),
-                    quiet,
-                    counts: counts.clone(),
-                    _done: done_tx.clone(),
-                };
-                let proto = IdentProto {
-                    handle: handle.clone(),
-                    idle_timeout,
-                    shutdown: shutdown.clone(),
-                    report: RefCell::new(Some(report)),
-                };
-                let service = IdentService {
-                    peer,
-                    quiet,
-                    counts: counts.clone(),
-                };
-                // Spawns the pipeline task: read, call, write, in order. If the
-                // transport cannot be made, the report is dropped with the proto and
-                // the connection still gets its `closed` line.
-                proto.bind_server(&handle, stream, service);
-                Ok(())
-            })
+        incoming.for_each(move |(stream, peer, slot)| {
+            counts.borrow_mut().accepted += 1;
+            if !quiet {
+                emit(&ident::accepted_event(peer));
+            }
+            let report = Report {
+                peer,
+                sent: Cell::new(0),
+                why: RefCell::new(Cow::Borrowed(reason::EOF)),
+                quiet,
+                counts: counts.clone(),
+                _slot: slot,
+                _done: done_tx.clone(),
+            };
+            let proto = IdentProto {
+                handle: handle.clone(),
+                idle_timeout,
+                shutdown: shutdown.clone(),
+                report: RefCell::new(Some(report)),
+            };
+            let service = IdentService {
+                peer,
+                quiet,
+                counts: counts.clone(),
+            };
+            // Spawns the pipeline task: read, call, write, in order. If the
+            // transport cannot be made, the report is dropped with the proto and
+            // the connection still gets its `closed` line.
+            proto.bind_server(&handle, stream, service);
+            Ok(())
+        })
     };
     // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns.
+    // its sender) is dropped when `select2` returns, pause or not.
     match core.run(server.select2(shutdown)) {
-        Ok(Either::A(_)) | Err(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
     // Each connection's request stream ends at its next poll; wait for the last one.

@@ -22,9 +22,25 @@
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
 //! one longer than 1,000 bytes (never more than that is buffered). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and closes every connection once its current reply is written, then prints
-//! `summary accepted=A closed=C queries=Q` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and closes every connection once its current
+//! reply is written, then prints `summary accepted=A closed=C queries=Q
+//! accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s — while
+//!   the open connections are served; one stderr line when that starts, one when
+//!   accepting works again, and `accept_pauses` counts the episodes
+//!   (`shared::accept`). `incoming().then(Ok).for_each(…)` could not do this: the
+//!   listener stays readable, so `for_each` polled it again at once, inside the same
+//!   `poll`, for as long as accepts failed — the event loop never turned again, the
+//!   connections holding the descriptors were never served, and SIGTERM was never
+//!   seen. [`Incoming`] below is the stream that pauses instead.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -35,7 +51,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::{Either, Shared};
 use futures::sync::mpsc;
+use futures::task::{self, Task};
 use futures::{Async, Future, Poll, Stream};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
@@ -87,6 +105,11 @@ struct Served {
     why: Cow<'static, str>,
 }
 
+/// Lines a connection answers per turn before it yields, so that a peer with many
+/// queries waiting cannot keep the event loop (and every other connection) waiting:
+/// nothing in futures 0.1 or tokio-core yields on its own.
+const BUDGET: usize = 64;
+
 /// The query lines of one connection, as a `Stream` of `String`s.
 struct Requests {
     reader: ReadHalf<TcpStream>,
@@ -95,6 +118,8 @@ struct Requests {
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
+    /// Lines returned since the task last waited.
+    turn: usize,
 }
 
 impl Stream for Requests {
@@ -105,6 +130,14 @@ impl Stream for Requests {
         loop {
             match ident::next_line(&self.buf) {
                 Line::Complete { line, consumed } => {
+                    if self.turn == BUDGET {
+                        // Budget spent with lines left: ask to be polled again after
+                        // the others.
+                        self.turn = 0;
+                        task::current().notify();
+                        return Ok(Async::NotReady);
+                    }
+                    self.turn += 1;
                     let line = String::from_utf8(line.to_vec()).map_err(|_| End::InvalidUtf8)?;
                     self.buf.drain(..consumed);
                     self.idle.reset(Instant::now() + self.idle_timeout);
@@ -125,6 +158,7 @@ impl Stream for Requests {
                 Ok(0) => return Ok(Async::Ready(None)),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.turn = 0;
                     // tokio-core registered this task for readability; the timer
                     // registers it for the idle deadline.
                     if self.idle.poll()?.is_ready() {
@@ -138,10 +172,99 @@ impl Stream for Requests {
     }
 }
 
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, as a stream that pauses: while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and for a growing pause after
+/// an accept error about resources. `TcpListener::incoming()` hands every error to the
+/// caller and leaves the listener readable, so that a caller that carries on spins.
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
+                        self.pause = Some(Timeout::new(pause, &self.handle)?);
+                    }
+                },
+            }
+        }
+    }
+}
+
 /// One accepted connection, and what serving it needs.
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     idle_timeout: Duration,
     quiet: bool,
     shutdown: Shutdown,
@@ -154,6 +277,7 @@ impl Connection {
         let Connection {
             stream,
             peer,
+            slot,
             idle_timeout,
             quiet,
             shutdown,
@@ -166,6 +290,7 @@ impl Connection {
             idle: Timeout::new(idle_timeout, &handle)?,
             idle_timeout,
             shutdown,
+            turn: 0,
         };
         // Each step of the fold is a future that owns what it uses, so the counts
         // live in cells the steps share.
@@ -191,6 +316,8 @@ impl Connection {
             })
         };
         Ok(served.then(move |ended| {
+            // The connection is over: its slot is free.
+            drop(slot);
             let why = match ended {
                 Ok(_) => Cow::Borrowed(reason::EOF),
                 Err(end) => end.reason(),
@@ -246,58 +373,60 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    let incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+        counts: counts.clone(),
+    };
     let server = {
         let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
         let idle_timeout = args.idle_timeout;
-        listener
-            .incoming()
-            // An accept error (out of file descriptors, say) is reported and the
-            // loop goes on: `then` turns it into an item so `for_each` does not stop.
-            .then(Ok::<_, ()>)
-            .for_each(move |accepted| {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        eprintln!("accept: {e}");
-                        return Ok(());
-                    }
-                };
-                counts.borrow_mut().accepted += 1;
-                if !quiet {
-                    emit(&ident::accepted_event(peer));
-                }
-                let connection = Connection {
-                    stream,
-                    peer,
-                    idle_timeout,
-                    quiet,
-                    shutdown: shutdown.clone(),
-                    handle: handle.clone(),
-                };
-                let (counts, done) = (counts.clone(), done_tx.clone());
-                match connection.run() {
-                    Ok(served) => handle.spawn(served.map(move |served| {
-                        record(&mut counts.borrow_mut(), served);
-                        drop(done);
-                    })),
-                    // No timer for its idle timeout: the connection ends at once.
-                    Err(e) => record(
-                        &mut counts.borrow_mut(),
-                        Served {
-                            peer,
-                            sent: 0,
-                            queries: 0,
-                            why: End::Io(e).reason(),
-                        },
-                    ),
-                }
-                Ok(())
-            })
+        incoming.for_each(move |(stream, peer, slot)| {
+            counts.borrow_mut().accepted += 1;
+            if !quiet {
+                emit(&ident::accepted_event(peer));
+            }
+            let connection = Connection {
+                stream,
+                peer,
+                slot,
+                idle_timeout,
+                quiet,
+                shutdown: shutdown.clone(),
+                handle: handle.clone(),
+            };
+            let (counts, done) = (counts.clone(), done_tx.clone());
+            match connection.run() {
+                Ok(served) => handle.spawn(served.map(move |served| {
+                    record(&mut counts.borrow_mut(), served);
+                    drop(done);
+                })),
+                // No timer for its idle timeout: the connection ends at once.
+                Err(e) => record(
+                    &mut counts.borrow_mut(),
+                    Served {
+                        peer,
+                        sent: 0,
+                        queries: 0,
+                        why: End::Io(e).reason(),
+                    },
+                ),
+            }
+            Ok(())
+        })
     };
     // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns.
+    // its sender) is dropped when `select2` returns, pause or not.
     match core.run(server.select2(shutdown)) {
-        Ok(Either::A(_)) | Err(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
     // Each connection ends at its next poll; wait for the last one.

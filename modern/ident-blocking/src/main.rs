@@ -17,39 +17,62 @@
 //! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
 //! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
 //! connections between the querier's address and this host are ever reported
-//! (RFC 1413 §3). A line longer than 1,000 bytes ends the connection; each read goes
-//! through `Read::take`, so no more than that is ever buffered. A connection idle
-//! for `--idle-timeout-secs` (a socket read timeout) is closed. SIGINT and SIGTERM
-//! are blocked in every thread and taken by one thread with `sigwait`: it shuts the
-//! listener and every open connection down for reading, which wakes their blocked
-//! threads; the server then prints `summary accepted=A closed=C queries=Q` and
-//! exits 0.
+//! (RFC 1413 §3). A line longer than 1,000 bytes ends the connection; no more than
+//! that is ever buffered. A query line that is not complete `--idle-timeout-secs`
+//! after the server began waiting for it closes the connection (`idle timeout`): the
+//! socket's read timeout is set, before each read, to what is left of that time, so
+//! that a peer sending one byte every few seconds cannot hold a thread for ever.
+//! SIGINT and SIGTERM are blocked in every thread and taken by one thread with
+//! `sigwait`: it shuts the listener and every open connection down for reading,
+//! which wakes their blocked threads; the server then prints `summary accepted=A
+//! closed=C queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a timed wait on a `Condvar`, 10 ms doubling up to 1 s, that
+//!   the signal thread cuts short — while the connection threads go on serving; one
+//!   stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`).
+//! * At most `--max-connections` (default 1024) connections, and so threads, at once:
+//!   the accept loop waits on the same `Condvar` for one to close, and the next peers
+//!   wait in the listen backlog meanwhile.
+//! * One descriptor per connection: the list the signal thread shuts down holds the
+//!   raw descriptor, removed (under its lock) before the stream is closed, not a
+//!   `try_clone` — that would take a second descriptor per connection, and when it
+//!   failed for want of one, the accepted connection was silently dropped.
 //!
 //! # Migration
 //!
 //! * `thread::spawn` + `Arc<State>` becomes `thread::scope` + `&State` (Rust 1.63):
 //!   the connection threads borrow the state, and the end of the scope joins them
-//!   all, so the open-connection count, its `Condvar` and the wait loop at exit
-//!   disappear. A thread that cannot be started is an `Err` from
-//!   `Builder::spawn_scoped`, as it was from `Builder::spawn`.
+//!   all, so the wait loop at exit disappears (the `Condvar` stays: the accept loop
+//!   still waits on it for a free slot, and for its pauses). A thread that cannot be
+//!   started is an `Err` from `Builder::spawn_scoped`, as it was from
+//!   `Builder::spawn`.
+//! * "Wait, then retry" after a failed accept is a timed wait in both eras, on std's
+//!   `Condvar::wait_timeout_while`: nothing about it changed since 2016.
 //! * The signal thread is scoped too: it borrows the listener instead of sharing an
 //!   `Arc<TcpListener>`.
 //! * nix 0.30: `Signal::SIGINT` (bitflags 2 and enums instead of glob constants).
-//! * The line bound (`Read::take` around each `read_until`) is the same in both:
-//!   without it a peer that never sends a newline makes the buffer grow without end.
+//! * The line bound and the line's deadline (`read_line`) are the same in both:
+//!   without the bound a peer that never sends a newline makes the buffer grow
+//!   without end, and without the deadline a peer that sends one byte at a time holds
+//!   its thread for ever.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{shutdown, Shutdown};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
@@ -57,11 +80,16 @@ use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
 /// What the threads share.
 struct State {
     counts: Mutex<IdentCounts>,
-    /// A handle on every open connection (to shut it down), by connection number.
-    open: Mutex<HashMap<u64, TcpStream>>,
+    /// The descriptor of every open connection (to shut it down), by connection
+    /// number. An entry is removed before its stream is closed, under this lock, so
+    /// that every descriptor listed is open.
+    open: Mutex<HashMap<u64, RawFd>>,
+    /// Signalled each time a connection closes, and when the server stops.
+    one_closed: Condvar,
     stopping: AtomicBool,
     quiet: bool,
     idle_timeout: Duration,
+    max_connections: usize,
 }
 
 impl State {
@@ -71,11 +99,74 @@ impl State {
         // Set under the lock, so that the accept loop cannot register a connection
         // this loop would miss.
         self.stopping.store(true, Ordering::SeqCst);
-        for stream in open.values() {
-            let _ = stream.shutdown(std::net::Shutdown::Read);
+        for fd in open.values() {
+            let _ = shutdown(*fd, Shutdown::Read);
         }
         // Shutting a listening socket down makes a blocked `accept` fail (Linux).
         let _ = shutdown(listener.as_raw_fd(), Shutdown::Read);
+        // And a pause of the accept loop ends at once.
+        self.one_closed.notify_all();
+    }
+
+    /// Waits until fewer than `--max-connections` are open; `false` if the server
+    /// stops first. The next peers wait in the listen backlog meanwhile.
+    fn wait_for_slot(&self) -> bool {
+        let open = lock(&self.open);
+        let full = |open: &mut HashMap<u64, RawFd>| {
+            open.len() >= self.max_connections && !self.stopping.load(Ordering::SeqCst)
+        };
+        drop(
+            self.one_closed
+                .wait_while(open, full)
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        !self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The pause of the accept loop after an accept failed for lack of resources: a
+    /// timed wait that the signal thread cuts short.
+    fn pause(&self, pause: Duration) {
+        let open = lock(&self.open);
+        let waiting = |_: &mut HashMap<u64, RawFd>| !self.stopping.load(Ordering::SeqCst);
+        drop(self.one_closed.wait_timeout_while(open, pause, waiting));
+    }
+}
+
+/// Reads one line into `line` by `deadline`: at most `MAX_LINE + 1` bytes, enough to
+/// tell a whole line from a long one. A socket read timeout alone restarts with every
+/// byte, so that a peer sending one byte every few seconds would hold the connection
+/// for ever; before each read, the timeout is set to what is left.
+fn read_line(
+    reader: &mut BufReader<&TcpStream>,
+    line: &mut Vec<u8>,
+    deadline: Instant,
+) -> io::Result<usize> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        reader.get_ref().set_read_timeout(Some(left))?;
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(ref e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        // End-of-file, after a whole line or part of one.
+        if available.is_empty() {
+            return Ok(line.len());
+        }
+        let room = MAX_LINE + 1 - line.len();
+        let chunk = &available[..available.len().min(room)];
+        let (used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (chunk.len(), line.len() + chunk.len() > MAX_LINE),
+        };
+        line.extend_from_slice(&chunk[..used]);
+        reader.consume(used);
+        if done {
+            return Ok(line.len());
+        }
     }
 }
 
@@ -88,14 +179,12 @@ fn serve(stream: &TcpStream, peer: SocketAddr, state: &State) -> (u64, Cow<'stat
     let mut sent = 0u64;
     let why = loop {
         line.clear();
-        // At most MAX_LINE + 1 bytes: enough to tell a whole line from a long one.
-        let read = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line);
-        match read {
+        // The whole line must come within the idle timeout, however it trickles in.
+        let deadline = Instant::now() + state.idle_timeout;
+        match read_line(&mut reader, &mut line, deadline) {
             Ok(0) => break Cow::Borrowed(reason::EOF),
             Ok(_) => {}
-            // The read timeout: nothing arrived for --idle-timeout-secs.
+            // The line's time is up: --idle-timeout-secs passed without a whole line.
             Err(ref e)
                 if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
             {
@@ -158,9 +247,11 @@ fn run(args: &Args) -> Result<(), String> {
     let state = State {
         counts: Mutex::new(IdentCounts::default()),
         open: Mutex::new(HashMap::new()),
+        one_closed: Condvar::new(),
         stopping: AtomicBool::new(false),
         quiet: args.quiet,
         idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections,
     };
     let (state, listener) = (&state, &listener);
     thread::scope(|scope| {
@@ -174,56 +265,63 @@ fn run(args: &Args) -> Result<(), String> {
             addr: local,
         });
 
+        let mut policy = AcceptPolicy::new();
         let mut next_id = 0u64;
-        for accepted in listener.incoming() {
-            let stream = match accepted {
-                Ok(stream) => stream,
+        // Accept while a slot is free (`--max-connections`) and the server runs.
+        while state.wait_for_slot() {
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
                 Err(_) if state.stopping.load(Ordering::SeqCst) => break,
-                // Out of file descriptors, say: report it and go on.
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
                 Err(e) => {
-                    eprintln!("accept: {e}");
+                    if let Next::Pause(pause) = policy.failed(&e) {
+                        lock(&state.counts).accept_pauses = policy.pauses();
+                        state.pause(pause);
+                    }
                     continue;
                 }
             };
-            let Ok(peer) = stream.peer_addr() else {
-                continue; // reset before we got to it
-            };
-            let _ = stream.set_read_timeout(Some(state.idle_timeout));
+            policy.accepted();
             let _ = stream.set_write_timeout(Some(state.idle_timeout));
-            let Ok(handle) = stream.try_clone() else {
-                continue;
-            };
-            {
-                let mut open = lock(&state.open);
-                if state.stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                open.insert(next_id, handle);
+            let id = next_id;
+            next_id += 1;
+            // Listed and given its thread under the lock: `stop` sees every
+            // connection, and one whose thread cannot start is unlisted before `stop`
+            // could see its descriptor closed.
+            let mut open = lock(&state.open);
+            if state.stopping.load(Ordering::SeqCst) {
+                break;
             }
+            open.insert(id, stream.as_raw_fd());
             lock(&state.counts).accepted += 1;
             if !state.quiet {
                 emit(&ident::accepted_event(peer));
             }
-            let id = next_id;
-            next_id += 1;
             // One scoped thread per connection: joined when the scope ends.
             let spawned = thread::Builder::new().spawn_scoped(scope, move || {
                 let (sent, why) = serve(&stream, peer, state);
-                drop(stream);
                 lock(&state.counts).closed += 1;
                 if !state.quiet {
                     emit(&ident::closed_event(peer, sent, why));
                 }
-                lock(&state.open).remove(&id);
+                // Unlisted, then closed, under the lock: `stop` never shuts down a
+                // descriptor that is no longer this connection's.
+                let mut open = lock(&state.open);
+                open.remove(&id);
+                drop(stream);
+                drop(open);
+                state.one_closed.notify_all();
             });
             if let Err(e) = spawned {
                 // The closure (and the stream) is gone: account for the connection.
+                open.remove(&id);
+                drop(open);
                 eprintln!("cannot start a thread: {e}");
                 lock(&state.counts).closed += 1;
                 if !state.quiet {
                     emit(&ident::closed_event(peer, 0, "error: no thread"));
                 }
-                lock(&state.open).remove(&id);
             }
         }
         // The end of the scope waits for every connection thread.

@@ -32,7 +32,13 @@
 //! the querier's own connections are reported, more than 1,000 bytes without a line
 //! end ends the connection, `--idle-timeout-secs` (a socket read timeout here)
 //! closes idle ones, and SIGINT or SIGTERM stops it with `summary accepted=A
-//! closed=C queries=Q`, once no read is blocking the thread.
+//! closed=C queries=Q accept_pauses=P`, once no read is blocking the thread.
+//!
+//! Its accept loop is not where it is wrong: like the other tokio servers, it pauses
+//! accepting after an accept error about resources (a `sleep` in the `select!`,
+//! `shared::accept`), and serves at most `--max-connections` connections at once (a
+//! semaphore permit per connection). Its blocking reads make both moot while one
+//! peer holds the thread.
 //!
 //! # Migration
 //!
@@ -47,15 +53,19 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// SIGINT and SIGTERM, either of which asks the server to stop.
 struct Shutdown {
@@ -142,6 +152,8 @@ fn serve_blocking(stream: &std::net::TcpStream, peer: SocketAddr, quiet: bool) -
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     quiet: bool,
 ) -> Served {
@@ -162,6 +174,21 @@ async fn connection(
             why: Cow::Owned(format!("error: {e}")),
         },
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 fn main() {
@@ -200,20 +227,37 @@ fn run(args: &Args) -> Result<(), String> {
             }
         };
         let mut connections = JoinSet::new();
+        // One permit per connection: `--max-connections` at once.
+        let slots = Arc::new(Semaphore::new(args.max_connections));
+        let mut policy = AcceptPolicy::new();
+        // Set after an accept failed for lack of resources: accept nothing until then.
+        let mut paused: Option<Instant> = None;
         // Accept until a signal arrives, reaping connections as they end.
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
+                    Ok((stream, peer, slot)) => {
+                        policy.accepted();
                         counts.accepted += 1;
                         if !quiet {
                             emit(&ident::accepted_event(peer));
                         }
-                        connections.spawn(connection(stream, peer, args.idle_timeout, quiet));
+                        connections.spawn(connection(stream, peer, slot, args.idle_timeout, quiet));
                     }
-                    // Out of file descriptors, say: report it and go on.
-                    Err(e) => eprintln!("accept: {e}"),
+                    // Out of descriptors, say: wait, then retry; a failed connection:
+                    // the next one, at once. `shared::accept` decides and reports.
+                    Err(e) => {
+                        if let Next::Pause(pause) = policy.failed(&e) {
+                            counts.accept_pauses = policy.pauses();
+                            paused = Some(Instant::now() + pause);
+                        }
+                    }
                 },
+                // The pause is one more branch: connections are still reaped and a
+                // signal still stops the server meanwhile.
+                () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                    paused = None;
+                }
                 Some(done) = connections.join_next() => match done {
                     Ok(served) => record(&mut counts, served),
                     Err(e) => return Err(format!("connection task failed: {e}")),

@@ -24,9 +24,16 @@
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
 //! one longer than 1,000 bytes (never more than that is buffered). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and closes every connection once its current reply is written, then prints
-//! `summary accepted=A closed=C queries=Q` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer runs from the moment the
+//! server waits for a line until the line is complete, so that it bounds the time a
+//! query line may take. SIGINT or SIGTERM stops accepting and closes every connection
+//! once its current reply is written, then prints `summary accepted=A closed=C
+//! queries=Q accept_pauses=P` and exits 0.
+//!
+//! Faults are met as in ident-tokio: an accept that fails for lack of resources
+//! pauses accepting (`sleep_until` as a branch of the accept loop's `select!`,
+//! `shared::accept`), and at most `--max-connections` connections are served at once
+//! (a semaphore permit each; the next peers wait in the listen backlog).
 //!
 //! # When the pool is worth it
 //!
@@ -65,13 +72,18 @@
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
 //!   channel whose end means "all done" → each task returns its counts to a
 //!   `JoinSet`.
+//! * "Wait, then retry" after a failed accept: tokio-core's `Timeout` in a
+//!   hand-written `Incoming` stream becomes `sleep_until` in the `select!`; the slot
+//!   count with the accept task's `Task` handle becomes a `Semaphore`.
 
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, lookup, reason, IdentCounts, MAX_LINE};
@@ -79,8 +91,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 /// SIGINT and SIGTERM, either of which asks the server to stop.
@@ -119,6 +132,8 @@ struct Served {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     quiet: bool,
     mut stop: watch::Receiver<bool>,
@@ -170,6 +185,21 @@ async fn connection(
     }
 }
 
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
+}
+
 fn main() {
     let spec = Spec::ident(env!("CARGO_BIN_NAME"));
     let args = spec.from_env();
@@ -210,11 +240,17 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        // One permit per connection: `--max-connections` at once.
+        let slots = Arc::new(Semaphore::new(args.max_connections));
+        let mut policy = AcceptPolicy::new();
+        // Set after an accept failed for lack of resources: accept nothing until then.
+        let mut paused: Option<Instant> = None;
         // Accept until a signal arrives, reaping connections as they end.
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
+                    Ok((stream, peer, slot)) => {
+                        policy.accepted();
                         counts.accepted += 1;
                         if !quiet {
                             emit(&ident::accepted_event(peer));
@@ -222,14 +258,26 @@ fn run(args: &Args) -> Result<(), String> {
                         connections.spawn(connection(
                             stream,
                             peer,
+                            slot,
                             args.idle_timeout,
                             quiet,
                             stop_rx.clone(),
                         ));
                     }
-                    // Out of file descriptors, say: report it and go on.
-                    Err(e) => eprintln!("accept: {e}"),
+                    // Out of descriptors, say: wait, then retry; a failed connection:
+                    // the next one, at once. `shared::accept` decides and reports.
+                    Err(e) => {
+                        if let Next::Pause(pause) = policy.failed(&e) {
+                            counts.accept_pauses = policy.pauses();
+                            paused = Some(Instant::now() + pause);
+                        }
+                    }
                 },
+                // The pause is one more branch: connections are still reaped and a
+                // signal still stops the server meanwhile.
+                () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                    paused = None;
+                }
                 Some(done) = connections.join_next() => match done {
                     Ok(served) => record(&mut counts, served),
                     Err(e) => return Err(format!("connection task failed: {e}")),

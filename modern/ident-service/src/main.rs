@@ -21,10 +21,22 @@
 //! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
 //! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
 //! codec fails as soon as that many bytes come without a newline). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and ends every connection's request stream once the reply in progress is
-//! written; then the server prints `summary accepted=A closed=C queries=Q` and
-//! exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer runs from the moment the
+//! server waits for a line until the line is complete, so that it bounds the time a
+//! query line may take. SIGINT or SIGTERM stops accepting and ends every connection's
+//! request stream once the reply in progress is written; then the server prints
+//! `summary accepted=A closed=C queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, in the
+//!   same `select!` as the signal and the reaping of connections — while the open
+//!   connections are served; one stderr line when that starts, one when accepting
+//!   works again, and `accept_pauses` counts the episodes (`shared::accept`).
+//! * At most `--max-connections` (default 1024) connections at once: each holds a
+//!   semaphore permit, taken before the accept, so that the next peers wait in the
+//!   listen backlog until one closes.
 //!
 //! # Migration
 //!
@@ -44,23 +56,31 @@
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
 //!   channel whose end means "all done" → each task returns its counts to the
 //!   `JoinSet`.
+//! * "Wait, then retry" after a failed accept: tokio-core's `Timeout`, polled by a
+//!   hand-written `Incoming` stream, becomes `sleep_until` as one more branch of the
+//!   accept loop's `select!` (the accept branch is disabled meanwhile). The slot count
+//!   with the accept task's `Task` handle becomes a `Semaphore` and its permits; the
+//!   permit is held by the pipeline, as the `Report` held the slot.
 
 use std::borrow::Cow;
 use std::future::{poll_fn, Ready};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder, Framed};
 use tower_service::Service;
@@ -162,6 +182,8 @@ async fn pipeline<S>(
     mut framed: Framed<TcpStream, IdentCodec>,
     mut service: S,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> Served
@@ -206,6 +228,21 @@ where
     }
 }
 
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
+}
+
 fn main() {
     let spec = Spec::ident(env!("CARGO_BIN_NAME"));
     let args = spec.from_env();
@@ -243,11 +280,17 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        // One permit per connection: `--max-connections` at once.
+        let slots = Arc::new(Semaphore::new(args.max_connections));
+        let mut policy = AcceptPolicy::new();
+        // Set after an accept failed for lack of resources: accept nothing until then.
+        let mut paused: Option<Instant> = None;
         // Accept until a signal arrives, reaping connections as they end.
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
+                    Ok((stream, peer, slot)) => {
+                        policy.accepted();
                         counts.accepted += 1;
                         if !quiet {
                             emit(&ident::accepted_event(peer));
@@ -257,13 +300,25 @@ fn run(args: &Args) -> Result<(), String> {
                             Framed::new(stream, IdentCodec),
                             service,
                             peer,
+                            slot,
                             args.idle_timeout,
                             stop_rx.clone(),
                         ));
                     }
-                    // Out of file descriptors, say: report it and go on.
-                    Err(e) => eprintln!("accept: {e}"),
+                    // Out of descriptors, say: wait, then retry; a failed connection:
+                    // the next one, at once. `shared::accept` decides and reports.
+                    Err(e) => {
+                        if let Next::Pause(pause) = policy.failed(&e) {
+                            counts.accept_pauses = policy.pauses();
+                            paused = Some(Instant::now() + pause);
+                        }
+                    }
                 },
+                // The pause is one more branch: connections are still reaped and a
+                // signal still stops the server meanwhile.
+                () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                    paused = None;
+                }
                 Some(done) = connections.join_next() => match done {
                     Ok(served) => record(&mut counts, served),
                     Err(e) => return Err(format!("connection task failed: {e}")),

@@ -21,9 +21,22 @@
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
 //! one longer than 1,000 bytes (never more than that is buffered). A connection with
-//! no query for `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting
-//! and closes every connection once its current reply is written, then prints
-//! `summary accepted=A closed=C queries=Q` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer runs from the moment the
+//! server waits for a line until the line is complete, so that it bounds the time a
+//! query line may take. SIGINT or SIGTERM stops accepting and closes every connection
+//! once its current reply is written, then prints `summary accepted=A closed=C
+//! queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, in the
+//!   same `select!` as the signal and the reaping of connections — while the open
+//!   connections are served; one stderr line when that starts, one when accepting
+//!   works again, and `accept_pauses` counts the episodes (`shared::accept`).
+//! * At most `--max-connections` (default 1024) connections at once: each holds a
+//!   semaphore permit, taken before the accept, so that the next peers wait in the
+//!   listen backlog until one closes.
 //!
 //! # Migration
 //!
@@ -45,13 +58,22 @@
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
 //!   channel whose end means "all done" → each task returns its `Served` to a
 //!   `JoinSet`. A timer needs no `Handle` any more, so `Connection` loses that field.
+//! * The `BUDGET` of lines a legacy connection answers before it yields goes: each
+//!   `write_all` spends tokio's cooperative budget, so a peer with many queries
+//!   waiting yields to the others after a while without being told to.
+//! * "Wait, then retry" after a failed accept: tokio-core's `Timeout`, polled by a
+//!   hand-written `Incoming` stream, becomes `sleep_until` as one more branch of the
+//!   accept loop's `select!` (the accept branch is disabled meanwhile). The slot count
+//!   with the accept task's `Task` handle becomes a `Semaphore` and its permits.
 
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, MAX_LINE};
@@ -60,8 +82,9 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 /// SIGINT and SIGTERM, either of which asks the server to stop.
@@ -163,6 +186,7 @@ impl Requests {
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     quiet: bool,
     shutdown: Stop,
@@ -174,6 +198,8 @@ impl Connection {
         let Connection {
             stream,
             peer,
+            // Held until the connection is over: then its slot is free.
+            slot: _slot,
             idle_timeout,
             quiet,
             shutdown,
@@ -212,6 +238,21 @@ impl Connection {
             why,
         }
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 fn main() {
@@ -256,11 +297,17 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection is a task of the set; the set runs empty when the last is done.
     let mut connections = JoinSet::new();
+    // One permit per connection: `--max-connections` at once.
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until then.
+    let mut paused: Option<Instant> = None;
     // Accept until a signal arrives, reaping connections as they end.
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
+                Ok((stream, peer, slot)) => {
+                    policy.accepted();
                     counts.accepted += 1;
                     if !quiet {
                         emit(&ident::accepted_event(peer));
@@ -268,16 +315,27 @@ async fn serve(args: &Args) -> Result<(), String> {
                     let connection = Connection {
                         stream,
                         peer,
+                        slot,
                         idle_timeout: args.idle_timeout,
                         quiet,
                         shutdown: stop.clone(),
                     };
                     connections.spawn(connection.run());
                 }
-                // An accept error (out of file descriptors, say) is reported and the
-                // loop goes on.
-                Err(e) => eprintln!("accept: {e}"),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => {
+                    if let Next::Pause(pause) = policy.failed(&e) {
+                        counts.accept_pauses = policy.pauses();
+                        paused = Some(Instant::now() + pause);
+                    }
+                }
             },
+            // The pause is one more branch: connections are still reaped and a signal
+            // still stops the server meanwhile.
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                paused = None;
+            }
             Some(done) = connections.join_next() => match done {
                 Ok(served) => record(&mut counts, served),
                 Err(e) => return Err(format!("connection task failed: {e}")),

@@ -24,7 +24,27 @@
 //! back). SIGINT and SIGTERM are blocked and read from a signalfd registered in the
 //! same poll: on either, the server stops accepting, lets every connection write back
 //! what it has read (for up to one second), prints `summary accepted=A closed=C
-//! bytes=B` and exits 0.
+//! bytes=B accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served: the listener's events are ignored meanwhile, and the poll waits no longer
+//!   than the pause, after which the server accepts again by itself. (It must: with
+//!   edge triggering, the peers waiting in the backlog raise no new edge, and a server
+//!   that waited for one would leave them there until someone new connects.) One
+//!   stderr line when a pause starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`).
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog; the server accepts again when one closes.
+//! * A peer that does not read its echo meets backpressure: the connection holds at
+//!   most one 16 KiB buffer, and is registered for writable only, so nothing more is
+//!   read from it until that is written back. No byte either way for
+//!   `--idle-timeout-secs` (default 300) closes a connection (`idle timeout`): the
+//!   poll also waits no longer than until the first connection may have gone idle,
+//!   and a sweep over the slab closes the idle ones (a timer wheel would find them
+//!   without the sweep; at a few thousand connections it is not worth its code).
 //!
 //! # Migration
 //!
@@ -44,13 +64,14 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::io::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
@@ -84,6 +105,8 @@ struct Connection {
     end: usize,
     read_done: bool,
     echoed: u64,
+    /// When a byte last moved either way.
+    last_active: Instant,
     /// What it is registered for.
     interest: Interest,
 }
@@ -98,6 +121,7 @@ impl Connection {
                 Ok(n) => {
                     self.start += n;
                     self.echoed += n as u64;
+                    self.last_active = Instant::now();
                 }
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
@@ -128,7 +152,10 @@ impl Connection {
             // Edge-triggered: read until WouldBlock, or the next edge may never come.
             match self.stream.read(&mut self.buf) {
                 Ok(0) => self.read_done = true,
-                Ok(n) => self.end = n,
+                Ok(n) => {
+                    self.end = n;
+                    self.last_active = Instant::now();
+                }
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Turn::Wait),
                 Err(e) => return Err(e),
             }
@@ -154,24 +181,48 @@ struct Server {
     /// Connections that spent their budget while still ready.
     again: Vec<usize>,
     stopping: Option<Instant>,
+    /// What to do when `accept` fails (`shared::accept`).
+    policy: AcceptPolicy,
+    /// Set after an accept failed for lack of resources: the listener's events are
+    /// ignored until then, and the poll waits no longer.
+    paused: Option<Instant>,
+    max_connections: usize,
+    /// A connection closed while every slot was taken: accept again, since the
+    /// peers waiting in the backlog will raise no new edge.
+    accept_again: bool,
+    idle_timeout: Duration,
+    /// When the first connection may have been idle for `idle_timeout`.
+    next_sweep: Option<Instant>,
     quiet: bool,
     counts: TcpCounts,
 }
 
 impl Server {
-    /// Accepts until `WouldBlock` (edge-triggered, like everything else).
+    /// Accepts until `WouldBlock` (edge-triggered, like everything else), a pause, or
+    /// `--max-connections`.
     fn accept(&mut self) -> io::Result<()> {
         loop {
+            if self.paused.is_some() || self.connections.len() >= self.max_connections {
+                return Ok(());
+            }
             let Some(listener) = self.listener.as_ref() else {
                 return Ok(());
             };
             let (mut stream, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    self.policy.accepted();
+                    accepted
+                }
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                // Out of file descriptors, say: report it; the next edge retries.
+                // Out of descriptors, say: pause (the check above returns), then retry;
+                // a failed connection: the next one, at once. `shared::accept` decides
+                // and reports.
                 Err(e) => {
-                    eprintln!("accept: {e}");
-                    return Ok(());
+                    if let Next::Pause(pause) = self.policy.failed(&e) {
+                        self.counts.accept_pauses = self.policy.pauses();
+                        self.paused = Some(Instant::now() + pause);
+                    }
+                    continue;
                 }
             };
             let entry = self.connections.vacant_entry();
@@ -187,12 +238,15 @@ impl Server {
                 end: 0,
                 read_done: false,
                 echoed: 0,
+                last_active: Instant::now(),
                 interest: Interest::READABLE,
             });
             self.counts.accepted += 1;
             if !self.quiet {
                 emit(&echo::accepted_event(peer));
             }
+            let idle_at = Instant::now() + self.idle_timeout;
+            self.next_sweep = Some(self.next_sweep.map_or(idle_at, |t| t.min(idle_at)));
             // Data may have arrived with the connection: the edge for it fired
             // before the registration, so read now.
             self.serve(token.0);
@@ -236,6 +290,9 @@ impl Server {
     fn close(&mut self, key: usize, reason: std::borrow::Cow<'static, str>) {
         // Dropping the stream closes it, which also removes it from the epoll set.
         let conn = self.connections.remove(key);
+        if self.connections.len() + 1 == self.max_connections {
+            self.accept_again = true;
+        }
         self.counts.closed += 1;
         self.counts.bytes += conn.echoed;
         if !self.quiet {
@@ -266,6 +323,25 @@ impl Server {
         Ok(())
     }
 
+    /// Closes the connections through which no byte moved for the idle timeout, and
+    /// notes when the next one may have been.
+    fn sweep(&mut self, now: Instant) {
+        let idle: Vec<usize> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| now >= c.last_active + self.idle_timeout)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.close(key, tcp_reason::IDLE.into());
+        }
+        self.next_sweep = self
+            .connections
+            .iter()
+            .map(|(_, c)| c.last_active + self.idle_timeout)
+            .min();
+    }
+
     fn run(mut self) -> io::Result<TcpCounts> {
         let mut events = Events::with_capacity(1024);
         loop {
@@ -281,12 +357,16 @@ impl Server {
                     return Ok(self.counts);
                 }
             }
-            // Wait for events; not at all if some connection is still ready, and
-            // no longer than the grace period once stopping.
+            // Wait for events; not at all if some connection is still ready, and no
+            // longer than the grace period once stopping, the pause of the accepts, or
+            // until a connection may have gone idle.
             let timeout = if !self.again.is_empty() {
-                Some(std::time::Duration::ZERO)
+                Some(Duration::ZERO)
             } else {
-                self.stopping
+                [self.stopping, self.paused, self.next_sweep]
+                    .into_iter()
+                    .flatten()
+                    .min()
                     .map(|deadline| deadline.saturating_duration_since(Instant::now()))
             };
             match self.poll.poll(&mut events, timeout) {
@@ -305,6 +385,18 @@ impl Server {
                     // or read that would block costs one system call and no harm.
                     Token(key) => self.serve(key),
                 }
+            }
+            let now = Instant::now();
+            // The pause is over, or a slot came free: accept again by ourselves.
+            if self.paused.is_some_and(|until| now >= until) {
+                self.paused = None;
+                self.accept_again = true;
+            }
+            if std::mem::take(&mut self.accept_again) {
+                self.accept()?;
+            }
+            if self.stopping.is_none() && self.next_sweep.is_some_and(|at| now >= at) {
+                self.sweep(now);
             }
         }
     }
@@ -358,6 +450,12 @@ fn run(args: &Args) -> Result<(), String> {
         connections: Slab::new(),
         again: Vec::new(),
         stopping: None,
+        policy: AcceptPolicy::new(),
+        paused: None,
+        max_connections: args.max_connections,
+        accept_again: false,
+        idle_timeout: args.idle_timeout,
+        next_sweep: None,
         quiet: args.quiet,
         counts: TcpCounts::default(),
     };

@@ -20,7 +20,24 @@
 //! only its own connection. Each connection prints `accepted from PEER` and
 //! `closed PEER after N bytes: REASON` (N = bytes written back). SIGINT or SIGTERM
 //! stops accepting, lets every connection write back what it has read (for up to one
-//! second), prints `summary accepted=A closed=C bytes=B` and exits 0.
+//! second), prints `summary accepted=A closed=C bytes=B accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, in the
+//!   same `select!` as the signal and the reaping of connections — while the open
+//!   connections are served; one stderr line when that starts, one when accepting
+//!   works again, and `accept_pauses` counts the episodes (`shared::accept`). A loop
+//!   that only reports the error and accepts again spins: the listener stays readable.
+//! * At most `--max-connections` (default 1024) connections at once: each holds a
+//!   semaphore permit, taken before the accept, so that the next peers wait in the
+//!   listen backlog until one closes.
+//! * A peer that does not read its echo meets backpressure: the connection holds at
+//!   most one 16 KiB buffer, and reads nothing more until that is written back. No
+//!   byte either way for `--idle-timeout-secs` (default 300) closes a connection
+//!   (`idle timeout`): a peer that vanished without a FIN would otherwise hold its
+//!   slot for ever, since an echo server never writes to a quiet connection.
 //!
 //! # Migration
 //!
@@ -43,12 +60,24 @@
 //!   a `Timeout` polled in `poll`; a timer needs no `Handle` (the runtime is found
 //!   from the task), so the struct's `handle` field goes.
 //! * `Core::run` becomes a current-thread runtime and `block_on`; one thread, as
-//!   before.
+//!   before (tokio-core 0.1.18 ran tokio 0.1's reactor on a second thread).
+//! * "Wait, then retry" after a failed accept: tokio-core's `Timeout`, polled by a
+//!   hand-written `Incoming` stream, becomes `sleep_until` as one more branch of the
+//!   accept loop's `select!` (the accept branch is disabled meanwhile). The idle
+//!   timer, a `Timeout` reset whenever bytes moved, becomes a `sleep` raced with each
+//!   read and each write.
+//! * The connection bound: a slot count with the accept task's `Task` handle (no
+//!   semaphore in futures 0.1) becomes a `tokio::sync::Semaphore`; the
+//!   `OwnedSemaphorePermit` moves into the connection, and dropping it gives the slot
+//!   back.
 
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
@@ -56,7 +85,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -98,10 +127,19 @@ struct Connection {
     shutdown: Stop,
     /// Set when the server is asked to stop: until when the peer may take its echo.
     grace: Option<Instant>,
+    /// How long a read or a write may wait without a byte moving.
+    idle_timeout: Duration,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shutdown: Stop) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: OwnedSemaphorePermit,
+        shutdown: Stop,
+        idle_timeout: Duration,
+    ) -> Self {
         Connection {
             stream,
             peer,
@@ -112,18 +150,24 @@ impl Connection {
             echoed: 0,
             shutdown,
             grace: None,
+            idle_timeout,
+            _slot: slot,
         }
     }
 
-    /// Writes back what is pending; `false` if the grace period ended first.
-    async fn flush(&mut self) -> io::Result<bool> {
+    /// Writes back what is pending; `Some(reason)` if the connection must end first:
+    /// the grace period is over, or the peer took nothing for the idle timeout.
+    async fn flush(&mut self) -> io::Result<Option<&'static str>> {
         while self.start < self.end {
             let written = tokio::select! {
-                // The write first: while the peer takes its echo, the grace period is
-                // not even looked at. A dropped `write` has written nothing.
+                // The write first: while the peer takes its echo, the timers are not
+                // even looked at. A dropped `write` has written nothing.
                 biased;
                 written = self.stream.write(&self.buf[self.start..self.end]) => written?,
-                _ = grace_over(&mut self.shutdown, &mut self.grace) => return Ok(false),
+                _ = grace_over(&mut self.shutdown, &mut self.grace) => {
+                    return Ok(Some(tcp_reason::ABANDONED))
+                }
+                _ = tokio::time::sleep(self.idle_timeout) => return Ok(Some(tcp_reason::IDLE)),
             };
             match written {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -135,7 +179,7 @@ impl Connection {
         }
         self.start = 0;
         self.end = 0;
-        Ok(true)
+        Ok(None)
     }
 
     /// Whether the server was asked to stop. Only looks: the task waits for the
@@ -149,8 +193,9 @@ impl Connection {
         // No `BUDGET` of our own: once tokio's cooperative budget is spent, `read` and
         // `write` return `Pending`, so one fast peer yields to every other connection.
         loop {
-            if !self.flush().await? {
-                return Ok(tcp_reason::ABANDONED);
+            // While the peer does not take its echo, nothing more is read from it.
+            if let Some(reason) = self.flush().await? {
+                return Ok(reason);
             }
             if self.stopping() {
                 // Read no more: what was read has been written back.
@@ -162,6 +207,8 @@ impl Connection {
                 return Ok(tcp_reason::EOF);
             }
             tokio::select! {
+                // The read first: a read that is ready at once never arms the timer.
+                biased;
                 read = self.stream.read(&mut self.buf) => match read? {
                     0 => self.read_done = true,
                     n => self.end = n,
@@ -171,6 +218,7 @@ impl Connection {
                 _ = self.shutdown.wait_for(|stopping| *stopping) => {
                     return Ok(tcp_reason::SHUTDOWN)
                 }
+                _ = tokio::time::sleep(self.idle_timeout) => return Ok(tcp_reason::IDLE),
             }
         }
     }
@@ -185,6 +233,21 @@ impl Connection {
         };
         (self.peer, self.echoed, reason)
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 /// Resolves once the server is asked to stop and then the grace period, which starts
@@ -237,22 +300,39 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection is a task of the set; the set runs empty when the last is done.
     let mut connections = JoinSet::new();
+    // One permit per connection: `--max-connections` at once.
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until then.
+    let mut paused: Option<Instant> = None;
     // Accept until a signal arrives, reaping connections as they end.
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
+                Ok((stream, peer, slot)) => {
+                    policy.accepted();
                     counts.accepted += 1;
                     if !quiet {
                         emit(&echo::accepted_event(peer));
                     }
-                    let connection = Connection::new(stream, peer, stop.clone());
+                    let connection =
+                        Connection::new(stream, peer, slot, stop.clone(), args.idle_timeout);
                     connections.spawn(connection.run());
                 }
-                // An accept error (out of file descriptors, say) is reported and the
-                // loop goes on.
-                Err(e) => eprintln!("accept: {e}"),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => {
+                    if let Next::Pause(pause) = policy.failed(&e) {
+                        counts.accept_pauses = policy.pauses();
+                        paused = Some(Instant::now() + pause);
+                    }
+                }
             },
+            // The pause is one more branch: connections are still reaped and a signal
+            // still stops the server meanwhile.
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                paused = None;
+            }
             Some(done) = connections.join_next() => match done {
                 Ok(closed) => record(&mut counts, closed),
                 Err(e) => return Err(format!("connection task failed: {e}")),

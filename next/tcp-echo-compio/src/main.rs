@@ -21,7 +21,16 @@
 //! only its own connection. Each connection prints `accepted from PEER` and
 //! `closed PEER after N bytes: REASON` (N = bytes written back). SIGINT or SIGTERM
 //! stops accepting, lets every connection write back what it has read (for up to one
-//! second), prints `summary accepted=A closed=C bytes=B` and exits 0.
+//! second), prints `summary accepted=A closed=C bytes=B accept_pauses=P` and exits 0.
+//!
+//! Faults are met as in `tcp-echo`: an accept that fails for lack of resources pauses
+//! accepting (a `compio::time::sleep` before the next accept, 10 ms doubling to 1 s,
+//! reported and counted by `shared::accept`); at most `--max-connections` connections
+//! at once (no accept is in flight while every slot is taken, so the next peers wait
+//! in the listen backlog); a peer that does not read its echo holds one 16 KiB buffer
+//! and is read no more; no byte either way for `--idle-timeout-secs` closes a
+//! connection (a sleep raced with each read and each write: losing the race drops
+//! the operation, which compio cancels on the ring).
 //!
 //! # What cancelling means here
 //!
@@ -59,9 +68,10 @@ use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{spawn, CancelToken, JoinHandle, Runtime};
 use compio::signal::unix::signal;
 use compio::BufResult;
-use futures::future::{select, Either, Fuse};
+use futures::future::{select, Either, Fuse, FusedFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{select_biased, FutureExt};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
@@ -99,6 +109,7 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     stop: CancelToken,
+    idle_timeout: Duration,
 ) -> (SocketAddr, u64, Cow<'static, str>) {
     // The connection's one buffer: the kernel's while a read or a write has it, ours
     // in between.
@@ -113,10 +124,12 @@ async fn connection(
         let BufResult(read, back) = {
             let mut read = pin!(stream.read(buf).fuse());
             let mut stopped = pin!(stop.clone().wait().fuse());
+            let mut idle = pin!(compio::time::sleep(idle_timeout).fuse());
             select_biased! {
                 done = read => done,
                 // Dropping the read cancels it on the ring.
                 () = stopped => break Cow::Borrowed(tcp_reason::SHUTDOWN),
+                () = idle => break Cow::Borrowed(tcp_reason::IDLE),
             }
         };
         buf = back;
@@ -132,6 +145,7 @@ async fn connection(
         // Losing that race drops the write: compio cancels it on the ring.
         let mut write = pin!(stream.write_all(buf).fuse());
         let mut grace = pin!(grace_over(stop.clone()).fuse());
+        let mut idle = pin!(compio::time::sleep(idle_timeout).fuse());
         select_biased! {
             BufResult(written, back) = write => {
                 buf = back;
@@ -141,13 +155,16 @@ async fn connection(
                 }
             }
             () = grace => break Cow::Borrowed(tcp_reason::ABANDONED),
+            // The peer took nothing for the idle timeout.
+            () = idle => break Cow::Borrowed(tcp_reason::IDLE),
         }
     };
     (peer, echoed, reason)
 }
 
-/// The next connection, after `pause` (a pause after a failed accept, so that running
-/// out of file descriptors does not become a loop that burns a core).
+/// The next connection, after `pause` (a pause after an accept failed for lack of
+/// resources, so that running out of descriptors does not become a loop that burns a
+/// core: `shared::accept` says how long).
 async fn accept_after(
     listener: &TcpListener,
     pause: Duration,
@@ -193,6 +210,9 @@ fn run(args: &Args) -> Result<(), String> {
         let stop = CancelToken::new();
         type Done = (SocketAddr, u64, Cow<'static, str>);
         let mut connections: FuturesUnordered<JoinHandle<Done>> = FuturesUnordered::new();
+        let mut policy = AcceptPolicy::new();
+        // How long to wait before the next accept: zero, unless the last one failed
+        // for lack of resources.
         let mut pause = Duration::ZERO;
         {
             let mut accepting = pin!(accept_after(&listener, pause).fuse());
@@ -204,27 +224,43 @@ fn run(args: &Args) -> Result<(), String> {
                         break;
                     }
                     accepted = accepting => {
+                        pause = Duration::ZERO;
                         match accepted {
                             Ok((stream, peer)) => {
-                                pause = Duration::ZERO;
+                                policy.accepted();
                                 counts.accepted += 1;
                                 if !quiet {
                                     emit(&echo::accepted_event(peer));
                                 }
-                                connections.push(spawn(connection(stream, peer, stop.clone())));
+                                let idle_timeout = args.idle_timeout;
+                                connections.push(spawn(connection(stream, peer, stop.clone(), idle_timeout)));
                             }
-                            // Out of file descriptors, say: report it, pause, go on.
+                            // Out of descriptors, say: pause, then retry; a failed
+                            // connection: the next one, at once.
                             Err(e) => {
-                                eprintln!("accept: {e}");
-                                pause = (pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                                if let Next::Pause(p) = policy.failed(&e) {
+                                    counts.accept_pauses = policy.pauses();
+                                    pause = p;
+                                }
                             }
                         }
-                        accepting.set(accept_after(&listener, pause).fuse());
+                        // With every slot taken, no accept is in flight: the next peers
+                        // wait in the listen backlog until a connection ends.
+                        if connections.len() < args.max_connections {
+                            accepting.set(accept_after(&listener, pause).fuse());
+                        } else {
+                            accepting.set(Fuse::terminated());
+                        }
                     }
-                    done = connections.select_next_some() => match done {
-                        Ok(done) => record(&mut counts, done),
-                        Err(e) => return Err(format!("connection task failed: {e:?}")),
-                    },
+                    done = connections.select_next_some() => {
+                        match done {
+                            Ok(done) => record(&mut counts, done),
+                            Err(e) => return Err(format!("connection task failed: {e:?}")),
+                        }
+                        if accepting.is_terminated() {
+                            accepting.set(accept_after(&listener, pause).fuse());
+                        }
+                    }
                 }
             }
             // Dropping the accept in flight cancels it on the ring.

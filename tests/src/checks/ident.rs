@@ -24,7 +24,7 @@ use shared::event::Event;
 use shared::ident::reason;
 
 use crate::check::{Check, Ctx, Outcome, Skipped};
-use crate::checks::common;
+use crate::checks::{common, faults};
 use harness::process::{run_to_end, Running};
 use harness::Flavor;
 
@@ -124,6 +124,22 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "sigterm-open-connection",
         run: sigterm_open_connection,
+    },
+    Check {
+        name: "fd-exhaustion",
+        run: faults::exhaustion_ident,
+    },
+    Check {
+        name: "slow-1000",
+        run: faults::slow_peers_ident,
+    },
+    Check {
+        name: "max-connections",
+        run: faults::max_connections_ident,
+    },
+    Check {
+        name: "unread-replies",
+        run: faults::unread_ident,
     },
     Check {
         name: "era-purity",

@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod coop;
+pub mod faults;
 pub mod ident;
 pub mod internals;
 pub mod multisocket;

@@ -14,7 +14,7 @@ use shared::echo::tcp_reason;
 use shared::event::{Counts, Event};
 
 use crate::check::{Check, Ctx, Outcome};
-use crate::checks::common;
+use crate::checks::{common, faults};
 use harness::process::Running;
 
 pub const CHECKS: &[Check] = &[
@@ -61,6 +61,22 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "sigterm-unread-echo",
         run: sigterm_unread_echo,
+    },
+    Check {
+        name: "fd-exhaustion",
+        run: faults::exhaustion_echo,
+    },
+    Check {
+        name: "idle-1000",
+        run: faults::idle_peers_echo,
+    },
+    Check {
+        name: "max-connections",
+        run: faults::max_connections_echo,
+    },
+    Check {
+        name: "unread-10-mib",
+        run: faults::unread_echo,
     },
     Check {
         name: "era-purity",
