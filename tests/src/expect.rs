@@ -176,6 +176,13 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
          the timer wheel of a Core that nobody runs: it never fires, and a silent client \
          keeps its connection until the server stops",
     ),
+    (
+        "ident-service-old-timer",
+        Flavor::Bridge,
+        "slow-1000",
+        "the idle timer is tokio-core's Timeout on a Core that nobody runs: a thousand \
+         slow peers gone quiet are never closed by it",
+    ),
 ];
 
 /// echo-mpsc's step 2 with tokio-signal 0.1 kept: every check that ends by stopping

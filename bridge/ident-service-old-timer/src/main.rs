@@ -39,21 +39,25 @@ use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::compat::{Future01CompatExt, Stream01CompatExt};
+use futures::compat::{Compat01As03, Future01CompatExt, Stream01CompatExt};
 use futures::future::Shared;
 use futures::{FutureExt, SinkExt, StreamExt};
 use futures01::future::{self as future01, FutureResult};
 use futures01::sync::mpsc;
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::LocalSet;
+use tokio::time::Instant;
 use tokio_core::reactor::{Core, Handle, Timeout};
 use tokio_service::Service;
 use tokio_util::bytes::BytesMut;
@@ -156,6 +160,8 @@ async fn pipeline<S>(
     mut framed: Framed<TcpStream, IdentCodec>,
     service: S,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     handle: Handle,
     stop: Stop,
@@ -164,14 +170,21 @@ where
     S: Service<Request = Vec<u8>, Response = String, Error = io::Error>,
 {
     let (mut sent, mut queries) = (0u64, 0u64);
+    // tokio-core's timer, one per connection reset when a request is complete, awaited
+    // through the compat layer — as in step 1. It is registered with the `Core`'s
+    // timer wheel, which nothing turns now.
+    let mut idle: Compat01As03<Timeout> = match Timeout::new(idle_timeout, &handle) {
+        Ok(idle) => idle.compat(),
+        Err(e) => {
+            return Served {
+                peer,
+                sent,
+                queries,
+                why: Cow::Owned(format!("error: {e}")),
+            }
+        }
+    };
     let why = loop {
-        // tokio-core's timer, one per request, awaited through the compat layer — as
-        // in step 1. It is registered with the `Core`'s timer wheel, which nothing
-        // turns now.
-        let idle = match Timeout::new(idle_timeout, &handle) {
-            Ok(idle) => idle.compat(),
-            Err(e) => break Cow::Owned(format!("error: {e}")),
-        };
         let request = tokio::select! {
             // The signal first, as the old transport polled it first.
             biased;
@@ -185,11 +198,13 @@ where
                 }
                 Some(Err(e)) => break Cow::Owned(format!("error: {e}")),
             },
-            idle = idle => match idle {
+            idle = &mut idle => match idle {
                 Ok(()) => break Cow::Borrowed(reason::IDLE),
                 Err(e) => break Cow::Owned(format!("error: {e}")),
             },
         };
+        idle.get_mut()
+            .reset(std::time::Instant::now() + idle_timeout);
         // The service's futures 0.1 future, awaited through the compat layer.
         let response = match service.call(request).compat().await {
             Ok(response) => response,
@@ -208,6 +223,23 @@ where
         queries,
         why,
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
+/// `Semaphore` is that, with an async `acquire`.)
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 fn main() {
@@ -259,19 +291,36 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    // One permit per connection: `--max-connections` at once.
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until then.
+    let mut paused: Option<Instant> = None;
     // Accept until a signal arrives.
     loop {
         let accepted = tokio::select! {
             biased;
             _ = shutdown.recv() => break,
-            accepted = listener.accept() => accepted,
+            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
+            // The pause is one more branch: a signal still stops the server meanwhile,
+            // and the connections (tasks of their own) are served.
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                paused = None;
+                continue;
+            }
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            // An accept error (out of file descriptors, say) is reported and the loop
-            // goes on.
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => {
+                policy.accepted();
+                accepted
+            }
+            // Out of descriptors, say: wait, then retry; a failed connection: the next
+            // one, at once. `shared::accept` decides and reports.
             Err(e) => {
-                eprintln!("accept: {e}");
+                if let Next::Pause(pause) = policy.failed(&e) {
+                    counts.borrow_mut().accept_pauses = policy.pauses();
+                    paused = Some(Instant::now() + pause);
+                }
                 continue;
             }
         };
@@ -284,6 +333,7 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             Framed::new(stream, IdentCodec),
             service,
             peer,
+            slot,
             args.idle_timeout,
             handle.clone(),
             stop.clone(),

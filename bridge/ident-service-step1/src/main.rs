@@ -25,9 +25,22 @@
 //! §3). The codec works on bytes: a line that is not UTF-8 is a malformed query
 //! (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec fails
 //! as soon as that many bytes come without a newline). A connection with no query for
-//! `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting and ends every
-//! connection's request stream once the reply in progress is written; then the server
-//! prints `summary accepted=A closed=C queries=Q` and exits 0.
+//! `--idle-timeout-secs` is closed: the timer is reset when a line is complete, not
+//! when a byte comes, so that it bounds the time a query line may take. SIGINT or
+//! SIGTERM stops accepting and ends every connection's request stream once the reply
+//! in progress is written; then the server prints `summary accepted=A closed=C
+//! queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! As the legacy program: an accept that fails for lack of resources (`EMFILE`, …)
+//! pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s, awaited
+//! beside the signal — while the open connections are served, reported and counted
+//! by `shared::accept`; at most `--max-connections` connections at once (the slot is
+//! taken before the accept, so the next peers wait in the listen backlog). A peer that
+//! sends queries and reads no reply meets backpressure with no bound of its own: the
+//! pipeline reads the next request only once the reply before it is written
+//! (tokio-proto queued the replies, which the legacy program bounds with `MAX_OWED`).
 //!
 //! # What this step does, and why it is safe
 //!
@@ -69,18 +82,22 @@
 extern crate futures_compat as futures;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures::compat::{Compat01As03Sink, Future01CompatExt, Sink01CompatExt, Stream01CompatExt};
+use futures::compat::{
+    Compat01As03, Compat01As03Sink, Future01CompatExt, Sink01CompatExt, Stream01CompatExt,
+};
 use futures::{FutureExt, SinkExt, StreamExt, TryFutureExt};
 use futures01::future::{self as future01, FutureResult, Shared};
 use futures01::sync::mpsc;
-use futures01::{Future as _, Stream as _};
+use futures01::task::{self as task01, Task};
+use futures01::{Async, Future as _, Stream as _};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
@@ -97,6 +114,40 @@ use tokio_service::Service;
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn futures01::Future<Item = (), Error = ()>>>;
+
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task01::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
 
 /// tokio-io's framed connection (a futures 0.1 `Stream` of query lines and `Sink` of
 /// replies), as a futures 0.3 `Stream + Sink`.
@@ -175,6 +226,8 @@ async fn pipeline<S>(
     mut framed: Transport,
     service: S,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: Slot,
     idle_timeout: Duration,
     handle: Handle,
     stop: Shutdown,
@@ -183,12 +236,22 @@ where
     S: Service<Request = Vec<u8>, Response = String, Error = io::Error>,
 {
     let (mut sent, mut queries) = (0u64, 0u64);
+    // tokio-core's timer, one per connection as the old transport had it, reset when
+    // a request is complete, and awaited through the compat layer. (A new `Timeout`
+    // per request, dropped unfired, made this server grow by about 100 MB while a
+    // peer sent 950 KB of queries and read no reply: the suite's `unread-replies`.)
+    let mut idle: Compat01As03<Timeout> = match Timeout::new(idle_timeout, &handle) {
+        Ok(idle) => idle.compat(),
+        Err(e) => {
+            return Served {
+                peer,
+                sent,
+                queries,
+                why: Cow::Owned(format!("error: {e}")),
+            }
+        }
+    };
     let why = loop {
-        // tokio-core's timer, one per request, awaited through the compat layer.
-        let idle = match Timeout::new(idle_timeout, &handle) {
-            Ok(idle) => idle.compat(),
-            Err(e) => break Cow::Owned(format!("error: {e}")),
-        };
         let request = futures::select_biased! {
             // The signal first, as the old transport polled it first.
             _ = stop.clone().compat().fuse() => break Cow::Borrowed(reason::SHUTDOWN),
@@ -202,11 +265,12 @@ where
                 Some(Err(e)) => break Cow::Owned(format!("error: {e}")),
             },
             // `Framed`'s next line is cancel-safe: bytes already read stay buffered.
-            idle = idle.fuse() => match idle {
+            idle = (&mut idle).fuse() => match idle {
                 Ok(()) => break Cow::Borrowed(reason::IDLE),
                 Err(e) => break Cow::Owned(format!("error: {e}")),
             },
         };
+        idle.get_mut().reset(Instant::now() + idle_timeout);
         // The service's futures 0.1 future, awaited through the compat layer.
         let response = match service.call(request).compat().await {
             Ok(response) => response,
@@ -227,6 +291,33 @@ where
     }
 }
 
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and gives its slot back.
+/// Both are futures 0.1 polls awaited through the compat layer: `Slots::take` and
+/// tokio-core's `accept` register the current 0.1 task, which `Compat01As03` made
+/// from this async fn's waker.
+async fn accept(
+    listener: &mut TcpListener,
+    slots: &Rc<Slots>,
+) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+    let slot = futures01::future::poll_fn(|| {
+        Ok::<_, io::Error>(match Slots::take(slots) {
+            Some(slot) => Async::Ready(slot),
+            None => Async::NotReady,
+        })
+    })
+    .compat()
+    .await?;
+    let (stream, peer) = futures01::future::poll_fn(|| match listener.accept() {
+        Ok(accepted) => Ok(Async::Ready(accepted)),
+        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Async::NotReady),
+        Err(e) => Err(e),
+    })
+    .compat()
+    .await?;
+    Ok((stream, peer, slot))
+}
+
 fn main() {
     let spec = Spec::ident(env!("CARGO_BIN_NAME"));
     let args = spec.from_env();
@@ -245,7 +336,8 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// Everything that ran on the event loop, as one async fn.
 async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
-    let listener = TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let mut listener =
+        TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
@@ -277,22 +369,46 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let mut incoming = listener.incoming().compat();
+    let slots = Rc::new(Slots {
+        open: Cell::new(0),
+        max: args.max_connections,
+        waiting: RefCell::new(None),
+    });
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until it fires.
+    let mut paused: Option<Compat01As03<Timeout>> = None;
     // Accept until a signal arrives.
     loop {
-        let accepted = futures::select_biased! {
-            _ = shutdown.clone().compat().fuse() => break,
-            accepted = incoming.next().fuse() => accepted,
+        let accepted = match paused.take() {
+            // The pause is raced with the signal: the connections are served meanwhile
+            // (they are tasks of their own), and a signal still stops the server.
+            Some(pause) => futures::select_biased! {
+                _ = shutdown.clone().compat().fuse() => break,
+                over = pause.fuse() => {
+                    over.map_err(|e| format!("accept pause: {e}"))?;
+                    continue;
+                }
+            },
+            None => futures::select_biased! {
+                _ = shutdown.clone().compat().fuse() => break,
+                accepted = accept(&mut listener, &slots).fuse() => accepted,
+            },
         };
-        let (stream, peer) = match accepted {
-            Some(Ok(accepted)) => accepted,
-            // An accept error (out of file descriptors, say) is reported and the loop
-            // goes on.
-            Some(Err(e)) => {
-                eprintln!("accept: {e}");
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => {
+                policy.accepted();
+                accepted
+            }
+            // Out of descriptors, say: wait, then retry; a failed connection: the next
+            // one, at once. `shared::accept` decides and reports.
+            Err(e) => {
+                if let Next::Pause(pause) = policy.failed(&e) {
+                    counts.borrow_mut().accept_pauses = policy.pauses();
+                    let timeout = Timeout::new(pause, &handle).map_err(|e| e.to_string())?;
+                    paused = Some(timeout.compat());
+                }
                 continue;
             }
-            None => return Err("accept loop ended".to_string()),
         };
         counts.borrow_mut().accepted += 1;
         if !quiet {
@@ -305,6 +421,7 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             framed,
             service,
             peer,
+            slot,
             args.idle_timeout,
             handle.clone(),
             shutdown.clone(),
@@ -323,8 +440,8 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
         };
         handle.spawn(Box::pin(task).compat());
     }
-    // The listener goes with the accept loop; then so does its sender.
-    drop(incoming);
+    // The listener goes with the accept loop (pause or not); then so does its sender.
+    drop(listener);
     drop(done_tx);
     // Each connection's request stream ends once its reply in progress is written;
     // wait for the last one.

@@ -22,9 +22,19 @@
 //! §3). The codec works on bytes: a line that is not UTF-8 is a malformed query
 //! (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec fails
 //! as soon as that many bytes come without a newline). A connection with no query for
-//! `--idle-timeout-secs` is closed. SIGINT or SIGTERM stops accepting and ends every
-//! connection's request stream once the reply in progress is written; then the server
-//! prints `summary accepted=A closed=C queries=Q` and exits 0.
+//! `--idle-timeout-secs` is closed: the timer runs from the moment the server waits
+//! for a line until the line is complete, so that it bounds the time a query line may
+//! take. SIGINT or SIGTERM stops accepting and ends every connection's request stream
+//! once the reply in progress is written; then the server prints `summary accepted=A
+//! closed=C queries=Q accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! As the modern program: an accept that fails for lack of resources (`EMFILE`, …)
+//! pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, one more
+//! branch of the accept loop's `select!` — while the open connections are served,
+//! reported and counted by `shared::accept`; at most `--max-connections` connections
+//! at once (a `Semaphore` permit, taken before the accept and held by the pipeline).
 //!
 //! # What this step does, and why it is safe
 //!
@@ -69,6 +79,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -77,13 +88,16 @@ use futures::future::Shared;
 use futures::{FutureExt, SinkExt, StreamExt};
 use futures01::future::{self as future01, FutureResult};
 use futures01::sync::mpsc;
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::LocalSet;
+use tokio::time::Instant;
 use tokio_service::Service;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder, Framed};
@@ -185,6 +199,8 @@ async fn pipeline<S>(
     mut framed: Framed<TcpStream, IdentCodec>,
     service: S,
     peer: SocketAddr,
+    // Held until the connection is over: then its slot is free.
+    _slot: OwnedSemaphorePermit,
     idle_timeout: Duration,
     stop: Stop,
 ) -> Served
@@ -228,6 +244,23 @@ where
         queries,
         why,
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
+/// `Semaphore` is that, with an async `acquire`.)
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 fn main() {
@@ -275,19 +308,36 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    // One permit per connection: `--max-connections` at once.
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until then.
+    let mut paused: Option<Instant> = None;
     // Accept until a signal arrives.
     loop {
         let accepted = tokio::select! {
             biased;
             _ = shutdown.recv() => break,
-            accepted = listener.accept() => accepted,
+            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
+            // The pause is one more branch: a signal still stops the server meanwhile,
+            // and the connections (tasks of their own) are served.
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                paused = None;
+                continue;
+            }
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            // An accept error (out of file descriptors, say) is reported and the loop
-            // goes on.
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => {
+                policy.accepted();
+                accepted
+            }
+            // Out of descriptors, say: wait, then retry; a failed connection: the next
+            // one, at once. `shared::accept` decides and reports.
             Err(e) => {
-                eprintln!("accept: {e}");
+                if let Next::Pause(pause) = policy.failed(&e) {
+                    counts.borrow_mut().accept_pauses = policy.pauses();
+                    paused = Some(Instant::now() + pause);
+                }
                 continue;
             }
         };
@@ -300,6 +350,7 @@ async fn serve(args: &Args) -> Result<(), String> {
             Framed::new(stream, IdentCodec),
             service,
             peer,
+            slot,
             args.idle_timeout,
             stop.clone(),
         );

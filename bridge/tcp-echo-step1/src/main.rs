@@ -22,7 +22,18 @@
 //! only its own connection. Each connection prints `accepted from PEER` and
 //! `closed PEER after N bytes: REASON` (N = bytes written back). SIGINT or SIGTERM
 //! stops accepting, lets every connection write back what it has read (for up to one
-//! second), prints `summary accepted=A closed=C bytes=B` and exits 0.
+//! second), prints `summary accepted=A closed=C bytes=B accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! As the legacy program: an accept that fails for lack of resources (`EMFILE`, …)
+//! pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s, awaited
+//! beside the signal — while the open connections are served, reported and counted
+//! by `shared::accept`; at most `--max-connections` connections at once (the slot is
+//! taken before the accept, so the next peers wait in the listen backlog); a peer
+//! that does not read its echo meets backpressure (one 16 KiB buffer, nothing more
+//! read until it is written back); no byte either way for `--idle-timeout-secs`
+//! closes a connection (`idle timeout`).
 //!
 //! # What this step does, and why it is safe
 //!
@@ -47,7 +58,13 @@
 //! Nothing observable changes, so the suite's checks pass as they do for the legacy
 //! program. The `BUDGET` stays (with `yield_now`, the async spelling of
 //! `task::current().notify()`): nothing on this runtime makes a busy connection's
-//! `read` return `Pending` by itself.
+//! `read` return `Pending` by itself. The hand-written `Incoming` stream becomes the
+//! accept loop itself: its `Slots` (futures 0.1 has no semaphore: the slot count
+//! keeps the `Task` to wake) is awaited through a `poll_fn`, and its pause is a
+//! `Timeout` raced with the signal. The idle timer is still one tokio-core `Timeout`
+//! per connection, pushed back when bytes moved, as before; a fresh `Timeout` per
+//! wait would be simpler, but `ident-service`'s step 1 with one per request grew by
+//! about 100 MB under a peer that sent queries and read no reply.
 //!
 //! # In the wrong order
 //!
@@ -65,19 +82,22 @@
 extern crate futures_compat as futures;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use futures::compat::{Compat01As03, Future01CompatExt, Stream01CompatExt};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{FutureExt, StreamExt, TryFutureExt};
 use futures01::future::Shared;
 use futures01::sync::mpsc;
-use futures01::{Future as _, Stream as _};
+use futures01::task::{self as task01, Task};
+use futures01::{Async, Future as _, Stream as _};
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
@@ -93,6 +113,40 @@ const BUDGET: usize = 64;
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn futures01::Future<Item = (), Error = ()>>>;
 
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task01::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
 /// One connection: what was read and not yet written back is `buf[start..end]`.
 struct Connection {
     /// tokio-core's stream as a futures 0.3 reader and writer.
@@ -107,12 +161,25 @@ struct Connection {
     /// Armed when the server is asked to stop: how long the peer has left to take
     /// its echo.
     grace: Option<Compat01As03<Timeout>>,
+    /// Fires when no byte moved either way for `idle_timeout`.
+    idle: Compat01As03<Timeout>,
+    idle_timeout: Duration,
+    /// Whether bytes moved since the idle timer was last set.
+    active: bool,
     handle: Handle,
+    _slot: Slot,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shutdown: Shutdown, handle: Handle) -> Self {
-        Connection {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: Slot,
+        shutdown: Shutdown,
+        idle_timeout: Duration,
+        handle: Handle,
+    ) -> io::Result<Self> {
+        Ok(Connection {
             // `Compat01As03::new`, not `.compat()`: a stream is both a reader and a
             // writer, and each of the two extension traits has a `compat`.
             stream: Compat01As03::new(stream),
@@ -124,20 +191,29 @@ impl Connection {
             echoed: 0,
             shutdown,
             grace: None,
+            idle: Timeout::new(idle_timeout, &handle)?.compat(),
+            idle_timeout,
+            active: false,
             handle,
-        }
+            _slot: slot,
+        })
     }
 
-    /// Writes back what is pending; `false` if the grace period ended first.
-    async fn flush(&mut self) -> io::Result<bool> {
+    /// Writes back what is pending; `Some(reason)` if the connection must end first:
+    /// the grace period is over, or the peer took nothing for the idle timeout.
+    async fn flush(&mut self) -> io::Result<Option<&'static str>> {
         while self.start < self.end {
             let written = futures::select_biased! {
-                // The write first: while the peer takes its echo, the grace period is
-                // not even looked at. A dropped `write` has written nothing.
+                // The write first: while the peer takes its echo, the timers are not
+                // even looked at. A dropped `write` has written nothing.
                 written = self.stream.write(&self.buf[self.start..self.end]).fuse() => written?,
                 over = grace_over(&self.shutdown, &mut self.grace, &self.handle).fuse() => {
                     over?;
-                    return Ok(false);
+                    return Ok(Some(tcp_reason::ABANDONED));
+                }
+                over = idle_over(&mut self.idle, &mut self.active, self.idle_timeout).fuse() => {
+                    over?;
+                    return Ok(Some(tcp_reason::IDLE));
                 }
             };
             match written {
@@ -145,12 +221,13 @@ impl Connection {
                 n => {
                     self.start += n;
                     self.echoed += n as u64;
+                    self.active = true;
                 }
             }
         }
         self.start = 0;
         self.end = 0;
-        Ok(true)
+        Ok(None)
     }
 
     /// Whether the server was asked to stop. Only looks (`Shared::peek`): the task
@@ -163,8 +240,9 @@ impl Connection {
     async fn echo(&mut self) -> io::Result<&'static str> {
         loop {
             for _ in 0..BUDGET {
-                if !self.flush().await? {
-                    return Ok(tcp_reason::ABANDONED);
+                // While the peer does not take its echo, nothing more is read from it.
+                if let Some(reason) = self.flush().await? {
+                    return Ok(reason);
                 }
                 if self.stopping() {
                     // Read no more: what was read has been written back.
@@ -179,12 +257,19 @@ impl Connection {
                 futures::select_biased! {
                     read = self.stream.read(&mut self.buf).fuse() => match read? {
                         0 => self.read_done = true,
-                        n => self.end = n,
+                        n => {
+                            self.end = n;
+                            self.active = true;
+                        }
                     },
                     // Read no more once the server stops (a pending read is dropped,
                     // which loses nothing: it has read nothing).
                     _ = self.shutdown.clone().compat().fuse() => {
                         return Ok(tcp_reason::SHUTDOWN)
+                    }
+                    over = idle_over(&mut self.idle, &mut self.active, self.idle_timeout).fuse() => {
+                        over?;
+                        return Ok(tcp_reason::IDLE);
                     }
                 }
             }
@@ -220,6 +305,46 @@ async fn grace_over(
     timeout.await
 }
 
+/// Resolves when no byte moved either way for the idle timeout: bytes moved since the
+/// timer was set push it back first. One `Timeout` per connection, reset, as before.
+async fn idle_over(
+    idle: &mut Compat01As03<Timeout>,
+    active: &mut bool,
+    idle_timeout: Duration,
+) -> io::Result<()> {
+    if std::mem::take(active) {
+        idle.get_mut().reset(Instant::now() + idle_timeout);
+    }
+    idle.await
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and gives its slot back.
+/// Both are futures 0.1 polls awaited through the compat layer: `Slots::take` and
+/// tokio-core's `accept` register the current 0.1 task, which `Compat01As03` made
+/// from this async fn's waker.
+async fn accept(
+    listener: &mut TcpListener,
+    slots: &Rc<Slots>,
+) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+    let slot = futures01::future::poll_fn(|| {
+        Ok::<_, io::Error>(match Slots::take(slots) {
+            Some(slot) => Async::Ready(slot),
+            None => Async::NotReady,
+        })
+    })
+    .compat()
+    .await?;
+    let (stream, peer) = futures01::future::poll_fn(|| match listener.accept() {
+        Ok(accepted) => Ok(Async::Ready(accepted)),
+        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Async::NotReady),
+        Err(e) => Err(e),
+    })
+    .compat()
+    .await?;
+    Ok((stream, peer, slot))
+}
+
 /// Returns `Pending` once, having asked to be polled again: the async spelling of
 /// `task::current().notify(); return Ok(Async::NotReady)`.
 async fn yield_now() {
@@ -253,7 +378,8 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// Everything that ran on the event loop, as one async fn.
 async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
-    let listener = TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let mut listener =
+        TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
@@ -274,6 +400,7 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(TcpCounts::default()));
     let quiet = args.quiet;
+    let idle_timeout = args.idle_timeout;
     let record = move |counts: &mut TcpCounts, (peer, bytes, reason)| {
         counts.closed += 1;
         counts.bytes += bytes;
@@ -283,28 +410,70 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let mut incoming = listener.incoming().compat();
+    let slots = Rc::new(Slots {
+        open: Cell::new(0),
+        max: args.max_connections,
+        waiting: RefCell::new(None),
+    });
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until it fires.
+    let mut paused: Option<Compat01As03<Timeout>> = None;
     // Accept until a signal arrives.
     loop {
-        let accepted = futures::select_biased! {
-            _ = shutdown.clone().compat().fuse() => break,
-            accepted = incoming.next().fuse() => accepted,
+        let accepted = match paused.take() {
+            // The pause is raced with the signal: the connections are served meanwhile
+            // (they are tasks of their own), and a signal still stops the server.
+            Some(pause) => futures::select_biased! {
+                _ = shutdown.clone().compat().fuse() => break,
+                over = pause.fuse() => {
+                    over.map_err(|e| format!("accept pause: {e}"))?;
+                    continue;
+                }
+            },
+            None => futures::select_biased! {
+                _ = shutdown.clone().compat().fuse() => break,
+                accepted = accept(&mut listener, &slots).fuse() => accepted,
+            },
         };
-        let (stream, peer) = match accepted {
-            Some(Ok(accepted)) => accepted,
-            // An accept error (out of file descriptors, say) is reported and the loop
-            // goes on.
-            Some(Err(e)) => {
-                eprintln!("accept: {e}");
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => {
+                policy.accepted();
+                accepted
+            }
+            // Out of descriptors, say: wait, then retry; a failed connection: the next
+            // one, at once. `shared::accept` decides and reports.
+            Err(e) => {
+                if let Next::Pause(pause) = policy.failed(&e) {
+                    counts.borrow_mut().accept_pauses = policy.pauses();
+                    let timeout = Timeout::new(pause, &handle).map_err(|e| e.to_string())?;
+                    paused = Some(timeout.compat());
+                }
                 continue;
             }
-            None => return Err("accept loop ended".to_string()),
         };
         counts.borrow_mut().accepted += 1;
         if !quiet {
             emit(&echo::accepted_event(peer));
         }
-        let connection = Connection::new(stream, peer, shutdown.clone(), handle.clone());
+        let connection = Connection::new(
+            stream,
+            peer,
+            slot,
+            shutdown.clone(),
+            idle_timeout,
+            handle.clone(),
+        );
+        let connection = match connection {
+            Ok(connection) => connection,
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => {
+                record(
+                    &mut counts.borrow_mut(),
+                    (peer, 0, echo::tcp_error_reason(&e)),
+                );
+                continue;
+            }
+        };
         let (counts, done) = (counts.clone(), done_tx.clone());
         // A task of its own on the event loop, as before: the async block made a
         // futures 0.1 future, as `Handle::spawn` wants.
@@ -316,8 +485,8 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
         };
         handle.spawn(Box::pin(task).compat());
     }
-    // The listener goes with the accept loop; then so does its sender.
-    drop(incoming);
+    // The listener goes with the accept loop (pause or not); then so does its sender.
+    drop(listener);
     drop(done_tx);
     // Each connection now writes back what it has read and ends (within the grace
     // period); wait for the last one.

@@ -21,7 +21,17 @@
 //! only its own connection. Each connection prints `accepted from PEER` and
 //! `closed PEER after N bytes: REASON` (N = bytes written back). SIGINT or SIGTERM
 //! stops accepting, lets every connection write back what it has read (for up to one
-//! second), prints `summary accepted=A closed=C bytes=B` and exits 0.
+//! second), prints `summary accepted=A closed=C bytes=B accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! As the modern program: an accept that fails for lack of resources (`EMFILE`, …)
+//! pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, one more
+//! branch of the accept loop's `select!` — while the open connections are served,
+//! reported and counted by `shared::accept`; at most `--max-connections` connections
+//! at once (a `Semaphore` permit, taken before the accept); a peer that does not read
+//! its echo meets backpressure; no byte either way for `--idle-timeout-secs` closes a
+//! connection (`idle timeout`).
 //!
 //! # What this step does, and why it is safe
 //!
@@ -67,12 +77,15 @@ use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::compat::Stream01CompatExt;
 use futures::future::Shared;
 use futures::{FutureExt, StreamExt};
 use futures01::sync::mpsc;
+use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
@@ -80,6 +93,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::LocalSet;
 use tokio::time::Instant;
 
@@ -121,10 +135,19 @@ struct Connection {
     shutdown: Stop,
     /// Set when the server is asked to stop: until when the peer may take its echo.
     grace: Option<Instant>,
+    /// How long a read or a write may wait without a byte moving.
+    idle_timeout: Duration,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shutdown: Stop) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: OwnedSemaphorePermit,
+        shutdown: Stop,
+        idle_timeout: Duration,
+    ) -> Self {
         Connection {
             stream,
             peer,
@@ -135,18 +158,26 @@ impl Connection {
             echoed: 0,
             shutdown,
             grace: None,
+            idle_timeout,
+            _slot: slot,
         }
     }
 
-    /// Writes back what is pending; `false` if the grace period ended first.
-    async fn flush(&mut self) -> io::Result<bool> {
+    /// Writes back what is pending; `Some(reason)` if the connection must end first:
+    /// the grace period is over, or the peer took nothing for the idle timeout.
+    async fn flush(&mut self) -> io::Result<Option<&'static str>> {
         while self.start < self.end {
             let written = tokio::select! {
-                // The write first: while the peer takes its echo, the grace period is
-                // not even looked at. A dropped `write` has written nothing.
+                // The write first: while the peer takes its echo, the timers are not
+                // even looked at. A dropped `write` has written nothing.
                 biased;
                 written = self.stream.write(&self.buf[self.start..self.end]) => written?,
-                _ = grace_over(&self.shutdown, &mut self.grace) => return Ok(false),
+                _ = grace_over(&self.shutdown, &mut self.grace) => {
+                    return Ok(Some(tcp_reason::ABANDONED))
+                }
+                // A timer of tokio 1, made afresh for each wait: it needs no `Handle`
+                // and no reset.
+                _ = tokio::time::sleep(self.idle_timeout) => return Ok(Some(tcp_reason::IDLE)),
             };
             match written {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -158,7 +189,7 @@ impl Connection {
         }
         self.start = 0;
         self.end = 0;
-        Ok(true)
+        Ok(None)
     }
 
     /// Whether the server was asked to stop. Only looks (`Shared::peek`): the task
@@ -172,8 +203,9 @@ impl Connection {
         // No `BUDGET` of our own: once tokio's cooperative budget is spent, `read` and
         // `write` return `Pending`, so one fast peer yields to every other connection.
         loop {
-            if !self.flush().await? {
-                return Ok(tcp_reason::ABANDONED);
+            // While the peer does not take its echo, nothing more is read from it.
+            if let Some(reason) = self.flush().await? {
+                return Ok(reason);
             }
             if self.stopping() {
                 // Read no more: what was read has been written back.
@@ -185,6 +217,8 @@ impl Connection {
                 return Ok(tcp_reason::EOF);
             }
             tokio::select! {
+                // The read first: a read that is ready at once never arms the timer.
+                biased;
                 read = self.stream.read(&mut self.buf) => match read? {
                     0 => self.read_done = true,
                     n => self.end = n,
@@ -192,6 +226,7 @@ impl Connection {
                 // Read no more once the server stops (a pending read is dropped, which
                 // loses nothing: `read` is cancel-safe).
                 _ = self.shutdown.clone() => return Ok(tcp_reason::SHUTDOWN),
+                _ = tokio::time::sleep(self.idle_timeout) => return Ok(tcp_reason::IDLE),
             }
         }
     }
@@ -206,6 +241,23 @@ impl Connection {
         };
         (self.peer, self.echoed, reason)
     }
+}
+
+/// Takes a connection slot, then the next connection: with every slot taken, the
+/// peers wait in the listen backlog until a connection ends and its permit is dropped.
+/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
+/// `Semaphore` is that, with an async `acquire`.)
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 /// Resolves once the server is asked to stop and then the grace period, which starts
@@ -252,6 +304,7 @@ async fn serve(args: &Args) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(TcpCounts::default()));
     let quiet = args.quiet;
+    let idle_timeout = args.idle_timeout;
     let record = move |counts: &mut TcpCounts, (peer, bytes, reason)| {
         counts.closed += 1;
         counts.bytes += bytes;
@@ -261,19 +314,36 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
+    // One permit per connection: `--max-connections` at once.
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    let mut policy = AcceptPolicy::new();
+    // Set after an accept failed for lack of resources: accept nothing until then.
+    let mut paused: Option<Instant> = None;
     // Accept until a signal arrives.
     loop {
         let accepted = tokio::select! {
             biased;
             _ = shutdown.recv() => break,
-            accepted = listener.accept() => accepted,
+            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
+            // The pause is one more branch: a signal still stops the server meanwhile,
+            // and the connections (tasks of their own) are served.
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
+                paused = None;
+                continue;
+            }
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            // An accept error (out of file descriptors, say) is reported and the loop
-            // goes on.
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => {
+                policy.accepted();
+                accepted
+            }
+            // Out of descriptors, say: wait, then retry; a failed connection: the next
+            // one, at once. `shared::accept` decides and reports.
             Err(e) => {
-                eprintln!("accept: {e}");
+                if let Next::Pause(pause) = policy.failed(&e) {
+                    counts.borrow_mut().accept_pauses = policy.pauses();
+                    paused = Some(Instant::now() + pause);
+                }
                 continue;
             }
         };
@@ -281,7 +351,7 @@ async fn serve(args: &Args) -> Result<(), String> {
         if !quiet {
             emit(&echo::accepted_event(peer));
         }
-        let connection = Connection::new(stream, peer, stop.clone());
+        let connection = Connection::new(stream, peer, slot, stop.clone(), idle_timeout);
         let (counts, done) = (counts.clone(), done_tx.clone());
         // A task of its own, on this thread's `LocalSet`.
         tokio::task::spawn_local(async move {
