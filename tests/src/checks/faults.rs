@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use harness::process::Running;
+use harness::process::{Line, Running};
 use harness::Flavor;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -569,6 +569,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How late after its idle timeout a peer may be closed: the server may accept it
 /// late, on a loaded machine, and its clock starts then.
 const CLOSE_MARGIN: Duration = Duration::from_secs(6);
+/// How long the server's `closed` lines may trail the peers' end-of-file.
+const LINES_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a slow ident peer sends one more byte of a line it never ends: well
 /// inside the idle timeout, so that a timer restarted by every byte would never fire.
 const SLOW_BYTE_EVERY: Duration = Duration::from_secs(1);
@@ -735,13 +737,16 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
     drop(slow);
     let detail = result?;
     drop(peers);
-    let idle_lines = {
-        run.collect();
-        run.seen
+    // Each peer read end-of-file before, or as, the server printed its `closed` line:
+    // wait for the lines rather than count what has arrived.
+    let idle = |lines: &[Line]| {
+        lines
             .iter()
             .filter(|l| matches!(l.event(), Ok(Event::Closed { reason, .. }) if reason == "idle timeout"))
             .count()
     };
+    let _ = run.wait_until(LINES_TIMEOUT, |lines| idle(lines) >= IDLE_PEERS);
+    let idle_lines = idle(&run.seen);
     let c = stop(&mut run, proto)?;
     ensure!(
         idle_lines >= IDLE_PEERS,
