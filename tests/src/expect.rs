@@ -160,6 +160,24 @@ pub const EXPECTED_FAILURES: &[(&str, Flavor, &str, &str)] = &[
         OLD_SIGNALS,
     ),
     (
+        "echo-mpsc-old-signals",
+        Flavor::Bridge,
+        "stop-continue",
+        OLD_SIGNALS,
+    ),
+    (
+        "echo-mpsc-old-signals",
+        Flavor::Bridge,
+        "no-loop-ipv4",
+        OLD_SIGNALS,
+    ),
+    (
+        "echo-mpsc-old-signals",
+        Flavor::Bridge,
+        "no-loop-ipv6",
+        OLD_SIGNALS,
+    ),
+    (
         "tcp-echo-early-timer",
         Flavor::Bridge,
         "sigterm-unread-echo",

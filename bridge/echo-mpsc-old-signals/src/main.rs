@@ -47,7 +47,7 @@ use futures::{FutureExt, StreamExt};
 use futures01::sync::mpsc::{self, Receiver, Sender};
 use futures01::{Async, Future as _, Stream as _};
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, EchoCounts, RECV_BUFFER};
+use shared::echo::{self, EchoCounts, QueueBytes, SourceRule, RECV_BUFFER};
 use shared::event::{emit, Event, Proto};
 use tokio::runtime::Builder;
 use tokio_core::net::UdpSocket;
@@ -71,6 +71,9 @@ struct Reader {
     socket: Rc<UdpSocket>,
     buf: Vec<u8>,
     queue: Option<Sender<Echo>>,
+    /// The bytes of the echoes in the channel, bounded like `EchoQueue`'s.
+    bytes: QueueBytes,
+    sources: SourceRule,
     quiet: bool,
     shutdown: Shutdown,
     counts: EchoCounts,
@@ -82,12 +85,25 @@ impl Reader {
         if !self.quiet {
             emit(&echo::recv_event(len, peer));
         }
+        // A source that could start an echo loop gets no echo.
+        if self.sources.refuses(len, peer, self.quiet) {
+            self.counts.refused += 1;
+            return;
+        }
         let Some(queue) = self.queue.as_mut() else {
             return;
         };
-        if queue.try_send((self.buf[..len].to_vec(), peer)).is_err() {
-            // Full: the writer has `--queue` echoes pending. (The receiver cannot be
-            // gone: the writer only finishes after this sender is dropped.)
+        // Full: the writer has `--queue` echoes pending, or their bytes would pass the
+        // bound. (The receiver cannot be gone: the writer only finishes after this
+        // sender is dropped.)
+        let queued = self.bytes.take(len) && {
+            let sent = queue.try_send((self.buf[..len].to_vec(), peer)).is_ok();
+            if !sent {
+                self.bytes.give_back(len);
+            }
+            sent
+        };
+        if !queued {
             self.counts.dropped += 1;
             if !self.quiet {
                 emit(&echo::queue_full_event(len, peer));
@@ -139,6 +155,7 @@ struct Writer {
     socket: Rc<UdpSocket>,
     /// The futures 0.1 receiver, as a futures 0.3 stream.
     queue: Compat01As03<Receiver<Echo>>,
+    bytes: QueueBytes,
     quiet: bool,
     counts: EchoCounts,
 }
@@ -160,6 +177,7 @@ impl Writer {
                     emit(&echo::send_failed_event(bytes.len(), peer, &e));
                 }
             }
+            self.bytes.give_back(bytes.len());
         }
         // `None`, or `Some(Err(()))`, which futures 0.1 mpsc receivers never yield.
         self.counts
@@ -250,11 +268,14 @@ async fn serve(args: &shared::cli::Args, core: &Core) -> Result<(), String> {
     // futures 0.1 channels hold `buffer + 1` messages per sender: one sender and a
     // buffer of `queue - 1` give exactly `--queue` pending echoes.
     let (tx, rx) = mpsc::channel(args.queue - 1);
+    let bytes = QueueBytes::new(args.queue);
     let socket = Rc::new(socket);
     let reader = Reader {
         socket: socket.clone(),
         buf: vec![0; RECV_BUFFER],
         queue: Some(tx),
+        bytes: bytes.clone(),
+        sources: SourceRule::for_server(args, local),
         quiet: args.quiet,
         shutdown,
         counts: EchoCounts::default(),
@@ -262,6 +283,7 @@ async fn serve(args: &shared::cli::Args, core: &Core) -> Result<(), String> {
     let writer = Writer {
         socket,
         queue: rx.compat(),
+        bytes,
         quiet: args.quiet,
         counts: EchoCounts::default(),
     };
@@ -273,6 +295,7 @@ async fn serve(args: &shared::cli::Args, core: &Core) -> Result<(), String> {
         recv: read.recv,
         sent: written.sent,
         dropped: read.dropped + written.dropped,
+        refused: read.refused,
     };
     emit(&counts.summary());
     Ok(())

@@ -14,10 +14,13 @@
 //! nc -u 127.0.0.1 2000
 //! ```
 //!
-//! Every datagram is echoed byte for byte (up to 65,507 bytes); at most `--queue`
+//! Every datagram is echoed byte for byte (up to 65,507 bytes), except one whose
+//! source port could start an echo loop (below 1024, or the server's own): that one
+//! is read and refused (`refused … could loop`; `--allow-any-source-port` turns the
+//! rule off for experiments). At most `--queue`
 //! echoes wait in the channel, and a datagram that arrives when it is full is read
 //! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops the reader, the
-//! writer sends what the channel holds, then `summary recv=R sent=S dropped=D` is
+//! writer sends what the channel holds, then `summary recv=R sent=S dropped=D refused=F` is
 //! printed and the program exits 0.
 //!
 //! # What this step does, and why it is safe
@@ -66,7 +69,7 @@ use futures::compat::{Compat01As03, Stream01CompatExt};
 use futures::StreamExt;
 use futures01::sync::mpsc::{self, Receiver, Sender};
 use shared::cli::{bind_error, exit_startup_error, Spec};
-use shared::echo::{self, EchoCounts, RECV_BUFFER};
+use shared::echo::{self, EchoCounts, QueueBytes, SourceRule, RECV_BUFFER};
 use shared::event::{emit, Event, Proto};
 use tokio::net::UdpSocket;
 use tokio::runtime::Builder;
@@ -103,6 +106,9 @@ struct Reader {
     socket: Rc<UdpSocket>,
     buf: Vec<u8>,
     queue: Sender<Echo>,
+    /// The bytes of the echoes in the channel, bounded like `EchoQueue`'s.
+    bytes: QueueBytes,
+    sources: SourceRule,
     quiet: bool,
     shutdown: Shutdown,
     counts: EchoCounts,
@@ -114,13 +120,25 @@ impl Reader {
         if !self.quiet {
             emit(&echo::recv_event(len, peer));
         }
-        if self
-            .queue
-            .try_send((self.buf[..len].to_vec(), peer))
-            .is_err()
-        {
-            // Full: the writer has `--queue` echoes pending. (The receiver cannot be
-            // gone: the writer only finishes after this sender is dropped.)
+        // A source that could start an echo loop gets no echo.
+        if self.sources.refuses(len, peer, self.quiet) {
+            self.counts.refused += 1;
+            return;
+        }
+        // Full: the writer has `--queue` echoes pending, or their bytes would pass the
+        // bound. (The receiver cannot be gone: the writer only finishes after this
+        // sender is dropped.)
+        let queued = self.bytes.take(len) && {
+            let sent = self
+                .queue
+                .try_send((self.buf[..len].to_vec(), peer))
+                .is_ok();
+            if !sent {
+                self.bytes.give_back(len);
+            }
+            sent
+        };
+        if !queued {
             self.counts.dropped += 1;
             if !self.quiet {
                 emit(&echo::queue_full_event(len, peer));
@@ -159,6 +177,7 @@ struct Writer {
     socket: Rc<UdpSocket>,
     /// The futures 0.1 receiver, as a futures 0.3 stream.
     queue: Compat01As03<Receiver<Echo>>,
+    bytes: QueueBytes,
     quiet: bool,
     counts: EchoCounts,
 }
@@ -179,6 +198,7 @@ impl Writer {
                     emit(&echo::send_failed_event(bytes.len(), peer, &e));
                 }
             }
+            self.bytes.give_back(bytes.len());
         }
         // `None`, or `Some(Err(()))`, which futures 0.1 mpsc receivers never yield.
         self.counts
@@ -218,11 +238,14 @@ async fn serve(args: &shared::cli::Args) -> Result<(), String> {
     // futures 0.1 channels hold `buffer + 1` messages per sender: one sender and a
     // buffer of `queue - 1` give exactly `--queue` pending echoes.
     let (tx, rx) = mpsc::channel(args.queue - 1);
+    let bytes = QueueBytes::new(args.queue);
     let socket = Rc::new(socket);
     let reader = Reader {
         socket: socket.clone(),
         buf: vec![0; RECV_BUFFER],
         queue: tx,
+        bytes: bytes.clone(),
+        sources: SourceRule::for_server(args, local),
         quiet: args.quiet,
         shutdown,
         counts: EchoCounts::default(),
@@ -230,6 +253,7 @@ async fn serve(args: &shared::cli::Args) -> Result<(), String> {
     let writer = Writer {
         socket,
         queue: rx.compat(),
+        bytes,
         quiet: args.quiet,
         counts: EchoCounts::default(),
     };
@@ -239,6 +263,7 @@ async fn serve(args: &shared::cli::Args) -> Result<(), String> {
         recv: read.recv,
         sent: written.sent,
         dropped: read.dropped + written.dropped,
+        refused: read.refused,
     };
     emit(&counts.summary());
     Ok(())
