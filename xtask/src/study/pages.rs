@@ -1119,8 +1119,7 @@ mod tests {
         Results::load(
             &temp("none"),
             &[],
-            None,
-            None,
+            Default::default(),
             Conformance {
                 source: "not run".into(),
                 rows: None,
