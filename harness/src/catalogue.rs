@@ -72,6 +72,11 @@ pub struct Declared {
     /// A `next` package: the readiness program it is best read against (`cargo xtask
     /// diff` compares it with that program's modern side).
     pub sibling: Option<String>,
+    /// A `bridge` package that is a *pitfall*: its `step` of this program's ladder,
+    /// done in the wrong order, kept as a program of its own so that the suite shows
+    /// how it fails (documented failures) and the tools set it beside the step it
+    /// gets wrong.
+    pub pitfall_of: Option<String>,
 }
 
 /// One package of one flavor: `legacy-echo-mpsc` is program `echo-mpsc`, legacy.
@@ -196,6 +201,11 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
     if let (Some(_), false) = (&d.sibling, flavor == Flavor::Next) {
         return Err(format!(
             "only next packages name a readiness `sibling`, not {flavor}"
+        ));
+    }
+    if let (Some(_), false) = (&d.pitfall_of, flavor == Flavor::Bridge) {
+        return Err(format!(
+            "only bridge packages are a `pitfall-of` a ladder, not {flavor}"
         ));
     }
     match (flavor, d.step) {
@@ -382,15 +392,21 @@ impl Catalogue {
             .into_iter()
             .flatten()
             .find(|n| n["id"] == pkg["id"]);
-        let resolved: HashMap<&str, &str> = node
+        // By package name; one name may resolve twice (futures 0.1 and 0.3 beside
+        // each other in a bridge package), told apart by the requirement.
+        let mut resolved: HashMap<&str, Vec<&str>> = HashMap::new();
+        for d in node
             .and_then(|n| n["deps"].as_array())
             .into_iter()
             .flatten()
-            .filter_map(|d| {
-                let p = by_id.get(d["pkg"].as_str()?)?;
-                Some((p["name"].as_str()?, p["version"].as_str()?))
-            })
-            .collect();
+        {
+            let found = by_id.get(d["pkg"].as_str().unwrap_or_default());
+            if let Some((name, version)) =
+                found.and_then(|p| Some((p["name"].as_str()?, p["version"].as_str()?)))
+            {
+                resolved.entry(name).or_default().push(version);
+            }
+        }
         let declared = pkg["dependencies"].as_array().into_iter().flatten();
         let mut out: Vec<Dependency> = declared
             .filter(|d| d["kind"].as_str() != Some("dev"))
@@ -400,10 +416,15 @@ impl Catalogue {
                     true => "path".to_string(),
                     false => d["req"].as_str().unwrap_or("*").to_string(),
                 };
+                let versions = resolved.get(package_name).map(Vec::as_slice).unwrap_or(&[]);
+                let version = versions
+                    .iter()
+                    .find(|v| semver_compatible(&req, v))
+                    .or(versions.first());
                 Some(Dependency {
                     name: d["rename"].as_str().unwrap_or(package_name).to_string(),
+                    resolved: version.map(|v| v.to_string()),
                     req,
-                    resolved: resolved.get(package_name).map(|v| v.to_string()),
                     kind: d["kind"].as_str().unwrap_or("normal").to_string(),
                 })
             })
@@ -414,10 +435,44 @@ impl Catalogue {
     }
 }
 
+/// Whether `version` can satisfy a caret requirement `req` (`^0.1.31`, `0.3`, `1.48`):
+/// the same leftmost non-zero component, as cargo reads it. Anything else (`path`,
+/// `*`, `>=`) is taken as satisfiable.
+fn semver_compatible(req: &str, version: &str) -> bool {
+    let Some(req) = req
+        .strip_prefix('^')
+        .or(Some(req))
+        .filter(|r| r.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    else {
+        return true;
+    };
+    let parts = |s: &str| -> Vec<u64> {
+        s.split(['.', '-', '+'])
+            .take(3)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    let (r, v) = (parts(req), parts(version));
+    // Compare up to and including the first non-zero component of the requirement.
+    let upto = r.iter().position(|&c| c != 0).map_or(r.len(), |i| i + 1);
+    r.iter().zip(&v).take(upto).all(|(a, b)| a == b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_requirement_picks_its_version() {
+        assert!(semver_compatible("^0.1.31", "0.1.31"));
+        assert!(!semver_compatible("^0.1.31", "0.3.34"));
+        assert!(semver_compatible("^0.3.31", "0.3.34"));
+        assert!(semver_compatible("^1.48", "1.54.1"));
+        assert!(!semver_compatible("^1.48", "0.1.22"));
+        assert!(semver_compatible("path", "0.1.0"));
+        assert!(semver_compatible("*", "2.0.0"));
+    }
 
     fn package(name: &str, study: Value) -> Value {
         json!({
@@ -452,6 +507,13 @@ mod tests {
                 "bridge-fan-step1",
                 json!({ "family": "multisocket", "polls": "woken", "program": "fan", "step": 1 }),
             ),
+            package(
+                "bridge-fan-too-early",
+                json!({
+                    "family": "multisocket", "polls": "woken", "program": "fan-too-early",
+                    "step": 1, "pitfall-of": "fan"
+                }),
+            ),
         ]);
         let found: Vec<(String, String, Family)> = c
             .programs()
@@ -465,10 +527,16 @@ mod tests {
                 ("udp-twin".into(), "modern".into(), Family::UdpEcho),
                 ("fan".into(), "bridge-1".into(), Family::Multisocket),
                 ("fan".into(), "modern".into(), Family::Multisocket),
+                (
+                    "fan-too-early".into(),
+                    "bridge-1".into(),
+                    Family::Multisocket
+                ),
             ],
             "in story order: UDP echo first, then multi-socket; flavors legacy → bridge → modern"
         );
         assert_eq!(c.programs()[3].polls().unwrap(), Polls::EveryUpTo30);
+        assert_eq!(c.programs()[4].declared.pitfall_of.as_deref(), Some("fan"));
         let next = catalogue(vec![package(
             "next-udp-ring",
             json!({ "family": "udp-echo", "sibling": "udp-twin", "needs": ["io-uring"] }),
@@ -478,7 +546,7 @@ mod tests {
         assert_eq!(p.declared.needs, [Need::IoUring]);
         assert_eq!(p.declared.sibling.as_deref(), Some("udp-twin"));
         assert!(p.family().is_ok());
-        assert_eq!(c.names(), ["udp-twin", "fan"]);
+        assert_eq!(c.names(), ["udp-twin", "fan", "fan-too-early"]);
         assert!(c
             .check_names(&["nope".into()])
             .unwrap_err()
@@ -507,6 +575,10 @@ mod tests {
                 "next-i",
                 json!({ "family": "udp-echo", "needs": ["io_uring"] }),
             ),
+            package(
+                "modern-j",
+                json!({ "family": "udp-echo", "pitfall-of": "udp-twin" }),
+            ),
         ]);
         let why = |pkg: &str| {
             let p = c.programs().iter().find(|p| p.package == pkg).unwrap();
@@ -529,6 +601,7 @@ mod tests {
         assert!(why("modern-g").contains("only bridge packages"));
         assert!(why("modern-h").contains("only next packages"));
         assert!(why("next-i").contains("io_uring"), "{}", why("next-i"));
-        assert_eq!(c.programs().len(), 9, "none is dropped");
+        assert!(why("modern-j").contains("only bridge packages"));
+        assert_eq!(c.programs().len(), 10, "none is dropped");
     }
 }

@@ -3,8 +3,17 @@
 //! tokio-core, futures 0.1, tokio 0.1 or mio 0.6. A `bridge` package is a step of a
 //! migration: it may hold both eras, and it must depend on the layer that joins them,
 //! futures 0.3 with its `compat` feature.
+//!
+//! A package's tree is the one `cargo build -p PACKAGE` builds: its own features, not
+//! the workspace's. `cargo metadata` resolves features for every member at once, so a
+//! bridge package turning on `futures/compat` would put futures 0.1 and tokio-io under
+//! every modern package that uses futures 0.3, though building any of them alone
+//! compiles neither.
 
-use anyhow::Result;
+use std::collections::BTreeSet;
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
 use harness::{Catalogue, Flavor};
 
 /// Crates and version ranges an era must not contain: (crate, predicate, why).
@@ -45,7 +54,7 @@ pub fn violations(catalogue: &Catalogue, package: &str, flavor: Flavor) -> Resul
         Flavor::Modern | Flavor::Next => MODERN_BANS,
         Flavor::Bridge => return Ok(bridge_violations(catalogue, package)),
     };
-    let tree = catalogue.dependency_tree(package)?;
+    let tree = package_tree(package)?;
     Ok(tree
         .iter()
         .flat_map(|(name, version)| {
@@ -55,6 +64,40 @@ pub fn violations(catalogue: &Catalogue, package: &str, flavor: Flavor) -> Resul
                 .map(move |(_, _, why)| format!("{name} {version} ({why})"))
         })
         .collect())
+}
+
+/// Name and version of every crate in `package`'s dependency tree (normal and build
+/// dependencies, transitively), with the features `package` alone turns on: what
+/// `cargo tree -p PACKAGE` shows.
+pub fn package_tree(package: &str) -> Result<BTreeSet<(String, String)>> {
+    let out = harness::cargo()
+        .args(["tree", "--locked", "-p", package, "-e", "normal,build"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(parse_tree(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The crates of `cargo tree --prefix none --format {p}` output, the root (first
+/// line) left out: each line is `name vVERSION`, maybe followed by a path, `(*)` or
+/// `(proc-macro)`.
+fn parse_tree(text: &str) -> BTreeSet<(String, String)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let version = words.next()?.strip_prefix('v')?;
+            Some((name.to_string(), version.to_string()))
+        })
+        .collect()
 }
 
 /// A bridge package must declare `futures` 0.3 with the `compat` feature: the layer
@@ -91,6 +134,38 @@ fn bridge_violations(catalogue: &Catalogue, package: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_tree_lines_become_crates() {
+        let text = "modern-x v0.1.0 (/w/modern/x)\nshared v0.1.0 (/w/shared)\n\
+                    tokio v1.54.1\ntokio-macros v2.7.2 (proc-macro)\ntokio v1.54.1 (*)\n";
+        let tree = parse_tree(text);
+        let names: Vec<(&str, &str)> = tree.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            names,
+            [
+                ("shared", "0.1.0"),
+                ("tokio", "1.54.1"),
+                ("tokio-macros", "2.7.2")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_package_tree_has_its_own_features_only() {
+        // futures 0.3 with `compat` (a bridge package's) pulls futures 0.1 in;
+        // modern-ident-service uses futures 0.3 without it.
+        let tree = package_tree("modern-ident-service").unwrap();
+        assert!(tree
+            .iter()
+            .any(|(n, v)| n == "futures" && v.starts_with("0.3")));
+        assert!(
+            !tree
+                .iter()
+                .any(|(n, v)| n == "futures" && v.starts_with("0.1")),
+            "{tree:?}"
+        );
+    }
 
     #[test]
     fn rules_catch_each_era_mixing() {

@@ -11,6 +11,13 @@
 //! — a `next` program (completion-based or batched I/O) has no legacy side: it is
 //! diffed against a readiness program instead, by default the `sibling` its
 //! `Cargo.toml` declares, in that program's modern flavor.
+//!
+//! `cargo xtask diff echo-mpsc --ladder` — the migration ladder of a program: each
+//! step's diff from the one before (legacy → step 1 → … → modern), dependencies and
+//! sources, each headed by what the step does, then each pitfall (a step done in the
+//! wrong order) against the step it gets wrong. `diff --stat` adds one table of the
+//! ladders, a row per rung. A pitfall named alone (`diff tcp-echo-early-timer`) is
+//! diffed against the step it gets wrong.
 
 use std::io::{IsTerminal, Write};
 
@@ -21,7 +28,7 @@ use harness::{Catalogue, Flavor};
 use similar::{ChangeTag, TextDiff};
 
 use crate::args::FlavorArg;
-use crate::pairs::{self, Pair};
+use crate::pairs::{self, Pair, Pitfall};
 use crate::stat::{self, PairStat, SideStat};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -58,6 +65,10 @@ pub struct Args {
     /// The flavor of the --against program to diff against (default: modern).
     #[arg(long, value_enum)]
     against_flavor: Option<FlavorArg>,
+    /// The migration ladder: each step's diff from the one before, legacy → bridge
+    /// steps → modern, then the ladder's pitfalls.
+    #[arg(long, conflicts_with_all = ["against", "against_flavor", "stat"])]
+    ladder: bool,
 }
 
 pub fn main(args: Args) -> Result<i32> {
@@ -119,6 +130,29 @@ pub fn main(args: Args) -> Result<i32> {
             }
             out.push_str(&next_stat_table(&next));
         }
+        let pitfalls = pairs::pitfalls(&all);
+        // The ladders of the programs chosen (a pitfall's is the one it belongs to).
+        let mut ladders: Vec<&Pair> = Vec::new();
+        for pair in &chosen {
+            let ladder = match pitfalls.iter().find(|f| f.program.name == pair.name) {
+                Some(f) => pairs::find(&all, &f.ladder)?,
+                None => pair,
+            };
+            let has_ends = ladder.legacy.is_some() || ladder.modern.is_some();
+            if ladder.has_ladder() && has_ends && !ladders.iter().any(|l| l.name == ladder.name) {
+                ladders.push(ladder);
+            }
+        }
+        let mut rungs = Vec::new();
+        for pair in ladders {
+            rungs.extend(ladder_stat(&catalogue, pair, &pitfalls)?);
+        }
+        if !rungs.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&ladder_stat_table(&rungs));
+        }
     } else {
         let Some(name) = &args.program else {
             let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
@@ -129,8 +163,6 @@ pub fn main(args: Args) -> Result<i32> {
             .into());
         };
         let found = pairs::find(&all, name)?;
-        let shown = against(&all, found, args.against.as_deref(), args.against_flavor)?;
-        let pair = shown.as_ref().unwrap_or(found);
         let width = args
             .width
             .or_else(|| tty.then(terminal_width).flatten())
@@ -140,13 +172,31 @@ pub fn main(args: Args) -> Result<i32> {
         } else {
             Layout::Unified
         };
-        out.push_str(&render_pair(
-            &catalogue,
-            pair,
-            &style,
-            layout,
-            args.context,
-        )?);
+        let pitfalls = pairs::pitfalls(&all);
+        if args.ladder {
+            out.push_str(&render_ladder(
+                &catalogue,
+                &all,
+                &pitfalls,
+                found,
+                &style,
+                layout,
+                args.context,
+            )?);
+        } else {
+            let shown = match pitfall_pair(&pitfalls, found) {
+                Some(p) => Some(p),
+                None => against(&all, found, args.against.as_deref(), args.against_flavor)?,
+            };
+            let pair = shown.as_ref().unwrap_or(found);
+            out.push_str(&render_pair(
+                &catalogue,
+                pair,
+                &style,
+                layout,
+                args.context,
+            )?);
+        }
     }
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
@@ -204,8 +254,12 @@ fn against(
 }
 
 /// What a pair shows in a diff: a next program without legacy or modern side set
-/// against its declared sibling; any other pair as it is.
+/// against its declared sibling, a pitfall beside the step of its ladder it gets
+/// wrong; any other pair as it is.
 pub fn as_shown(all: &[Pair], pair: &Pair) -> Pair {
+    if let Some(p) = pitfall_pair(&pairs::pitfalls(all), pair) {
+        return p;
+    }
     match against(all, pair, None, None) {
         Ok(Some(c)) => c,
         _ => pair.clone(),
@@ -229,6 +283,165 @@ pub fn side_labels(pair: &Pair) -> (&'static str, &'static str) {
         pair.legacy.as_ref().map_or("legacy", |p| p.flavor.as_str()),
         pair.modern.as_ref().map_or("modern", |p| p.flavor.as_str()),
     )
+}
+
+/// The labels of a pair's two sides as the matrix shows them (`legacy`, `bridge-1`,
+/// `modern`, `next`).
+fn rung_labels(pair: &Pair) -> (String, String) {
+    let (l, m) = side_labels(pair);
+    let label = |p: &harness::Program| match p.declared.pitfall_of {
+        Some(_) => format!("{} ✗", p.flavor_label()),
+        None => p.flavor_label(),
+    };
+    (
+        pair.legacy.as_ref().map_or(l.to_string(), label),
+        pair.modern.as_ref().map_or(m.to_string(), label),
+    )
+}
+
+/// A pitfall named on its own is shown beside the step it gets wrong.
+fn pitfall_pair(pitfalls: &[Pitfall], pair: &Pair) -> Option<Pair> {
+    let f = pitfalls.iter().find(|f| f.program.name == pair.name)?;
+    Some(Pair::between(&pair.name, f.right.as_ref()?, &f.program))
+}
+
+/// The ladder of `pair` (or of the ladder a pitfall belongs to): an overview, each
+/// step's diff from the one before, then the ladder's pitfalls.
+fn render_ladder(
+    catalogue: &Catalogue,
+    all: &[Pair],
+    pitfalls: &[Pitfall],
+    pair: &Pair,
+    style: &Style,
+    layout: Layout,
+    context: usize,
+) -> Result<String> {
+    let pair = match pitfalls.iter().find(|f| f.program.name == pair.name) {
+        Some(f) => pairs::find(all, &f.ladder)?,
+        None => pair,
+    };
+    let rungs = pair.ladder();
+    let labels: Vec<String> = rungs.iter().map(|p| p.flavor_label()).collect();
+    let mut out = String::new();
+    out.push_str(&style.paint(
+        BOLD,
+        &format!(
+            "{}: the migration ladder, {}",
+            pair.name,
+            labels.join(" → ")
+        ),
+    ));
+    out.push('\n');
+    for p in &rungs {
+        out.push_str(&format!(
+            "  {:<9} {}\n",
+            p.flavor_label(),
+            harness::workspace::relative(&p.dir)
+        ));
+    }
+    let own: Vec<&Pitfall> = pitfalls.iter().filter(|f| f.ladder == pair.name).collect();
+    for f in &own {
+        out.push_str(&format!(
+            "  {:<9} {}  (pitfall: {} done in the wrong order)\n",
+            "",
+            harness::workspace::relative(&f.program.dir),
+            f.program.flavor_label()
+        ));
+    }
+    if !pair.has_ladder() {
+        out.push_str(&style.paint(
+            YELLOW,
+            &format!(
+                "{} has no bridge steps: its ladder is its two ends.",
+                pair.name
+            ),
+        ));
+        out.push('\n');
+    }
+    let steps = rungs.len().saturating_sub(1);
+    for (i, w) in rungs.windows(2).enumerate() {
+        out.push('\n');
+        let title = format!(
+            "━━ step {} of {steps}: {} → {} ━━",
+            i + 1,
+            w[0].flavor_label(),
+            w[1].flavor_label()
+        );
+        out.push_str(&style.paint(BOLD, &title));
+        out.push('\n');
+        let summary = match pairs::step_summary(w[1]) {
+            Some(text) => text,
+            None if w[1].flavor == Flavor::Modern => format!(
+                "The modern program itself: its `# Migration` section says what changed from \
+                 legacy ({}/src/main.rs).",
+                harness::workspace::relative(&w[1].dir)
+            ),
+            None => String::new(),
+        };
+        for line in wrap(&summary, 88) {
+            out.push_str(&style.paint(DIM, &format!("  {line}")));
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&render_pair(
+            catalogue,
+            &Pair::between(&pair.name, w[0], w[1]),
+            style,
+            layout,
+            context,
+        )?);
+    }
+    for f in own {
+        let Some(right) = &f.right else { continue };
+        out.push('\n');
+        let title = format!(
+            "━━ pitfall {}: {} done in the wrong order ━━",
+            f.program.name,
+            f.program.flavor_label()
+        );
+        out.push_str(&style.paint(BOLD, &title));
+        out.push('\n');
+        let doc = fs_doc(&f.program);
+        for line in wrap(&crate::doc::first_paragraph(&doc), 88) {
+            out.push_str(&style.paint(DIM, &format!("  {line}")));
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&render_pair(
+            catalogue,
+            &Pair::between(&f.program.name, right, &f.program),
+            style,
+            layout,
+            context,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The `//!` header of a program's `src/main.rs` (empty if it has none).
+fn fs_doc(program: &harness::Program) -> String {
+    std::fs::read_to_string(program.dir.join("src/main.rs"))
+        .map(|src| crate::doc::inner_doc(&src))
+        .unwrap_or_default()
+}
+
+/// `text` cut into lines of at most `width` characters, at blanks.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// The terminal's width in columns: `$COLUMNS`, else what the terminal on stdout says
@@ -457,7 +670,7 @@ fn render_pair(
         .max()
         .unwrap_or(6)
         .max(6);
-    let (left, right) = side_labels(pair);
+    let (left, right) = rung_labels(pair);
     out.push_str(&style.paint(DIM, &format!("  {:<w$}  {:<lw$}  {right}", "", left)));
     out.push('\n');
     for r in &rows {
@@ -695,6 +908,215 @@ pub fn next_stat_table(rows: &[(PairStat, String)]) -> String {
          counted against the\nreadiness program it is diffed against (its declared sibling; \
          `cargo xtask diff PROGRAM`\nshows that diff). A/N = against/next; — = no sibling \
          declared.\n",
+    );
+    out
+}
+
+/// One rung of a ladder in `diff --stat`: a step, an end, or a pitfall.
+#[derive(Debug, Clone)]
+pub struct RungStat {
+    /// The ladder (program) it belongs to.
+    pub ladder: String,
+    /// `legacy`, `bridge-1`, …, `modern`.
+    pub label: String,
+    /// A pitfall's own program name (`None` for the rungs of the ladder itself).
+    pub pitfall: Option<String>,
+    pub side: SideStat,
+    /// Lines inserted plus deleted from the rung before (for a pitfall: from the step
+    /// it gets wrong); `None` for the first rung.
+    pub changed: Option<usize>,
+    /// Uses of the compat layer in the code: `.compat()`, `.sink_compat()` and
+    /// `Compat01As03::new(…)`.
+    pub compat: usize,
+    /// Direct dependencies of the old stack and of the new one.
+    pub old_deps: usize,
+    pub new_deps: usize,
+}
+
+/// The rungs of one program's ladder, then its pitfalls.
+pub fn ladder_stat(
+    catalogue: &Catalogue,
+    pair: &Pair,
+    pitfalls: &[Pitfall],
+) -> Result<Vec<RungStat>> {
+    let rungs = pair.ladder();
+    let mut out = Vec::new();
+    let rung = |program: &harness::Program,
+                side: Option<SideStat>,
+                changed: Option<usize>,
+                pitfall: Option<String>|
+     -> Result<RungStat> {
+        let sources = pairs::program_sources(program)?;
+        let deps = catalogue.dependencies(&program.package);
+        let normal = || deps.iter().filter(|d| d.kind == "normal");
+        Ok(RungStat {
+            ladder: pair.name.clone(),
+            label: program.flavor_label(),
+            pitfall,
+            side: side.unwrap_or_default(),
+            changed,
+            compat: sources
+                .iter()
+                .filter(|(p, _)| p.ends_with(".rs"))
+                .map(|(_, src)| compat_uses(src))
+                .sum(),
+            old_deps: normal().filter(|d| era_of(d) == Some(Era::Old)).count(),
+            new_deps: normal().filter(|d| era_of(d) == Some(Era::New)).count(),
+        })
+    };
+    for (i, program) in rungs.iter().enumerate() {
+        let (side, changed) = match i {
+            0 => {
+                let next = rungs.get(1).copied().unwrap_or(program);
+                let s = stat::pair_stat(catalogue, &Pair::between(&pair.name, program, next))?;
+                (s.legacy, None)
+            }
+            _ => {
+                let s =
+                    stat::pair_stat(catalogue, &Pair::between(&pair.name, rungs[i - 1], program))?;
+                (s.modern, Some(s.changed))
+            }
+        };
+        out.push(rung(program, side, changed, None)?);
+    }
+    for f in pitfalls.iter().filter(|f| f.ladder == pair.name) {
+        let Some(right) = &f.right else { continue };
+        let s = stat::pair_stat(
+            catalogue,
+            &Pair::between(&f.program.name, right, &f.program),
+        )?;
+        out.push(rung(
+            &f.program,
+            s.modern,
+            Some(s.changed),
+            Some(f.program.name.clone()),
+        )?);
+    }
+    Ok(out)
+}
+
+/// Which stack a direct dependency belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2016–2018: futures 0.1, tokio-core and its companions, mio 0.6, …
+    Old,
+    /// Today's: futures 0.3, tokio 1, tokio-util, tower-service, mio ≥ 0.7, …
+    New,
+}
+
+/// The era of a dependency, by crate and resolved version; `None` for crates of
+/// neither (`shared`, `slab`, …). A renamed dependency (`futures01`,
+/// `futures-compat`) is known by its version.
+pub fn era_of(d: &Dependency) -> Option<Era> {
+    let version = d.resolved.as_deref().unwrap_or("");
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let before = |m: u64, n: u64| (major, minor) < (m, n);
+    let era = |old: bool| Some(if old { Era::Old } else { Era::New });
+    match d.name.as_str() {
+        "tokio-core" | "tokio-io" | "tokio-signal" | "tokio-proto" | "tokio-service"
+        | "futures-cpupool" => Some(Era::Old),
+        "tokio-util" | "tower-service" => Some(Era::New),
+        "tokio" => era(major == 0),
+        "futures" | "futures01" | "futures-compat" => era(before(0, 2)),
+        "mio" => era(before(0, 7)),
+        "bytes" => era(before(0, 5)),
+        "nix" => era(before(0, 10)),
+        _ => None,
+    }
+}
+
+/// Uses of the compat layer in `src`: method calls `.compat()` and `.sink_compat()`,
+/// and calls of `Compat01As03::new`. A source that does not parse counts none.
+pub fn compat_uses(src: &str) -> usize {
+    use syn::visit::{self, Visit};
+    #[derive(Default)]
+    struct Uses(usize);
+    impl<'ast> Visit<'ast> for Uses {
+        fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+            if call.method == "compat" || call.method == "sink_compat" {
+                self.0 += 1;
+            }
+            visit::visit_expr_method_call(self, call);
+        }
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(p) = &*call.func {
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                if segs.ends_with(&["Compat01As03".to_string(), "new".to_string()]) {
+                    self.0 += 1;
+                }
+            }
+            visit::visit_expr_call(self, call);
+        }
+    }
+    let mut uses = Uses::default();
+    if let Ok(file) = syn::parse_file(src) {
+        uses.visit_file(&file);
+    }
+    uses.0
+}
+
+/// The `diff --stat` table of the migration ladders: a row per rung, then a row per
+/// pitfall, named by its own program.
+pub fn ladder_stat_table(rows: &[RungStat]) -> String {
+    let name_of = |r: &RungStat| r.pitfall.clone().unwrap_or_else(|| r.ladder.clone());
+    let w = rows
+        .iter()
+        .map(|r| name_of(r).len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let rung = |r: &RungStat| match &r.pitfall {
+        Some(_) => format!("{} ✗", r.label),
+        None => r.label.clone(),
+    };
+    let rw = rows
+        .iter()
+        .map(|r| rung(r).chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let row = |a: &str, b: &str, c: &str, d: &str, e: &str, f: &str, g: &str| {
+        // `{:<rw$}` counts chars, so `✗` pads as one column.
+        format!("{a:<w$}  {b:<rw$}  {c:>5}  {d:>7}  {e:>13}  {f:>6}  {g:>8}\n")
+    };
+    let mut out = row(
+        "ladder",
+        "rung",
+        "lines",
+        "changed",
+        "Future/Stream",
+        "compat",
+        "deps old",
+    );
+    out.push_str(&row("", "", "", "", "impls", "uses", "/new"));
+    let mut last = String::new();
+    for r in rows {
+        let name = name_of(r);
+        let shown = if name == last { "" } else { name.as_str() };
+        out.push_str(&row(
+            shown,
+            &rung(r),
+            &r.side.code_lines.to_string(),
+            &r.changed.map_or("—".to_string(), |c| c.to_string()),
+            &r.side.future_impls.to_string(),
+            &r.compat.to_string(),
+            &format!("{}/{}", r.old_deps, r.new_deps),
+        ));
+        last = name;
+    }
+    out.push_str(
+        "\nrungs: legacy, the bridge steps (bridge/, on the futures 0.3 compat layer), modern; \
+         ✗: a pitfall, the\nladder's step of that number done in the wrong order (its \
+         conformance rows are documented\nfailures). changed: lines inserted + deleted from \
+         the rung above (a pitfall: from the step it\ngets wrong); compat: `.compat()`, \
+         `.sink_compat()` and `Compat01As03::new` in the code; deps:\ndirect dependencies \
+         of the 2016–2018 stack and of today's (`cargo xtask diff PROGRAM --ladder`).\n",
     );
     out
 }
@@ -947,6 +1369,88 @@ mod tests {
         );
         assert!(lines[2].contains("0/9") && lines[2].contains("2/4"), "{t}");
         assert!(lines[3].contains("—/0"), "{t}");
+    }
+
+    #[test]
+    fn compat_uses_are_calls_not_names() {
+        let src = r#"
+            //! `.compat()` in a comment is no use.
+            use futures::compat::{Compat01As03, Future01CompatExt};
+            fn f(s: TcpStream) {
+                let a = Compat01As03::new(s);
+                let b = rx.compat();
+                let c = framed.sink_compat();
+                core.run(Box::pin(serve()).compat());
+                let d = "x.compat()";
+            }
+        "#;
+        assert_eq!(compat_uses(src), 4);
+    }
+
+    #[test]
+    fn dependencies_fall_in_their_era() {
+        let dep = |name: &str, version: &str| Dependency {
+            name: name.into(),
+            req: format!("^{version}"),
+            resolved: Some(version.into()),
+            kind: "normal".into(),
+        };
+        assert_eq!(era_of(&dep("futures01", "0.1.31")), Some(Era::Old));
+        assert_eq!(era_of(&dep("futures-compat", "0.3.34")), Some(Era::New));
+        assert_eq!(era_of(&dep("futures", "0.1.31")), Some(Era::Old));
+        assert_eq!(era_of(&dep("tokio", "0.1.22")), Some(Era::Old));
+        assert_eq!(era_of(&dep("tokio", "1.54.1")), Some(Era::New));
+        assert_eq!(era_of(&dep("tokio-service", "0.1.0")), Some(Era::Old));
+        assert_eq!(era_of(&dep("tower-service", "0.3.3")), Some(Era::New));
+        assert_eq!(era_of(&dep("bytes", "0.4.12")), Some(Era::Old));
+        assert_eq!(era_of(&dep("shared", "0.1.0")), None);
+    }
+
+    #[test]
+    fn ladder_table_groups_rungs_and_marks_pitfalls() {
+        let side = SideStat {
+            code_lines: 150,
+            future_impls: 0,
+            unsafe_blocks: 0,
+            dependencies: 4,
+        };
+        let rung = |label: &str, pitfall: Option<&str>, changed: Option<usize>| RungStat {
+            ladder: "echo-mpsc".into(),
+            label: label.into(),
+            pitfall: pitfall.map(String::from),
+            side,
+            changed,
+            compat: 3,
+            old_deps: 2,
+            new_deps: 1,
+        };
+        let t = ladder_stat_table(&[
+            rung("legacy", None, None),
+            rung("bridge-1", None, Some(200)),
+            rung("bridge-1", Some("echo-mpsc-wrong"), Some(40)),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[2].starts_with("echo-mpsc        legacy"), "{t}");
+        assert!(
+            lines[2].contains(" — "),
+            "no change above the first rung: {t}"
+        );
+        assert!(
+            lines[3].starts_with("                 bridge-1"),
+            "the ladder named once: {t}"
+        );
+        assert!(
+            lines[3].contains(" 200 ") && lines[3].contains("2/1"),
+            "{t}"
+        );
+        assert!(lines[4].starts_with("echo-mpsc-wrong  bridge-1 ✗"), "{t}");
+    }
+
+    #[test]
+    fn summaries_wrap_at_blanks() {
+        let lines = wrap("one two three four five six", 9);
+        assert_eq!(lines, ["one two", "three", "four five", "six"]);
+        assert!(wrap("", 10).is_empty());
     }
 
     #[test]

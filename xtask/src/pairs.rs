@@ -2,6 +2,12 @@
 //! and modern packages are the two ends of one pair (a `bridge` or `next` package of
 //! the same program rides along in `others`). Nothing here lists programs by hand, so
 //! a pair that lands shows up in `diff`, `trace` and `study` as it is.
+//!
+//! A program's `bridge` packages are the steps of its migration ladder
+//! ([`Pair::ladder`]: legacy, step 1, step 2, …, modern). A *pitfall* is a step done
+//! in the wrong order, kept as a program of its own whose rows the suite documents
+//! as failing: a bridge package that declares `pitfall-of = "PROGRAM"`, whose `step`
+//! is the step of that ladder it gets wrong ([`pitfalls`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -83,6 +89,40 @@ impl Pair {
         (!doc.trim().is_empty()).then_some(doc)
     }
 
+    /// The migration ladder, in order: the legacy package, the bridge steps by step
+    /// number, the modern package (each where it exists). A program without bridge
+    /// steps has its two ends only.
+    pub fn ladder(&self) -> Vec<&Program> {
+        let mut steps: Vec<&Program> = self
+            .others
+            .iter()
+            .filter(|p| p.flavor == Flavor::Bridge)
+            .collect();
+        steps.sort_by_key(|p| p.step);
+        self.legacy
+            .iter()
+            .chain(steps)
+            .chain(&self.modern)
+            .collect()
+    }
+
+    /// Two programs set side by side as a pair, `left` where legacy goes and `right`
+    /// where modern goes: one step of a ladder, or a pitfall beside the step it gets
+    /// wrong. Every tool that shows a pair (diff, stat) shows it as it is.
+    pub fn between(name: &str, left: &Program, right: &Program) -> Pair {
+        Pair {
+            name: name.to_string(),
+            legacy: Some(left.clone()),
+            modern: Some(right.clone()),
+            others: Vec::new(),
+        }
+    }
+
+    /// Whether the program has a migration ladder (at least one bridge step).
+    pub fn has_ladder(&self) -> bool {
+        self.others.iter().any(|p| p.flavor == Flavor::Bridge)
+    }
+
     /// `legacy/echo-tokio`-style path of a side, relative to the workspace root.
     pub fn display_dir(&self, flavor: Flavor) -> String {
         match self.side(flavor) {
@@ -90,6 +130,55 @@ impl Pair {
             None => format!("{}/{}", flavor.as_str(), self.name),
         }
     }
+}
+
+/// Source files of one program, by path relative to its `src/`.
+pub fn program_sources(program: &Program) -> Result<BTreeMap<String, String>> {
+    read_tree(&program.dir.join("src"))
+}
+
+/// What a ladder step's `//!` header says under "What this step does, and why it is
+/// safe": its first paragraph, on one line (`None` for the two ends, or a step that
+/// says nothing).
+pub fn step_summary(program: &Program) -> Option<String> {
+    let main = fs::read_to_string(program.dir.join("src/main.rs")).ok()?;
+    let doc = crate::doc::inner_doc(&main);
+    let section = crate::doc::section(&doc, STEP_SECTION)?;
+    Some(crate::doc::first_paragraph(&section))
+}
+
+/// The heading of a ladder step's `//!` header that says what the step does.
+pub const STEP_SECTION: &str = "What this step does, and why it is safe";
+
+/// A step done in the wrong order: the pitfall program, the ladder it belongs to, and
+/// the step of that ladder it is a wrong version of (`None` if the ladder has no such
+/// step).
+#[derive(Debug, Clone)]
+pub struct Pitfall {
+    pub program: Program,
+    pub ladder: String,
+    pub right: Option<Program>,
+}
+
+/// Every pitfall of the workspace, in the order of the story: the bridge packages
+/// that declare `pitfall-of = "PROGRAM"` in `[package.metadata.study]`.
+pub fn pitfalls(all: &[Pair]) -> Vec<Pitfall> {
+    all.iter()
+        .flat_map(|p| p.others.iter())
+        .filter_map(|program| {
+            let ladder = program.declared.pitfall_of.clone()?;
+            let right = all
+                .iter()
+                .find(|p| p.name == ladder)
+                .and_then(|p| p.ladder().into_iter().find(|s| s.step == program.step))
+                .cloned();
+            Some(Pitfall {
+                program: program.clone(),
+                ladder,
+                right,
+            })
+        })
+        .collect()
 }
 
 /// One source path on both sides.
@@ -205,6 +294,124 @@ pub mod tests {
             others: Vec::new(),
         };
         (pair, dir)
+    }
+
+    fn program(flavor: Flavor, step: Option<u32>) -> Program {
+        Program {
+            name: "demo".into(),
+            flavor,
+            step,
+            package: format!("{flavor}-demo"),
+            dir: PathBuf::from("/w"),
+            family: Ok(Family::UdpEcho),
+            declared: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_ladder_runs_from_legacy_through_the_steps_to_modern() {
+        let pair = Pair {
+            name: "demo".into(),
+            legacy: Some(program(Flavor::Legacy, None)),
+            modern: Some(program(Flavor::Modern, None)),
+            others: vec![
+                program(Flavor::Bridge, Some(2)),
+                program(Flavor::Next, None),
+                program(Flavor::Bridge, Some(1)),
+            ],
+        };
+        let labels: Vec<String> = pair.ladder().iter().map(|p| p.flavor_label()).collect();
+        assert_eq!(labels, ["legacy", "bridge-1", "bridge-2", "modern"]);
+        assert!(pair.has_ladder());
+        let plain = Pair {
+            others: vec![program(Flavor::Next, None)],
+            ..pair.clone()
+        };
+        let labels: Vec<String> = plain.ladder().iter().map(|p| p.flavor_label()).collect();
+        assert_eq!(
+            labels,
+            ["legacy", "modern"],
+            "no bridge steps: the two ends"
+        );
+        assert!(!plain.has_ladder());
+        let step = Pair::between("demo", pair.ladder()[1], pair.ladder()[2]);
+        assert_eq!(step.legacy.as_ref().and_then(|p| p.step), Some(1));
+        assert_eq!(step.modern.as_ref().and_then(|p| p.step), Some(2));
+    }
+
+    #[test]
+    fn every_bridge_step_says_what_it_does_and_each_pitfall_sits_beside_a_step() {
+        let catalogue = Catalogue::load().unwrap();
+        let all = pairs(&catalogue);
+        let pitfalls = pitfalls(&all);
+        for pair in all.iter().filter(|p| p.has_ladder()) {
+            if pitfalls.iter().any(|f| f.program.name == pair.name) {
+                continue;
+            }
+            let ladder = pair.ladder();
+            assert_eq!(
+                ladder.first().map(|p| p.flavor),
+                Some(Flavor::Legacy),
+                "{}",
+                pair.name
+            );
+            assert_eq!(
+                ladder.last().map(|p| p.flavor),
+                Some(Flavor::Modern),
+                "{}",
+                pair.name
+            );
+            for (i, step) in ladder[1..ladder.len() - 1].iter().enumerate() {
+                assert_eq!(
+                    step.step,
+                    Some(i as u32 + 1),
+                    "{}: steps count 1, 2, …",
+                    step.package
+                );
+                let summary = step_summary(step).unwrap_or_default();
+                assert!(
+                    summary.len() > 80,
+                    "{}: no `# {STEP_SECTION}` paragraph",
+                    step.package
+                );
+            }
+        }
+        for f in &pitfalls {
+            assert!(
+                f.right.is_some(),
+                "{}: no step {:?} on {}",
+                f.program.package,
+                f.program.step,
+                f.ladder
+            );
+        }
+    }
+
+    /// "How to migrate" in the README quotes code and links the line that holds it
+    /// (`` `code` ([step:N](path#LN)) ``): each link still points at that code.
+    #[test]
+    fn readme_links_point_at_the_code_they_quote() {
+        let root = harness::project_root();
+        let readme = fs::read_to_string(root.join("README.md")).unwrap();
+        let mut checked = 0;
+        for (at, _) in readme.match_indices("` ([") {
+            let code = &readme[readme[..at].rfind('`').unwrap() + 1..at];
+            let rest = &readme[at..];
+            let open = rest.find("](").unwrap() + 2;
+            let close = open + rest[open..].find(')').unwrap();
+            let Some((path, line)) = rest[open..close].split_once("#L") else {
+                continue;
+            };
+            let n: usize = line.parse().unwrap();
+            let text = fs::read_to_string(root.join(path)).unwrap();
+            let now = text.lines().position(|l| l.contains(code)).map(|i| i + 1);
+            assert!(
+                text.lines().nth(n - 1).is_some_and(|l| l.contains(code)),
+                "README links {path}:{n} for `{code}`, which is at line {now:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} links found");
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! A `next` program (io_uring, batched I/O) has no legacy side: it is traced beside
 //! its declared readiness sibling (`echo-uring` beside modern `echo-epoll-edge`), so
 //! that `io_uring_enter` per echo reads against `epoll_wait`, `recvfrom` and `sendto`
-//! per echo. For the echo families the server's CPU time per unit is measured too, in
-//! a second run of the same workload without strace (ptrace multiplies the cost of a
-//! system call, so a traced run says nothing about CPU).
+//! per echo. For the echo and ident families the server's CPU time per unit (echo,
+//! KiB, query) is measured too, in a second run of the same workload without strace
+//! (ptrace multiplies the cost of a system call, so a traced run says nothing about
+//! CPU).
 //!
 //! Besides what it prints, every traced side is saved as JSON (with the command, time
 //! and machine) to `target/trace/PROGRAM-FLAVOR.json`, next to its raw strace output:
@@ -53,7 +54,7 @@ use crate::runinfo::RunInfo;
 pub struct Args {
     /// Programs to trace (e.g. echo-tokio).
     programs: Vec<String>,
-    /// Trace every pair.
+    /// Trace every pair (pitfalls only when named).
     #[arg(long)]
     all: bool,
     /// Only this flavor.
@@ -221,7 +222,11 @@ pub fn main(args: Args) -> Result<i32> {
     let catalogue = Catalogue::load()?;
     let all = pairs::pairs(&catalogue);
     let chosen: Vec<&Pair> = if args.all {
-        all.iter().collect()
+        // A pitfall (a ladder's step done in the wrong order) may fail the workload on
+        // purpose (one ignores SIGTERM): traced when named, not with --all.
+        all.iter()
+            .filter(|p| p.programs().all(|p| p.declared.pitfall_of.is_none()))
+            .collect()
     } else if args.programs.is_empty() {
         let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
         return Err(harness::UsageError(format!(
@@ -235,7 +240,8 @@ pub fn main(args: Args) -> Result<i32> {
             .map(|n| pairs::find(&all, n))
             .collect::<Result<_>>()?
     };
-    // A next program is traced beside its readiness sibling.
+    // A next program is traced beside its readiness sibling, a pitfall beside the
+    // step it gets wrong.
     let shown: Vec<Pair> = chosen.iter().map(|p| diff::as_shown(&all, p)).collect();
     let chosen: Vec<&Pair> = shown.iter().collect();
     // A program that does not say what it is has no workload: name it and stop.
@@ -325,8 +331,16 @@ fn trace_pair(
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for program in pair.programs().filter(|p| flavors.contains(&p.flavor)) {
         let exe = built.exe(&program.package)?;
-        let label = program.flavor_label();
-        let raw = dir.join(format!("{}-{label}.strace", program.name));
+        // A pitfall's column is marked, beside the step it gets wrong.
+        let label = match program.declared.pitfall_of {
+            Some(_) => format!("{} ✗", program.flavor_label()),
+            None => program.flavor_label(),
+        };
+        let raw = dir.join(format!(
+            "{}-{}.strace",
+            program.name,
+            program.flavor_label()
+        ));
         eprintln!("tracing {} ({})…", program.package, out.workload);
         let t = trace_one(strace, exe, &raw, family, count)
             .with_context(|| format!("tracing {}", program.package))?;
@@ -386,9 +400,9 @@ fn trace_one(
 
 /// The server's CPU time per unit of the family's workload, run without strace: the
 /// process CPU clock (every thread, nanoseconds) read before and after the workload.
-/// `None` for the families whose workload is not a stream of echoes.
+/// `None` for the families whose workload is not a stream of echoes or queries.
 fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
-    if !matches!(family, Family::UdpEcho | Family::TcpEcho) {
+    if !matches!(family, Family::UdpEcho | Family::TcpEcho | Family::Ident) {
         return Ok(None);
     }
     let (args, listening) = family.args(count);
@@ -398,6 +412,7 @@ fn cpu_per_unit(exe: &Path, family: Family, count: u64) -> Result<Option<f64>> {
     let before = Duration::from(clock.now().context("the server's CPU clock")?);
     let work = match family {
         Family::TcpEcho => tcp_echo(addrs[0], count)?,
+        Family::Ident => ident(addrs[0], count)?,
         _ => udp_load(count).drive(addrs[0])?,
     };
     let after = Duration::from(clock.now().context("the server's CPU clock")?);
@@ -752,10 +767,11 @@ pub fn table(trace: &ProgramTrace) -> String {
     );
     for t in &trace.flavors {
         if let Some(sibling) = &t.program {
-            out.push_str(&format!(
-                "  column {}: {sibling}, its readiness sibling\n",
-                t.flavor
-            ));
+            let role = match t.flavor.starts_with("bridge") {
+                true => "the step it gets wrong",
+                false => "its readiness sibling",
+            };
+            out.push_str(&format!("  column {}: {sibling}, {role}\n", t.flavor));
         }
     }
     let per_unit = rows(trace);
@@ -769,10 +785,18 @@ pub fn table(trace: &ProgramTrace) -> String {
         .chain([cpu_label(trace).chars().count() + 2])
         .max()
         .unwrap_or(30);
+    // Ten columns a cell, more for a longer label (`bridge-2 ✗`).
+    let cw = trace
+        .flavors
+        .iter()
+        .map(|t| t.flavor.chars().count() + 1)
+        .max()
+        .unwrap_or(10)
+        .max(10);
     let head = |title: &str| {
         let mut s = format!("{title:<width$}");
         for t in &trace.flavors {
-            s.push_str(&format!("{:>10}", t.flavor));
+            s.push_str(&format!("{:>cw$}", t.flavor));
         }
         s.push('\n');
         s
@@ -780,7 +804,7 @@ pub fn table(trace: &ProgramTrace) -> String {
     let line = |name: &str, cells: Vec<String>| {
         let mut s = format!("  {name:<w$}", w = width - 2);
         for c in cells {
-            s.push_str(&format!("{c:>10}"));
+            s.push_str(&format!("{c:>cw$}"));
         }
         s.push('\n');
         s

@@ -1016,9 +1016,16 @@ pub const DURING_LOOKUP: &[(&str, &[Flavor], DuringLookup, &str)] = &[
     ),
     (
         "ident-service",
-        &[Flavor::Legacy, Flavor::Modern],
+        &[Flavor::Legacy, Flavor::Bridge, Flavor::Modern],
         DuringLookup::Waits,
         "the service computes each reply in `call`, on the event loop's only thread",
+    ),
+    (
+        "ident-service-old-timer",
+        &[Flavor::Bridge],
+        DuringLookup::Waits,
+        "ident-service's step 2 with the old idle timer: the service computes each reply \
+         in `call`, on the runtime's only thread",
     ),
     (
         "ident-pool",
