@@ -302,8 +302,7 @@ fn run_missing(book: &Book, catalogue: &Catalogue, dir: &Path, args: &Args) -> R
             run_xtask(&["bench", "--quick", "--out", &out_s])?;
         }
     }
-    if args.sweep_polls || (args.run_missing && have.polls.is_err() && args.polls_json.is_none())
-    {
+    if args.sweep_polls || (args.run_missing && have.polls.is_err() && args.polls_json.is_none()) {
         let sweep = polls::measure(catalogue.programs())?;
         let path = results::sweep_path(dir);
         save(&path, &sweep)?;

@@ -580,6 +580,7 @@ fn figures_of(p: &PairInfo, results: &Results) -> Vec<Made> {
         }
         Family::MioEmpty | Family::MioPipe => out.push(charts::whole_run(results, &p.pair)),
         Family::UdpWaiters | Family::CoopBudget => {
+            out.extend(charts::readiness_figures(results, &p.pair, p.family));
             out.push(charts::syscalls_per_unit(results, &p.pair));
         }
     }
@@ -1010,7 +1011,8 @@ pub fn sources(book: &Book, results: &Results) -> String {
     let _ = write!(
         md,
         "The book takes the latest results under `{}` (`trace/*.json`, `bench/bench.json`, \
-         `study/polls.json`); `cargo xtask study --run-missing` measures what is missing first. \
+         `study/polls.json`, `study/readiness.json`); `cargo xtask study --run-missing` \
+         measures what is missing first. \
          Made on {}.\n\n",
         escape(&harness::workspace::relative(&results.dir)),
         crate::runinfo::utc(results.now)
@@ -1036,6 +1038,21 @@ pub fn sources(book: &Book, results: &Results) -> String {
                 md,
                 "Missing: {}. Made by `cargo xtask study --run-missing` (or `--sweep-polls`).\n\n",
                 escape(why)
+            );
+        }
+    }
+    md.push_str("## Readiness measurements\n\n");
+    match &results.readiness {
+        Ok(r) => md.push_str(&block(&format!(
+            "<p class=\"source\">{}</p>",
+            charts::provenance(&[("readiness".into(), &r.source)], results.now)
+        ))),
+        Err(why) => {
+            let _ = write!(
+                md,
+                "Missing: {}. Made by `{}` (or `cargo xtask study --run-missing`).\n\n",
+                escape(why),
+                charts::MEASURE_READINESS
             );
         }
     }

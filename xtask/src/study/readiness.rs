@@ -39,6 +39,10 @@ pub const TASKS: usize = 4;
 pub const PROBES: usize = 40;
 /// What each datagram of the burst costs its task (`--work-ms`).
 pub const BURST_WORK: Duration = Duration::from_millis(300);
+/// tokio 1's cooperative budget per poll of a task (128 units), and the hand-made
+/// budget of `legacy-coop-budget --loop fixed`, the same on purpose: a reader that
+/// yields reads at most this many datagrams in one poll.
+pub const BUDGET: u64 = 128;
 /// Rounds of each `coop-budget` flood.
 pub const ROUNDS: usize = 3;
 /// The flood: as the suite's `flood-loop-*` checks send it (tests/src/checks/coop.rs).
@@ -96,7 +100,7 @@ impl Method {
     /// The loads in a sentence, for captions.
     pub fn describe(&self) -> String {
         format!(
-            "release builds; udp-waiters: {} datagrams one at a time to {} idle tasks, then {} at \
+            "Release builds; udp-waiters: {} datagrams one at a time to {} idle tasks, then {} at \
              once to tasks that work {} ms on each; coop-budget: {} flood{} per loop of {} \
              datagrams/s for {} ms, each datagram costing the reader {} µs of CPU",
             self.probes,
@@ -223,7 +227,10 @@ pub fn measure(programs: &[Program]) -> Result<Readiness> {
         let exe = built.exe(&p.package)?;
         match p.family() {
             Ok(Family::UdpWaiters) => {
-                eprintln!("readiness: {}: {PROBES} datagrams one at a time, then a burst…", p.package);
+                eprintln!(
+                    "readiness: {}: {PROBES} datagrams one at a time, then a burst…",
+                    p.package
+                );
                 waiters.push(measure_waiters(p, exe).with_context(|| p.package.clone())?);
             }
             Ok(Family::CoopBudget) => {
@@ -288,7 +295,14 @@ fn start_waiters(exe: &Path, work: Duration) -> Result<(Running, SocketAddr)> {
     let work = work.as_millis().to_string();
     let (mut run, addrs) = Running::server(
         exe,
-        &["--bind", "127.0.0.1:0", "--tasks", &tasks, "--work-ms", &work],
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--tasks",
+            &tasks,
+            "--work-ms",
+            &work,
+        ],
         None,
         1,
     )?;
@@ -432,7 +446,10 @@ fn flood_round(exe: &Path, read_loop: ReadLoop) -> Result<CoopRound> {
     let Some(Event::Summary(c)) = events.last() else {
         bail!("the last line is not a summary: {:?}", events.last());
     };
-    let get = |k: &str| c.get(k).with_context(|| format!("summary without {k}: {c:?}"));
+    let get = |k: &str| {
+        c.get(k)
+            .with_context(|| format!("summary without {k}: {c:?}"))
+    };
     let (mut between, mut most_between) = (0, 0);
     for e in &events {
         match e {

@@ -164,7 +164,10 @@ impl Bench {
         sockets: Option<usize>,
     ) -> Option<&BenchEntry> {
         self.entries.iter().find(|e| {
-            e.program == program && e.flavor == flavor && e.sockets == sockets && e.variant.is_none()
+            e.program == program
+                && e.flavor == flavor
+                && e.sockets == sockets
+                && e.variant.is_none()
         })
     }
 
