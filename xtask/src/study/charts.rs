@@ -993,7 +993,7 @@ pub fn coop_ticker_delay(results: &Results, pair: &Pair) -> Made {
             pair.name
         ),
         format!(
-            "How late the ticker (a task due every 10 ms on the reader's thread) ran at worst \
+            "How late the ticker (a task on the reader's thread that prints <code>tick N late US us</code>) ran at worst \
              while the socket was flooded: the summary's <code>worst_late_us</code>. A bar at \
              the line: the ticker waited for the whole flood. {} {}",
             coop_caption(r),
