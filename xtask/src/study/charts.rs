@@ -1052,3 +1052,82 @@ pub fn finish(svg: Result<String>, file: String, alt: String, caption: String) -
         Err(e) => Made::missing(&alt, format!("the figure could not be drawn: {e:#}"), ""),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::results::{Conformance, Files};
+
+    #[test]
+    fn a_variant_is_drawn_beside_its_side() {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-charts-variant-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let entry = |flavor: &str, variant: Option<&str>, us: f64| {
+            serde_json::json!({
+                "program": "ident-pool", "flavor": flavor, "variant": variant,
+                "median": {"cpu_per_query_us": us},
+                "min": {"cpu_per_query_us": us * 0.9},
+                "max": {"cpu_per_query_us": us * 1.1},
+            })
+        };
+        let bench = serde_json::json!({
+            "command": "cargo xtask bench",
+            "method": {"profile": "release", "rounds": 3},
+            "entries": [
+                entry("legacy", None, 40.0),
+                entry("modern", None, 30.0),
+                entry("modern", Some("--lookup proc"), 70.0),
+            ],
+        });
+        let file = dir.join("bench.json");
+        std::fs::write(&file, bench.to_string()).unwrap();
+        let results = Results::load(
+            &dir,
+            &[],
+            Files {
+                bench: Some(file),
+                ..Default::default()
+            },
+            Conformance {
+                source: "not run".into(),
+                rows: None,
+            },
+        );
+        let pair = Pair {
+            name: "ident-pool".into(),
+            legacy: None,
+            modern: None,
+            others: Vec::new(),
+        };
+        let made = bench_figures(&results, &pair, Family::Ident);
+        let [Made::Figure(f)] = made.as_slice() else {
+            panic!("one figure: {made:?}")
+        };
+        assert!(f.svg.contains("modern --lookup proc"), "the variant's bar");
+        assert!(
+            !f.svg.contains("legacy --lookup proc"),
+            "only where measured"
+        );
+        assert!(f.svg.contains("\n70\n</text>"), "its median beside it");
+        // Its own entry, not the default one.
+        let b = results.bench.as_ref().unwrap();
+        assert_eq!(
+            b.data
+                .variant("ident-pool", "modern", "--lookup proc")
+                .and_then(|e| e.figure("cpu_per_query_us"))
+                .map(|s| s.median),
+            Some(70.0)
+        );
+        assert_eq!(
+            b.data
+                .entry("ident-pool", "modern", None)
+                .map(|e| e.median["cpu_per_query_us"]),
+            Some(30.0)
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
