@@ -954,17 +954,13 @@ fn coop_bars(
     })
 }
 
-/// What the whiskers of a `coop-budget` figure are, and the load.
+/// What the bars and whiskers of a `coop-budget` figure are (the load itself is in
+/// the provenance that follows).
 fn coop_caption(r: &Loaded<Readiness>) -> String {
-    let m = &r.data.method;
     format!(
         "Log scale. Bars: the median over {} rounds per loop; whiskers: the lowest and highest \
-         round (each round a fresh run of the program and one flood of {} datagrams/s for {} ms, \
-         each datagram costing the reader {} µs of CPU).",
-        m.rounds,
-        figures::short(m.flood_rate as f64),
-        m.flood_ms,
-        m.cost_us
+         round (each round a fresh run of the program and one flood).",
+        r.data.method.rounds
     )
 }
 
@@ -994,8 +990,8 @@ pub fn coop_ticker_delay(results: &Results, pair: &Pair) -> Made {
         ),
         format!(
             "How late the ticker (a task on the reader's thread that prints <code>tick N late US us</code>) ran at worst \
-             while the socket was flooded: the summary's <code>worst_late_us</code>. A bar at \
-             the line: the ticker waited for the whole flood. {} {}",
+             while the socket was flooded: the summary's <code>worst_late_us</code>. A bar that \
+             reaches the line: the ticker waited for the whole flood. {} {}",
             coop_caption(r),
             readiness_provenance(results, r)
         ),
