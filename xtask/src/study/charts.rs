@@ -10,6 +10,7 @@ use harness::{Family, Polls};
 
 use super::figures::{self, flavor_style, BarSeries, Bars, Line, Lines, Panel, Value};
 use super::polls::Sweep;
+use super::readiness::{self, Coop, Readiness, Waiters};
 use super::results::{flavor_rank, Bench, Loaded, Results, Source, Spread};
 use crate::doc::escape;
 use crate::pairs::Pair;
@@ -324,6 +325,18 @@ fn bench_flavors(b: &Bench, program: &str) -> Vec<String> {
     out
 }
 
+/// A flavor's colour, paler, for a variant of its program.
+fn variant_style(flavor: &str) -> figures::Style {
+    let mut style = flavor_style(flavor);
+    let pale = |c: u8| c + (255 - c) / 2;
+    style.color = plotters::style::RGBColor(
+        pale(style.color.0),
+        pale(style.color.1),
+        pale(style.color.2),
+    );
+    style
+}
+
 /// The value axis of a bar chart.
 struct BarAxis {
     unit: &'static str,
@@ -368,6 +381,30 @@ fn bench_bars(
                 .collect(),
         })
         .collect();
+    // A second configuration of the program (`--lookup proc`), beside each side.
+    let mut variants: Vec<&str> = b
+        .data
+        .entries
+        .iter()
+        .filter(|e| e.program == pair.name)
+        .filter_map(|e| e.variant.as_deref())
+        .collect();
+    variants.sort();
+    variants.dedup();
+    for v in variants {
+        for f in &flavors {
+            if let Some(e) = b.data.variant(&pair.name, f, v) {
+                series.push(BarSeries {
+                    name: format!("{f} {v}"),
+                    style: variant_style(f),
+                    values: rows
+                        .iter()
+                        .map(|(key, _, scale)| e.figure(key).map(|s| spread_value(s, *scale)))
+                        .collect(),
+                });
+            }
+        }
+    }
     if with_raw_baseline {
         if let Some(e) = b.data.entries.iter().find(|e| e.raw_baseline) {
             series.push(BarSeries {
@@ -668,6 +705,337 @@ pub fn polls_lines(panels: Vec<Panel>) -> Lines {
     }
 }
 
+/// The command that measures the readiness figures.
+pub const MEASURE_READINESS: &str = "cargo xtask study --measure-readiness";
+
+fn readiness_of<'a>(results: &'a Results, what: &str) -> Result<&'a Loaded<Readiness>, Made> {
+    results
+        .readiness
+        .as_ref()
+        .map_err(|why| Made::missing(what, why.clone(), MEASURE_READINESS))
+}
+
+/// The `udp-waiters` figures of a pair, one per side in story order.
+pub fn waiters_of<'a>(r: &'a Readiness, program: &str) -> Vec<&'a Waiters> {
+    let mut out: Vec<&Waiters> = r.waiters.iter().filter(|w| w.program == program).collect();
+    out.sort_by_key(|w| flavor_rank(&w.flavor));
+    out
+}
+
+/// What the `coop-budget` figures hold of a pair: its sides in story order, and the
+/// `--loop`s measured (in the order they were measured).
+fn coop_of(r: &Readiness, program: &str) -> (Vec<String>, Vec<String>) {
+    let mut flavors: Vec<String> = Vec::new();
+    let mut loops: Vec<String> = Vec::new();
+    for c in r.coop.iter().filter(|c| c.program == program) {
+        if !flavors.contains(&c.flavor) {
+            flavors.push(c.flavor.clone());
+        }
+        if !loops.contains(&c.read_loop) {
+            loops.push(c.read_loop.clone());
+        }
+    }
+    flavors.sort_by_key(|f| flavor_rank(f));
+    (flavors, loops)
+}
+
+fn no_figures_of(what: &str, r: &Loaded<Readiness>, program: &str) -> Made {
+    Made::missing(
+        what,
+        format!("{} has no figures of {program}", r.source.file),
+        MEASURE_READINESS,
+    )
+}
+
+fn readiness_provenance(results: &Results, r: &Loaded<Readiness>) -> String {
+    provenance(&[("readiness".into(), &r.source)], results.now)
+}
+
+/// The figures of the readiness chapter, by family (the other families: none).
+pub fn readiness_figures(results: &Results, pair: &Pair, family: Family) -> Vec<Made> {
+    match family {
+        Family::UdpWaiters => vec![waiters_woken(results, pair), waiters_burst(results, pair)],
+        Family::CoopBudget => vec![
+            coop_ticker_delay(results, pair),
+            coop_per_poll(results, pair),
+        ],
+        Family::UdpEcho
+        | Family::Multisocket
+        | Family::FutureNotify
+        | Family::MioEmpty
+        | Family::MioMixed
+        | Family::MioPipe
+        | Family::TcpEcho
+        | Family::Ident => Vec::new(),
+    }
+}
+
+/// `udp-waiters`: who a datagram wakes — wake-ups per datagram and tasks ever woken,
+/// each side.
+pub fn waiters_woken(results: &Results, pair: &Pair) -> Made {
+    let what = "wake-ups per datagram of tasks waiting on one socket";
+    let r = match readiness_of(results, what) {
+        Ok(r) => r,
+        Err(m) => return m,
+    };
+    let sides = waiters_of(&r.data, &pair.name);
+    if sides.is_empty() {
+        return no_figures_of(what, r, &pair.name);
+    }
+    let tasks = r.data.method.tasks;
+    let figure = Bars {
+        categories: vec![
+            "wake-ups per datagram".into(),
+            format!("tasks ever woken (of {tasks})"),
+        ],
+        series: sides
+            .iter()
+            .map(|w| BarSeries {
+                name: w.flavor.clone(),
+                style: flavor_style(&w.flavor),
+                values: vec![
+                    Some(Value::exact(w.woken_per_datagram())),
+                    Some(Value::exact(w.tasks_woken() as f64)),
+                ],
+            })
+            .collect(),
+        axis: "tasks".into(),
+        log: false,
+        reference: None,
+        format: figures::short,
+    };
+    let reads: Vec<String> = sides
+        .iter()
+        .map(|w| {
+            let per: Vec<String> = w.tasks.iter().map(|t| t.recv.to_string()).collect();
+            format!("{} {}", w.flavor, per.join("/"))
+        })
+        .collect();
+    finish(
+        figure.svg(),
+        format!("{}-woken.svg", pair.name),
+        format!(
+            "Wake-ups per datagram and tasks woken of {}, by side",
+            pair.name
+        ),
+        format!(
+            "{} datagrams sent one at a time to {tasks} idle tasks that share one socket \
+             (<code>--work-ms 0</code>); a wake-up is a <code>task #i woken</code> line after \
+             start-up, <i>tasks ever woken</i> how many of the {tasks} tasks printed one. \
+             Datagrams read by task #0/#1/…: {}. {}",
+            r.data.method.probes,
+            escape(&reads.join("; ")),
+            readiness_provenance(results, r)
+        ),
+    )
+}
+
+/// `udp-waiters`: a burst of one datagram per task to tasks that each work on a
+/// datagram — when each datagram was read, each side.
+pub fn waiters_burst(results: &Results, pair: &Pair) -> Made {
+    let what = "when each datagram of a burst was read";
+    let r = match readiness_of(results, what) {
+        Ok(r) => r,
+        Err(m) => return m,
+    };
+    let sides = waiters_of(&r.data, &pair.name);
+    if sides.is_empty() {
+        return no_figures_of(what, r, &pair.name);
+    }
+    let m = &r.data.method;
+    let ordinal = |i: usize| match i {
+        0 => "1st".to_string(),
+        1 => "2nd".to_string(),
+        2 => "3rd".to_string(),
+        n => format!("{}th", n + 1),
+    };
+    let figure = Bars {
+        categories: (0..m.tasks)
+            .map(|i| format!("{} datagram read", ordinal(i)))
+            .collect(),
+        series: sides
+            .iter()
+            .map(|w| BarSeries {
+                name: w.flavor.clone(),
+                style: flavor_style(&w.flavor),
+                values: (0..m.tasks)
+                    .map(|i| w.burst.get(i).map(|b| Value::exact(b.after_ms)))
+                    .collect(),
+            })
+            .collect(),
+        axis: "ms after the burst was sent".into(),
+        log: false,
+        reference: Some((
+            m.burst_work_ms as f64,
+            format!("one datagram's work ({} ms)", m.burst_work_ms),
+        )),
+        format: figures::short,
+    };
+    let who: Vec<String> = sides
+        .iter()
+        .map(|w| {
+            let tasks: Vec<String> = w.burst.iter().map(|b| format!("#{}", b.task)).collect();
+            let last = w.burst_last_ms().map_or("none read".to_string(), |ms| {
+                format!("last after {} ms", figures::short(ms))
+            });
+            let unread = m.tasks.saturating_sub(w.burst.len());
+            let unread = if unread > 0 {
+                format!(", {unread} never read: shown as <i>not measured</i>")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} by task{} {} ({last}{unread})",
+                escape(&w.flavor),
+                if tasks.len() == 1 { "" } else { "s" },
+                tasks.join(", ")
+            )
+        })
+        .collect();
+    finish(
+        figure.svg(),
+        format!("{}-burst.svg", pair.name),
+        format!(
+            "When each of {} datagrams sent at once was read by {}, by side",
+            m.tasks, pair.name
+        ),
+        format!(
+            "{} datagrams sent at once to {} idle tasks sharing one socket, each task busy \
+             <code>--work-ms {}</code> with a datagram it read; each bar is when a \
+             <code>task #i recv</code> line arrived, in the order they came. Read: {}. {}",
+            m.tasks,
+            m.tasks,
+            m.burst_work_ms,
+            who.join("; "),
+            readiness_provenance(results, r)
+        ),
+    )
+}
+
+/// A `coop-budget` figure: one group per `--loop`, one bar per side, the median over
+/// the floods with the lowest and highest as whiskers.
+fn coop_bars(
+    r: &Loaded<Readiness>,
+    program: &str,
+    figure: impl Fn(&readiness::CoopRound) -> f64,
+    axis: &str,
+    reference: (f64, String),
+) -> Option<Bars> {
+    let (flavors, loops) = coop_of(&r.data, program);
+    if flavors.is_empty() {
+        return None;
+    }
+    let run = |f: &str, l: &str| -> Option<&Coop> {
+        r.data
+            .coop
+            .iter()
+            .find(|c| c.program == program && c.flavor == f && c.read_loop == l)
+    };
+    Some(Bars {
+        categories: loops.iter().map(|l| format!("--loop {l}")).collect(),
+        series: flavors
+            .iter()
+            .map(|f| BarSeries {
+                name: f.clone(),
+                style: flavor_style(f),
+                values: loops
+                    .iter()
+                    .map(|l| {
+                        let (median, lo, hi) = run(f, l)?.spread(&figure)?;
+                        Some(Value::spread(median, lo, hi))
+                    })
+                    .collect(),
+            })
+            .collect(),
+        axis: axis.into(),
+        log: true,
+        reference: Some(reference),
+        format: figures::short,
+    })
+}
+
+/// What the bars and whiskers of a `coop-budget` figure are (the load itself is in
+/// the provenance that follows).
+fn coop_caption(r: &Loaded<Readiness>) -> String {
+    format!(
+        "Log scale. Bars: the median over {} rounds per loop; whiskers: the lowest and highest \
+         round (each round a fresh run of the program and one flood).",
+        r.data.method.rounds
+    )
+}
+
+/// `coop-budget`: how late the ticker beside the flooded reader ran, per `--loop`.
+pub fn coop_ticker_delay(results: &Results, pair: &Pair) -> Made {
+    let what = "the ticker's worst delay under a flood, per --loop";
+    let r = match readiness_of(results, what) {
+        Ok(r) => r,
+        Err(m) => return m,
+    };
+    let flood = r.data.method.flood_ms as f64;
+    let Some(figure) = coop_bars(
+        r,
+        &pair.name,
+        |x| x.worst_late_us as f64 / 1e3,
+        "ms the ticker ran late, at worst",
+        (flood, format!("the flood's length ({} ms)", flood)),
+    ) else {
+        return no_figures_of(what, r, &pair.name);
+    };
+    finish(
+        figure.svg(),
+        format!("{}-ticker-delay.svg", pair.name),
+        format!(
+            "Worst delay of the ticker beside a flooded reader of {}, per --loop and side",
+            pair.name
+        ),
+        format!(
+            "How late the ticker (a task on the reader's thread that prints <code>tick N late US us</code>) ran at worst \
+             while the socket was flooded: the summary's <code>worst_late_us</code>. A bar that \
+             reaches the line: the ticker waited for the whole flood. {} {}",
+            coop_caption(r),
+            readiness_provenance(results, r)
+        ),
+    )
+}
+
+/// `coop-budget`: the most datagrams the reader read in one poll, per `--loop`.
+pub fn coop_per_poll(results: &Results, pair: &Pair) -> Made {
+    let what = "the most datagrams read in one poll under a flood, per --loop";
+    let r = match readiness_of(results, what) {
+        Ok(r) => r,
+        Err(m) => return m,
+    };
+    let Some(figure) = coop_bars(
+        r,
+        &pair.name,
+        |x| x.most_per_poll as f64,
+        "datagrams read in one poll of the reader, at most",
+        (
+            readiness::BUDGET as f64,
+            format!("the budget ({} datagrams)", readiness::BUDGET),
+        ),
+    ) else {
+        return no_figures_of(what, r, &pair.name);
+    };
+    finish(
+        figure.svg(),
+        format!("{}-per-poll.svg", pair.name),
+        format!(
+            "Most datagrams read in one poll by {}, per --loop and side",
+            pair.name
+        ),
+        format!(
+            "The most datagrams the reader read before it gave the thread back (the summary's \
+             <code>most_per_poll</code>). The line: tokio 1's cooperative budget, {} units per \
+             poll of a task, which <code>legacy --loop fixed</code> copies by hand; a reader that \
+             yields stops there, one that does not reads on while the flood lasts. {} {}",
+            readiness::BUDGET,
+            coop_caption(r),
+            readiness_provenance(results, r)
+        ),
+    )
+}
+
 /// Wraps a drawn figure, or says why it could not be drawn.
 pub fn finish(svg: Result<String>, file: String, alt: String, caption: String) -> Made {
     match svg {
@@ -678,5 +1046,84 @@ pub fn finish(svg: Result<String>, file: String, alt: String, caption: String) -
             caption,
         }),
         Err(e) => Made::missing(&alt, format!("the figure could not be drawn: {e:#}"), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::results::{Conformance, Files};
+
+    #[test]
+    fn a_variant_is_drawn_beside_its_side() {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-charts-variant-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let entry = |flavor: &str, variant: Option<&str>, us: f64| {
+            serde_json::json!({
+                "program": "ident-pool", "flavor": flavor, "variant": variant,
+                "median": {"cpu_per_query_us": us},
+                "min": {"cpu_per_query_us": us * 0.9},
+                "max": {"cpu_per_query_us": us * 1.1},
+            })
+        };
+        let bench = serde_json::json!({
+            "command": "cargo xtask bench",
+            "method": {"profile": "release", "rounds": 3},
+            "entries": [
+                entry("legacy", None, 40.0),
+                entry("modern", None, 30.0),
+                entry("modern", Some("--lookup proc"), 70.0),
+            ],
+        });
+        let file = dir.join("bench.json");
+        std::fs::write(&file, bench.to_string()).unwrap();
+        let results = Results::load(
+            &dir,
+            &[],
+            Files {
+                bench: Some(file),
+                ..Default::default()
+            },
+            Conformance {
+                source: "not run".into(),
+                rows: None,
+            },
+        );
+        let pair = Pair {
+            name: "ident-pool".into(),
+            legacy: None,
+            modern: None,
+            others: Vec::new(),
+        };
+        let made = bench_figures(&results, &pair, Family::Ident);
+        let [Made::Figure(f)] = made.as_slice() else {
+            panic!("one figure: {made:?}")
+        };
+        assert!(f.svg.contains("modern --lookup proc"), "the variant's bar");
+        assert!(
+            !f.svg.contains("legacy --lookup proc"),
+            "only where measured"
+        );
+        assert!(f.svg.contains("\n70\n</text>"), "its median beside it");
+        // Its own entry, not the default one.
+        let b = results.bench.as_ref().unwrap();
+        assert_eq!(
+            b.data
+                .variant("ident-pool", "modern", "--lookup proc")
+                .and_then(|e| e.figure("cpu_per_query_us"))
+                .map(|s| s.median),
+            Some(70.0)
+        );
+        assert_eq!(
+            b.data
+                .entry("ident-pool", "modern", None)
+                .map(|e| e.median["cpu_per_query_us"]),
+            Some(30.0)
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -10,7 +10,8 @@ use harness::{Chapter, Family};
 
 use super::charts::{self, Made};
 use super::figures::{self, flavor_style, short, BarSeries, Bars, Value};
-use super::results::Results;
+use super::readiness::{self, Coop};
+use super::results::{flavor_rank, Results};
 use super::{Book, PairInfo};
 use crate::doc::escape;
 use crate::trace;
@@ -35,6 +36,7 @@ pub fn all(book: &Book, results: &Results) -> Vec<Finding> {
         cpu_against_sockets(book, results),
         wakeup_fds(book, results),
         tcp_and_ident(book, results),
+        ticker_under_flood(book, results),
     ]
 }
 
@@ -799,6 +801,101 @@ fn tcp_and_ident(book: &Book, results: &Results) -> Finding {
         link: book
             .chapter_of(Family::TcpEcho)
             .map(|c| (c.path.clone(), c.title.clone())),
+    }
+}
+
+/// The `coop-budget` pair: how late the ticker beside a flooded reader ran, where the
+/// reader gave the thread back after a budget's worth of datagrams and where it read on.
+fn ticker_under_flood(book: &Book, results: &Results) -> Finding {
+    let title = "A ticker beside a flooded reader";
+    let what = "the ticker's worst delay under a flood";
+    let r = match &results.readiness {
+        Ok(r) => r,
+        Err(why) => return missing(title, what, why.clone(), charts::MEASURE_READINESS),
+    };
+    let pairs = pairs_of(book, &[Family::CoopBudget]);
+    let Some(pair) = pairs
+        .iter()
+        .copied()
+        .find(|p| r.data.coop.iter().any(|c| c.program == p.name))
+    else {
+        return missing(
+            title,
+            what,
+            format!("{} has no figures of a coop-budget program", r.source.file),
+            charts::MEASURE_READINESS,
+        );
+    };
+    // Per side and loop: the median worst delay (ms) and most read in one poll.
+    let mut runs: Vec<(&Coop, f64, f64)> = r
+        .data
+        .coop
+        .iter()
+        .filter(|c| c.program == pair.name)
+        .filter_map(|c| {
+            let late = c.spread(|x| x.worst_late_us as f64 / 1e3)?.0;
+            let most = c.spread(|x| x.most_per_poll as f64)?.0;
+            Some((c, late, most))
+        })
+        .collect();
+    runs.sort_by_key(|(c, _, _)| flavor_rank(&c.flavor));
+    let (yields, reads_on): (Vec<_>, Vec<_>) = runs
+        .iter()
+        .partition(|(_, _, most)| *most <= readiness::BUDGET as f64);
+    // `legacy --loop recv and --loop ready; modern --loop ready`
+    let loops = |group: &[&(&Coop, f64, f64)]| -> String {
+        let mut flavors: Vec<&str> = group.iter().map(|(c, _, _)| c.flavor.as_str()).collect();
+        flavors.dedup();
+        let sides: Vec<String> = flavors
+            .into_iter()
+            .map(|f| {
+                let l: Vec<String> = group
+                    .iter()
+                    .filter(|(c, _, _)| c.flavor == f)
+                    .map(|(c, _, _)| code(&format!("--loop {}", c.read_loop)))
+                    .collect();
+                format!("{} {}", escape(f), and_list(&l))
+            })
+            .collect();
+        sides.join("; ")
+    };
+    let range = |group: &[&(&Coop, f64, f64)]| -> (f64, f64) {
+        group
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), (_, late, _)| {
+                (a.min(*late), b.max(*late))
+            })
+    };
+    let mut parts = Vec::new();
+    if !yields.is_empty() {
+        parts.push(format!(
+            "at most {} ms where the reader gave the thread back after at most {} datagrams ({})",
+            short(range(&yields).1),
+            readiness::BUDGET,
+            loops(&yields)
+        ));
+    }
+    if !reads_on.is_empty() {
+        let (lo, hi) = range(&reads_on);
+        parts.push(format!(
+            "{}–{} ms where it read on ({})",
+            short(lo),
+            short(hi),
+            loops(&reads_on)
+        ));
+    }
+    let sentence = format!(
+        "Beside a UDP reader flooded for {} ms on the same thread, a ticker task ran late \
+         by {}; medians over {} rounds.",
+        short(r.data.method.flood_ms as f64),
+        parts.join(", and by "),
+        r.data.method.rounds
+    );
+    Finding {
+        title: title.into(),
+        sentence,
+        figure: charts::coop_ticker_delay(results, &pair.pair),
+        link: Some((pair.path.clone(), pair.name.clone())),
     }
 }
 

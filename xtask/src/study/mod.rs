@@ -24,6 +24,7 @@ mod findings;
 mod highlight;
 mod pages;
 mod polls;
+mod readiness;
 mod results;
 
 use std::fs;
@@ -64,13 +65,22 @@ pub struct Args {
     /// Take the poll sweep from this file instead of DIR/study/polls.json.
     #[arg(long, value_name = "FILE")]
     polls_json: Option<PathBuf>,
+    /// Take the readiness measurements (udp-waiters, coop-budget) from this file
+    /// instead of DIR/study/readiness.json.
+    #[arg(long, value_name = "FILE")]
+    readiness_json: Option<PathBuf>,
     /// First run what is missing: trace every pair without a trace, a quick bench if
-    /// there is no bench.json, the poll sweep if there is none.
+    /// there is no bench.json, the poll sweep and the readiness measurements if there
+    /// are none.
     #[arg(long)]
     run_missing: bool,
     /// Measure the poll sweep again, even if there is one.
     #[arg(long)]
     sweep_polls: bool,
+    /// Measure the readiness programs again (udp-waiters, coop-budget: about a
+    /// minute), even if there are figures.
+    #[arg(long)]
+    measure_readiness: bool,
     /// Conformance rows run at the same time.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     jobs: usize,
@@ -178,7 +188,7 @@ pub fn main(args: Args) -> Result<i32> {
     let out = absolute(&args.out);
     let results_dir = absolute(&args.results);
 
-    if args.run_missing || args.sweep_polls {
+    if args.run_missing || args.sweep_polls || args.measure_readiness {
         run_missing(&book, &catalogue, &results_dir, &args)?;
     }
 
@@ -186,8 +196,11 @@ pub fn main(args: Args) -> Result<i32> {
     let results = Results::load(
         &results_dir,
         &args.trace_json,
-        args.bench_json.as_deref().map(absolute).as_deref(),
-        args.polls_json.as_deref().map(absolute).as_deref(),
+        results::Files {
+            bench: args.bench_json.as_deref().map(absolute),
+            polls: args.polls_json.as_deref().map(absolute),
+            readiness: args.readiness_json.as_deref().map(absolute),
+        },
         conformance,
     );
     let written = book::write(&book, &catalogue, &results, &out)?;
@@ -249,7 +262,8 @@ fn conformance(args: &Args, out: &Path) -> Result<Conformance> {
 }
 
 /// Runs what the book lacks: `trace` for the untraced pairs, a quick `bench` without
-/// a bench.json, the poll sweep without one (or when asked to measure it again).
+/// a bench.json, the poll sweep and the readiness figures without them (or when asked
+/// to measure them again).
 fn run_missing(book: &Book, catalogue: &Catalogue, dir: &Path, args: &Args) -> Result<()> {
     let none = Conformance {
         source: String::new(),
@@ -258,8 +272,11 @@ fn run_missing(book: &Book, catalogue: &Catalogue, dir: &Path, args: &Args) -> R
     let have = Results::load(
         dir,
         &args.trace_json,
-        args.bench_json.as_deref(),
-        args.polls_json.as_deref(),
+        results::Files {
+            bench: args.bench_json.as_deref().map(absolute),
+            polls: args.polls_json.as_deref().map(absolute),
+            readiness: args.readiness_json.as_deref().map(absolute),
+        },
         none,
     );
     let default_dir = dir == absolute(Path::new("target"));
@@ -285,18 +302,31 @@ fn run_missing(book: &Book, catalogue: &Catalogue, dir: &Path, args: &Args) -> R
             run_xtask(&["bench", "--quick", "--out", &out_s])?;
         }
     }
-    if args.sweep_polls || (have.polls.is_err() && args.polls_json.is_none()) {
+    if args.sweep_polls || (args.run_missing && have.polls.is_err() && args.polls_json.is_none()) {
         let sweep = polls::measure(catalogue.programs())?;
         let path = results::sweep_path(dir);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        fs::write(&path, serde_json::to_string_pretty(&sweep)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        save(&path, &sweep)?;
         eprintln!("poll sweep written to {}", path.display());
     }
+    if args.measure_readiness
+        || (args.run_missing && have.readiness.is_err() && args.readiness_json.is_none())
+    {
+        let figures = readiness::measure(catalogue.programs())?;
+        let path = results::readiness_path(dir);
+        save(&path, &figures)?;
+        eprintln!("readiness figures written to {}", path.display());
+    }
     Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path`, creating its folder.
+fn save(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    fs::write(path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs another subcommand of this xtask (the same binary), in the workspace root.

@@ -580,6 +580,7 @@ fn figures_of(p: &PairInfo, results: &Results) -> Vec<Made> {
         }
         Family::MioEmpty | Family::MioPipe => out.push(charts::whole_run(results, &p.pair)),
         Family::UdpWaiters | Family::CoopBudget => {
+            out.extend(charts::readiness_figures(results, &p.pair, p.family));
             out.push(charts::syscalls_per_unit(results, &p.pair));
         }
     }
@@ -1010,7 +1011,8 @@ pub fn sources(book: &Book, results: &Results) -> String {
     let _ = write!(
         md,
         "The book takes the latest results under `{}` (`trace/*.json`, `bench/bench.json`, \
-         `study/polls.json`); `cargo xtask study --run-missing` measures what is missing first. \
+         `study/polls.json`, `study/readiness.json`); `cargo xtask study --run-missing` \
+         measures what is missing first. \
          Made on {}.\n\n",
         escape(&harness::workspace::relative(&results.dir)),
         crate::runinfo::utc(results.now)
@@ -1036,6 +1038,21 @@ pub fn sources(book: &Book, results: &Results) -> String {
                 md,
                 "Missing: {}. Made by `cargo xtask study --run-missing` (or `--sweep-polls`).\n\n",
                 escape(why)
+            );
+        }
+    }
+    md.push_str("## Readiness measurements\n\n");
+    match &results.readiness {
+        Ok(r) => md.push_str(&block(&format!(
+            "<p class=\"source\">{}</p>",
+            charts::provenance(&[("readiness".into(), &r.source)], results.now)
+        ))),
+        Err(why) => {
+            let _ = write!(
+                md,
+                "Missing: {}. Made by `{}` (or `cargo xtask study --run-missing`).\n\n",
+                escape(why),
+                charts::MEASURE_READINESS
             );
         }
     }
@@ -1119,8 +1136,7 @@ mod tests {
         Results::load(
             &temp("none"),
             &[],
-            None,
-            None,
+            Default::default(),
             Conformance {
                 source: "not run".into(),
                 rows: None,
@@ -1205,6 +1221,204 @@ mod tests {
         assert!(
             md.contains("<span class=\"hljs-keyword\">fn</span>"),
             "highlighted listing"
+        );
+        std::fs::remove_dir_all(&root).ok();
+    }
+
+    /// A readiness.json with figures of `udp-waiters` and `coop-budget`, both sides.
+    fn readiness_json(dir: &Path) -> PathBuf {
+        use crate::study::readiness::{
+            BurstRead, Coop, CoopRound, Method, Readiness, TaskCounts, Waiters,
+        };
+        let waiters = |flavor: &str, woken: [u64; 4], burst: &[(usize, f64)]| Waiters {
+            program: "udp-waiters".into(),
+            flavor: flavor.into(),
+            probes: 40,
+            tasks: woken
+                .map(|w| TaskCounts {
+                    woken: w,
+                    recv: w.min(10),
+                })
+                .to_vec(),
+            burst_work_ms: 300,
+            burst: burst
+                .iter()
+                .map(|&(task, after_ms)| BurstRead { task, after_ms })
+                .collect(),
+        };
+        let coop = |flavor: &str, read_loop: &str, late_ms: [u64; 3], most: u64| Coop {
+            program: "coop-budget".into(),
+            flavor: flavor.into(),
+            read_loop: read_loop.into(),
+            rounds: late_ms
+                .map(|l| CoopRound {
+                    worst_late_us: l * 1000,
+                    most_per_poll: most,
+                    ..Default::default()
+                })
+                .to_vec(),
+        };
+        let figures = Readiness {
+            run: crate::runinfo::RunInfo::now(),
+            method: Method::now(),
+            waiters: vec![
+                waiters("legacy", [0, 0, 0, 40], &[(3, 0.2), (3, 300.4), (3, 600.9)]),
+                waiters("modern", [40; 4], &[(3, 0.2), (2, 0.3), (1, 0.3), (0, 0.3)]),
+            ],
+            coop: vec![
+                coop("legacy", "recv", [1540, 1180, 1550], 6089),
+                coop("legacy", "fixed", [55, 56, 58], 128),
+                coop("modern", "recv", [23, 24, 25], 128),
+                coop("modern", "fixed", [24, 33, 35], 128),
+            ],
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join("readiness.json");
+        std::fs::write(&path, serde_json::to_string(&figures).unwrap()).unwrap();
+        path
+    }
+
+    fn readiness_pair(root: &Path, name: &str, family: Family) -> PairInfo {
+        let main = "//! A readiness lesson.\n\nfn main() {}\n";
+        let pair = Pair {
+            name: name.into(),
+            legacy: Some(package(root, name, Flavor::Legacy, None, main)),
+            modern: Some(package(root, name, Flavor::Modern, None, main)),
+            others: Vec::new(),
+        };
+        PairInfo {
+            name: name.into(),
+            family,
+            chapter: Chapter::Readiness,
+            path: format!("readiness/{name}.md"),
+            pair,
+        }
+    }
+
+    #[test]
+    fn readiness_pages_draw_the_measured_figures() {
+        let root = temp("readiness");
+        let json = readiness_json(&root.join("results"));
+        let results = Results::load(
+            &root.join("results"),
+            &[],
+            super::super::results::Files {
+                readiness: Some(json),
+                ..Default::default()
+            },
+            Conformance {
+                source: "not run".into(),
+                rows: None,
+            },
+        );
+        assert!(results.readiness.is_ok(), "{:?}", results.readiness.err());
+        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        for (name, family, files) in [
+            (
+                "udp-waiters",
+                Family::UdpWaiters,
+                ["udp-waiters-woken.svg", "udp-waiters-burst.svg"],
+            ),
+            (
+                "coop-budget",
+                Family::CoopBudget,
+                ["coop-budget-ticker-delay.svg", "coop-budget-per-poll.svg"],
+            ),
+        ] {
+            let p = readiness_pair(&root.join(name), name, family);
+            let mut figs = Figs::default();
+            let md = pair(&p, &catalogue, &results, &mut figs).unwrap();
+            for file in files {
+                assert!(
+                    md.contains(&format!("<img src=\"../figures/{file}\"")),
+                    "{name}: {file} on the page: {md}"
+                );
+            }
+            let figures = md.matches("<figure class=\"fig\">").count();
+            assert_eq!(figures, 2, "{name}: its two figures");
+            assert_eq!(
+                md.matches("Measured with <code>").count(),
+                figures,
+                "{name}: each figure says which run"
+            );
+            assert!(md.contains("Data: <code>"), "{name}: and which file");
+            assert!(
+                !md.contains("--measure-readiness</code>, then"),
+                "{name}: nothing missing but the trace"
+            );
+        }
+        // What the figures say, from the numbers given.
+        let p = readiness_pair(&root.join("w"), "udp-waiters", Family::UdpWaiters);
+        let burst = charts::waiters_burst(&results, &p.pair);
+        let Made::Figure(burst) = burst else {
+            panic!("no burst figure: {burst:?}")
+        };
+        assert!(burst
+            .caption
+            .contains("legacy by tasks #3, #3, #3 (last after 601 ms, 1 never read"));
+        assert!(burst
+            .caption
+            .contains("modern by tasks #3, #2, #1, #0 (last after 0.3 ms)"));
+        assert!(burst.svg.contains("not measured"), "the unread datagram");
+        let p = readiness_pair(&root.join("c"), "coop-budget", Family::CoopBudget);
+        let Made::Figure(delay) = charts::coop_ticker_delay(&results, &p.pair) else {
+            panic!("no delay figure")
+        };
+        assert!(delay
+            .caption
+            .contains("whiskers: the lowest and highest round"));
+        assert!(
+            delay.svg.contains("lowest and highest round"),
+            "whiskers drawn"
+        );
+        assert!(
+            delay.svg.contains("\n1540\n</text>"),
+            "legacy recv's median written beside its bar"
+        );
+        std::fs::remove_dir_all(&root).ok();
+    }
+
+    #[test]
+    fn readiness_pages_without_figures_say_why_and_how_to_measure_them() {
+        let root = temp("no-readiness");
+        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        for (name, family) in [
+            ("udp-waiters", Family::UdpWaiters),
+            ("coop-budget", Family::CoopBudget),
+        ] {
+            let p = readiness_pair(&root.join(name), name, family);
+            let mut figs = Figs::default();
+            let md = pair(&p, &catalogue, &no_results(), &mut figs).unwrap();
+            assert!(!md.contains("<figure"), "{name}: no figure without data");
+            assert_eq!(
+                md.matches("readiness.json yet. To measure it: <code>cargo xtask study --measure-readiness</code>")
+                    .count(),
+                2,
+                "{name}: each figure says why it is missing and how to measure it: {md}"
+            );
+        }
+        // A readiness.json without the pair's program says so.
+        let json = readiness_json(&root.join("results"));
+        let results = Results::load(
+            &root.join("results"),
+            &[],
+            super::super::results::Files {
+                readiness: Some(json),
+                ..Default::default()
+            },
+            Conformance {
+                source: "not run".into(),
+                rows: None,
+            },
+        );
+        let p = readiness_pair(&root.join("other"), "coop-other", Family::CoopBudget);
+        let mut figs = Figs::default();
+        let md = pair(&p, &catalogue, &results, &mut figs).unwrap();
+        assert!(!md.contains("<figure"));
+        assert_eq!(
+            md.matches("has no figures of coop-other").count(),
+            2,
+            "{md}"
         );
         std::fs::remove_dir_all(&root).ok();
     }

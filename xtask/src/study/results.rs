@@ -2,7 +2,8 @@
 //!
 //! By default the latest ones found under `target/`: `target/trace/*.json` (saved by
 //! every `cargo xtask trace`, one file per traced side), `target/bench/bench.json`
-//! (and its plots), and `target/study/polls.json` (the poll sweep). Each result keeps
+//! (and its plots), `target/study/polls.json` (the poll sweep) and
+//! `target/study/readiness.json` (the readiness programs' figures). Each result keeps
 //! its [`Source`]: file, command, time, machine, rounds — what the book prints under
 //! every figure. What is missing is said, with the command that makes it.
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::polls::Sweep;
+use super::readiness::Readiness;
 use crate::runinfo::{self, Machine, RunInfo};
 use crate::trace::{self, FlavorTrace, ProgramTrace};
 
@@ -74,6 +76,10 @@ pub struct BenchEntry {
     pub flavor: String,
     #[serde(default)]
     pub sockets: Option<usize>,
+    /// A second configuration of the same program (`--lookup proc`), beside its
+    /// default one.
+    #[serde(default)]
+    pub variant: Option<String>,
     #[serde(default)]
     pub raw_baseline: bool,
     #[serde(default)]
@@ -157,9 +163,19 @@ impl Bench {
         flavor: &str,
         sockets: Option<usize>,
     ) -> Option<&BenchEntry> {
-        self.entries
-            .iter()
-            .find(|e| e.program == program && e.flavor == flavor && e.sockets == sockets)
+        self.entries.iter().find(|e| {
+            e.program == program
+                && e.flavor == flavor
+                && e.sockets == sockets
+                && e.variant.is_none()
+        })
+    }
+
+    /// The entry of a program's variant (`--lookup proc`).
+    pub fn variant(&self, program: &str, flavor: &str, variant: &str) -> Option<&BenchEntry> {
+        self.entries.iter().find(|e| {
+            e.program == program && e.flavor == flavor && e.variant.as_deref() == Some(variant)
+        })
     }
 
     /// Whether it was a `--quick` run or a dev build: figures to check the
@@ -294,17 +310,26 @@ pub struct Results {
     pub traces: Traces,
     pub bench: Result<Loaded<Bench>, String>,
     pub polls: Result<Loaded<Sweep>, String>,
+    pub readiness: Result<Loaded<Readiness>, String>,
     /// When the book was made.
     pub now: u64,
 }
 
+/// Result files named explicitly, instead of their place under the results folder.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    pub bench: Option<PathBuf>,
+    pub polls: Option<PathBuf>,
+    pub readiness: Option<PathBuf>,
+}
+
 impl Results {
-    /// Reads what is under `dir`, plus the trace files named explicitly.
+    /// Reads what is under `dir`, plus the trace files named explicitly, and the
+    /// files `named` instead of their places under `dir`.
     pub fn load(
         dir: &Path,
         extra_traces: &[PathBuf],
-        bench_file: Option<&Path>,
-        polls_file: Option<&Path>,
+        named: Files,
         conformance: Conformance,
     ) -> Results {
         let mut traces = Traces::default();
@@ -320,14 +345,16 @@ impl Results {
         for f in &files {
             traces.add(f);
         }
-        let bench_path = bench_file.map_or_else(|| dir.join("bench/bench.json"), Path::to_path_buf);
-        let polls_path = polls_file.map_or_else(|| sweep_path(dir), Path::to_path_buf);
+        let bench_path = named.bench.unwrap_or_else(|| dir.join("bench/bench.json"));
+        let polls_path = named.polls.unwrap_or_else(|| sweep_path(dir));
+        let readiness_path = named.readiness.unwrap_or_else(|| readiness_path(dir));
         Results {
             dir: dir.to_path_buf(),
             conformance,
             traces,
             bench: load_bench(&bench_path),
             polls: load_polls(&polls_path),
+            readiness: load_readiness(&readiness_path),
             now: runinfo::unix_now(),
         }
     }
@@ -360,14 +387,37 @@ pub fn sweep_path(results: &Path) -> PathBuf {
     results.join("study").join("polls.json")
 }
 
-fn load_bench(path: &Path) -> Result<Loaded<Bench>, String> {
-    let text = fs::read_to_string(path).map_err(|e| {
+/// Where the readiness figures are kept: `target/study/readiness.json`.
+pub fn readiness_path(results: &Path) -> PathBuf {
+    results.join("study").join("readiness.json")
+}
+
+/// A result file's text, or why there is none.
+fn read_result(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             format!("no {} yet", relative(path))
         } else {
             format!("cannot read {}: {e}", relative(path))
         }
+    })
+}
+
+fn load_readiness(path: &Path) -> Result<Loaded<Readiness>, String> {
+    let text = read_result(path)?;
+    let data: Readiness = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not what `cargo xtask study --measure-readiness` writes: {e}",
+            relative(path)
+        )
     })?;
+    let mut source = Source::of_file(path).with_run(&data.run);
+    source.detail = data.method.describe();
+    Ok(Loaded { data, source })
+}
+
+fn load_bench(path: &Path) -> Result<Loaded<Bench>, String> {
+    let text = read_result(path)?;
     let data: Bench = serde_json::from_str(&text).map_err(|e| {
         format!(
             "{} is not the JSON `cargo xtask bench` writes: {e}",
@@ -392,13 +442,7 @@ fn load_bench(path: &Path) -> Result<Loaded<Bench>, String> {
 }
 
 fn load_polls(path: &Path) -> Result<Loaded<Sweep>, String> {
-    let text = fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!("no {} yet", relative(path))
-        } else {
-            format!("cannot read {}: {e}", relative(path))
-        }
-    })?;
+    let text = read_result(path)?;
     let data: Sweep = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not a poll sweep: {e}", relative(path)))?;
     let mut source = Source::of_file(path).with_run(&data.run);
