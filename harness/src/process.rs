@@ -228,6 +228,13 @@ impl Running {
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// What stderr says, for a one-line report: a panic's backtrace (printed when the
+    /// caller's environment sets `RUST_BACKTRACE`) left out, at most five lines, joined
+    /// with ` / `.
+    pub fn stderr_excerpt(&self) -> String {
+        excerpt(&self.stderr())
+    }
 }
 
 impl Drop for Running {
@@ -250,4 +257,46 @@ pub fn run_to_end(
     let status = run.wait_exit(timeout)?;
     let stdout: Vec<String> = run.seen.iter().map(|l| l.text.clone()).collect();
     Ok((status, stdout.join("\n"), run.stderr()))
+}
+
+/// See [`Running::stderr_excerpt`].
+fn excerpt(stderr: &str) -> String {
+    const MOST: usize = 5;
+    let lines: Vec<&str> = stderr
+        .lines()
+        .take_while(|l| !l.starts_with("stack backtrace:"))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("note: "))
+        .collect();
+    let mut out = lines
+        .iter()
+        .take(MOST)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" / ");
+    if lines.len() > MOST {
+        out.push_str(&format!(" / … ({} more lines)", lines.len() - MOST));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_excerpt_leaves_out_the_backtrace() {
+        let stderr =
+            "\nthread 'main' (7) panicked at src/main.rs:251:5:\nthere is no reactor running\n\
+                      stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking\n\
+                      note: Some details are omitted\n";
+        assert_eq!(
+            excerpt(stderr),
+            "thread 'main' (7) panicked at src/main.rs:251:5: / there is no reactor running"
+        );
+        let long: String = (1..=7).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(
+            excerpt(&long),
+            "line 1 / line 2 / line 3 / line 4 / line 5 / … (2 more lines)"
+        );
+    }
 }

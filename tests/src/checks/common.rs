@@ -44,13 +44,13 @@ pub fn help(ctx: &Ctx) -> Outcome {
 
 pub fn unknown_flag(ctx: &Ctx) -> Outcome {
     let (status, _, stderr) = run_to_end(ctx.exe, &["--no-such-flag"], QUICK)?;
-    ensure!(status.code() == Some(2), "exit status {status}, expected 2");
+    ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!("exit 2: {}", one_line_error(&stderr)?))
 }
 
 pub fn bad_address(ctx: &Ctx) -> Outcome {
     let (status, _, stderr) = run_to_end(ctx.exe, &["--bind", "127.0.0.1"], QUICK)?;
-    ensure!(status.code() == Some(2), "exit status {status}, expected 2");
+    ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!("exit 2: {}", one_line_error(&stderr)?))
 }
 
@@ -58,7 +58,7 @@ fn in_use(ctx: &Ctx, addr: std::net::SocketAddr) -> Outcome {
     let (status, stdout, stderr) = run_to_end(ctx.exe, &["--bind", &addr.to_string()], QUICK)?;
     ensure!(
         !status.success() && status.code().is_some(),
-        "exit status {status}, expected a non-zero exit"
+        "{status}, expected a non-zero exit"
     );
     ensure!(
         !stdout.contains("listening"),

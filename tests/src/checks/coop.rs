@@ -191,7 +191,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn bad_loop(ctx: &Ctx) -> Outcome {
     let (status, _, stderr) = run_to_end(ctx.exe, &["--loop", "spin"], Duration::from_secs(5))?;
-    ensure!(status.code() == Some(2), "exit status {status}, expected 2");
+    ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!(
         "--loop spin: exit 2: {}",
         common::one_line_error(&stderr)?
@@ -276,7 +276,7 @@ fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
         .context("the ticker did not run again after the flood")?;
     run.signal(Signal::SIGTERM)?;
     let status = run.wait_exit(EXIT_TIMEOUT)?;
-    ensure!(status.success(), "exit status {status}: {}", run.stderr());
+    ensure!(status.success(), "{status}: {}", run.stderr());
     let c = summary(&run)?;
     let get = |k: &str| {
         c.get(k)
@@ -375,7 +375,7 @@ fn sigterm(ctx: &Ctx) -> Outcome {
     .context("the 10 datagrams were not all read")?;
     run.signal(Signal::SIGTERM)?;
     let status = run.wait_exit(EXIT_TIMEOUT)?;
-    ensure!(status.success(), "exit status {status}: {}", run.stderr());
+    ensure!(status.success(), "{status}: {}", run.stderr());
     let c = summary(&run)?;
     let events = run.events()?;
     let polls = events

@@ -172,7 +172,7 @@ fn stop(run: &mut Running, proto: Proto) -> Result<Counts> {
     let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
     ensure!(
         status.success(),
-        "exit status {status} after SIGTERM; stderr: {}",
+        "{status} after SIGTERM; stderr: {}",
         tail(&run.stderr())
     );
     let events = run.events()?;
@@ -951,7 +951,7 @@ fn stop_quiet(run: &mut Running, proto: Proto) -> Result<Counts> {
     let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
     ensure!(
         status.success(),
-        "exit status {status} after SIGTERM; stderr: {}",
+        "{status} after SIGTERM; stderr: {}",
         tail(&run.stderr())
     );
     let events = run.events()?;

@@ -373,8 +373,8 @@ fn stop(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64)> {
         .with_context(|| format!("after {sig:?}"))?;
     ensure!(
         status.success(),
-        "exit status {status} after {sig:?}; stderr: {}",
-        run.stderr()
+        "{status} after {sig:?}; stderr: {}",
+        run.stderr_excerpt()
     );
     let events = run.events()?;
     let Some(Event::Summary(c)) = events.last() else {
@@ -455,7 +455,7 @@ fn privileged_port_hint(ctx: &Ctx) -> Outcome {
     }
     ensure!(
         !status.success() && status.code().is_some(),
-        "exit status {status}; stdout {stdout:?}"
+        "{status}; stdout {stdout:?}"
     );
     let line = stderr.trim();
     ensure!(

@@ -488,8 +488,8 @@ fn polls_at_interval(ctx: &Ctx) -> Outcome {
     let status = run.wait_exit(INTERVAL * COUNT as u32 + QUICK)?;
     ensure!(
         status.success(),
-        "exit status {status}; stderr: {}",
-        run.stderr()
+        "{status}; stderr: {}",
+        run.stderr_excerpt()
     );
     let events = timed_events(&run)?;
     ensure!(
@@ -579,7 +579,7 @@ fn count_zero_and_one(ctx: &Ctx) -> Outcome {
 fn interval_zero(ctx: &Ctx) -> Outcome {
     let (status, stdout, stderr) =
         run_to_end(ctx.exe, &["--count", "50", "--interval-ms", "0"], QUICK)?;
-    ensure!(status.success(), "exit status {status}; stderr {stderr:?}");
+    ensure!(status.success(), "{status}; stderr {stderr:?}");
     let events: Vec<Event> = stdout
         .lines()
         .map(|l| l.parse().map_err(|e| anyhow::anyhow!("{e}")))
@@ -741,8 +741,8 @@ fn stop_mixed(run: &mut Running, sig: Signal) -> Result<(u64, u64)> {
         .with_context(|| format!("after {sig:?}"))?;
     ensure!(
         status.success(),
-        "exit status {status} after {sig:?}; stderr: {}",
-        run.stderr()
+        "{status} after {sig:?}; stderr: {}",
+        run.stderr_excerpt()
     );
     let events = run.events()?;
     let Some(Event::Summary(c)) = events.last() else {
@@ -880,7 +880,7 @@ fn mio_pipe_steps(ctx: &Ctx) -> Outcome {
     let t0 = Instant::now();
     let (status, stdout, stderr) = run_to_end(ctx.exe, &[], EXIT_TIMEOUT)?;
     let took = t0.elapsed();
-    ensure!(status.success(), "exit status {status}; stderr {stderr:?}");
+    ensure!(status.success(), "{status}; stderr {stderr:?}");
     ensure!(stderr.is_empty(), "unexpected stderr: {stderr:?}");
     let lines: Vec<&str> = stdout.lines().collect();
     for l in &lines {

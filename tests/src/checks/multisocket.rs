@@ -468,8 +468,8 @@ fn stop(run: &mut Running, sig: Signal) -> Result<u64> {
         .with_context(|| format!("after {sig:?}"))?;
     ensure!(
         status.success(),
-        "exit status {status} after {sig:?}; stderr: {}",
-        run.stderr()
+        "{status} after {sig:?}; stderr: {}",
+        run.stderr_excerpt()
     );
     let events = run.events()?;
     let Some(Event::Summary(c)) = events.last() else {

@@ -186,8 +186,8 @@ fn stop_counting_refused(run: &mut Running, sig: Signal) -> Result<(u64, u64, u6
         .with_context(|| format!("after {sig:?}"))?;
     ensure!(
         status.success(),
-        "exit status {status} after {sig:?}; stderr: {}",
-        run.stderr()
+        "{status} after {sig:?}; stderr: {}",
+        run.stderr_excerpt()
     );
     let c = summary_of(run)?;
     let (Some(recv), Some(sent), Some(dropped), Some(refused)) = (

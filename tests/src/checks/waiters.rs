@@ -174,7 +174,7 @@ fn receipts(lines: &[Line]) -> Vec<(usize, Instant)> {
 
 fn bad_task_count(ctx: &Ctx) -> Outcome {
     let (status, _, stderr) = run_to_end(ctx.exe, &["--tasks", "0"], Duration::from_secs(5))?;
-    ensure!(status.code() == Some(2), "exit status {status}, expected 2");
+    ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!(
         "--tasks 0: exit 2: {}",
         common::one_line_error(&stderr)?
@@ -361,7 +361,7 @@ fn sigterm(ctx: &Ctx) -> Outcome {
     run.wait_until(START_TIMEOUT, |lines| receipts(lines).len() >= 10)?;
     run.signal(Signal::SIGTERM)?;
     let status = run.wait_exit(EXIT_TIMEOUT)?;
-    ensure!(status.success(), "exit status {status}: {}", run.stderr());
+    ensure!(status.success(), "{status}: {}", run.stderr());
     let events = run.events()?;
     let Some(Event::Summary(c)) = events.last() else {
         bail!("last line is not a summary: {:?}", events.last());
