@@ -32,6 +32,7 @@ pub fn all(book: &Book, results: &Results) -> Vec<Finding> {
     vec![
         syscalls_per_echo(book, results),
         cpu_per_echo(book, results),
+        readiness_vs_completion(book, results),
         polls_per_datagram(book, results),
         cpu_against_sockets(book, results),
         wakeup_fds(book, results),
@@ -336,6 +337,117 @@ fn cpu_per_echo(book: &Book, results: &Results) -> Finding {
             "Server CPU per echo of every UDP echo pair, legacy and modern".into(),
             format!(
                 "With {}, 64-byte datagrams. Bars: median over the rounds; whiskers: the lowest and highest round.{} {}",
+                escape(&b.data.udp_load()),
+                if b.data.is_rough() { " <b>A quick run</b>: figures to check the instrument with, not to read." } else { "" },
+                charts::provenance(&[("bench".into(), &b.source)], results.now)
+            ),
+        ),
+        link,
+    }
+}
+
+/// Readiness against completion: the `next` UDP echo programs beside raw epoll, in
+/// system calls and server CPU per echo, from the bench's next-era loads.
+fn readiness_vs_completion(book: &Book, results: &Results) -> Finding {
+    let title = "Readiness against completion";
+    let b = match &results.bench {
+        Ok(b) => b,
+        Err(why) => {
+            return missing(
+                title,
+                "the next flavor beside raw epoll",
+                why.clone(),
+                "cargo xtask bench",
+            )
+        }
+    };
+    let raw = b.data.entries.iter().find(|e| e.raw_baseline);
+    let nexts: Vec<&super::results::BenchEntry> = b
+        .data
+        .entries
+        .iter()
+        .filter(|e| e.flavor == "next" && e.figure("cpu_per_echo_ns").is_some())
+        .collect();
+    let (Some(raw), false) = (raw, nexts.is_empty()) else {
+        return missing(
+            title,
+            "the next flavor beside raw epoll",
+            format!(
+                "{} has no next program measured beside raw epoll",
+                b.source.file
+            ),
+            "cargo xtask bench echo-uring echo-batch echo-compio",
+        );
+    };
+    let cpu = |e: &super::results::BenchEntry| e.figure("cpu_per_echo_ns").map(|s| s.median);
+    let calls = |e: &super::results::BenchEntry| e.figure("syscalls_per_echo").map(|s| s.median);
+    let raw_cpu = cpu(raw).unwrap_or(f64::NAN);
+    let each: Vec<String> = nexts
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} and {:.2}×",
+                code(&e.program),
+                calls(e).map_or("—".into(), short),
+                cpu(e).unwrap_or(f64::NAN) / raw_cpu
+            )
+        })
+        .collect();
+    let sentence = format!(
+        "Raw epoll makes {} system calls per echo; the next flavor's programs make (system calls per echo, and server CPU per echo ÷ raw epoll's, ratio of the medians) {}: far fewer entries into the kernel buy little CPU, because the kernel's work per datagram stays.",
+        calls(raw).map_or("—".into(), short),
+        and_list(&each),
+    );
+    let mut categories = vec![format!("{} (raw epoll)", raw.program)];
+    categories.extend(nexts.iter().map(|e| e.program.clone()));
+    let value = |e: &super::results::BenchEntry| {
+        e.figure("cpu_per_echo_ns")
+            .map(|s| Value::spread(s.median * 1e-3, s.min * 1e-3, s.max * 1e-3))
+    };
+    let mut readiness = vec![value(raw)];
+    readiness.extend(nexts.iter().map(|_| None));
+    let mut completion = vec![None];
+    completion.extend(nexts.iter().map(|e| value(e)));
+    let figure = Bars {
+        categories,
+        series: vec![
+            BarSeries {
+                name: "readiness (modern)".into(),
+                style: flavor_style("modern"),
+                values: readiness,
+            },
+            BarSeries {
+                name: "next".into(),
+                style: flavor_style("next"),
+                values: completion,
+            },
+        ],
+        axis: "µs of server CPU per echo".into(),
+        log: false,
+        reference: None,
+        format: short,
+    };
+    // The page of the program that enters the kernel least.
+    let least = nexts
+        .iter()
+        .min_by(|a, b| {
+            let c = |e: &&&super::results::BenchEntry| calls(e).unwrap_or(f64::INFINITY);
+            c(a).total_cmp(&c(b))
+        })
+        .map(|e| e.program.clone());
+    let link = book
+        .pairs()
+        .find(|p| least.as_deref() == Some(p.name.as_str()))
+        .map(|p| (p.path.clone(), p.name.clone()));
+    Finding {
+        title: title.into(),
+        sentence,
+        figure: charts::finish(
+            figure.svg(),
+            "finding-next-era.svg".into(),
+            "Server CPU per echo of raw epoll and of the next flavor's UDP echo programs".into(),
+            format!(
+                "With {}, 64-byte datagrams; system calls per echo with one socket and 32 in flight, under <code>strace -c</code>. Bars: median over the rounds; whiskers: the lowest and highest round.{} {}",
                 escape(&b.data.udp_load()),
                 if b.data.is_rough() { " <b>A quick run</b>: figures to check the instrument with, not to read." } else { "" },
                 charts::provenance(&[("bench".into(), &b.source)], results.now)

@@ -180,10 +180,12 @@ pub fn index(book: &Book, results: &Results, findings: &[Finding], figs: &mut Fi
     let programs = book.pairs().count();
     let _ = write!(
         md,
-        "Every program of this study exists twice: **legacy**, written as in 2016–2018 (tokio-core \
+        "The programs of this study are written twice: **legacy**, as in 2016–2018 (tokio-core \
          0.1, futures 0.1, mio 0.6, nix 0.9), and **modern** (tokio 1, futures 0.3, mio 0.8, \
-         current nix), with the same observable behaviour — {programs} programs in {} chapters, one \
-         page per pair. These are the measured findings; each links to the pair it is about, and \
+         current nix), with the same observable behaviour. Three also climb a **migration ladder** \
+         (bridge steps between the two, on the futures 0.3 compat layer), and the echo servers \
+         have a **next** flavor (io_uring and batched UDP) — {programs} programs in {} chapters, \
+         one page each. These are the measured findings; each links to the page it is about, and \
          every figure says which run it comes from. This book was made on {} from the results \
          listed in [Where the figures come from](sources.md).\n\n",
         book.chapters.len(),
