@@ -61,6 +61,21 @@ mod tcp;
 mod tcp_echo;
 mod udp_echo;
 
+/// The names under which `bench.json` keeps the figures the book reads, tied to the
+/// figures themselves so that a renamed figure cannot leave the book reading nothing.
+pub mod keys {
+    /// Server CPU per echo, 4 sockets × W=32 (ns).
+    pub const UDP_CPU_PER_ECHO: &str = super::udp_echo::CPU_PER_ECHO.name;
+    /// System calls per echo, one socket (next-era loads, strace).
+    pub const UDP_SYSCALLS_PER_ECHO: &str = super::next_era::SYSCALLS.name;
+    /// Server CPU per MB echoed (µs).
+    pub const TCP_CPU_PER_MB: &str = super::tcp_echo::CPU_PER_MB.name;
+    /// Server CPU per query on an open connection, one client (µs).
+    pub const IDENT_CPU_PER_QUERY: &str = super::ident::OPEN_1_CPU.name;
+    /// Server CPU per datagram of a multi-socket program (ns).
+    pub const MULTISOCKET_CPU_PER_DATAGRAM: &str = super::multisocket::CPU_PER_DATAGRAM.name;
+}
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -578,6 +593,32 @@ impl ServerCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The book reads `bench.json` by these names; the test fixtures are a real run,
+    /// so each name must be found there (a renamed figure fails here, not silently in
+    /// the book).
+    #[test]
+    fn the_names_the_book_reads_are_in_a_real_bench_json() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/results/bench/bench.json"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let entries = json["entries"].as_array().unwrap();
+        for key in [
+            keys::UDP_CPU_PER_ECHO,
+            keys::UDP_SYSCALLS_PER_ECHO,
+            keys::TCP_CPU_PER_MB,
+            keys::IDENT_CPU_PER_QUERY,
+            keys::MULTISOCKET_CPU_PER_DATAGRAM,
+        ] {
+            assert!(
+                entries.iter().any(|e| e["median"].get(key).is_some()),
+                "no entry of {path} has {key}"
+            );
+        }
+    }
 
     #[test]
     fn a_step_brings_its_ladder_s_ends_and_a_next_program_its_sibling() {

@@ -12,6 +12,7 @@ use super::figures::{self, flavor_style, BarSeries, Bars, Line, Lines, Panel, Va
 use super::polls::Sweep;
 use super::readiness::{self, Coop, Readiness, Waiters};
 use super::results::{flavor_rank, Bench, Loaded, Results, Source, Spread};
+use crate::bench::keys;
 use crate::doc::escape;
 use crate::pairs::Pair;
 use crate::trace::{self, ProgramTrace};
@@ -470,7 +471,7 @@ pub fn bench_figures(results: &Results, pair: &Pair, family: Family) -> Vec<Made
                 results,
                 pair,
                 "Server CPU per echo",
-                &[("cpu_per_echo_ns", "per echo", 1e-3)],
+                &[(keys::UDP_CPU_PER_ECHO, "per echo", 1e-3)],
                 BarAxis {
                     unit: "µs of server CPU",
                     log: false,
@@ -500,7 +501,7 @@ pub fn bench_figures(results: &Results, pair: &Pair, family: Family) -> Vec<Made
             pair,
             "Server CPU",
             &[
-                ("cpu_per_mb_us", "per MB echoed", 1.0),
+                (keys::TCP_CPU_PER_MB, "per MB echoed", 1.0),
                 ("cpu_per_connection_us", "per connection", 1.0),
             ],
             BarAxis {
@@ -524,7 +525,11 @@ pub fn bench_figures(results: &Results, pair: &Pair, family: Family) -> Vec<Made
             results,
             pair,
             "Server CPU per query",
-            &[("cpu_per_query_us", "per query", 1.0)],
+            &[(
+                keys::IDENT_CPU_PER_QUERY,
+                "per query, open connection, one client",
+                1.0,
+            )],
             BarAxis {
                 unit: "µs of server CPU",
                 log: false,
@@ -597,7 +602,7 @@ pub fn scaling_panel(b: &Bench, program: &str) -> Option<Panel> {
                 .filter_map(|e| {
                     Some((
                         e.sockets? as f64,
-                        spread_value(e.figure("cpu_per_datagram_ns")?, 1e-3),
+                        spread_value(e.figure(keys::MULTISOCKET_CPU_PER_DATAGRAM)?, 1e-3),
                     ))
                 })
                 .collect();
@@ -1065,9 +1070,9 @@ mod tests {
         let entry = |flavor: &str, variant: Option<&str>, us: f64| {
             serde_json::json!({
                 "program": "ident-pool", "flavor": flavor, "variant": variant,
-                "median": {"cpu_per_query_us": us},
-                "min": {"cpu_per_query_us": us * 0.9},
-                "max": {"cpu_per_query_us": us * 1.1},
+                "median": {keys::IDENT_CPU_PER_QUERY: us},
+                "min": {keys::IDENT_CPU_PER_QUERY: us * 0.9},
+                "max": {keys::IDENT_CPU_PER_QUERY: us * 1.1},
             })
         };
         let bench = serde_json::json!({
@@ -1114,14 +1119,14 @@ mod tests {
         assert_eq!(
             b.data
                 .variant("ident-pool", "modern", "--lookup proc")
-                .and_then(|e| e.figure("cpu_per_query_us"))
+                .and_then(|e| e.figure(keys::IDENT_CPU_PER_QUERY))
                 .map(|s| s.median),
             Some(70.0)
         );
         assert_eq!(
             b.data
                 .entry("ident-pool", "modern", None)
-                .map(|e| e.median["cpu_per_query_us"]),
+                .map(|e| e.median[keys::IDENT_CPU_PER_QUERY]),
             Some(30.0)
         );
         std::fs::remove_dir_all(&dir).ok();

@@ -13,6 +13,7 @@ use super::figures::{self, flavor_style, short, BarSeries, Bars, Value};
 use super::readiness::{self, Coop};
 use super::results::{flavor_rank, Results};
 use super::{Book, PairInfo};
+use crate::bench::keys;
 use crate::doc::escape;
 use crate::trace;
 
@@ -233,7 +234,7 @@ fn cpu_per_echo(book: &Book, results: &Results) -> Finding {
     let fig = |p: &str, f: &str| {
         b.data
             .entry(p, f, None)
-            .and_then(|e| e.figure("cpu_per_echo_ns"))
+            .and_then(|e| e.figure(keys::UDP_CPU_PER_ECHO))
     };
     let measured: Vec<&PairInfo> = pairs
         .iter()
@@ -316,7 +317,7 @@ fn cpu_per_echo(book: &Book, results: &Results) -> Finding {
         axis: "µs of server CPU per echo".into(),
         log: false,
         reference: raw.and_then(|e| {
-            let s = e.figure("cpu_per_echo_ns")?;
+            let s = e.figure(keys::UDP_CPU_PER_ECHO)?;
             Some((
                 s.median * 1e-3,
                 format!("raw epoll ({} {}), median", e.flavor, e.program),
@@ -366,7 +367,7 @@ fn readiness_vs_completion(book: &Book, results: &Results) -> Finding {
         .data
         .entries
         .iter()
-        .filter(|e| e.flavor == "next" && e.figure("cpu_per_echo_ns").is_some())
+        .filter(|e| e.flavor == "next" && e.figure(keys::UDP_CPU_PER_ECHO).is_some())
         .collect();
     let (Some(raw), false) = (raw, nexts.is_empty()) else {
         return missing(
@@ -379,8 +380,9 @@ fn readiness_vs_completion(book: &Book, results: &Results) -> Finding {
             "cargo xtask bench echo-uring echo-batch echo-compio",
         );
     };
-    let cpu = |e: &super::results::BenchEntry| e.figure("cpu_per_echo_ns").map(|s| s.median);
-    let calls = |e: &super::results::BenchEntry| e.figure("syscalls_per_echo").map(|s| s.median);
+    let cpu = |e: &super::results::BenchEntry| e.figure(keys::UDP_CPU_PER_ECHO).map(|s| s.median);
+    let calls =
+        |e: &super::results::BenchEntry| e.figure(keys::UDP_SYSCALLS_PER_ECHO).map(|s| s.median);
     let raw_cpu = cpu(raw).unwrap_or(f64::NAN);
     let each: Vec<String> = nexts
         .iter()
@@ -401,7 +403,7 @@ fn readiness_vs_completion(book: &Book, results: &Results) -> Finding {
     let mut categories = vec![format!("{} (raw epoll)", raw.program)];
     categories.extend(nexts.iter().map(|e| e.program.clone()));
     let value = |e: &super::results::BenchEntry| {
-        e.figure("cpu_per_echo_ns")
+        e.figure(keys::UDP_CPU_PER_ECHO)
             .map(|s| Value::spread(s.median * 1e-3, s.min * 1e-3, s.max * 1e-3))
     };
     let mut readiness = vec![value(raw)];
@@ -618,7 +620,12 @@ fn cpu_against_sockets(book: &Book, results: &Results) -> Finding {
                 .entries
                 .iter()
                 .filter(|e| e.program == p.name && e.flavor == f)
-                .filter_map(|e| Some((e.sockets?, e.figure("cpu_per_datagram_ns")?.median)))
+                .filter_map(|e| {
+                    Some((
+                        e.sockets?,
+                        e.figure(keys::MULTISOCKET_CPU_PER_DATAGRAM)?.median,
+                    ))
+                })
                 .collect();
             pts.sort_by_key(|(n, _)| *n);
             if let (Some(first), Some(last)) = (pts.first(), pts.last()) {
@@ -806,8 +813,8 @@ fn tcp_and_ident(book: &Book, results: &Results) -> Finding {
     };
     let pairs = pairs_of(book, &[Family::TcpEcho, Family::Ident]);
     let figure_of = |f: Family| match f {
-        Family::TcpEcho => Some(("cpu_per_mb_us", "per MB echoed")),
-        Family::Ident => Some(("cpu_per_query_us", "per query")),
+        Family::TcpEcho => Some((keys::TCP_CPU_PER_MB, "per MB echoed")),
+        Family::Ident => Some((keys::IDENT_CPU_PER_QUERY, "per query")),
         _ => None,
     };
     let mut rows: Vec<(&PairInfo, f64, &str)> = Vec::new();
@@ -848,7 +855,7 @@ fn tcp_and_ident(book: &Book, results: &Results) -> Finding {
             ["legacy", "modern"].map(|f| {
                 b.data
                     .entry(&p.name, f, None)
-                    .and_then(|e| e.figure("cpu_per_query_us"))
+                    .and_then(|e| e.figure(keys::IDENT_CPU_PER_QUERY))
                     .map(|s| s.median)
             })
         })

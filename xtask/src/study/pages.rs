@@ -19,6 +19,7 @@ use super::diff_html;
 use super::findings::Finding;
 use super::results::{flavor_rank, Results};
 use super::{Book, ChapterInfo, PairInfo};
+use crate::bench::keys;
 use crate::diff::{self, DepRow};
 use crate::doc::{self, escape};
 use crate::stat::{self, PairStat};
@@ -875,23 +876,23 @@ pub fn performance(book: &Book, results: &Results) -> String {
     );
     for p in book.pairs() {
         let rows: &[(&str, &str, f64, Option<usize>)] = match p.family {
-            Family::UdpEcho => &[("cpu_per_echo_ns", "echo (µs)", 1e-3, None)],
+            Family::UdpEcho => &[(keys::UDP_CPU_PER_ECHO, "echo (µs)", 1e-3, None)],
             Family::Multisocket => &[
                 (
-                    "cpu_per_datagram_ns",
+                    keys::MULTISOCKET_CPU_PER_DATAGRAM,
                     "datagram, 10 sockets (µs)",
                     1e-3,
                     Some(10),
                 ),
                 (
-                    "cpu_per_datagram_ns",
+                    keys::MULTISOCKET_CPU_PER_DATAGRAM,
                     "datagram, 1,000 sockets (µs)",
                     1e-3,
                     Some(1000),
                 ),
             ],
-            Family::TcpEcho => &[("cpu_per_mb_us", "MB echoed (µs)", 1.0, None)],
-            Family::Ident => &[("cpu_per_query_us", "query (µs)", 1.0, None)],
+            Family::TcpEcho => &[(keys::TCP_CPU_PER_MB, "MB echoed (µs)", 1.0, None)],
+            Family::Ident => &[(keys::IDENT_CPU_PER_QUERY, "query (µs)", 1.0, None)],
             Family::FutureNotify
             | Family::MioEmpty
             | Family::MioMixed
@@ -958,7 +959,7 @@ pub fn performance(book: &Book, results: &Results) -> String {
         .iter()
         .filter(|e| e.flavor == "baseline" || e.raw_baseline)
     {
-        if let Some(s) = e.figure("cpu_per_echo_ns") {
+        if let Some(s) = e.figure(keys::UDP_CPU_PER_ECHO) {
             let _ = writeln!(
                 t,
                 "<tr><td><code>{}</code> <span class=\"muted\">({})</span></td><td>echo (µs)</td><td class=\"num\" colspan=\"2\">{} <span class=\"muted\">({}–{})</span></td><td class=\"num\">—</td></tr>",
