@@ -105,9 +105,31 @@ pub struct Report {
     pub skipped: usize,
 }
 
+/// Where a flavor label stands on a ladder (`legacy`, `bridge-2`, `modern`, `next`),
+/// then by name for any other label.
+fn ladder_rank(flavor: &str) -> (u32, &str) {
+    let rank = match flavor {
+        "legacy" => 0,
+        "modern" => 1_000,
+        "next" => 2_000,
+        other => match other
+            .strip_prefix("bridge-")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(step) => step,
+            None => 3_000,
+        },
+    };
+    (rank, flavor)
+}
+
 impl Report {
     pub fn new(mut results: Vec<Row>) -> Report {
-        results.sort_by(|a, b| (&a.program, &a.flavor).cmp(&(&b.program, &b.flavor)));
+        // A program's rows in the order of its ladder: legacy, the bridge steps,
+        // modern, next.
+        results.sort_by(|a, b| {
+            (&a.program, ladder_rank(&a.flavor)).cmp(&(&b.program, ladder_rank(&b.flavor)))
+        });
         let count = |f: fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
         Report {
             passed: count(|s| s == Status::Pass),
@@ -147,8 +169,16 @@ impl Report {
             .max()
             .unwrap_or(7)
             .max(7);
+        // `bridge-1` is wider than `legacy`: the column is as wide as its widest label.
+        let fw = self
+            .results
+            .iter()
+            .map(|r| r.flavor.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         out.push_str(&format!(
-            "{:<width$}  {:<6}  {:<6} checks\n",
+            "{:<width$}  {:<fw$}  {:<6} checks\n",
             "program", "flavor", "status"
         ));
         for row in &self.results {
@@ -170,7 +200,7 @@ impl Report {
                 format!(" ({})", notes.join(", "))
             };
             out.push_str(&format!(
-                "{:<width$}  {:<6}  {:<6} {passed}/{} passed{notes}\n",
+                "{:<width$}  {:<fw$}  {:<6} {passed}/{} passed{notes}\n",
                 row.program,
                 row.flavor,
                 row.status.as_str(),
