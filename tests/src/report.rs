@@ -112,13 +112,10 @@ fn ladder_rank(flavor: &str) -> (u32, &str) {
         "legacy" => 0,
         "modern" => 1_000,
         "next" => 2_000,
-        other => match other
+        other => other
             .strip_prefix("bridge-")
             .and_then(|n| n.parse::<u32>().ok())
-        {
-            Some(step) => step,
-            None => 3_000,
-        },
+            .unwrap_or(3_000),
     };
     (rank, flavor)
 }
