@@ -1,83 +1,18 @@
-//! The programs of the workspace, discovered from `cargo metadata`, each with what its
-//! own `Cargo.toml` declares under `[package.metadata.study]`.
+//! The programs of the workspace, discovered from `cargo metadata` (through the
+//! `cargo_metadata` crate), each with what its own `Cargo.toml` declares under
+//! `[package.metadata.study]` ([`Declared`]).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use serde::Deserialize;
-use serde_json::Value;
 
+use crate::declared::{Declared, Polls};
 use crate::family::Family;
 use crate::flavor::Flavor;
-use crate::workspace::cargo;
-
-/// How many of its per-socket futures a multi-socket program polls when one socket
-/// becomes readable: the composition it uses, declared by the program, checked by the
-/// suite and measured by the bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum Polls {
-    /// Every future, whichever socket was woken (futures 0.1 `join_all`).
-    #[serde(rename = "every")]
-    Every,
-    /// Every future while there are at most 30, only the woken one above (futures
-    /// 0.3 `join_all`, which switches to `FuturesOrdered`).
-    #[serde(rename = "every-up-to-30")]
-    EveryUpTo30,
-    /// Only the woken socket's future (a task per socket, or `FuturesUnordered`).
-    #[serde(rename = "woken")]
-    Woken,
-}
-
-/// Something a program needs from the machine beyond a Linux kernel with sockets.
-/// The suite probes each once and reports every check of a program whose need is not
-/// met as skipped, with the reason, never as passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum Need {
-    /// The `io_uring_setup` system call works (it may be disabled by the sysctl
-    /// `kernel.io_uring_disabled`, or refused by a seccomp filter).
-    #[serde(rename = "io-uring")]
-    IoUring,
-}
-
-impl Need {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Need::IoUring => "io-uring",
-        }
-    }
-}
-
-/// `[package.metadata.study]` of one package, as written. Unknown keys are an error,
-/// so that a typo cannot silently leave a default in place.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Declared {
-    /// The family (required): see [`Family::as_str`].
-    pub family: Option<String>,
-    /// Multi-socket programs: which futures a datagram polls.
-    pub polls: Option<Polls>,
-    /// The program this package is a flavor of, when it is not the package name
-    /// without its flavor prefix (the steps of a migration ladder).
-    pub program: Option<String>,
-    /// The step of a `bridge` package on its program's ladder (1, 2, …).
-    pub step: Option<u32>,
-    /// Its place among the programs of its family, as the README tells them (select
-    /// before epoll before mio before tokio); programs without one come after, by name.
-    pub order: Option<u32>,
-    /// What the program needs from the machine (`needs = ["io-uring"]`).
-    #[serde(default)]
-    pub needs: Vec<Need>,
-    /// A `next` package: the readiness program it is best read against (`cargo xtask
-    /// diff` compares it with that program's modern side).
-    pub sibling: Option<String>,
-    /// A `bridge` package that is a *pitfall*: its `step` of this program's ladder,
-    /// done in the wrong order, kept as a program of its own so that the suite shows
-    /// how it fails (documented failures) and the tools set it beside the step it
-    /// gets wrong.
-    pub pitfall_of: Option<String>,
-}
+use crate::workspace::project_root;
 
 /// One package of one flavor: `legacy-echo-mpsc` is program `echo-mpsc`, legacy.
 #[derive(Debug, Clone)]
@@ -122,6 +57,13 @@ impl Program {
         })
     }
 
+    /// Why `check` is documented to fail for this package, if it is.
+    pub fn expected_failure(&self, check: &str) -> Option<&str> {
+        let groups = self.declared.expected_failure.iter();
+        let mut found = groups.filter(|g| g.checks.iter().any(|c| c == check));
+        found.next().map(|g| g.why.as_str())
+    }
+
     /// Orders programs as the study tells them: by chapter and family, then their
     /// declared order and name, then flavor and step. Programs without a valid family
     /// come last.
@@ -137,13 +79,10 @@ impl Program {
         )
     }
 
-    fn from_package(p: &Value) -> Option<Program> {
-        let package = p["name"].as_str()?;
-        let (flavor, default_name) = Flavor::of_package(package)?;
-        let dir = Path::new(p["manifest_path"].as_str()?)
-            .parent()?
-            .to_path_buf();
-        let study = &p["metadata"]["study"];
+    fn from_package(p: &Package) -> Option<Program> {
+        let (flavor, default_name) = Flavor::of_package(&p.name)?;
+        let dir = p.manifest_path.parent()?.as_std_path().to_path_buf();
+        let study = &p.metadata["study"];
         let (declared, family) = match Declared::deserialize(study) {
             _ if study.is_null() => (Declared::default(), Err(missing_family())),
             Ok(d) => {
@@ -156,13 +95,10 @@ impl Program {
             ),
         };
         Some(Program {
-            name: declared
-                .program
-                .clone()
-                .unwrap_or_else(|| default_name.to_string()),
+            name: (declared.program.clone()).unwrap_or_else(|| default_name.to_string()),
             flavor,
             step: declared.step,
-            package: package.to_string(),
+            package: p.name.to_string(),
             dir,
             family,
             declared,
@@ -187,34 +123,38 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
             Family::names()
         )
     })?;
-    match (family, d.polls) {
-        (Family::Multisocket, None) => {
-            return Err(
-                "a multisocket program declares `polls` (every, every-up-to-30 or \
-                        woken) in [package.metadata.study]"
-                    .into(),
-            )
-        }
-        (Family::Multisocket, Some(_)) | (_, None) => {}
-        (_, Some(_)) => return Err(format!("`polls` is for multisocket programs, not {family}")),
+    let only = |key: &str, present: bool, of: Family| match (present, family == of) {
+        (true, false) => Err(format!("`{key}` is for {of} programs, not {family}")),
+        _ => Ok(()),
+    };
+    only("polls", d.polls.is_some(), Family::Multisocket)?;
+    only(
+        "syscalls-per-echo",
+        d.syscalls_per_echo.is_some(),
+        Family::UdpEcho,
+    )?;
+    only("woken", d.woken.is_some(), Family::UdpWaiters)?;
+    only("under-flood", !d.under_flood.is_empty(), Family::CoopBudget)?;
+    if family == Family::Multisocket && d.polls.is_none() {
+        return Err(
+            "a multisocket program declares `polls` (every, every-up-to-30 or \
+                    woken) in [package.metadata.study]"
+                .into(),
+        );
     }
-    if let (Some(_), false) = (&d.sibling, flavor == Flavor::Next) {
-        return Err(format!(
-            "only next packages name a readiness `sibling`, not {flavor}"
-        ));
-    }
-    if let (Some(_), false) = (&d.pitfall_of, flavor == Flavor::Bridge) {
-        return Err(format!(
-            "only bridge packages are a `pitfall-of` a ladder, not {flavor}"
-        ));
-    }
+    let only_flavor = |key: &str, present: bool, of: Flavor| match (present, flavor == of) {
+        (true, false) => Err(format!("only {of} packages declare `{key}`, not {flavor}")),
+        _ => Ok(()),
+    };
+    only_flavor("sibling", d.sibling.is_some(), Flavor::Next)?;
+    only_flavor("pitfall-of", d.pitfall_of.is_some(), Flavor::Bridge)?;
+    only_flavor("step", d.step.is_some(), Flavor::Bridge)?;
     match (flavor, d.step) {
         (Flavor::Bridge, None) => {
             Err("a bridge package declares its `step` on the ladder (1, 2, …)".into())
         }
         (Flavor::Bridge, Some(0)) => Err("ladder steps count from 1".into()),
-        (Flavor::Bridge, Some(_)) | (_, None) => Ok(family),
-        (_, Some(_)) => Err(format!("only bridge packages have a `step`, not {flavor}")),
+        _ => Ok(family),
     }
 }
 
@@ -236,52 +176,47 @@ impl std::error::Error for UsageError {}
 pub struct Dependency {
     /// The name the code uses (the rename, if any).
     pub name: String,
+    /// The package it names (`futures` for `futures-compat`).
+    pub package: String,
     /// Version requirement as cargo sees it (`^0.1.31`; `path` for path dependencies).
     pub req: String,
     /// The version `Cargo.lock` resolved it to.
     pub resolved: Option<String>,
     /// `normal` or `build`.
     pub kind: String,
+    /// The features it is declared with.
+    pub features: Vec<String>,
 }
 
 /// `cargo metadata` of the workspace and the programs found in it.
 pub struct Catalogue {
-    pub json: Value,
+    pub metadata: Metadata,
     programs: Vec<Program>,
 }
 
 impl Catalogue {
     /// Runs `cargo metadata --locked` in the workspace.
     pub fn load() -> Result<Catalogue> {
-        let out = cargo()
-            .args(["metadata", "--format-version", "1", "--locked"])
-            .stderr(Stdio::inherit())
-            .output()
-            .context("cannot run cargo metadata")?;
-        if !out.status.success() {
-            bail!("cargo metadata failed");
+        let mut cmd = MetadataCommand::new();
+        if let Some(cargo) = std::env::var_os("CARGO") {
+            cmd.cargo_path(cargo);
         }
-        let json = serde_json::from_slice(&out.stdout).context("cargo metadata output")?;
-        Ok(Catalogue::from_json(json))
+        let metadata = (cmd.current_dir(project_root()))
+            .other_options(vec!["--locked".to_string()])
+            .exec()
+            .context("cargo metadata failed")?;
+        Ok(Catalogue::of(metadata))
     }
 
     /// The catalogue of a `cargo metadata` document.
-    pub fn from_json(json: Value) -> Catalogue {
-        let members: BTreeSet<&str> = json["workspace_members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let mut programs: Vec<Program> = json["packages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+    pub fn of(metadata: Metadata) -> Catalogue {
+        let members: BTreeSet<&PackageId> = metadata.workspace_members.iter().collect();
+        let mut programs: Vec<Program> = (metadata.packages.iter())
+            .filter(|p| members.contains(&p.id))
             .filter_map(Program::from_package)
             .collect();
         programs.sort_by(|a, b| a.story_key().cmp(&b.story_key()));
-        Catalogue { json, programs }
+        Catalogue { metadata, programs }
     }
 
     /// Every program of every flavor, in the order of the story (chapter, family,
@@ -329,48 +264,38 @@ impl Catalogue {
             .collect())
     }
 
-    fn packages(&self) -> impl Iterator<Item = &Value> {
-        self.json["packages"].as_array().into_iter().flatten()
-    }
-
-    fn package(&self, name: &str) -> Option<&Value> {
-        self.packages().find(|p| p["name"] == name)
+    /// The package of that name.
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.metadata
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == name)
     }
 
     /// Name and version of every package in `package`'s dependency tree (normal and
     /// build dependencies, transitively; dev-dependencies do not reach a binary).
     pub fn dependency_tree(&self, package: &str) -> Result<BTreeSet<(String, String)>> {
-        let by_id: HashMap<&str, &Value> = self
-            .packages()
-            .filter_map(|p| Some((p["id"].as_str()?, p)))
-            .collect();
-        let nodes: HashMap<&str, &Value> = self.json["resolve"]["nodes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| Some((n["id"].as_str()?, n)))
-            .collect();
-        let root = self
+        let by_id: HashMap<&PackageId, &Package> =
+            self.metadata.packages.iter().map(|p| (&p.id, p)).collect();
+        let resolve = self.metadata.resolve.as_ref().context("no resolve graph")?;
+        let nodes: HashMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+        let root = &self
             .package(package)
-            .and_then(|p| p["id"].as_str())
-            .with_context(|| format!("package {package} not in cargo metadata"))?;
-        let mut seen = BTreeSet::new();
-        let mut out = BTreeSet::new();
-        let mut stack = vec![root];
+            .with_context(|| format!("package {package} not in cargo metadata"))?
+            .id;
+        let (mut seen, mut out, mut stack) = (BTreeSet::new(), BTreeSet::new(), vec![root]);
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
                 continue;
             }
             if let (Some(p), true) = (by_id.get(id), id != root) {
-                let field = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-                out.insert((field("name"), field("version")));
+                out.insert((p.name.to_string(), p.version.to_string()));
             }
-            let deps = nodes.get(id).and_then(|n| n["deps"].as_array());
-            for dep in deps.into_iter().flatten() {
-                let kinds = dep["dep_kinds"].as_array().into_iter().flatten();
-                let not_dev = kinds.clone().any(|k| k["kind"].as_str() != Some("dev"));
-                if let (Some(pkg), true) = (dep["pkg"].as_str(), not_dev) {
-                    stack.push(pkg);
+            let deps = nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or_default();
+            for dep in deps {
+                let not_dev = (dep.dep_kinds.iter()).any(|k| k.kind != DependencyKind::Development);
+                if not_dev {
+                    stack.push(&dep.pkg);
                 }
             }
         }
@@ -382,51 +307,37 @@ impl Catalogue {
         let Some(pkg) = self.package(package) else {
             return Vec::new();
         };
-        let by_id: HashMap<&str, &Value> = self
-            .packages()
-            .filter_map(|p| Some((p["id"].as_str()?, p)))
-            .collect();
-        // Resolved packages this one depends on, by package name.
-        let node = self.json["resolve"]["nodes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|n| n["id"] == pkg["id"]);
-        // By package name; one name may resolve twice (futures 0.1 and 0.3 beside
-        // each other in a bridge package), told apart by the requirement.
-        let mut resolved: HashMap<&str, Vec<&str>> = HashMap::new();
-        for d in node
-            .and_then(|n| n["deps"].as_array())
-            .into_iter()
-            .flatten()
-        {
-            let found = by_id.get(d["pkg"].as_str().unwrap_or_default());
-            if let Some((name, version)) =
-                found.and_then(|p| Some((p["name"].as_str()?, p["version"].as_str()?)))
-            {
-                resolved.entry(name).or_default().push(version);
+        // Resolved versions by package name; one name may resolve twice (futures 0.1
+        // and 0.3 beside each other in a bridge package), told apart by requirement.
+        let mut resolved: HashMap<&str, Vec<&cargo_metadata::semver::Version>> = HashMap::new();
+        let node = (self.metadata.resolve.iter())
+            .flat_map(|r| &r.nodes)
+            .find(|n| n.id == pkg.id);
+        for d in node.map(|n| n.deps.as_slice()).unwrap_or_default() {
+            if let Some(p) = self.metadata.packages.iter().find(|p| p.id == d.pkg) {
+                resolved
+                    .entry(p.name.as_str())
+                    .or_default()
+                    .push(&p.version);
             }
         }
-        let declared = pkg["dependencies"].as_array().into_iter().flatten();
+        let declared = (pkg.dependencies.iter()).filter(|d| d.kind != DependencyKind::Development);
         let mut out: Vec<Dependency> = declared
-            .filter(|d| d["kind"].as_str() != Some("dev"))
-            .filter_map(|d| {
-                let package_name = d["name"].as_str()?;
-                let req = match d["path"].is_string() {
-                    true => "path".to_string(),
-                    false => d["req"].as_str().unwrap_or("*").to_string(),
-                };
-                let versions = resolved.get(package_name).map(Vec::as_slice).unwrap_or(&[]);
-                let version = versions
-                    .iter()
-                    .find(|v| semver_compatible(&req, v))
-                    .or(versions.first());
-                Some(Dependency {
-                    name: d["rename"].as_str().unwrap_or(package_name).to_string(),
+            .map(|d| {
+                let versions = resolved.get(d.name.as_str()).map(Vec::as_slice);
+                let versions = versions.unwrap_or_default();
+                let version = (versions.iter().find(|v| d.req.matches(v))).or(versions.first());
+                Dependency {
+                    name: d.rename.clone().unwrap_or_else(|| d.name.clone()),
+                    package: d.name.clone(),
+                    req: match d.path {
+                        Some(_) => "path".to_string(),
+                        None => d.req.to_string(),
+                    },
                     resolved: version.map(|v| v.to_string()),
-                    req,
-                    kind: d["kind"].as_str().unwrap_or("normal").to_string(),
-                })
+                    kind: d.kind.to_string(),
+                    features: d.features.clone(),
+                }
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -435,173 +346,36 @@ impl Catalogue {
     }
 }
 
-/// Whether `version` can satisfy a caret requirement `req` (`^0.1.31`, `0.3`, `1.48`):
-/// the same leftmost non-zero component, as cargo reads it. Anything else (`path`,
-/// `*`, `>=`) is taken as satisfiable.
-fn semver_compatible(req: &str, version: &str) -> bool {
-    let Some(req) = req
-        .strip_prefix('^')
-        .or(Some(req))
-        .filter(|r| r.chars().next().is_some_and(|c| c.is_ascii_digit()))
-    else {
-        return true;
-    };
-    let parts = |s: &str| -> Vec<u64> {
-        s.split(['.', '-', '+'])
-            .take(3)
-            .map(|p| p.parse().unwrap_or(0))
-            .collect()
-    };
-    let (r, v) = (parts(req), parts(version));
-    // Compare up to and including the first non-zero component of the requirement.
-    let upto = r.iter().position(|&c| c != 0).map_or(r.len(), |i| i + 1);
-    r.iter().zip(&v).take(upto).all(|(a, b)| a == b)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+mod tests;
 
-    #[test]
-    fn a_requirement_picks_its_version() {
-        assert!(semver_compatible("^0.1.31", "0.1.31"));
-        assert!(!semver_compatible("^0.1.31", "0.3.34"));
-        assert!(semver_compatible("^0.3.31", "0.3.34"));
-        assert!(semver_compatible("^1.48", "1.54.1"));
-        assert!(!semver_compatible("^1.48", "0.1.22"));
-        assert!(semver_compatible("path", "0.1.0"));
-        assert!(semver_compatible("*", "2.0.0"));
-    }
-
-    fn package(name: &str, study: Value) -> Value {
-        json!({
-            "name": name,
-            "id": format!("{name} 0.1.0"),
-            "manifest_path": format!("/w/{name}/Cargo.toml"),
-            "metadata": if study.is_null() { Value::Null } else { json!({ "study": study }) },
-            "dependencies": [],
-        })
-    }
-
-    fn catalogue(packages: Vec<Value>) -> Catalogue {
-        let members: Vec<Value> = packages.iter().map(|p| p["id"].clone()).collect();
-        Catalogue::from_json(json!({
+impl Catalogue {
+    /// A catalogue of made-up packages, each a name and its `[package.metadata.study]`
+    /// as JSON (`Value::Null` for none): what the tools' own tests describe programs
+    /// with, instead of a workspace.
+    pub fn of_declarations(packages: &[(&str, serde_json::Value)]) -> Catalogue {
+        let package = |(name, study): &(&str, serde_json::Value)| {
+            serde_json::json!({
+                "name": name,
+                "version": "0.1.0",
+                "id": format!("path+file:///w/{name}#0.1.0"),
+                "dependencies": [],
+                "targets": [],
+                "features": {},
+                "manifest_path": format!("/w/{name}/Cargo.toml"),
+                "metadata": if study.is_null() { study.clone() } else { serde_json::json!({ "study": study }) },
+            })
+        };
+        let packages: Vec<serde_json::Value> = packages.iter().map(package).collect();
+        let members: Vec<serde_json::Value> = packages.iter().map(|p| p["id"].clone()).collect();
+        let metadata = serde_json::json!({
             "packages": packages,
             "workspace_members": members,
-            "resolve": { "nodes": [] },
-        }))
-    }
-
-    #[test]
-    fn a_program_is_what_its_cargo_toml_declares() {
-        let c = catalogue(vec![
-            package("modern-udp-twin", json!({ "family": "udp-echo" })),
-            package("legacy-udp-twin", json!({ "family": "udp-echo" })),
-            package("shared", Value::Null),
-            package(
-                "modern-fan",
-                json!({ "family": "multisocket", "polls": "every-up-to-30" }),
-            ),
-            package(
-                "bridge-fan-step1",
-                json!({ "family": "multisocket", "polls": "woken", "program": "fan", "step": 1 }),
-            ),
-            package(
-                "bridge-fan-too-early",
-                json!({
-                    "family": "multisocket", "polls": "woken", "program": "fan-too-early",
-                    "step": 1, "pitfall-of": "fan"
-                }),
-            ),
-        ]);
-        let found: Vec<(String, String, Family)> = c
-            .programs()
-            .iter()
-            .map(|p| (p.name.clone(), p.flavor_label(), p.family().unwrap()))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("udp-twin".into(), "legacy".into(), Family::UdpEcho),
-                ("udp-twin".into(), "modern".into(), Family::UdpEcho),
-                ("fan".into(), "bridge-1".into(), Family::Multisocket),
-                ("fan".into(), "modern".into(), Family::Multisocket),
-                (
-                    "fan-too-early".into(),
-                    "bridge-1".into(),
-                    Family::Multisocket
-                ),
-            ],
-            "in story order: UDP echo first, then multi-socket; flavors legacy → bridge → modern"
-        );
-        assert_eq!(c.programs()[3].polls().unwrap(), Polls::EveryUpTo30);
-        assert_eq!(c.programs()[4].declared.pitfall_of.as_deref(), Some("fan"));
-        let next = catalogue(vec![package(
-            "next-udp-ring",
-            json!({ "family": "udp-echo", "sibling": "udp-twin", "needs": ["io-uring"] }),
-        )]);
-        let p = &next.programs()[0];
-        assert_eq!((p.name.as_str(), p.flavor), ("udp-ring", Flavor::Next));
-        assert_eq!(p.declared.needs, [Need::IoUring]);
-        assert_eq!(p.declared.sibling.as_deref(), Some("udp-twin"));
-        assert!(p.family().is_ok());
-        assert_eq!(c.names(), ["udp-twin", "fan", "fan-too-early"]);
-        assert!(c
-            .check_names(&["nope".into()])
-            .unwrap_err()
-            .to_string()
-            .contains("udp-twin, fan"));
-    }
-
-    #[test]
-    fn a_missing_unknown_or_malformed_declaration_is_kept_with_the_reason() {
-        let c = catalogue(vec![
-            package("legacy-a", Value::Null),
-            package("legacy-b", json!({ "family": "udp_echo" })),
-            package("legacy-c", json!({ "family": "udp-echo", "famly": "x" })),
-            package("legacy-d", json!({ "family": "multisocket" })),
-            package(
-                "legacy-e",
-                json!({ "family": "udp-echo", "polls": "woken" }),
-            ),
-            package("bridge-f", json!({ "family": "udp-echo" })),
-            package("modern-g", json!({ "family": "udp-echo", "step": 2 })),
-            package(
-                "modern-h",
-                json!({ "family": "udp-echo", "sibling": "echo-select" }),
-            ),
-            package(
-                "next-i",
-                json!({ "family": "udp-echo", "needs": ["io_uring"] }),
-            ),
-            package(
-                "modern-j",
-                json!({ "family": "udp-echo", "pitfall-of": "udp-twin" }),
-            ),
-        ]);
-        let why = |pkg: &str| {
-            let p = c.programs().iter().find(|p| p.package == pkg).unwrap();
-            p.family().unwrap_err().to_string()
-        };
-        assert!(
-            why("legacy-a").contains("no family declared"),
-            "{}",
-            why("legacy-a")
-        );
-        assert!(why("legacy-b").contains("unknown family \"udp_echo\""));
-        assert!(
-            why("legacy-b").contains("udp-echo, multisocket"),
-            "lists the families"
-        );
-        assert!(why("legacy-c").contains("famly"), "{}", why("legacy-c"));
-        assert!(why("legacy-d").contains("declares `polls`"));
-        assert!(why("legacy-e").contains("for multisocket programs"));
-        assert!(why("bridge-f").contains("`step`"));
-        assert!(why("modern-g").contains("only bridge packages"));
-        assert!(why("modern-h").contains("only next packages"));
-        assert!(why("next-i").contains("io_uring"), "{}", why("next-i"));
-        assert!(why("modern-j").contains("only bridge packages"));
-        assert_eq!(c.programs().len(), 10, "none is dropped");
+            "resolve": { "nodes": [], "root": null },
+            "workspace_root": "/w",
+            "target_directory": "/w/target",
+            "version": 1,
+        });
+        Catalogue::of(serde_json::from_value(metadata).expect("a metadata document"))
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod build;
 pub mod catalogue;
+pub mod declared;
 pub mod family;
 pub mod flavor;
 pub mod needs;
@@ -27,7 +28,8 @@ pub mod traced;
 pub mod workspace;
 
 pub use build::{build, Built, Profile};
-pub use catalogue::{Catalogue, Declared, Need, Polls, Program, UsageError};
+pub use catalogue::{Catalogue, Program, UsageError};
+pub use declared::{Declared, Need, Polls};
 pub use family::{Chapter, Family};
 pub use flavor::Flavor;
 pub use process::Running;

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::catalogue::Need;
+use crate::declared::Need;
 
 /// Why a need is not met here, or `Ok` when it is.
 pub type Probe = fn(Need) -> Result<(), String>;

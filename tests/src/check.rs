@@ -5,7 +5,6 @@ use std::path::Path;
 
 use harness::{Catalogue, Program};
 
-use crate::expect;
 use crate::report::{CheckResult, Status};
 
 /// What a check gets: the program, its built binary and the workspace's catalogue.
@@ -50,7 +49,7 @@ pub fn run(check: &Check, ctx: &Ctx) -> CheckResult {
                 .unwrap_or_default();
             Err(anyhow::anyhow!("check panicked: {msg}"))
         });
-    let documented = expect::failure(&ctx.program.name, ctx.program.flavor, check.name);
+    let documented = ctx.program.expected_failure(check.name);
     let (status, detail) = match (outcome, documented) {
         (Err(e), _) if e.downcast_ref::<Skipped>().is_some() => (Status::Skip, format!("{e}")),
         (Ok(detail), None) => (Status::Pass, detail),

@@ -3,14 +3,14 @@
 //!
 //! For each program it spawns the built binary with `--bind 127.0.0.1:0` (learning
 //! ports from the `listening` lines), drives it from real sockets and checks
-//! behaviour, not source. Documented differences between eras are data
-//! ([`expect`]), never an `if` inside a check. `cargo test` runs the whole matrix
+//! behaviour, not source. Documented differences between eras are data, declared
+//! by each program in its own `Cargo.toml` (`harness::Declared`), never an `if` inside
+//! a check. `cargo test` runs the whole matrix
 //! (`tests/conformance.rs`); `cargo xtask conformance` runs a selection and prints it
 //! as a table or JSON.
 
 pub mod check;
 pub mod checks;
-pub mod expect;
 pub mod needs;
 pub mod netns;
 pub mod purity;
@@ -103,6 +103,23 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
         Err(e) => return fail("build", format!("{e:#}")),
     };
     let all = checks::for_family(family);
+    // A documented failure of a check the family does not run is a typo that would
+    // otherwise document nothing.
+    let declared = program
+        .declared
+        .expected_failure
+        .iter()
+        .flat_map(|g| &g.checks);
+    if let Some(unknown) = declared.clone().find(|c| !all.iter().any(|a| a.name == *c)) {
+        let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+        let why = format!(
+            "{}: [package.metadata.study] documents a failure of `{unknown}`, which is no \
+             check of the {family} family ({})",
+            program.package,
+            names.join(", ")
+        );
+        return fail("expected-failure", why);
+    }
     // A program that needs what this machine lacks (io_uring, say) is not run at all.
     if let Some(why) = harness::needs::unmet(&program.declared.needs, harness::needs::machine) {
         return Row::new(&program.name, &label, needs::skipped(&all, &why));

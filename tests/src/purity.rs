@@ -103,29 +103,17 @@ fn parse_tree(text: &str) -> BTreeSet<(String, String)> {
 /// A bridge package must declare `futures` 0.3 with the `compat` feature: the layer
 /// that lets futures 0.1 and 0.3 code run on each other's executors.
 fn bridge_violations(catalogue: &Catalogue, package: &str) -> Vec<String> {
-    let declared = catalogue.json["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == package)
-        .and_then(|p| p["dependencies"].as_array())
-        .into_iter()
-        .flatten()
-        .any(|d| {
-            let req = d["req"]
-                .as_str()
-                .unwrap_or_default()
-                .trim_start_matches(['^', '=']);
-            let compat = d["features"].as_array().into_iter().flatten();
-            d["name"] == "futures"
-                && Version::parse(req) >= Version(0, 3)
-                && compat.clone().any(|f| f == "compat")
-        });
+    let declared = catalogue.dependencies(package).into_iter().any(|d| {
+        let version = d.resolved.as_deref().map(Version::parse);
+        d.package == "futures"
+            && version.is_some_and(|v| v >= Version(0, 3))
+            && d.features.iter().any(|f| f == "compat")
+    });
     match declared {
         true => Vec::new(),
         false => vec![
             "no futures 0.3 with the `compat` feature (a bridge step runs on the \
-                       compat layer)"
+             compat layer)"
                 .to_string(),
         ],
     }

@@ -1394,6 +1394,8 @@ mod tests {
             req: format!("^{version}"),
             resolved: Some(version.into()),
             kind: "normal".into(),
+            package: name.into(),
+            features: Vec::new(),
         };
         assert_eq!(era_of(&dep("futures01", "0.1.31")), Some(Era::Old));
         assert_eq!(era_of(&dep("futures-compat", "0.3.34")), Some(Era::New));

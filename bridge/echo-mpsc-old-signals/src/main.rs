@@ -24,8 +24,8 @@
 //! # Why this is a pitfall
 //!
 //! Nothing fails at start-up or under load: the suite's echo checks pass, and only
-//! the checks that stop the server fail (`sigterm`, `sigint`; listed in
-//! `tests/src/expect.rs`). Anything of tokio-core that needs the `Core` to turn
+//! the checks that stop the server fail (`sigterm`, `sigint`; documented in its
+//! `Cargo.toml`). Anything of tokio-core that needs the `Core` to turn
 //! behaves this way once the executor is tokio 1's: tasks given to `Handle::spawn`,
 //! `Timeout` and `Interval` (the `Core`'s timer), tokio-signal. Step 2 moves the
 //! signals with the executor, to tokio 1's `signal`, and leaves only the socket,

@@ -27,7 +27,7 @@
 //! tokio-signal cannot. Dropping the `Core` instead of keeping it changes the failure
 //! from silence to an error at the first poll, "timer is shutdown" (tokio-timer's
 //! message for a timer that no longer exists): every connection would end at once.
-//! The suite's `idle-timeout` check fails here (listed in `tests/src/expect.rs`).
+//! The suite's `idle-timeout` check fails here (documented in its `Cargo.toml`).
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the

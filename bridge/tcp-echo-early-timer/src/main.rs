@@ -28,7 +28,7 @@
 //! `tokio::spawn` — must wait until tokio 1 runs the code (step 2). A socket fails at
 //! start-up, where nobody can miss it; a timer fails where it is first polled, which
 //! for a grace period is at shutdown, under a slow peer: the check
-//! `sigterm-unread-echo` (listed in `tests/src/expect.rs`).
+//! `sigterm-unread-echo` (documented in its `Cargo.toml`).
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the

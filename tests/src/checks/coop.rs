@@ -7,18 +7,17 @@
 //! the loop (`--loop recv|ready|fixed`): tokio 1's `recv_from().await` spends the
 //! cooperative budget and yields, `ready()` + `try_recv_from` spend none and starve
 //! the ticker, `consume_budget()` fixes that; tokio-core has no budget, so only a
-//! hand-made one helps. The expected outcome per flavor and loop is data
-//! ([`UNDER_FLOOD`]), with thresholds chosen for a loaded two-core machine (see the
+//! hand-made one helps. The expected outcome per loop is declared by each program in
+//! its own `Cargo.toml` (`[package.metadata.study.under-flood.LOOP]`), with thresholds chosen for a loaded two-core machine (see the
 //! constants below for what was measured).
 
-use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use harness::declared::FloodOutcome;
 use harness::process::{run_to_end, Running};
-use harness::Flavor;
 use nix::sys::signal::Signal;
 use shared::cli::ReadLoop;
 use shared::event::{Counts, Event};
@@ -69,91 +68,27 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// What a flood does to the ticker, for one flavor and loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnderFlood {
-    /// The reader gives the thread back after this many datagrams per poll (its
-    /// budget, which the flood exhausts), and the ticker stays on time.
-    Yields { most_per_poll: u64 },
-    /// The reader keeps the thread while the flood lasts: past any budget in one
-    /// poll, and the ticker late by a good part of the flood.
-    Starves,
-}
-
-impl fmt::Display for UnderFlood {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UnderFlood::Yields { most_per_poll } => write!(
-                f,
-                "yields once {most_per_poll} datagrams are read in a poll, the ticker runs \
-                 after every poll or two (at most {} datagrams between two ticks) and is late \
-                 by at most {} ms",
-                3 * most_per_poll,
-                ON_TIME.as_millis()
-            ),
-            UnderFlood::Starves => write!(
-                f,
-                "starves the ticker: more than {BUDGET} datagrams in one poll, ticker late by \
-                 at least {:.0}% of the flood",
-                STARVED_SHARE * 100.0
-            ),
-        }
+/// What a flood does to the ticker, in words, for the messages.
+fn describe(outcome: FloodOutcome) -> String {
+    match outcome {
+        FloodOutcome::Yields => format!(
+            "yields once {BUDGET} datagrams are read in a poll, the ticker runs after every \
+             poll or two (at most {} datagrams between two ticks) and is late by at most {} ms",
+            3 * BUDGET,
+            ON_TIME.as_millis()
+        ),
+        FloodOutcome::Starves => format!(
+            "starves the ticker: more than {BUDGET} datagrams in one poll, ticker late by at \
+             least {:.0}% of the flood",
+            STARVED_SHARE * 100.0
+        ),
     }
 }
 
 /// tokio 1's budget per poll of a task, in units (tokio/src/task/coop: `Budget::initial`),
-/// and the legacy program's own `BUDGET`, the same on purpose.
+/// and the legacy program's own `BUDGET`, the same on purpose: a reader that yields
+/// reads exactly this many datagrams in its longest poll.
 const BUDGET: u64 = 128;
-
-/// The documented outcome of a flood, per flavor and loop.
-pub const UNDER_FLOOD: &[(Flavor, ReadLoop, UnderFlood, &str)] = &[
-    (
-        Flavor::Legacy,
-        ReadLoop::Recv,
-        UnderFlood::Starves,
-        "tokio-core has no cooperative budget: a reader that reads until WouldBlock does \
-         not return while the flood keeps the socket non-empty",
-    ),
-    (
-        Flavor::Legacy,
-        ReadLoop::Ready,
-        UnderFlood::Starves,
-        "poll_read() before recv_from changes nothing: tokio-core has no budget to bypass",
-    ),
-    (
-        Flavor::Legacy,
-        ReadLoop::Fixed,
-        UnderFlood::Yields {
-            most_per_poll: BUDGET,
-        },
-        "a hand-made budget: task::current().notify() and NotReady after 128 datagrams",
-    ),
-    (
-        Flavor::Modern,
-        ReadLoop::Recv,
-        UnderFlood::Yields {
-            most_per_poll: BUDGET,
-        },
-        "recv_from().await spends one unit of the task's cooperative budget per call and \
-         returns Pending once the 128 units are spent",
-    ),
-    (
-        Flavor::Modern,
-        ReadLoop::Ready,
-        UnderFlood::Starves,
-        "ready() is immediate while the readiness is set and try_recv_from is a plain \
-         system call: neither spends budget, so nothing makes the task yield",
-    ),
-    (
-        Flavor::Modern,
-        ReadLoop::Fixed,
-        UnderFlood::Yields {
-            most_per_poll: BUDGET,
-        },
-        "consume_budget().await before each try_recv_from charges the same budget \
-         recv_from spends",
-    ),
-];
 
 /// The flood: [`FLOOD_RATE`] datagrams/s for [`FLOOD_TIME`], sent in bursts that
 /// catch up with the clock (a sender descheduled for a while refills the socket at
@@ -256,14 +191,14 @@ fn summary(run: &Running) -> Result<Counts> {
 }
 
 fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
-    let (expected, why) = UNDER_FLOOD
-        .iter()
-        .find(|(f, l, _, _)| *f == ctx.program.flavor && *l == read_loop)
-        .map(|(_, _, u, why)| (*u, *why))
+    let documented = ctx.program.declared.under_flood.get(read_loop.as_str());
+    let (expected, why) = documented
+        .map(|d| (d.expect, d.why.as_str()))
         .with_context(|| {
             format!(
-                "no documented outcome for {} --loop {read_loop}",
-                ctx.program.flavor
+                "{} documents no outcome for --loop {read_loop}: declare \
+                 [package.metadata.study.under-flood.{read_loop}] in its Cargo.toml",
+                ctx.program.package
             )
         })?;
     let (mut run, server) = start(ctx, read_loop)?;
@@ -327,19 +262,19 @@ fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
     // poll or two (a poll takes longer than the ticker's period). One that does not
     // yield read past any budget, and the ticker waited for a good part of the flood.
     let holds = match expected {
-        UnderFlood::Yields { most_per_poll } => {
-            most == most_per_poll && most_between <= 3 * most_per_poll && worst <= ON_TIME
-        }
-        UnderFlood::Starves => {
+        FloodOutcome::Yields => most == BUDGET && most_between <= 3 * BUDGET && worst <= ON_TIME,
+        FloodOutcome::Starves => {
             most > BUDGET && worst.as_secs_f64() >= STARVED_SHARE * flood_time.as_secs_f64()
         }
     };
     ensure!(
         holds,
-        "--loop {read_loop}: {figures}; expected: {expected} ({why})"
+        "--loop {read_loop}: {figures}; expected: {} ({why})",
+        describe(expected)
     );
     Ok(format!(
-        "--loop {read_loop}: {figures}: {expected}, as documented: {why}"
+        "--loop {read_loop}: {figures}: {}, as documented: {why}",
+        describe(expected)
     ))
 }
 

@@ -4,19 +4,19 @@
 //! The lesson is who is woken. tokio-core 0.1 (tokio-reactor 0.1) keeps one task slot
 //! per direction of a socket, and a task that waits replaces the one before it; tokio
 //! 1 keeps a list of waiters and wakes every one whose interest a readiness event
-//! satisfies. Which of those a program shows is data per flavor ([`WOKEN`]), measured
-//! with datagrams sent one at a time; what it costs (a datagram waiting in the
-//! socket's buffer while tasks sleep) is measured with a burst, and documented as an
-//! expected failure of the legacy flavor in `expect.rs`.
+//! satisfies. Which of those a program shows it declares in its own `Cargo.toml`
+//! (`[package.metadata.study.woken]`), measured with datagrams sent one at a time;
+//! what it costs (a datagram waiting in the socket's buffer while tasks sleep) is
+//! measured with a burst, and documented as an expected failure of the legacy
+//! package.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use harness::declared::Woken;
 use harness::process::{run_to_end, Line, Running};
-use harness::Flavor;
 use nix::sys::signal::Signal;
 use shared::event::Event;
 
@@ -64,44 +64,6 @@ pub const CHECKS: &[Check] = &[
         name: "era-purity",
         run: common::era_purity,
     },
-];
-
-/// Which of the idle tasks waiting on one socket a readiness event wakes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Woken {
-    /// One task, the same for every datagram; the others are never woken again after
-    /// their first poll.
-    OneTask,
-    /// Every waiting task, for every datagram; one of them reads it.
-    EveryTask,
-}
-
-impl fmt::Display for Woken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Woken::OneTask => "one task, always the same, woken per datagram",
-            Woken::EveryTask => "every task woken per datagram",
-        })
-    }
-}
-
-/// Who is woken per datagram, per flavor, and why.
-pub const WOKEN: &[(Flavor, Woken, &str)] = &[
-    (
-        Flavor::Legacy,
-        Woken::OneTask,
-        "tokio-reactor 0.1's ScheduledIo has one AtomicTask for read readiness: each task \
-         that finds the socket empty takes the slot from the one before, so only the last \
-         task polled at start-up is registered, it is woken for every datagram (and \
-         re-registers itself), and the others sleep for good",
-    ),
-    (
-        Flavor::Modern,
-        Woken::EveryTask,
-        "each recv_from().await waits in the socket's intrusive waiter list, and a \
-         readable socket wakes every waiter: one task reads the datagram, the others \
-         find EAGAIN and wait again (a small thundering herd)",
-    ),
 ];
 
 const TASKS: usize = 4;
@@ -191,11 +153,16 @@ struct PerTask {
 /// Sends [`PROBES`] datagrams one at a time to [`TASKS`] idle tasks (`--work-ms 0`)
 /// and counts, per task, the wake-ups and the datagrams read; compares with [`WOKEN`].
 fn wakeups_per_datagram(ctx: &Ctx) -> Outcome {
-    let (expected, why) = WOKEN
-        .iter()
-        .find(|(f, _, _)| *f == ctx.program.flavor)
-        .map(|(_, w, why)| (*w, *why))
-        .with_context(|| format!("no documented wake-up pattern for {}", ctx.program.flavor))?;
+    let documented = ctx.program.declared.woken.as_ref();
+    let (expected, why) = documented
+        .map(|d| (d.expect, d.why.as_str()))
+        .with_context(|| {
+            format!(
+                "{} documents no wake-up pattern: declare [package.metadata.study.woken] \
+                 in its Cargo.toml",
+                ctx.program.package
+            )
+        })?;
     let (mut run, server) = start(ctx, Duration::ZERO)?;
     let first = run.seen.len();
     let sock = UdpSocket::bind("127.0.0.1:0")?;

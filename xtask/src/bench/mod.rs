@@ -622,35 +622,20 @@ mod tests {
 
     #[test]
     fn a_step_brings_its_ladder_s_ends_and_a_next_program_its_sibling() {
-        let package = |name: &str, study: serde_json::Value| {
-            serde_json::json!({
-                "name": name,
-                "id": name,
-                "manifest_path": format!("/w/{name}/Cargo.toml"),
-                "metadata": { "study": study },
-                "dependencies": [],
-            })
-        };
         let udp = serde_json::json!({ "family": "udp-echo" });
-        let packages = vec![
-            package("legacy-x", udp.clone()),
-            package("modern-x", udp.clone()),
-            package("legacy-z", udp.clone()),
-            package(
+        let catalogue = Catalogue::of_declarations(&[
+            ("legacy-x", udp.clone()),
+            ("modern-x", udp.clone()),
+            ("legacy-z", udp.clone()),
+            (
                 "bridge-x-step1",
                 serde_json::json!({ "family": "udp-echo", "program": "x", "step": 1 }),
             ),
-            package(
+            (
                 "next-y",
                 serde_json::json!({ "family": "udp-echo", "sibling": "x" }),
             ),
-        ];
-        let ids: Vec<serde_json::Value> = packages.iter().map(|p| p["id"].clone()).collect();
-        let catalogue = Catalogue::from_json(serde_json::json!({
-            "packages": packages,
-            "workspace_members": ids,
-            "resolve": { "nodes": [] },
-        }));
+        ]);
         let all = catalogue.programs();
         let by = |package: &str| all.iter().find(|p| p.package == package).unwrap();
         let names = |chosen: &[&Program]| -> Vec<String> {

@@ -1173,7 +1173,7 @@ mod tests {
                 package(&root, "echo-x", Flavor::Bridge, Some(1), &main("first")),
             ],
         };
-        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let catalogue = Catalogue::of_declarations(&[]);
         let mut figs = Figs::default();
         let md = pair(&info(p), &catalogue, &no_results(), &mut figs).unwrap();
         let order: Vec<usize> = ["LEGACY", "bridge-1", "bridge-2", "modern", "next"]
@@ -1216,7 +1216,7 @@ mod tests {
                 "//! io_uring echo.\n\nfn main() {}\n",
             )],
         };
-        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let catalogue = Catalogue::of_declarations(&[]);
         let mut figs = Figs::default();
         let md = pair(&info(p), &catalogue, &no_results(), &mut figs).unwrap();
         assert!(md.contains("## Sources") && !md.contains("## Diff"));
@@ -1315,7 +1315,7 @@ mod tests {
             },
         );
         assert!(results.readiness.is_ok(), "{:?}", results.readiness.err());
-        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let catalogue = Catalogue::of_declarations(&[]);
         for (name, family, files) in [
             (
                 "udp-waiters",
@@ -1384,7 +1384,7 @@ mod tests {
     #[test]
     fn readiness_pages_without_figures_say_why_and_how_to_measure_them() {
         let root = temp("no-readiness");
-        let catalogue = Catalogue::from_json(serde_json::json!({}));
+        let catalogue = Catalogue::of_declarations(&[]);
         for (name, family) in [
             ("udp-waiters", Family::UdpWaiters),
             ("coop-budget", Family::CoopBudget),
