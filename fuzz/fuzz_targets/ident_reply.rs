@@ -1,0 +1,14 @@
+//! Fuzz target `ident_reply`: an ident reply line, and /etc/passwd text. The properties are `fuzz::ident_reply::check`.
+//!
+//! `cargo +nightly fuzz run ident_reply` fuzzes it (libFuzzer). Built without libFuzzer
+//! (stable), it replays the files named on its command line through the same check.
+
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz::ident_reply::check(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    fuzz::replay_main(fuzz::ident_reply::check);
+}
