@@ -5,6 +5,7 @@
 //! usage and exits 0 on `--help`, or prints one line on stderr and exits 2 on bad
 //! input. Options take their value as `--bind ADDR` or `--bind=ADDR`.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,6 +13,12 @@ use std::process;
 use std::time::Duration;
 
 use crate::ident::lookup::{self, Lookup};
+
+/// Default port of the UDP programs, as in the originals (the command line's
+/// default; the echo queue re-exports it).
+pub const DEFAULT_PORT: u16 = 2000;
+/// Default capacity of the outgoing echo queue.
+pub const DEFAULT_QUEUE: usize = 8;
 
 /// Exit status for bad command-line input (as with `getopt`-style tools).
 pub const EXIT_USAGE: i32 = 2;
@@ -50,6 +57,8 @@ pub enum Opt {
     /// `--allow-any-source-port`: echo datagrams whatever their source port (the
     /// echo-loop rule of `echo::loop_risk` off, for local experiments).
     AllowAnySourcePort,
+    /// `--threads N`: how many threads the server runs on (see [`Spec::with_threads`]).
+    Threads,
 }
 
 impl Opt {
@@ -69,6 +78,7 @@ impl Opt {
             Opt::Loop => "--loop",
             Opt::CostUs => "--cost-us",
             Opt::AllowAnySourcePort => "--allow-any-source-port",
+            Opt::Threads => "--threads",
         }
     }
 
@@ -80,13 +90,14 @@ impl Opt {
             Opt::IdleTimeoutSecs => Some("SECS"),
             Opt::Lookup => Some(Lookup::CHOICES),
             Opt::Queue | Opt::Sockets | Opt::Count | Opt::Tasks | Opt::MaxConnections => Some("N"),
+            Opt::Threads => Some("N"),
             Opt::WorkMs => Some("MS"),
             Opt::Loop => Some("KIND"),
             Opt::CostUs => Some("US"),
         }
     }
 
-    const ALL: [Opt; 14] = [
+    const ALL: [Opt; 15] = [
         Opt::Bind,
         Opt::Queue,
         Opt::Quiet,
@@ -101,6 +112,7 @@ impl Opt {
         Opt::CostUs,
         Opt::MaxConnections,
         Opt::AllowAnySourcePort,
+        Opt::Threads,
     ];
 }
 
@@ -173,6 +185,7 @@ pub struct Args {
     pub read_loop: ReadLoop,
     pub cost: Duration,
     pub allow_any_source_port: bool,
+    pub threads: usize,
 }
 
 /// `127.0.0.1:PORT`.
@@ -183,8 +196,8 @@ pub const fn localhost(port: u16) -> SocketAddr {
 impl Args {
     /// The defaults shared by every family; a [`Spec`] overrides what differs.
     pub const DEFAULT: Args = Args {
-        bind: localhost(crate::echo::DEFAULT_PORT),
-        queue: crate::echo::DEFAULT_QUEUE,
+        bind: localhost(DEFAULT_PORT),
+        queue: DEFAULT_QUEUE,
         quiet: false,
         sockets: 10,
         count: 10,
@@ -197,6 +210,7 @@ impl Args {
         read_loop: ReadLoop::Recv,
         cost: Duration::ZERO,
         allow_any_source_port: false,
+        threads: 1,
     };
 }
 
@@ -362,6 +376,22 @@ impl Spec {
         }
     }
 
+    /// The same options and `--threads N` (default 1): for the servers that can run on
+    /// several threads. What N threads are is each program's lesson (N event loops,
+    /// one per thread, each with its own socket on the same port; or one runtime whose
+    /// N worker threads share the work); its `Cargo.toml` declares which
+    /// (`across-cores`), and the suite runs it with `--threads 2` beside its one-thread
+    /// row.
+    pub fn with_threads(self) -> Spec {
+        let mut options = self.options.to_vec();
+        options.push(Opt::Threads);
+        Spec {
+            // Made once per process, at start-up: a `'static` list like the others.
+            options: Vec::leak(options),
+            ..self
+        }
+    }
+
     /// Parses `std::env::args()`; on `--help` prints the usage and exits 0, on bad
     /// input prints one line on stderr and exits with [`EXIT_USAGE`].
     ///
@@ -369,7 +399,8 @@ impl Spec {
     /// chosen here, at start-up: one line on stderr says so when it is not netlink,
     /// and `--lookup netlink` where netlink is unavailable is a start-up error.
     pub fn from_env(&self) -> Args {
-        match self.parse(std::env::args().skip(1)) {
+        // `args_os`: `std::env::args` panics on an argument that is not UTF-8.
+        match self.parse(std::env::args_os().skip(1)) {
             Ok(Parsed::Run(args)) => {
                 if self.options.contains(&Opt::Lookup) {
                     match lookup::select(args.lookup) {
@@ -394,15 +425,24 @@ impl Spec {
         }
     }
 
-    /// Parses the arguments after the program name.
+    /// Parses the arguments after the program name, as the operating system gives
+    /// them: an argument that is not UTF-8 is an error like any bad input.
     pub fn parse<I, S>(&self, args: I) -> Result<Parsed, CliError>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<OsString>,
     {
         let mut parsed = self.defaults.clone();
-        let mut args = args.into_iter().map(Into::into);
+        let mut args = args.into_iter().map(|arg| {
+            arg.into().into_string().map_err(|arg| {
+                CliError(format!(
+                    "argument '{}' is not valid UTF-8",
+                    shown(&arg.to_string_lossy())
+                ))
+            })
+        });
         while let Some(arg) = args.next() {
+            let arg = arg?;
             if arg == "--help" || arg == "-h" {
                 return Ok(Parsed::Help);
             }
@@ -415,22 +455,22 @@ impl Spec {
                 .find(|o| o.flag() == flag && self.options.contains(o))
                 .ok_or_else(|| {
                     if flag.starts_with('-') {
-                        CliError(format!("unknown option '{flag}'"))
+                        CliError(format!("unknown option '{}'", shown(&flag)))
                     } else {
-                        CliError(format!("unexpected argument '{arg}'"))
+                        CliError(format!("unexpected argument '{}'", shown(&arg)))
                     }
                 })?;
-            let value = match (opt.value_name(), inline) {
-                (None, None) => None,
-                (None, Some(_)) => {
-                    return Err(CliError(format!("option '{flag}' takes no value")));
-                }
-                (Some(_), Some(v)) => Some(v),
-                (Some(name), None) => Some(
-                    args.next()
-                        .ok_or_else(|| CliError(format!("option '{flag}' needs a value {name}")))?,
-                ),
-            };
+            let value =
+                match (opt.value_name(), inline) {
+                    (None, None) => None,
+                    (None, Some(_)) => {
+                        return Err(CliError(format!("option '{flag}' takes no value")));
+                    }
+                    (Some(_), Some(v)) => Some(v),
+                    (Some(name), None) => Some(args.next().ok_or_else(|| {
+                        CliError(format!("option '{flag}' needs a value {name}"))
+                    })??),
+                };
             self.apply(&mut parsed, opt, value.as_deref())?;
         }
         if self.options.contains(&Opt::Sockets) {
@@ -526,6 +566,7 @@ impl Spec {
                  are refused: they could loop)"
                     .to_string()
             }
+            Opt::Threads => format!("threads to serve on (default {})", d.threads),
         }
     }
 }
@@ -536,13 +577,16 @@ pub const MAX_QUEUE: u64 = 65_536;
 /// The most sockets a multi-socket program opens (one port each).
 pub const MAX_SOCKETS: u64 = 65_535;
 /// Connections a TCP server serves at once unless `--max-connections` says otherwise.
-/// Each holds a descriptor and its buffers (the README's table says how much, per
-/// server): 1,024 of them cost a few tens of MiB at most, and a peer past the bound
+/// Each holds a descriptor and its buffers (the suite bounds how much, per server,
+/// with 1,000 peers): 1,024 of them cost a few tens of MiB at most, and a peer past the bound
 /// waits in the listen backlog (it is not refused) until another connection closes.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The largest `--max-connections`: as many as a process can have descriptors
 /// (`/proc/sys/fs/nr_open` defaults to 2^20).
 pub const MAX_CONNECTIONS: u64 = 1 << 20;
+/// The most threads a server runs on: far more than cores on any machine this runs on,
+/// few enough that a typo does not start a thread storm.
+pub const MAX_THREADS: u64 = 1024;
 /// The longest period or timeout an option takes: a day.
 const DAY_SECS: u64 = 86_400;
 
@@ -559,6 +603,7 @@ impl Spec {
             Opt::Tasks => (1, 4096),
             Opt::WorkMs => (0, DAY_SECS * 1000),
             Opt::CostUs => (0, 1_000_000),
+            Opt::Threads => (1, MAX_THREADS),
             Opt::Bind | Opt::Quiet | Opt::Lookup | Opt::Loop => (0, 0),
             Opt::AllowAnySourcePort => (0, 0),
         }
@@ -566,18 +611,20 @@ impl Spec {
 
     fn apply(&self, args: &mut Args, opt: Opt, value: Option<&str>) -> Result<(), CliError> {
         let value = value.unwrap_or_default();
+        // What the messages quote: the value, its control characters escaped.
+        let quoted = shown(value);
         let number = || -> Result<u64, CliError> {
             let (min, max) = self.bounds(opt);
             match value.parse::<u64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
                 _ if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                     Err(CliError(format!(
-                        "invalid value '{value}' for {}: out of range, {min} to {max}",
+                        "invalid value '{quoted}' for {}: out of range, {min} to {max}",
                         opt.flag()
                     )))
                 }
                 _ => Err(CliError(format!(
-                    "invalid value '{value}' for {}: expected an integer from {min} to {max}",
+                    "invalid value '{quoted}' for {}: expected an integer from {min} to {max}",
                     opt.flag()
                 ))),
             }
@@ -586,7 +633,7 @@ impl Spec {
             Opt::Bind => {
                 args.bind = value.parse().map_err(|_| {
                     CliError(format!(
-                        "invalid address '{value}' for --bind: expected IP:PORT, e.g. 127.0.0.1:2000 or [::1]:2000"
+                        "invalid address '{quoted}' for --bind: expected IP:PORT, e.g. 127.0.0.1:2000 or [::1]:2000"
                     ))
                 })?
             }
@@ -603,7 +650,7 @@ impl Spec {
             Opt::Loop => {
                 args.read_loop = ReadLoop::parse(value).ok_or_else(|| {
                     CliError(format!(
-                        "invalid value '{value}' for --loop: expected one of {}",
+                        "invalid value '{quoted}' for --loop: expected one of {}",
                         ReadLoop::ALL.map(ReadLoop::as_str).join(", ")
                     ))
                 })?
@@ -611,15 +658,31 @@ impl Spec {
             Opt::Lookup => {
                 args.lookup = value.parse().map_err(|()| {
                     CliError(format!(
-                        "invalid value '{value}' for --lookup: expected {}",
+                        "invalid value '{quoted}' for --lookup: expected {}",
                         Lookup::CHOICES
                     ))
                 })?
             }
             Opt::AllowAnySourcePort => args.allow_any_source_port = true,
+            Opt::Threads => args.threads = to_usize(number()?),
         }
         Ok(())
     }
+}
+
+/// `text` as an error line quotes it: a control character (a line feed, a carriage
+/// return, an escape sequence's ESC) written as an escape, so that bad input always
+/// makes one line of error, whatever it holds.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn to_usize(n: u64) -> usize {
@@ -728,6 +791,38 @@ mod tests {
         for e in [run(&["--x"]), run(&["--bind", "1.2.3.4"])] {
             assert!(!e.unwrap_err().0.contains('\n'));
         }
+        // Found by fuzzing (`fuzz/regressions/cli_args/`): the argument went into the
+        // message as it was, a line feed included.
+        assert_eq!(run(&["\n"]).unwrap_err().0, "unexpected argument '\\n'");
+        assert_eq!(
+            run(&["--queue", "1\r\n2"]).unwrap_err().0,
+            "invalid value '1\\r\\n2' for --queue: expected an integer from 1 to 65536"
+        );
+        assert_eq!(
+            run(&["--\u{1b}[2J"]).unwrap_err().0,
+            "unknown option '--\\u{1b}[2J'"
+        );
+    }
+
+    /// The operating system passes bytes: one that is not UTF-8 is bad input (exit
+    /// status 2 and one line), not a panic, wherever it stands.
+    #[test]
+    fn an_argument_that_is_not_utf8_is_bad_input() {
+        use std::os::unix::ffi::OsStringExt;
+        let not_utf8 = || OsString::from_vec(b"127.0.0.1:\xff".to_vec());
+        for args in [
+            vec![not_utf8()],
+            vec!["--bind".into(), not_utf8()],
+            vec!["--queue".into(), "2".into(), not_utf8()],
+        ] {
+            let e = spec().parse(args).unwrap_err();
+            assert_eq!(e.0, "argument '127.0.0.1:\u{FFFD}' is not valid UTF-8");
+        }
+        // Help asked for before the bad argument is still help.
+        assert_eq!(
+            spec().parse([OsString::from("--help"), not_utf8()]),
+            Ok(Parsed::Help)
+        );
     }
 
     #[test]
@@ -880,6 +975,37 @@ mod tests {
         assert_eq!(
             e.0, "unknown option '--max-connections'",
             "UDP has no connections"
+        );
+    }
+
+    #[test]
+    fn threads_only_where_a_server_takes_them() {
+        for spec in [
+            Spec::udp_echo("ue").with_threads(),
+            Spec::tcp_echo("te").with_threads(),
+            Spec::ident("id").with_threads(),
+        ] {
+            let Ok(Parsed::Run(a)) = spec.parse(Vec::<String>::new()) else {
+                panic!("defaults");
+            };
+            assert_eq!(a.threads, 1, "{}: one thread unless asked", spec.name);
+            assert!(matches!(
+                spec.parse(["--threads", "2"]),
+                Ok(Parsed::Run(a)) if a.threads == 2
+            ));
+            let e = spec.parse(["--threads", "0"]).unwrap_err();
+            assert_eq!(
+                e.0, "invalid value '0' for --threads: out of range, 1 to 1024",
+                "{}",
+                spec.name
+            );
+            assert!(spec.usage().contains("[--threads N]"), "{}", spec.usage());
+            assert!(spec.usage().contains("threads to serve on (default 1)"));
+        }
+        let e = spec().parse(["--threads", "2"]).unwrap_err();
+        assert_eq!(
+            e.0, "unknown option '--threads'",
+            "not without with_threads"
         );
     }
 

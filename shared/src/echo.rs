@@ -43,10 +43,7 @@ use crate::event::{emit, Counts, Event, QUEUE_FULL};
 
 /// The port RFC 862 assigns to echo (needs privilege; the programs default to 2000).
 pub const RFC862_PORT: u16 = 7;
-/// Default port of the UDP programs, as in the originals.
-pub const DEFAULT_PORT: u16 = 2000;
-/// Default capacity of the outgoing echo queue.
-pub const DEFAULT_QUEUE: usize = 8;
+pub use crate::cli::{DEFAULT_PORT, DEFAULT_QUEUE};
 /// Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header).
 pub const MAX_IPV4_PAYLOAD: usize = 65_507;
 /// Receive buffer size: larger than any UDP payload (IPv6 allows 65,527 without
@@ -85,6 +82,19 @@ pub struct EchoCounts {
     pub dropped: u64,
     /// Datagrams read and not echoed because their source could loop ([`loop_risk`]).
     pub refused: u64,
+}
+
+/// The counts of several servers on one port (one per thread, `shared::cores`), added
+/// up for the one summary line.
+impl std::iter::Sum for EchoCounts {
+    fn sum<I: Iterator<Item = EchoCounts>>(iter: I) -> EchoCounts {
+        iter.fold(EchoCounts::default(), |a, b| EchoCounts {
+            recv: a.recv + b.recv,
+            sent: a.sent + b.sent,
+            dropped: a.dropped + b.dropped,
+            refused: a.refused + b.refused,
+        })
+    }
 }
 
 impl EchoCounts {
@@ -579,6 +589,19 @@ pub struct TcpCounts {
     /// Times accepting paused for lack of resources (out of descriptors, say): one
     /// per episode, however many attempts it took ([`crate::accept::AcceptPolicy`]).
     pub accept_pauses: u64,
+}
+
+/// The counts of several servers on one port (one per thread, `shared::cores`), added
+/// up for the one summary line.
+impl std::iter::Sum for TcpCounts {
+    fn sum<I: Iterator<Item = TcpCounts>>(iter: I) -> TcpCounts {
+        iter.fold(TcpCounts::default(), |a, b| TcpCounts {
+            accepted: a.accepted + b.accepted,
+            closed: a.closed + b.closed,
+            bytes: a.bytes + b.bytes,
+            accept_pauses: a.accept_pauses + b.accept_pauses,
+        })
+    }
 }
 
 impl TcpCounts {

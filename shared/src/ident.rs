@@ -17,7 +17,9 @@
 //!
 //! Every server of both eras uses the same pieces: [`next_line`] splits a byte buffer
 //! into lines (with an explicit "incomplete" outcome and a bound on the line length),
-//! [`answer`] turns one line and the querier's address into a [`Reply`].
+//! [`LineBuffer`] holds the bytes a hand-written reader has read until they are whole
+//! lines ([`lines`]), [`answer`] turns one line and the querier's address into a
+//! [`Reply`], which a querier reads back with `str::parse` ([`reply`]).
 //!
 //! The owner of a connection is found by one of two lookups, chosen once per process
 //! ([`lookup`], `--lookup auto|netlink|proc`): a `NETLINK_SOCK_DIAG` request for the
@@ -28,8 +30,12 @@
 //! `/etc/passwd` ([`user_name`]). The parsers and [`answer_with`] do no I/O: the
 //! protocol can be tested on byte vectors alone.
 
+pub mod lines;
 pub mod lookup;
+pub mod reply;
 pub mod sock_diag;
+
+pub use lines::{LineBuffer, LineError};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -237,12 +243,23 @@ pub struct Connection {
 /// `/proc/net/tcp*` prints each 32-bit word of an address as the hex of the word
 /// read in host byte order: the bytes in memory are the address in network order.
 fn word(hex: &str) -> Option<[u8; 4]> {
-    Some(u32::from_str_radix(hex, 16).ok()?.to_ne_bytes())
+    Some(
+        u32::from_str_radix(digits(hex, 16)?, 16)
+            .ok()?
+            .to_ne_bytes(),
+    )
+}
+
+/// `field` if it is nothing but digits of `radix`. `from_str_radix` and `parse`
+/// also take a leading `+`, which the kernel never prints: a row carrying one is
+/// not a row of the table.
+fn digits(field: &str, radix: u32) -> Option<&str> {
+    (!field.is_empty() && field.chars().all(|c| c.is_digit(radix))).then_some(field)
 }
 
 fn proc_addr(field: &str) -> Option<SocketAddr> {
     let (ip, port) = field.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
+    let port = u16::from_str_radix(digits(port, 16)?, 16).ok()?;
     let ip = match ip.len() {
         8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
         32 => {
@@ -272,9 +289,9 @@ pub fn parse_proc_net_tcp(table: &str) -> Vec<Connection> {
             Some(Connection {
                 local: proc_addr(f[1])?,
                 remote: proc_addr(f[2])?,
-                state: u8::from_str_radix(f[3], 16).ok()?,
-                uid: f[7].parse().ok()?,
-                inode: f[9].parse().ok()?,
+                state: u8::from_str_radix(digits(f[3], 16)?, 16).ok()?,
+                uid: digits(f[7], 10)?.parse().ok()?,
+                inode: digits(f[9], 10)?.parse().ok()?,
             })
         })
         .collect()
@@ -313,12 +330,16 @@ pub fn find_owner(connections: &[Connection], query: Query, querier: IpAddr) -> 
         .map(|c| c.uid)
 }
 
-/// The name of `uid` in the text of `/etc/passwd`, if it has one.
+/// The name of `uid` in the text of `/etc/passwd`, if it has one that a reply can
+/// carry: a name with a NUL, a CR or a leading blank (or an empty one) is no name,
+/// and the reply gives the uid instead. Sent as it is, a NUL or CR is outside the
+/// RFC's user id and a querier could read the line as another user (or as two
+/// lines); a leading blank is read as part of the separator.
 pub fn user_name(passwd: &str, uid: u32) -> Option<&str> {
     passwd.lines().find_map(|entry| {
         let mut f = entry.split(':');
         let (name, _, id) = (f.next()?, f.next()?, f.next()?);
-        (id.parse() == Ok(uid) && !name.is_empty()).then_some(name)
+        (id.parse() == Ok(uid) && reply::is_user_id(name)).then_some(name)
     })
 }
 
@@ -554,22 +575,8 @@ mod tests {
         );
     }
 
-    // Rows as a little-endian x86-64 kernel prints them. 127.0.0.1 is 0100007F.
-    const TCP: &str = "\
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:0459 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
-   1: 0300007F:1831 0100007F:0017 01 00000000:00000000 00:00000000 00000000  1000        0 1002 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:0017 0300007F:1831 01 00000000:00000000 00:00000000 00000000  1001        0 1003 1 0000000000000000 20 4 30 10 -1
-   3: 0300007F:1832 0200007F:0018 01 00000000:00000000 00:00000000 00000000  1002        0 1004 1 0000000000000000 20 4 30 10 -1
-   4: 0300007F:1833 0100007F:0019 06 00000000:00000000 03:00000F9E 00000000     0        0 0 3 0000000000000000
-   5: garbage
-";
-    // [::1]:6195 ↔ [::1]:26, and [::ffff:127.0.0.1]:6196 ↔ [::ffff:127.0.0.1]:27.
-    const TCP6: &str = "\
-  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000001000000:1833 00000000000000000000000001000000:001A 01 00000000:00000000 00:00000000 00000000  1000        0 2001 1 0000000000000000 20 4 30 10 -1
-   1: 0000000000000000FFFF00000100007F:1834 0000000000000000FFFF00000100007F:001B 01 00000000:00000000 00:00000000 00000000  1003        0 2002 1 0000000000000000 20 4 30 10 -1
-";
+    // Rows as a little-endian x86-64 kernel prints them.
+    use crate::vectors::ident::{PASSWD, PROC_NET_TCP as TCP, PROC_NET_TCP6 as TCP6};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -590,6 +597,25 @@ mod tests {
         assert_eq!(t6[0].local, "[::1]:6195".parse().unwrap());
         assert_eq!(t6[0].remote, "[::1]:26".parse().unwrap());
         assert_eq!(t6[1].remote, "[::ffff:127.0.0.1]:27".parse().unwrap());
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/proc_net_tcp/`): a `+` before a hex or
+    /// decimal field was read as if the kernel had printed the number.
+    #[test]
+    fn rows_the_kernel_never_prints_are_skipped() {
+        let row = "   1: 0300007F:1831 0100007F:0017 01 00000000:00000000 00:00000000 00000000  1000        0 1002 1";
+        assert_eq!(parse_proc_net_tcp(row).len(), 1);
+        for (from, to) in [
+            (":1831", ":+831"),
+            ("0300007F", "+300007F"),
+            (" 01 ", " +1 "),
+            (" 1000 ", " +1000 "),
+            (" 1002 ", " +1002 "),
+            (" 1002 ", " -1002 "),
+        ] {
+            let bad = row.replacen(from, to, 1);
+            assert_eq!(parse_proc_net_tcp(&bad), [], "{bad}");
+        }
     }
 
     #[cfg(target_endian = "little")]
@@ -618,20 +644,22 @@ mod tests {
         );
     }
 
-    const PASSWD: &str = "\
-root:x:0:0:root:/root:/bin/bash
-# a comment
-alice:x:1000:1000:Alice:/home/alice:/bin/sh
-:x:1005:1005::/:/bin/false
-broken
-";
-
     #[test]
     fn user_names_from_passwd() {
         assert_eq!(user_name(PASSWD, 0), Some("root"));
         assert_eq!(user_name(PASSWD, 1000), Some("alice"));
         assert_eq!(user_name(PASSWD, 1005), None);
         assert_eq!(user_name(PASSWD, 4242), None);
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/ident_reply/`): the name of an entry went
+    /// out as it was, a NUL in it included.
+    #[test]
+    fn names_a_reply_cannot_carry_are_no_names() {
+        for passwd in ["\0::0", "al\rice:x:0:", " alice:x:0:", "\talice:x:0"] {
+            assert_eq!(user_name(passwd, 0), None, "{passwd:?}");
+        }
+        assert_eq!(user_name(" bad:x:7:\ngood:x:7:", 7), Some("good"));
     }
 
     #[cfg(target_endian = "little")]

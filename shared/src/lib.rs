@@ -14,6 +14,9 @@
 //! * [`ident`]: RFC 1413 ident: framing, queries and replies without I/O, and the
 //!   owner of a connection, from `NETLINK_SOCK_DIAG` or `/proc/net/tcp*`, named
 //!   from `/etc/passwd`.
+//! * [`cores`]: `--threads N` for the servers of one event loop per thread: the
+//!   sockets that share a port (`SO_REUSEPORT`), a thread each, one `listening` line
+//!   once all are ready, and their counts added up.
 //! * [`accept`]: what a TCP server does when `accept` fails (pause for lack of
 //!   resources, skip a failed connection), as a state machine without I/O.
 //! * [`fds`]: a process's open descriptors as `/proc/PID/fd` names them (epoll
@@ -24,6 +27,7 @@
 
 pub mod accept;
 pub mod cli;
+pub mod cores;
 pub mod echo;
 pub mod event;
 pub mod fds;

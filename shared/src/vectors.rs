@@ -1,4 +1,6 @@
-//! Payload test vectors for the echo programs.
+//! Test vectors: payloads for the echo programs, and the inputs of the parsers
+//! (ident queries and streams, `/proc/net/tcp*` tables, `/etc/passwd`, event lines,
+//! command lines) that the unit tests and the fuzz targets' seed corpora share.
 //!
 //! Sizes chosen for what they exercise: the empty datagram, one byte, the largest
 //! payload that fits a 1,500-byte Ethernet frame over IPv4 (1,472), the old fixed
@@ -6,6 +8,10 @@
 //! IPv4 maximum (65,507). Bytes follow a pattern that differs from position to
 //! position so a shifted, truncated or reordered echo is caught; one vector carries all
 //! 256 byte values.
+
+pub mod cli;
+pub mod events;
+pub mod ident;
 
 use crate::echo::MAX_IPV4_PAYLOAD;
 

@@ -21,11 +21,30 @@
 //! echoes wait to be sent, and a datagram that arrives when the queue is full is read
 //! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops reading, sends what
 //! is queued, prints `summary recv=R sent=S dropped=D refused=F` and exits 0.
+//!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers, one per thread, each with a `Core` and
+//! a socket of its own: a `Core`'s `Handle` is not `Send`, so nothing of one loop can
+//! cross to another thread. The sockets share the port (SO_REUSEPORT, set through
+//! net2 before the bind), and the kernel hands each client to one of them, always
+//! the same: each client's echoes still leave in order, and a busy client keeps one
+//! thread busy while another may idle. `shared::cores` prints one `listening` line
+//! once every `Core` watches the signals, and one summary of all their counts.
+//!
+//! ```text
+//! cargo run -p legacy-echo-tokio -- --threads 2
+//! nc -u 127.0.0.1 2000
+//! ```
 
 use std::io;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 
 use futures::{Async, Future, Poll, Stream};
-use shared::cli::{bind_error, exit_startup_error, Spec};
+use net2::unix::UnixUdpBuilderExt;
+use net2::UdpBuilder;
+use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 use tokio_core::net::UdpSocket;
@@ -117,25 +136,28 @@ impl Future for Server {
 }
 
 fn main() {
-    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
     if let Err(e) = run(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &shared::cli::Args) -> Result<(), String> {
+/// The server of one thread: its own `Core`, its socket, its signal streams.
+fn serve(args: &Args, socket: StdUdpSocket, ready: Ready) -> Result<EchoCounts, String> {
     let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
     let handle = core.handle();
-    let socket = UdpSocket::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let socket = UdpSocket::from_socket(socket, &handle).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
-    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
-    // as soon as `listening` is read already finds its handler. tokio-signal turns
-    // them into readiness on a self-pipe that the event loop watches.
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
+    // sent as soon as `listening` is read already finds its handler.
+    // tokio-signal turns them into readiness on a self-pipe that every `Core` with
+    // a `Signal` stream watches.
     let sigint = Signal::new(SIGINT, &handle).flatten_stream();
     let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
     let shutdown: Shutdown = Box::new(sigint.select(sigterm));
-    emit(&Event::Listening {
+    // Printed once every thread's `Core` is ready (`shared::cores`).
+    ready.listening(Event::Listening {
         proto: Proto::Udp,
         addr: local,
     });
@@ -147,7 +169,30 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         shutdown,
         stopping: false,
     };
-    let counts = core.run(server).map_err(|e| e.to_string())?;
+    core.run(server).map_err(|e| e.to_string())
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    // A `Core` stays on the thread that made it (its `Handle` is not `Send`): N cores
+    // take N `Core`s on N threads, each a server with its own socket on the port.
+    let sockets = cores::bind_each(args.bind, args.threads, bind, StdUdpSocket::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let args = args.clone();
+    let counts =
+        cores::serve_on_threads(sockets, move |socket, ready| serve(&args, socket, ready))?;
+    let counts: EchoCounts = counts.into_iter().sum();
     emit(&counts.summary());
     Ok(())
+}
+
+/// A socket on `addr`, made with net2 as mio made its own: SO_REUSEPORT (for several
+/// threads: `shared::cores` says when) must be set before the bind, which std does as
+/// it creates.
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<StdUdpSocket> {
+    let builder = match addr {
+        SocketAddr::V4(_) => UdpBuilder::new_v4()?,
+        SocketAddr::V6(_) => UdpBuilder::new_v6()?,
+    };
+    builder.reuse_port(reuse_port)?;
+    builder.bind(addr)
 }

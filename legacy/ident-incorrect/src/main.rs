@@ -1,18 +1,25 @@
 //! RFC 1413 ident server on tokio-core 0.1, deliberately WRONG: std's blocking-style
 //! `BufRead::read_line` and `write_all` called inside `poll`.
 //!
-//! Kept, and labelled, because it is the mistake the 2016 talk shows first. The
-//! handler future wraps the connection in a std `BufReader` and calls `read_line`
-//! from `poll`, as if `read_line` waited for the end of the line. On tokio-core's
-//! non-blocking socket it does not: `read_line` → `read_until` → `fill_buf` → `read`
-//! returns `WouldBlock` as soon as the bytes that have arrived run out. The handler
-//! tolerates that at a line boundary (nothing of a query has come yet: it returns
-//! `NotReady`, and tokio-core wakes it when data arrives), but it takes a `WouldBlock`
-//! in the *middle* of a line as the error it is for a blocking reader, as the talk's
-//! `try!` did: a query split across two TCP segments ends the connection unanswered.
-//! The same goes for `write_all`, which fails when a reply does not fit the socket
+//! Kept, and labelled, because it is the mistake the 2016 talk shows first. This is
+//! ident-tokio with its request stream and its writes done the talk's way: the read
+//! half is wrapped in a std `BufReader`, and `poll` calls `read_line` as if it waited
+//! for the end of the line. On tokio-core's non-blocking socket it does not:
+//! `read_line` → `read_until` → `fill_buf` → `read` returns `WouldBlock` as soon as
+//! the bytes that have arrived run out. The stream tolerates that at a line boundary
+//! (nothing of a query has come yet: it returns `NotReady`, and tokio-core wakes it
+//! when data arrives), but it takes a `WouldBlock` in the *middle* of a line as the
+//! error it is for a blocking reader, as the talk's `try!` did: a query split across
+//! two TCP segments ends the connection unanswered. The same goes for the replies,
+//! written with std's `write_all`, which fails when a reply does not fit the socket
 //! buffer at once. The conformance suite shows both the cases where this works (a
 //! whole line in one segment) and the split query where it does not.
+//!
+//! The file reads in the order the server works. [`Requests`] are the query lines of
+//! one connection; [`Incoming`] are the listener's connections, each with one of
+//! `--max-connections` slots; a [`Connection`] answers its requests, one reply per
+//! line, and reports how it went ([`Served`]); `run` accepts connections until a
+//! signal comes, then waits for the open ones to end and prints the summary.
 //!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
@@ -24,16 +31,37 @@
 //! A whole query such as `1113, 40000` is answered; the same query in two pieces,
 //! `(printf '1113, '; sleep 1; printf '40000\r\n') | nc 127.0.0.1 1113`, gets the
 //! connection dropped: `closed … error: Resource temporarily unavailable`.
-//! Otherwise it behaves like the other ident servers: one reply per query line, only
-//! the querier's own connections are reported, a line longer than 1,000 bytes ends
-//! the connection, `--idle-timeout-secs` closes idle ones, and SIGINT or SIGTERM
-//! stops it with `summary accepted=A closed=C queries=Q accept_pauses=P`.
 //!
-//! Its accept loop is not where it is wrong: like the other tokio-core servers, it
-//! pauses accepting after an accept error about resources (a `Timeout` in the
-//! hand-written [`Incoming`] stream, `shared::accept`), and serves at most
-//! `--max-connections` connections at once.
+//! Otherwise it behaves like ident-tokio. Connect,
+//! and type a query such as `1113, 40000` (a port pair of one of your connections to
+//! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
+//! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
+//! connections between the querier's address and this host are ever reported
+//! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
+//! one longer than 1,000 bytes (never more than that is buffered). A connection with
+//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and closes every connection once its current
+//! reply is written, then prints `summary accepted=A closed=C queries=Q
+//! accept_pauses=P` and exits 0.
+//!
+//! # Faults
+//!
+//! Its accept loop is not where it is wrong; it is ident-tokio's:
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().then(Ok).for_each(…)` could not do this: the listener stays
+//!   readable, so `for_each` polled it again at once, inside the same `poll`, for as
+//!   long as accepts failed — the event loop never turned again, the connections
+//!   holding the descriptors were never served, and SIGTERM was never seen.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -50,11 +78,123 @@ use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
 use tokio_core::net::{TcpListener, TcpStream};
 use tokio_core::reactor::{Core, Handle, Timeout};
+use tokio_io::io::ReadHalf;
+use tokio_io::AsyncRead;
 use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
+
+/// Why a connection's requests ended early (end-of-file is their end).
+#[derive(Debug)]
+enum End {
+    Idle,
+    TooLong,
+    InvalidUtf8,
+    Shutdown,
+    Io(io::Error),
+}
+
+impl From<io::Error> for End {
+    fn from(e: io::Error) -> End {
+        End::Io(e)
+    }
+}
+
+impl End {
+    /// What the connection's `closed` line says.
+    fn reason(self) -> Cow<'static, str> {
+        match self {
+            End::Idle => Cow::Borrowed(reason::IDLE),
+            End::TooLong => Cow::Borrowed(reason::TOO_LONG),
+            End::InvalidUtf8 => Cow::Borrowed(reason::INVALID_UTF8),
+            End::Shutdown => Cow::Borrowed(reason::SHUTDOWN),
+            End::Io(e) => Cow::Owned(format!("error: {e}")),
+        }
+    }
+}
+
+/// How one connection went: its peer, reply bytes sent, queries answered, and why
+/// it ended.
+struct Served {
+    peer: SocketAddr,
+    sent: u64,
+    queries: u64,
+    why: Cow<'static, str>,
+}
+
+/// Lines a connection answers per turn before it yields, so that a peer with many
+/// queries waiting cannot keep the event loop (and every other connection) waiting:
+/// nothing in futures 0.1 or tokio-core yields on its own.
+const BUDGET: usize = 64;
+
+/// The query lines of one connection, as a `Stream` of `String`s: the talk's handler,
+/// a std `BufReader` around the read half, and the line read so far.
+struct Requests {
+    reader: BufReader<ReadHalf<TcpStream>>,
+    /// The line read so far: never more than `MAX_LINE + 1` bytes.
+    request: String,
+    /// Reset when a line is complete; polled while the task waits for the socket.
+    idle: Timeout,
+    idle_timeout: Duration,
+    shutdown: Shutdown,
+    /// Lines returned since the task last waited.
+    turn: usize,
+}
+
+impl Stream for Requests {
+    type Item = String;
+    type Error = End;
+
+    fn poll(&mut self) -> Poll<Option<String>, End> {
+        if self.turn == BUDGET {
+            // Budget spent: ask to be polled again after the other connections.
+            self.turn = 0;
+            task::current().notify();
+            return Ok(Async::NotReady);
+        }
+        // Polling the shared signal also registers this task to be woken by it.
+        if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
+            return Err(End::Shutdown);
+        }
+        // Bounded, so that a line without end cannot grow the string forever (the one
+        // correction made to the talk's code besides `NotReady` below).
+        let room = (MAX_LINE + 1).saturating_sub(self.request.len()) as u64;
+        // WRONG: `read_line` is written for blocking readers.
+        match (&mut self.reader).take(room).read_line(&mut self.request) {
+            // End-of-file.
+            Ok(0) if self.request.is_empty() => return Ok(Async::Ready(None)),
+            Ok(_) => {}
+            // Nothing of a query yet: wait; tokio-core registered the task.
+            Err(ref e) if e.kind() == io::ErrorKind::WouldBlock && self.request.is_empty() => {
+                self.turn = 0;
+                // The timer registers it for the idle deadline.
+                if self.idle.poll()?.is_ready() {
+                    return Err(End::Idle);
+                }
+                return Ok(Async::NotReady);
+            }
+            Err(ref e) if e.kind() == io::ErrorKind::InvalidData => return Err(End::InvalidUtf8),
+            // Half a line came and the rest has not yet: for a reader that believed
+            // it would block until the end of the line, an error.
+            Err(e) => return Err(e.into()),
+        }
+        match ident::next_line(self.request.as_bytes()) {
+            Line::Complete { line, .. } => {
+                // `read_line` checked the text: the line is UTF-8.
+                let line = String::from_utf8_lossy(line).into_owned();
+                self.request.clear();
+                self.turn += 1;
+                self.idle.reset(Instant::now() + self.idle_timeout);
+                Ok(Async::Ready(Some(line)))
+            }
+            Line::TooLong => Err(End::TooLong),
+            // End-of-file in the middle of a line: nothing to answer.
+            Line::Incomplete => Ok(Async::Ready(None)),
+        }
+    }
+}
 
 /// How many connections are open, out of `--max-connections`, and the accept task to
 /// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
@@ -90,10 +230,11 @@ impl Drop for Slot {
     }
 }
 
-/// The listener's connections, as a stream that pauses: while `--max-connections`
-/// are open (the next peers wait in the listen backlog), and for a growing pause after
-/// an accept error about resources. `TcpListener::incoming()` hands every error to the
-/// caller and leaves the listener readable, so that a caller that carries on spins.
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
 struct Incoming {
     listener: TcpListener,
     slots: Rc<Slots>,
@@ -102,7 +243,6 @@ struct Incoming {
     /// it fires.
     pause: Option<Timeout>,
     handle: Handle,
-    counts: Rc<RefCell<IdentCounts>>,
 }
 
 impl Stream for Incoming {
@@ -134,132 +274,81 @@ impl Stream for Incoming {
                 // next one, at once. `shared::accept` decides and reports.
                 Err(e) => match self.policy.failed(&e) {
                     Next::Retry => {}
-                    Next::Pause(pause) => {
-                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
-                        self.pause = Some(Timeout::new(pause, &self.handle)?);
-                    }
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
                 },
             }
         }
     }
 }
 
-/// Lines a connection answers per turn before it yields, so that a peer with many
-/// queries waiting cannot keep the event loop (and every other connection) waiting.
-const BUDGET: usize = 64;
-
-/// The talk's handler: a std `BufReader` around the connection, and the line read
-/// so far.
-struct IdentHandler {
-    reader: BufReader<TcpStream>,
-    peer: SocketAddr,
-    request: String,
-    sent: u64,
-    quiet: bool,
-    counts: Rc<RefCell<IdentCounts>>,
-    idle: Timeout,
-    idle_timeout: Duration,
-    shutdown: Shutdown,
-    _slot: Slot,
-}
-
-impl IdentHandler {
-    /// Answers the line in `request`; the reply goes out with std's `write_all`.
-    fn handle(&mut self) -> io::Result<()> {
-        let line = self.request.as_bytes();
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let reply = ident::answer(line, self.peer.ip());
-        self.counts.borrow_mut().queries += 1;
-        if !self.quiet {
-            emit(&ident::reply_event(self.peer, &reply));
-        }
-        let wire = reply.to_wire();
-        // WRONG (the talk's second point): on a non-blocking socket `write_all`
-        // fails with `WouldBlock` once the socket buffer is full, part written.
-        self.reader.get_mut().write_all(wire.as_bytes())?;
-        self.sent += wire.len() as u64;
-        self.request.clear();
-        Ok(())
-    }
-
-    fn serve(&mut self) -> io::Result<Async<&'static str>> {
-        if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
-            return Ok(Async::Ready(reason::SHUTDOWN));
-        }
-        for _ in 0..BUDGET {
-            // Bounded, so that a line without end cannot grow the string forever
-            // (the one correction made to the talk's code besides `NotReady` below).
-            let room = (MAX_LINE + 1).saturating_sub(self.request.len()) as u64;
-            // WRONG: `read_line` is written for blocking readers.
-            let read = (&mut self.reader).take(room).read_line(&mut self.request);
-            match read {
-                Ok(0) if self.request.is_empty() => return Ok(Async::Ready(reason::EOF)),
-                Ok(_) => {}
-                // Nothing of a query yet: wait; tokio-core registered the task.
-                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock && self.request.is_empty() => {
-                    if self.idle.poll()?.is_ready() {
-                        return Ok(Async::Ready(reason::IDLE));
-                    }
-                    return Ok(Async::NotReady);
-                }
-                // Half a line came and the rest has not yet: for a reader that
-                // believed it would block until the end of the line, an error.
-                Err(e) => return Err(e),
-            }
-            match ident::next_line(self.request.as_bytes()) {
-                Line::Complete { .. } => {
-                    self.handle()?;
-                    self.idle.reset(Instant::now() + self.idle_timeout);
-                }
-                Line::TooLong => return Ok(Async::Ready(reason::TOO_LONG)),
-                // End-of-file in the middle of a line: nothing to answer.
-                Line::Incomplete => return Ok(Async::Ready(reason::EOF)),
-            }
-        }
-        // Budget spent with lines left: ask to be polled again after the others.
-        futures::task::current().notify();
-        Ok(Async::NotReady)
-    }
-}
-
-impl Future for IdentHandler {
-    /// Reply bytes sent, and why the connection ended.
-    type Item = (u64, String);
-    type Error = ();
-
-    fn poll(&mut self) -> Poll<(u64, String), ()> {
-        let why = match self.serve() {
-            Ok(Async::NotReady) => return Ok(Async::NotReady),
-            Ok(Async::Ready(why)) => why.to_string(),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => reason::INVALID_UTF8.to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        Ok(Async::Ready((self.sent, why)))
-    }
-}
-
-fn handler(
+/// One accepted connection, and what serving it needs.
+struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     slot: Slot,
-    args: &Args,
+    idle_timeout: Duration,
+    quiet: bool,
     shutdown: Shutdown,
-    handle: &Handle,
-    counts: Rc<RefCell<IdentCounts>>,
-) -> io::Result<IdentHandler> {
-    Ok(IdentHandler {
-        reader: BufReader::new(stream),
-        peer,
-        request: String::new(),
-        sent: 0,
-        quiet: args.quiet,
-        counts,
-        idle: Timeout::new(args.idle_timeout, handle)?,
-        idle_timeout: args.idle_timeout,
-        shutdown,
-        _slot: slot,
-    })
+    handle: Handle,
+}
+
+impl Connection {
+    /// Serves the connection: the request stream folded over the write half.
+    fn run(self) -> io::Result<impl Future<Item = Served, Error = ()>> {
+        let Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout,
+            quiet,
+            shutdown,
+            handle,
+        } = self;
+        let (reader, writer) = stream.split();
+        let requests = Requests {
+            reader: BufReader::new(reader),
+            request: String::new(),
+            idle: Timeout::new(idle_timeout, &handle)?,
+            idle_timeout,
+            shutdown,
+            turn: 0,
+        };
+        // Each step of the fold is a future that owns what it uses, so the counts
+        // live in cells the steps share.
+        let (sent, queries) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
+        let served = {
+            let (sent, queries) = (sent.clone(), queries.clone());
+            requests.fold(writer, move |mut writer, line| {
+                let reply = ident::answer(line.as_bytes(), peer.ip());
+                queries.set(queries.get() + 1);
+                if !quiet {
+                    emit(&ident::reply_event(peer, &reply));
+                }
+                let wire = reply.to_wire();
+                let len = wire.len() as u64;
+                // WRONG (the talk's second point): on a non-blocking socket std's
+                // `write_all` fails with `WouldBlock` once the socket buffer is full,
+                // part written.
+                writer.write_all(wire.as_bytes())?;
+                sent.set(sent.get() + len);
+                Ok::<_, End>(writer)
+            })
+        };
+        Ok(served.then(move |ended| {
+            // The connection is over: its slot is free.
+            drop(slot);
+            let why = match ended {
+                Ok(_) => Cow::Borrowed(reason::EOF),
+                Err(end) => end.reason(),
+            };
+            Ok(Served {
+                peer,
+                sent: sent.get(),
+                queries: queries.get(),
+                why,
+            })
+        }))
+    }
 }
 
 fn main() {
@@ -294,9 +383,16 @@ fn run(args: &Args) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(IdentCounts::default()));
     let quiet = args.quiet;
+    let record = move |counts: &mut IdentCounts, served: Served| {
+        counts.closed += 1;
+        counts.queries += served.queries;
+        if !quiet {
+            emit(&ident::closed_event(served.peer, served.sent, served.why));
+        }
+    };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         listener,
         slots: Rc::new(Slots {
             open: Cell::new(0),
@@ -306,53 +402,52 @@ fn run(args: &Args) -> Result<(), String> {
         policy: AcceptPolicy::new(),
         pause: None,
         handle: handle.clone(),
-        counts: counts.clone(),
     };
-    let server = {
-        let (counts, handle, shutdown, args) = (
-            counts.clone(),
-            handle.clone(),
-            shutdown.clone(),
-            args.clone(),
-        );
-        incoming.for_each(move |(stream, peer, slot)| {
-            counts.borrow_mut().accepted += 1;
-            if !quiet {
-                emit(&ident::accepted_event(peer));
-            }
-            let closed = {
-                let counts = counts.clone();
-                let done = done_tx.clone();
-                move |sent: u64, why: String| {
-                    counts.borrow_mut().closed += 1;
-                    if !quiet {
-                        emit(&ident::closed_event(peer, sent, why));
-                    }
-                    drop(done);
-                }
-            };
-            match handler(
-                stream,
-                peer,
-                slot,
-                &args,
-                shutdown.clone(),
-                &handle,
-                counts.clone(),
-            ) {
-                Ok(handler) => handle.spawn(handler.map(move |(sent, why)| closed(sent, why))),
-                Err(e) => closed(0, format!("error: {e}")),
-            }
-            Ok(())
-        })
-    };
-    // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns, pause or not.
-    match core.run(server.select2(shutdown)) {
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&ident::accepted_event(peer));
+        }
+        let connection = Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout: args.idle_timeout,
+            quiet,
+            shutdown: shutdown.clone(),
+            handle: handle.clone(),
+        };
+        let (counts, done) = (counts.clone(), done_tx.clone());
+        match connection.run() {
+            Ok(served) => handle.spawn(served.map(move |served| {
+                record(&mut counts.borrow_mut(), served);
+                drop(done);
+            })),
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => record(
+                &mut counts.borrow_mut(),
+                Served {
+                    peer,
+                    sent: 0,
+                    queries: 0,
+                    why: End::Io(e).reason(),
+                },
+            ),
+        }
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
         Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
         Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
+    drop(done_tx);
     // Each connection ends at its next poll; wait for the last one.
     core.run(done_rx.for_each(|()| Ok(())))
         .map_err(|()| "waiting for connections failed".to_string())?;

@@ -3,13 +3,18 @@
 //!
 //! The talk's advice for blocking work: "Do not block a future. Never wait in a
 //! future! … Then: use a thread pool (for futures: futures_cpupool)". This is
-//! ident-tokio (a hand-written request `Stream`, `fold`ed over the write half with
-//! `write_all`) with one change: the lookup of a connection's owner, which may take
+//! ident-tokio with one change: the lookup of a connection's owner, which may take
 //! milliseconds of CPU (reading `/proc/net/tcp*`, `--lookup proc`), runs on a pool
 //! thread. `pool.spawn_fn(..)` returns a `CpuFuture` of the reply; the connection's
 //! task waits for it like for any other future, and meanwhile the event loop serves
 //! every other connection. In ident-tokio the same lookup runs inside `poll`, on the
 //! event loop's only thread: a second client waits for it.
+//!
+//! The file reads in the order the server works. [`Requests`] are the query lines of
+//! one connection; [`Incoming`] are the listener's connections, each with one of
+//! `--max-connections` slots; a [`Connection`] answers its requests, one reply per
+//! line, and reports how it went ([`Served`]); `run` accepts connections until a
+//! signal comes, then waits for the open ones to end and prints the summary.
 //!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
@@ -30,11 +35,19 @@
 //! reply is written, then prints `summary accepted=A closed=C queries=Q
 //! accept_pauses=P` and exits 0.
 //!
-//! Faults are met as in ident-tokio: an accept that fails for lack of resources
-//! pauses accepting (a `Timeout` in the hand-written [`Incoming`] stream,
-//! `shared::accept`), and at most `--max-connections` connections are served at once
-//! (the next peers wait in the listen backlog). A connection yields at every lookup
-//! (it waits for the pool), so it needs no budget of lines per turn.
+//! # Faults
+//!
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().then(Ok).for_each(…)` could not do this: the listener stays
+//!   readable, so `for_each` polled it again at once, inside the same `poll`, for as
+//!   long as accepts failed — the event loop never turned again, the connections
+//!   holding the descriptors were never served, and SIGTERM was never seen.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
 //!
 //! # When the pool is worth it
 //!
@@ -43,8 +56,9 @@
 //! switches at least. With the `/proc` lookup (about 10 ms) that is noise, and the
 //! event loop stays free. With the netlink lookup (a few microseconds, the default)
 //! the hand-over costs more than the lookup it hands over; ident-tokio does as well
-//! there (see the README's figures).
+//! there (the book's ident figures, from `cargo xtask bench ident-tokio ident-pool`).
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -59,7 +73,7 @@ use futures_cpupool::{Builder as PoolBuilder, CpuPool};
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
-use shared::ident::{self, lookup, reason, IdentCounts, Line, MAX_LINE};
+use shared::ident::{self, lookup, reason, IdentCounts, LineBuffer, LineError};
 use tokio_core::net::{TcpListener, TcpStream};
 use tokio_core::reactor::{Core, Handle, Timeout};
 use tokio_io::io::ReadHalf;
@@ -70,7 +84,7 @@ use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
 
-/// Why a connection's request stream ended early (end-of-file is the stream's end).
+/// Why a connection's requests ended early (end-of-file is their end).
 #[derive(Debug)]
 enum End {
     Idle,
@@ -83,6 +97,79 @@ enum End {
 impl From<io::Error> for End {
     fn from(e: io::Error) -> End {
         End::Io(e)
+    }
+}
+
+impl End {
+    /// What the connection's `closed` line says.
+    fn reason(self) -> Cow<'static, str> {
+        match self {
+            End::Idle => Cow::Borrowed(reason::IDLE),
+            End::TooLong => Cow::Borrowed(reason::TOO_LONG),
+            End::InvalidUtf8 => Cow::Borrowed(reason::INVALID_UTF8),
+            End::Shutdown => Cow::Borrowed(reason::SHUTDOWN),
+            End::Io(e) => Cow::Owned(format!("error: {e}")),
+        }
+    }
+}
+
+/// How one connection went: its peer, reply bytes sent, queries answered, and why
+/// it ended.
+struct Served {
+    peer: SocketAddr,
+    sent: u64,
+    queries: u64,
+    why: Cow<'static, str>,
+}
+
+/// The query lines of one connection, as a `Stream` of `String`s.
+struct Requests {
+    reader: ReadHalf<TcpStream>,
+    /// Bytes read and not yet returned as a line: never more than `MAX_LINE + 1`.
+    lines: LineBuffer,
+    /// Reset when a line is complete; polled while the task waits for the socket.
+    idle: Timeout,
+    idle_timeout: Duration,
+    shutdown: Shutdown,
+}
+
+impl Stream for Requests {
+    type Item = String;
+    type Error = End;
+
+    fn poll(&mut self) -> Poll<Option<String>, End> {
+        // No budget of lines per turn: the connection yields at every lookup, when it
+        // waits for the pool.
+        loop {
+            match self.lines.next_line() {
+                Ok(Some(line)) => {
+                    self.idle.reset(Instant::now() + self.idle_timeout);
+                    return Ok(Async::Ready(Some(line)));
+                }
+                Ok(None) => {}
+                Err(LineError::TooLong) => return Err(End::TooLong),
+                Err(LineError::InvalidUtf8) => return Err(End::InvalidUtf8),
+            }
+            // Polling the shared signal also registers this task to be woken by it.
+            if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
+                return Err(End::Shutdown);
+            }
+            // Read no more than what could still complete a line.
+            match self.reader.read(self.lines.room()) {
+                // End-of-file; a partial line left in the buffer gets no answer.
+                Ok(0) => return Ok(Async::Ready(None)),
+                Ok(n) => self.lines.filled(n),
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // tokio-core registered this task for readability; the timer
+                    // registers it for the idle deadline.
+                    if self.idle.poll()?.is_ready() {
+                        return Err(End::Idle);
+                    }
+                    return Ok(Async::NotReady);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -120,10 +207,11 @@ impl Drop for Slot {
     }
 }
 
-/// The listener's connections, as a stream that pauses: while `--max-connections`
-/// are open (the next peers wait in the listen backlog), and for a growing pause after
-/// an accept error about resources. `TcpListener::incoming()` hands every error to the
-/// caller and leaves the listener readable, so that a caller that carries on spins.
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
 struct Incoming {
     listener: TcpListener,
     slots: Rc<Slots>,
@@ -132,7 +220,6 @@ struct Incoming {
     /// it fires.
     pause: Option<Timeout>,
     handle: Handle,
-    counts: Rc<RefCell<IdentCounts>>,
 }
 
 impl Stream for Incoming {
@@ -164,126 +251,93 @@ impl Stream for Incoming {
                 // next one, at once. `shared::accept` decides and reports.
                 Err(e) => match self.policy.failed(&e) {
                     Next::Retry => {}
-                    Next::Pause(pause) => {
-                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
-                        self.pause = Some(Timeout::new(pause, &self.handle)?);
-                    }
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
                 },
             }
         }
     }
 }
 
-/// The query lines of one connection, as a `Stream` of `String`s.
-struct Requests {
-    reader: ReadHalf<TcpStream>,
-    /// Bytes read and not yet returned as a line: never more than `MAX_LINE + 1`.
-    buf: Vec<u8>,
-    idle: Timeout,
-    idle_timeout: Duration,
-    shutdown: Shutdown,
-}
-
-impl Stream for Requests {
-    type Item = String;
-    type Error = End;
-
-    fn poll(&mut self) -> Poll<Option<String>, End> {
-        loop {
-            match ident::next_line(&self.buf) {
-                Line::Complete { line, consumed } => {
-                    let line = String::from_utf8(line.to_vec()).map_err(|_| End::InvalidUtf8)?;
-                    self.buf.drain(..consumed);
-                    self.idle.reset(Instant::now() + self.idle_timeout);
-                    return Ok(Async::Ready(Some(line)));
-                }
-                Line::TooLong => return Err(End::TooLong),
-                Line::Incomplete => {}
-            }
-            // Polling the shared signal also registers this task to be woken by it.
-            if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
-                return Err(End::Shutdown);
-            }
-            // Read no more than what could still complete a line.
-            let mut chunk = [0u8; MAX_LINE + 1];
-            let room = MAX_LINE + 1 - self.buf.len();
-            match self.reader.read(&mut chunk[..room]) {
-                // End-of-file; a partial line left in the buffer gets no answer.
-                Ok(0) => return Ok(Async::Ready(None)),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // tokio-core registered this task for readability; the timer
-                    // registers it for the idle deadline.
-                    if self.idle.poll()?.is_ready() {
-                        return Err(End::Idle);
-                    }
-                    return Ok(Async::NotReady);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
-
-/// Serves one connection: the request stream folded over the write half, each
-/// lookup on `pool`.
-fn connection(
+/// One accepted connection, and what serving it needs.
+struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    args: &Args,
+    slot: Slot,
+    idle_timeout: Duration,
+    quiet: bool,
     shutdown: Shutdown,
-    handle: &Handle,
-    counts: Rc<RefCell<IdentCounts>>,
+    handle: Handle,
+    /// The threads the lookups run on; cloning a `CpuPool` clones a handle to it.
     pool: CpuPool,
-) -> io::Result<impl Future<Item = (u64, &'static str, Option<io::Error>), Error = ()>> {
-    let (reader, writer) = stream.split();
-    let requests = Requests {
-        reader,
-        buf: Vec::with_capacity(128),
-        idle: Timeout::new(args.idle_timeout, handle)?,
-        idle_timeout: args.idle_timeout,
-        shutdown,
-    };
-    let sent = Rc::new(Cell::new(0u64));
-    let quiet = args.quiet;
-    let served = {
-        let sent = sent.clone();
-        requests.fold(writer, move |writer, line| {
-            // The lookup runs on a pool thread (the line moves there with it); this
-            // task waits for the `CpuFuture` without holding the event loop.
-            let lookup =
-                pool.spawn_fn(move || Ok::<_, End>(ident::answer(line.as_bytes(), peer.ip())));
-            let (counts, sent) = (counts.clone(), sent.clone());
-            // What follows runs back on the event loop's thread, when the task is
-            // woken by the pool: counts and event lines stay single-threaded.
-            lookup.and_then(move |reply| {
-                counts.borrow_mut().queries += 1;
-                if !quiet {
-                    emit(&ident::reply_event(peer, &reply));
-                }
-                let wire = reply.to_wire();
-                let len = wire.len() as u64;
-                // `write_all` takes the write half and gives it back when done.
-                tokio_io::io::write_all(writer, wire)
-                    .map(move |(writer, _)| {
-                        sent.set(sent.get() + len);
-                        writer
-                    })
-                    .map_err(End::Io)
-            })
-        })
-    };
-    Ok(served.then(move |ended| {
-        let (why, error) = match ended {
-            Ok(_) => (reason::EOF, None),
-            Err(End::Idle) => (reason::IDLE, None),
-            Err(End::TooLong) => (reason::TOO_LONG, None),
-            Err(End::InvalidUtf8) => (reason::INVALID_UTF8, None),
-            Err(End::Shutdown) => (reason::SHUTDOWN, None),
-            Err(End::Io(e)) => ("error", Some(e)),
+}
+
+impl Connection {
+    /// Serves the connection: the request stream folded over the write half, each
+    /// lookup on `pool`.
+    fn run(self) -> io::Result<impl Future<Item = Served, Error = ()>> {
+        let Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout,
+            quiet,
+            shutdown,
+            handle,
+            pool,
+        } = self;
+        let (reader, writer) = stream.split();
+        let requests = Requests {
+            reader,
+            lines: LineBuffer::new(),
+            idle: Timeout::new(idle_timeout, &handle)?,
+            idle_timeout,
+            shutdown,
         };
-        Ok((sent.get(), why, error))
-    }))
+        // Each step of the fold is a future that owns what it uses, so the counts
+        // live in cells the steps share.
+        let (sent, queries) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
+        let served = {
+            let (sent, queries) = (sent.clone(), queries.clone());
+            requests.fold(writer, move |writer, line| {
+                // The lookup runs on a pool thread (the line moves there with it); this
+                // task waits for it without holding the event loop.
+                let lookup =
+                    pool.spawn_fn(move || Ok::<_, End>(ident::answer(line.as_bytes(), peer.ip())));
+                let (sent, queries) = (sent.clone(), queries.clone());
+                // What follows runs back on the event loop's thread, when the task is
+                // woken by the pool: the counts and the event lines stay on one thread.
+                lookup.and_then(move |reply| {
+                    queries.set(queries.get() + 1);
+                    if !quiet {
+                        emit(&ident::reply_event(peer, &reply));
+                    }
+                    let wire = reply.to_wire();
+                    let len = wire.len() as u64;
+                    // `write_all` takes the write half and gives it back when done.
+                    tokio_io::io::write_all(writer, wire)
+                        .map(move |(writer, _)| {
+                            sent.set(sent.get() + len);
+                            writer
+                        })
+                        .map_err(End::Io)
+                })
+            })
+        };
+        Ok(served.then(move |ended| {
+            // The connection is over: its slot is free.
+            drop(slot);
+            let why = match ended {
+                Ok(_) => Cow::Borrowed(reason::EOF),
+                Err(end) => end.reason(),
+            };
+            Ok(Served {
+                peer,
+                sent: sent.get(),
+                queries: queries.get(),
+                why,
+            })
+        }))
+    }
 }
 
 fn main() {
@@ -316,16 +370,23 @@ fn run(args: &Args) -> Result<(), String> {
         addr: local,
     });
 
-    // The threads the lookups run on; cloning a `CpuPool` clones a handle to it.
+    // The threads the lookups run on.
     let pool = PoolBuilder::new()
         .pool_size(lookup::pool_threads())
         .name_prefix("lookup-")
         .create();
     let counts = Rc::new(RefCell::new(IdentCounts::default()));
     let quiet = args.quiet;
+    let record = move |counts: &mut IdentCounts, served: Served| {
+        counts.closed += 1;
+        counts.queries += served.queries;
+        if !quiet {
+            emit(&ident::closed_event(served.peer, served.sent, served.why));
+        }
+    };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         listener,
         slots: Rc::new(Slots {
             open: Cell::new(0),
@@ -335,62 +396,53 @@ fn run(args: &Args) -> Result<(), String> {
         policy: AcceptPolicy::new(),
         pause: None,
         handle: handle.clone(),
-        counts: counts.clone(),
     };
-    let server = {
-        let (counts, handle, shutdown, args, pool) = (
-            counts.clone(),
-            handle.clone(),
-            shutdown.clone(),
-            args.clone(),
-            pool.clone(),
-        );
-        incoming.for_each(move |(stream, peer, slot)| {
-            counts.borrow_mut().accepted += 1;
-            if !quiet {
-                emit(&ident::accepted_event(peer));
-            }
-            let closed = {
-                let counts = counts.clone();
-                let done = done_tx.clone();
-                move |sent: u64, why: String| {
-                    counts.borrow_mut().closed += 1;
-                    if !quiet {
-                        emit(&ident::closed_event(peer, sent, why));
-                    }
-                    drop(done);
-                }
-            };
-            match connection(
-                stream,
-                peer,
-                &args,
-                shutdown.clone(),
-                &handle,
-                counts.clone(),
-                pool.clone(),
-            ) {
-                Ok(served) => handle.spawn(served.map(move |(sent, why, error)| {
-                    // The connection is over: its slot is free.
-                    drop(slot);
-                    let why = match error {
-                        Some(e) => format!("{why}: {e}"),
-                        None => why.to_string(),
-                    };
-                    closed(sent, why);
-                })),
-                Err(e) => closed(0, format!("error: {e}")),
-            }
-            Ok(())
-        })
-    };
-    // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns, pause or not.
-    match core.run(server.select2(shutdown)) {
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&ident::accepted_event(peer));
+        }
+        let connection = Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout: args.idle_timeout,
+            quiet,
+            shutdown: shutdown.clone(),
+            handle: handle.clone(),
+            pool: pool.clone(),
+        };
+        let (counts, done) = (counts.clone(), done_tx.clone());
+        match connection.run() {
+            Ok(served) => handle.spawn(served.map(move |served| {
+                record(&mut counts.borrow_mut(), served);
+                drop(done);
+            })),
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => record(
+                &mut counts.borrow_mut(),
+                Served {
+                    peer,
+                    sent: 0,
+                    queries: 0,
+                    why: End::Io(e).reason(),
+                },
+            ),
+        }
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
         Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
         Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
+    drop(done_tx);
     // Each connection ends at its next poll; wait for the last one.
     core.run(done_rx.for_each(|()| Ok(())))
         .map_err(|()| "waiting for connections failed".to_string())?;

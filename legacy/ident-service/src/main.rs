@@ -10,6 +10,14 @@
 //! listener and cannot say which port it got), and each accepted connection is handed
 //! to the protocol with `BindServer::bind_server`, which spawns its task.
 //!
+//! The file reads in the order the server works. [`IdentCodec`] frames the lines,
+//! [`IdentService`] answers one, and the [`Transport`] that [`IdentProto`] makes for
+//! a connection adds what the protocol layer does not know about: the idle timer,
+//! the shutdown signal, and the `closed` report ([`Report`]); [`Incoming`] are the
+//! listener's connections, each with one of `--max-connections` slots; `run` accepts
+//! connections until a signal comes, then waits for the open ones to end and prints
+//! the summary.
+//!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
 //! ```text
@@ -22,9 +30,9 @@
 //! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
-//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the
-//! codec fails as soon as that many bytes come without a newline). A connection with
-//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec
+//! fails as soon as that many bytes come without a newline). A connection with no
+//! query for `--idle-timeout-secs` is closed: the timer is reset when a line is
 //! complete, not when a byte comes, so that it bounds the time a query line may take.
 //! SIGINT or SIGTERM stops accepting and ends every connection's request stream, so
 //! that the pipeline writes the replies it owes and closes; then the server prints
@@ -33,16 +41,16 @@
 //! # Faults
 //!
 //! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
-//!   pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s — while
-//!   the open connections are served; one stderr line when that starts, one when
-//!   accepting works again, and `accept_pauses` counts the episodes
-//!   (`shared::accept`). `incoming().then(Ok).for_each(…)` could not do this: the
-//!   listener stays readable, so `for_each` polled it again at once, inside the same
-//!   `poll`, for as long as accepts failed — the event loop never turned again, the
-//!   connections holding the descriptors were never served, and SIGTERM was never
-//!   seen. [`Incoming`] below is the stream that pauses instead. (tokio-proto's own
-//!   `TcpServer` let the error end its `incoming().for_each` and `unwrap`ped it: the
-//!   first `EMFILE` killed the server.)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().then(Ok).for_each(…)` could not do this: the listener stays
+//!   readable, so `for_each` polled it again at once, inside the same `poll`, for as
+//!   long as accepts failed — the event loop never turned again, the connections
+//!   holding the descriptors were never served, and SIGTERM was never seen.
+//!   (tokio-proto's own `TcpServer` let the error end its `incoming().for_each` and
+//!   `unwrap`ped it: the first `EMFILE` killed the server.)
 //! * At most `--max-connections` (default 1024) connections at once: the next peers
 //!   wait in the listen backlog until one closes.
 
@@ -73,98 +81,11 @@ use tokio_io::AsyncRead;
 use tokio_proto::pipeline::ServerProto;
 use tokio_proto::BindServer;
 use tokio_service::Service;
+use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
-
-/// How many connections are open, out of `--max-connections`, and the accept task to
-/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
-/// that cannot go on keeps the `Task` of whoever must wake it.
-struct Slots {
-    open: Cell<usize>,
-    max: usize,
-    waiting: RefCell<Option<Task>>,
-}
-
-impl Slots {
-    /// Takes a slot; `None` if all are taken, and then the current task is notified
-    /// when one is given back.
-    fn take(slots: &Rc<Slots>) -> Option<Slot> {
-        if slots.open.get() >= slots.max {
-            *slots.waiting.borrow_mut() = Some(task::current());
-            return None;
-        }
-        slots.open.set(slots.open.get() + 1);
-        Some(Slot(slots.clone()))
-    }
-}
-
-/// One connection's slot, given back when the connection (which holds it) is dropped.
-struct Slot(Rc<Slots>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
-        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
-            accepting.notify();
-        }
-    }
-}
-
-/// The listener's connections, as a stream that pauses: while `--max-connections`
-/// are open (the next peers wait in the listen backlog), and for a growing pause after
-/// an accept error about resources. `TcpListener::incoming()` hands every error to the
-/// caller and leaves the listener readable, so that a caller that carries on spins.
-struct Incoming {
-    listener: TcpListener,
-    slots: Rc<Slots>,
-    policy: AcceptPolicy,
-    /// Armed after an accept failed for lack of resources: nothing is accepted until
-    /// it fires.
-    pause: Option<Timeout>,
-    handle: Handle,
-    counts: Rc<RefCell<IdentCounts>>,
-}
-
-impl Stream for Incoming {
-    type Item = (TcpStream, SocketAddr, Slot);
-    type Error = io::Error;
-
-    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
-        loop {
-            if let Some(pause) = self.pause.as_mut() {
-                // Polling the `Timeout` registers this task to be woken when the
-                // pause is over; until then, the event loop serves the connections
-                // and would see a signal.
-                if pause.poll()?.is_not_ready() {
-                    return Ok(Async::NotReady);
-                }
-                self.pause = None;
-            }
-            let Some(slot) = Slots::take(&self.slots) else {
-                return Ok(Async::NotReady);
-            };
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    self.policy.accepted();
-                    return Ok(Async::Ready(Some((stream, peer, slot))));
-                }
-                // tokio-core registered this task for the listener's readiness.
-                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
-                // Out of descriptors, say: wait, then retry; a failed connection: the
-                // next one, at once. `shared::accept` decides and reports.
-                Err(e) => match self.policy.failed(&e) {
-                    Next::Retry => {}
-                    Next::Pause(pause) => {
-                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
-                        self.pause = Some(Timeout::new(pause, &self.handle)?);
-                    }
-                },
-            }
-        }
-    }
-}
 
 /// Query lines in (without their line end), reply lines out.
 struct IdentCodec;
@@ -199,6 +120,29 @@ impl Encoder for IdentCodec {
     fn encode(&mut self, reply: String, buf: &mut BytesMut) -> io::Result<()> {
         buf.extend_from_slice(reply.as_bytes());
         Ok(())
+    }
+}
+
+/// The service: a query line of the peer at `peer` → the future of its reply line.
+struct IdentService {
+    peer: SocketAddr,
+    quiet: bool,
+    counts: Rc<RefCell<IdentCounts>>,
+}
+
+impl Service for IdentService {
+    type Request = Vec<u8>;
+    type Response = String;
+    type Error = io::Error;
+    type Future = FutureResult<String, io::Error>;
+
+    fn call(&self, line: Vec<u8>) -> Self::Future {
+        let reply = ident::answer(&line, self.peer.ip());
+        self.counts.borrow_mut().queries += 1;
+        if !self.quiet {
+            emit(&ident::reply_event(self.peer, &reply));
+        }
+        future::ok(reply.to_wire())
     }
 }
 
@@ -350,26 +294,88 @@ impl ServerProto<TcpStream> for IdentProto {
     }
 }
 
-/// The service: a query line of the peer at `peer` → the future of its reply line.
-struct IdentService {
-    peer: SocketAddr,
-    quiet: bool,
-    counts: Rc<RefCell<IdentCounts>>,
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
 }
 
-impl Service for IdentService {
-    type Request = Vec<u8>;
-    type Response = String;
-    type Error = io::Error;
-    type Future = FutureResult<String, io::Error>;
-
-    fn call(&self, line: Vec<u8>) -> Self::Future {
-        let reply = ident::answer(&line, self.peer.ip());
-        self.counts.borrow_mut().queries += 1;
-        if !self.quiet {
-            emit(&ident::reply_event(self.peer, &reply));
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
         }
-        future::ok(reply.to_wire())
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
+                },
+            }
+        }
     }
 }
 
@@ -388,10 +394,8 @@ fn run(args: &Args) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
-    let sigint =
-        tokio_signal::unix::Signal::new(tokio_signal::unix::SIGINT, &handle).flatten_stream();
-    let sigterm =
-        tokio_signal::unix::Signal::new(tokio_signal::unix::SIGTERM, &handle).flatten_stream();
+    let sigint = Signal::new(SIGINT, &handle).flatten_stream();
+    let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
     let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
         sigint
             .select(sigterm)
@@ -407,10 +411,9 @@ fn run(args: &Args) -> Result<(), String> {
 
     let counts = Rc::new(RefCell::new(IdentCounts::default()));
     let quiet = args.quiet;
-    let idle_timeout = args.idle_timeout;
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         listener,
         slots: Rc::new(Slots {
             open: Cell::new(0),
@@ -420,49 +423,50 @@ fn run(args: &Args) -> Result<(), String> {
         policy: AcceptPolicy::new(),
         pause: None,
         handle: handle.clone(),
-        counts: counts.clone(),
     };
-    let server = {
-        let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
-        incoming.for_each(move |(stream, peer, slot)| {
-            counts.borrow_mut().accepted += 1;
-            if !quiet {
-                emit(&ident::accepted_event(peer));
-            }
-            let report = Report {
-                peer,
-                sent: Cell::new(0),
-                why: RefCell::new(Cow::Borrowed(reason::EOF)),
-                quiet,
-                counts: counts.clone(),
-                _slot: slot,
-                _done: done_tx.clone(),
-            };
-            let proto = IdentProto {
-                handle: handle.clone(),
-                idle_timeout,
-                shutdown: shutdown.clone(),
-                report: RefCell::new(Some(report)),
-            };
-            let service = IdentService {
-                peer,
-                quiet,
-                counts: counts.clone(),
-            };
-            // Spawns the pipeline task: read, call, write, in order. If the
-            // transport cannot be made, the report is dropped with the proto and
-            // the connection still gets its `closed` line.
-            proto.bind_server(&handle, stream, service);
-            Ok(())
-        })
-    };
-    // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns, pause or not.
-    match core.run(server.select2(shutdown)) {
+    // Accept until a signal arrives: each connection is a task of its own, whose
+    // `Report` counts it when the pipeline drops its transport.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&ident::accepted_event(peer));
+        }
+        let report = Report {
+            peer,
+            sent: Cell::new(0),
+            why: RefCell::new(Cow::Borrowed(reason::EOF)),
+            quiet,
+            counts: counts.clone(),
+            _slot: slot,
+            _done: done_tx.clone(),
+        };
+        let proto = IdentProto {
+            handle: handle.clone(),
+            idle_timeout: args.idle_timeout,
+            shutdown: shutdown.clone(),
+            report: RefCell::new(Some(report)),
+        };
+        let service = IdentService {
+            peer,
+            quiet,
+            counts: counts.clone(),
+        };
+        // Spawns the pipeline task: read, call, write, in order. If the transport
+        // cannot be made, the report is dropped with the proto and the connection
+        // still gets its `closed` line.
+        proto.bind_server(&handle, stream, service);
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
         Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
         Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
+    drop(done_tx);
     // Each connection's request stream ends at its next poll; wait for the last one.
     core.run(done_rx.for_each(|()| Ok(())))
         .map_err(|()| "waiting for connections failed".to_string())?;

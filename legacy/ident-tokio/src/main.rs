@@ -9,6 +9,12 @@
 //! which hands the write half back to the next step. Nothing blocks: a read that
 //! would block returns `NotReady`, and tokio-core wakes the task when more arrives.
 //!
+//! The file reads in the order the server works. [`Requests`] are the query lines of
+//! one connection; [`Incoming`] are the listener's connections, each with one of
+//! `--max-connections` slots; a [`Connection`] answers its requests, one reply per
+//! line, and reports how it went ([`Served`]); `run` accepts connections until a
+//! signal comes, then waits for the open ones to end and prints the summary.
+//!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
 //! ```text
@@ -31,14 +37,14 @@
 //! # Faults
 //!
 //! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
-//!   pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s — while
-//!   the open connections are served; one stderr line when that starts, one when
-//!   accepting works again, and `accept_pauses` counts the episodes
-//!   (`shared::accept`). `incoming().then(Ok).for_each(…)` could not do this: the
-//!   listener stays readable, so `for_each` polled it again at once, inside the same
-//!   `poll`, for as long as accepts failed — the event loop never turned again, the
-//!   connections holding the descriptors were never served, and SIGTERM was never
-//!   seen. [`Incoming`] below is the stream that pauses instead.
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().then(Ok).for_each(…)` could not do this: the listener stays
+//!   readable, so `for_each` polled it again at once, inside the same `poll`, for as
+//!   long as accepts failed — the event loop never turned again, the connections
+//!   holding the descriptors were never served, and SIGTERM was never seen.
 //! * At most `--max-connections` (default 1024) connections at once: the next peers
 //!   wait in the listen backlog until one closes.
 
@@ -56,7 +62,7 @@ use futures::{Async, Future, Poll, Stream};
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
-use shared::ident::{self, reason, IdentCounts, Line, MAX_LINE};
+use shared::ident::{self, reason, IdentCounts, LineBuffer, LineError};
 use tokio_core::net::{TcpListener, TcpStream};
 use tokio_core::reactor::{Core, Handle, Timeout};
 use tokio_io::io::ReadHalf;
@@ -67,7 +73,7 @@ use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
 
-/// Why a connection's request stream ended early (end-of-file is the stream's end).
+/// Why a connection's requests ended early (end-of-file is their end).
 #[derive(Debug)]
 enum End {
     Idle,
@@ -114,7 +120,8 @@ const BUDGET: usize = 64;
 struct Requests {
     reader: ReadHalf<TcpStream>,
     /// Bytes read and not yet returned as a line: never more than `MAX_LINE + 1`.
-    buf: Vec<u8>,
+    lines: LineBuffer,
+    /// Reset when a line is complete; polled while the task waits for the socket.
     idle: Timeout,
     idle_timeout: Duration,
     shutdown: Shutdown,
@@ -127,36 +134,32 @@ impl Stream for Requests {
     type Error = End;
 
     fn poll(&mut self) -> Poll<Option<String>, End> {
+        if self.turn == BUDGET {
+            // Budget spent: ask to be polled again after the other connections.
+            self.turn = 0;
+            task::current().notify();
+            return Ok(Async::NotReady);
+        }
         loop {
-            match ident::next_line(&self.buf) {
-                Line::Complete { line, consumed } => {
-                    if self.turn == BUDGET {
-                        // Budget spent with lines left: ask to be polled again after
-                        // the others.
-                        self.turn = 0;
-                        task::current().notify();
-                        return Ok(Async::NotReady);
-                    }
+            match self.lines.next_line() {
+                Ok(Some(line)) => {
                     self.turn += 1;
-                    let line = String::from_utf8(line.to_vec()).map_err(|_| End::InvalidUtf8)?;
-                    self.buf.drain(..consumed);
                     self.idle.reset(Instant::now() + self.idle_timeout);
                     return Ok(Async::Ready(Some(line)));
                 }
-                Line::TooLong => return Err(End::TooLong),
-                Line::Incomplete => {}
+                Ok(None) => {}
+                Err(LineError::TooLong) => return Err(End::TooLong),
+                Err(LineError::InvalidUtf8) => return Err(End::InvalidUtf8),
             }
             // Polling the shared signal also registers this task to be woken by it.
             if let Ok(Async::Ready(_)) | Err(_) = self.shutdown.poll() {
                 return Err(End::Shutdown);
             }
             // Read no more than what could still complete a line.
-            let mut chunk = [0u8; MAX_LINE + 1];
-            let room = MAX_LINE + 1 - self.buf.len();
-            match self.reader.read(&mut chunk[..room]) {
+            match self.reader.read(self.lines.room()) {
                 // End-of-file; a partial line left in the buffer gets no answer.
                 Ok(0) => return Ok(Async::Ready(None)),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.lines.filled(n),
                 Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.turn = 0;
                     // tokio-core registered this task for readability; the timer
@@ -206,10 +209,11 @@ impl Drop for Slot {
     }
 }
 
-/// The listener's connections, as a stream that pauses: while `--max-connections`
-/// are open (the next peers wait in the listen backlog), and for a growing pause after
-/// an accept error about resources. `TcpListener::incoming()` hands every error to the
-/// caller and leaves the listener readable, so that a caller that carries on spins.
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
 struct Incoming {
     listener: TcpListener,
     slots: Rc<Slots>,
@@ -218,7 +222,6 @@ struct Incoming {
     /// it fires.
     pause: Option<Timeout>,
     handle: Handle,
-    counts: Rc<RefCell<IdentCounts>>,
 }
 
 impl Stream for Incoming {
@@ -250,10 +253,7 @@ impl Stream for Incoming {
                 // next one, at once. `shared::accept` decides and reports.
                 Err(e) => match self.policy.failed(&e) {
                     Next::Retry => {}
-                    Next::Pause(pause) => {
-                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
-                        self.pause = Some(Timeout::new(pause, &self.handle)?);
-                    }
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
                 },
             }
         }
@@ -286,7 +286,7 @@ impl Connection {
         let (reader, writer) = stream.split();
         let requests = Requests {
             reader,
-            buf: Vec::with_capacity(128),
+            lines: LineBuffer::new(),
             idle: Timeout::new(idle_timeout, &handle)?,
             idle_timeout,
             shutdown,
@@ -373,7 +373,7 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         listener,
         slots: Rc::new(Slots {
             open: Cell::new(0),
@@ -383,52 +383,52 @@ fn run(args: &Args) -> Result<(), String> {
         policy: AcceptPolicy::new(),
         pause: None,
         handle: handle.clone(),
-        counts: counts.clone(),
     };
-    let server = {
-        let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
-        let idle_timeout = args.idle_timeout;
-        incoming.for_each(move |(stream, peer, slot)| {
-            counts.borrow_mut().accepted += 1;
-            if !quiet {
-                emit(&ident::accepted_event(peer));
-            }
-            let connection = Connection {
-                stream,
-                peer,
-                slot,
-                idle_timeout,
-                quiet,
-                shutdown: shutdown.clone(),
-                handle: handle.clone(),
-            };
-            let (counts, done) = (counts.clone(), done_tx.clone());
-            match connection.run() {
-                Ok(served) => handle.spawn(served.map(move |served| {
-                    record(&mut counts.borrow_mut(), served);
-                    drop(done);
-                })),
-                // No timer for its idle timeout: the connection ends at once.
-                Err(e) => record(
-                    &mut counts.borrow_mut(),
-                    Served {
-                        peer,
-                        sent: 0,
-                        queries: 0,
-                        why: End::Io(e).reason(),
-                    },
-                ),
-            }
-            Ok(())
-        })
-    };
-    // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns, pause or not.
-    match core.run(server.select2(shutdown)) {
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&ident::accepted_event(peer));
+        }
+        let connection = Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout: args.idle_timeout,
+            quiet,
+            shutdown: shutdown.clone(),
+            handle: handle.clone(),
+        };
+        let (counts, done) = (counts.clone(), done_tx.clone());
+        match connection.run() {
+            Ok(served) => handle.spawn(served.map(move |served| {
+                record(&mut counts.borrow_mut(), served);
+                drop(done);
+            })),
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => record(
+                &mut counts.borrow_mut(),
+                Served {
+                    peer,
+                    sent: 0,
+                    queries: 0,
+                    why: End::Io(e).reason(),
+                },
+            ),
+        }
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
         Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
         Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
+    drop(done_tx);
     // Each connection ends at its next poll; wait for the last one.
     core.run(done_rx.for_each(|()| Ok(())))
         .map_err(|()| "waiting for connections failed".to_string())?;

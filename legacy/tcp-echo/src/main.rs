@@ -5,7 +5,13 @@
 //! `handle.spawn`ed onto the one event loop. Each connection future reads into its
 //! buffer and writes it back, returning `NotReady` whenever the socket would block;
 //! tokio-core registered the task for the direction that blocked, so the future never
-//! names the readiness it waits for.
+//! name the readiness it waits for.
+//!
+//! The file reads in the order the server works. [`Incoming`] are the listener's
+//! connections, each with one of `--max-connections` slots; a [`Connection`] echoes
+//! what it reads (`flush`, `stopping`, `wait` and `echo` are its steps) and reports
+//! how it went; `run` accepts connections until a signal comes, then waits for the
+//! open ones to end and prints the summary.
 //!
 //! Try it from two terminals:
 //!
@@ -24,14 +30,15 @@
 //! # Faults
 //!
 //! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
-//!   pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s — while
-//!   the open connections are served; one stderr line when that starts, one when
-//!   accepting works again, and `accept_pauses` counts the episodes
-//!   (`shared::accept`). `incoming().for_each` could not do this: `incoming()` hands
-//!   the error to the caller, and the listener stays readable, so a caller that
-//!   carries on is polled again at once, inside the same `poll` — the event loop never
-//!   turned again, the connections holding the descriptors were never served, and
-//!   SIGTERM was never seen. [`Incoming`] below is the stream that pauses instead.
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().for_each` could not do this: `incoming()` hands the error to the
+//!   caller, and the listener stays readable, so a caller that carries on is polled
+//!   again at once, inside the same `poll` — the event loop never turned again, the
+//!   connections holding the descriptors were never served, and SIGTERM was never
+//!   seen.
 //! * At most `--max-connections` (default 1024) connections at once: the next peers
 //!   wait in the listen backlog until one closes.
 //! * A peer that does not read its echo meets backpressure: the connection holds at
@@ -39,20 +46,41 @@
 //!   byte either way for `--idle-timeout-secs` (default 300) closes a connection
 //!   (`idle timeout`): a peer that vanished without a FIN would otherwise hold its
 //!   slot for ever, since an echo server never writes to a quiet connection.
+//!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers, one per thread, each with a `Core` and
+//! a listener of its own (`run`): a `Core`'s `Handle` is not `Send`, so nothing of
+//! one loop can cross to another thread. The listeners share the port (SO_REUSEPORT,
+//! set through net2 before the bind, `listen`), and the kernel hands each connection
+//! to one of them; a busy connection keeps its thread busy while another may idle.
+//! One thing is shared: the `--max-connections` bound, one `Slots` count behind a
+//! lock, whose waiting list holds each thread's accept task. `shared::cores` prints
+//! one `listening` line once every `Core` watches the signals, and one summary of all
+//! their counts (`serve_on_threads`).
+//!
+//! ```text
+//! cargo run -p legacy-tcp-echo -- --threads 2
+//! nc 127.0.0.1 8080
+//! ```
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, Shared};
 use futures::sync::mpsc;
 use futures::task::{self, Task};
 use futures::{Async, Future, Poll, Stream};
+use net2::unix::UnixTcpBuilderExt;
+use net2::TcpBuilder;
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
 use tokio_core::net::{TcpListener, TcpStream};
@@ -67,53 +95,66 @@ const BUDGET: usize = 64;
 /// every connection can each hold a clone and be woken by the same signal.
 type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
 
-/// How many connections are open, out of `--max-connections`, and the accept task to
+/// How many connections are open, out of `--max-connections`, and the accept tasks to
 /// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
-/// that cannot go on keeps the `Task` of whoever must wake it.
+/// that cannot go on keeps the `Task` of whoever must wake it. One count for every
+/// thread's `Core` (`--threads`): the bound is the server's, so the count is behind a
+/// lock, and each thread's accept task waits in it (a `Task` may be notified from any
+/// thread).
 struct Slots {
-    open: Cell<usize>,
+    open: Mutex<Open>,
     max: usize,
-    waiting: RefCell<Option<Task>>,
+}
+
+/// The connections open, and the accept tasks waiting for one to close.
+#[derive(Default)]
+struct Open {
+    count: usize,
+    waiting: Vec<Task>,
 }
 
 impl Slots {
     /// Takes a slot; `None` if all are taken, and then the current task is notified
     /// when one is given back.
-    fn take(slots: &Rc<Slots>) -> Option<Slot> {
-        if slots.open.get() >= slots.max {
-            *slots.waiting.borrow_mut() = Some(task::current());
+    fn take(slots: &Arc<Slots>) -> Option<Slot> {
+        let mut open = slots.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.count >= slots.max {
+            if !open.waiting.iter().any(Task::will_notify_current) {
+                open.waiting.push(task::current());
+            }
             return None;
         }
-        slots.open.set(slots.open.get() + 1);
+        open.count += 1;
         Some(Slot(slots.clone()))
     }
 }
 
 /// One connection's slot, given back when the connection (which holds it) is dropped.
-struct Slot(Rc<Slots>);
+struct Slot(Arc<Slots>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
-        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+        let mut open = self.0.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.count -= 1;
+        for accepting in open.waiting.drain(..) {
             accepting.notify();
         }
     }
 }
 
-/// The listener's connections, as a stream that pauses: while `--max-connections`
-/// are open (the next peers wait in the listen backlog), and for a growing pause after
-/// an accept error about resources. `TcpListener::incoming()` hands every error to the
-/// caller and leaves the listener readable, so that a caller that carries on spins.
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
 struct Incoming {
     listener: TcpListener,
-    slots: Rc<Slots>,
+    slots: Arc<Slots>,
     policy: AcceptPolicy,
     /// Armed after an accept failed for lack of resources: nothing is accepted until
     /// it fires.
     pause: Option<Timeout>,
     handle: Handle,
-    counts: Rc<RefCell<TcpCounts>>,
 }
 
 impl Stream for Incoming {
@@ -145,10 +186,7 @@ impl Stream for Incoming {
                 // next one, at once. `shared::accept` decides and reports.
                 Err(e) => match self.policy.failed(&e) {
                     Next::Retry => {}
-                    Next::Pause(pause) => {
-                        self.counts.borrow_mut().accept_pauses = self.policy.pauses();
-                        self.pause = Some(Timeout::new(pause, &self.handle)?);
-                    }
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
                 },
             }
         }
@@ -310,20 +348,29 @@ impl Future for Connection {
 }
 
 fn main() {
-    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
-    if let Err(e) = run(&args) {
+    if let Err(e) = serve_on_threads(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// The server of one thread: its own `Core`, its listener, its signal streams, its
+/// counts; the connection bound is shared.
+fn run(
+    args: &Args,
+    listener: StdTcpListener,
+    slots: Arc<Slots>,
+    ready: Ready,
+) -> Result<TcpCounts, String> {
     let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
     let handle = core.handle();
-    let listener = TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let listener =
+        TcpListener::from_listener(listener, &args.bind, &handle).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
-    // as soon as `listening` is read already finds its handler.
+    // as soon as `listening` is read already finds its handler (every `Core` with a
+    // `Signal` stream is told).
     let sigint = Signal::new(SIGINT, &handle).flatten_stream();
     let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
     let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
@@ -334,7 +381,8 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|_| ()),
     );
     let shutdown = signals.shared();
-    emit(&Event::Listening {
+    // Printed once every thread's `Core` is ready (`shared::cores`).
+    ready.listening(Event::Listening {
         proto: Proto::Tcp,
         addr: local,
     });
@@ -351,59 +399,89 @@ fn run(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         listener,
-        slots: Rc::new(Slots {
-            open: Cell::new(0),
-            max: args.max_connections,
-            waiting: RefCell::new(None),
-        }),
+        slots,
         policy: AcceptPolicy::new(),
         pause: None,
         handle: handle.clone(),
-        counts: counts.clone(),
     };
-    let server = {
-        let (counts, handle, shutdown) = (counts.clone(), handle.clone(), shutdown.clone());
-        incoming.for_each(move |(stream, peer, slot)| {
-            counts.borrow_mut().accepted += 1;
-            if !quiet {
-                emit(&echo::accepted_event(peer));
-            }
-            let connection = Connection::new(
-                stream,
-                peer,
-                slot,
-                shutdown.clone(),
-                idle_timeout,
-                handle.clone(),
-            );
-            let (counts, done) = (counts.clone(), done_tx.clone());
-            match connection {
-                Ok(connection) => handle.spawn(connection.map(move |closed| {
-                    record(&mut counts.borrow_mut(), closed);
-                    drop(done);
-                })),
-                // No timer for its idle timeout: the connection ends at once.
-                Err(e) => record(
-                    &mut counts.borrow_mut(),
-                    (peer, 0, echo::tcp_error_reason(&e)),
-                ),
-            }
-            Ok(())
-        })
-    };
-    // Accept until a signal arrives; the accept loop (and with it the listener and
-    // its sender) is dropped when `select2` returns, pause or not.
-    match core.run(server.select2(shutdown)) {
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
+        counts.borrow_mut().accepted += 1;
+        if !quiet {
+            emit(&echo::accepted_event(peer));
+        }
+        let connection = Connection::new(
+            stream,
+            peer,
+            slot,
+            shutdown.clone(),
+            idle_timeout,
+            handle.clone(),
+        );
+        let (counts, done) = (counts.clone(), done_tx.clone());
+        match connection {
+            Ok(connection) => handle.spawn(connection.map(move |closed| {
+                record(&mut counts.borrow_mut(), closed);
+                drop(done);
+            })),
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => record(
+                &mut counts.borrow_mut(),
+                (peer, 0, echo::tcp_error_reason(&e)),
+            ),
+        }
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
         Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
         Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
         Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
+    drop(done_tx);
     // Each connection now writes back what it has read and ends (within the grace
     // period); wait for the last one.
     core.run(done_rx.for_each(|()| Ok(())))
         .map_err(|()| "waiting for connections failed".to_string())?;
-    emit(&counts.borrow().summary());
+    let counts = *counts.borrow();
+    Ok(counts)
+}
+
+/// `--threads N` (1 by default): N servers, one per thread. A `Core` stays on the
+/// thread that made it (its `Handle` is not `Send`): N cores take N `Core`s on N
+/// threads, each a server with its own listener on the port.
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let listeners = cores::bind_each(args.bind, args.threads, listen, StdTcpListener::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let slots = Arc::new(Slots {
+        open: Mutex::new(Open::default()),
+        max: args.max_connections,
+    });
+    let args = args.clone();
+    let counts = cores::serve_on_threads(listeners, move |listener, ready| {
+        run(&args, listener, slots.clone(), ready)
+    })?;
+    let counts: TcpCounts = counts.into_iter().sum();
+    emit(&counts.summary());
     Ok(())
+}
+
+/// A listener on `addr`, made with net2 as mio made its own (SO_REUSEADDR, a backlog
+/// of 1,024): SO_REUSEPORT (for several threads: `shared::cores` says when) must be
+/// set before the bind, which std does as it creates.
+fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<StdTcpListener> {
+    let builder = match addr {
+        SocketAddr::V4(_) => TcpBuilder::new_v4()?,
+        SocketAddr::V6(_) => TcpBuilder::new_v6()?,
+    };
+    builder.reuse_address(true)?;
+    builder.reuse_port(reuse_port)?;
+    builder.bind(addr)?;
+    builder.listen(1024)
 }

@@ -63,7 +63,8 @@
 //!   hand-made budget of `fixed` (`this_poll`, `notify()`) becomes
 //!   `consume_budget()`. The `PerPoll` wrapper that counts datagrams per poll stays
 //!   a hand-written future: an async fn cannot see its own polls.
-//! * tokio-core's `Timeout` + `reset` becomes `sleep_until(due).await`.
+//! * `impl Future for Ticker` becomes `impl Ticker { async fn run(self) }`: tokio-core's
+//!   `Timeout`, polled and `reset`, becomes a `Sleep`, awaited and `reset`.
 //! * Spawned tasks must be `Send`: `Rc<RefCell<…>>` becomes `Arc<Mutex<…>>`, locked
 //!   once per poll or tick, and the per-datagram count an `AtomicU64`.
 
@@ -82,30 +83,8 @@ use shared::readiness::{coop_summary, spend_cpu, ReadStats, TickStats};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::time::Instant;
-
-/// SIGINT and SIGTERM, either of which asks the program to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
-}
-
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
-        }
-    }
-}
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::{Instant, Sleep};
 
 /// Reads the socket and counts datagrams, in the way `--loop` says. It never
 /// completes: it ends only with an error of its socket.
@@ -124,6 +103,7 @@ impl Reader {
         spend_cpu(self.cost);
     }
 
+    // port of: Reader::poll
     async fn run(mut self) -> io::Result<()> {
         loop {
             match self.read_loop {
@@ -158,8 +138,8 @@ impl Reader {
     }
 }
 
-/// Prints `read N datagrams in one poll` each time the reader gives the thread back:
-/// an `async fn` cannot see its own polls.
+/// Prints `read N datagrams in one poll` each time the reader gives the thread back.
+/// A hand-written future still: an `async fn` cannot see its own polls.
 struct PerPoll<F> {
     inner: Pin<Box<F>>,
     read: Arc<AtomicU64>,
@@ -190,27 +170,31 @@ impl<F: Future> Future for PerPoll<F> {
 /// Wakes every `interval` and records how late it ran.
 struct Ticker {
     interval: Duration,
+    due: Instant,
+    timeout: Pin<Box<Sleep>>,
     stats: Arc<Mutex<TickStats>>,
     quiet: bool,
 }
 
 impl Ticker {
-    async fn run(self) {
-        let mut due = Instant::now() + self.interval;
+    // port of: Ticker::poll
+    async fn run(mut self) {
         loop {
-            tokio::time::sleep_until(due).await;
+            // Awaiting the timer registers this task with the timer wheel if not yet due.
+            (&mut self.timeout).await;
             let now = Instant::now();
             let line = self
                 .stats
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .tick(due.into_std(), now.into_std());
+                .tick(self.due.into_std(), now.into_std());
             if !self.quiet {
                 emit(&line);
             }
             // The next tick is due one interval from now: a late tick delays the ones
             // after it instead of being followed by a burst of catch-up ticks.
-            due = now + self.interval;
+            self.due = now + self.interval;
+            self.timeout.as_mut().reset(self.due);
         }
     }
 }
@@ -237,9 +221,10 @@ fn run(args: &Args) -> Result<(), String> {
             .await
             .map_err(|e| bind_error(args.bind, &e))?;
         let local = socket.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+        // as soon as `listening` is read already finds its handler.
+        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         emit(&Event::Listening {
             proto: Proto::Udp,
             addr: local,
@@ -255,37 +240,32 @@ fn run(args: &Args) -> Result<(), String> {
             cost: args.cost,
             read: read.clone(),
         };
-        let mut reader = tokio::spawn(PerPoll {
+        let reader = PerPoll {
             inner: Box::pin(reader.run()),
             read,
             stats: read_stats.clone(),
             quiet: args.quiet,
+        };
+        let due = Instant::now() + args.interval;
+        let ticker = Ticker {
+            interval: args.interval,
+            due,
+            timeout: Box::pin(tokio::time::sleep_until(due)),
+            stats: tick_stats.clone(),
+            quiet: args.quiet,
+        };
+        // A task's error is reported by the task itself, or it would be lost.
+        tokio::spawn(async move {
+            if let Err(e) = reader.await {
+                eprintln!("{NAME}: recv_from: {e}; no longer receiving");
+            }
         });
-        let ticker = tokio::spawn(
-            Ticker {
-                interval: args.interval,
-                stats: tick_stats.clone(),
-                quiet: args.quiet,
-            }
-            .run(),
-        );
-        // Until a signal: a reader that fails is reported, and the ticker goes on.
-        let mut reading = true;
-        loop {
-            tokio::select! {
-                ended = &mut reader, if reading => {
-                    reading = false;
-                    match ended {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!("{NAME}: recv_from: {e}; no longer receiving"),
-                        Err(e) => eprintln!("{NAME}: the reader task failed: {e}"),
-                    }
-                }
-                _ = shutdown.recv() => break,
-            }
+        tokio::spawn(ticker.run());
+        // The main future only waits for a signal; the spawned tasks run beside it.
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
         }
-        reader.abort();
-        ticker.abort();
         let read = *read_stats.lock().unwrap_or_else(PoisonError::into_inner);
         let ticks = *tick_stats.lock().unwrap_or_else(PoisonError::into_inner);
         emit(&coop_summary(&read, &ticks));

@@ -47,7 +47,7 @@
 //!   forever; `Epoll::wait` takes an `EpollTimeout`: `EpollTimeout::ZERO` to poll,
 //!   `EpollTimeout::NONE` to block.
 //! * `nix::Error` is `Errno` itself: `Err(Errno::EINTR)` instead of
-//!   `Err(Errno::EINTR)`.
+//!   `Err(Error::Sys(Errno::EINTR))`.
 //! * bitflags 2: `EpollFlags::EPOLLET`, `SfdFlags::SFD_NONBLOCK` are associated
 //!   constants instead of module-level ones; signals are `Signal::SIGINT`.
 
@@ -70,6 +70,9 @@ const BUDGET: usize = 256;
 /// What each registration carries in its `data` field, to tell the events apart.
 const SOCKET: u64 = 0;
 const SIGNALS: u64 = 1;
+
+// No `Epoll(RawFd)` wrapper with a `Drop` that closes it: nix's `Epoll` owns its
+// descriptor (an `OwnedFd`), and closes it when dropped.
 
 /// What one call to `epoll_wait` reported.
 #[derive(Default)]
@@ -167,6 +170,7 @@ impl Server {
     /// writability only while echoes are queued.
     fn interest(&self) -> EpollFlags {
         match (self.stopping, self.queue.is_empty()) {
+            // bitflags 2: the flags are associated constants of their type.
             (false, true) => EpollFlags::EPOLLIN,
             (false, false) => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
             (true, _) => EpollFlags::EPOLLOUT,
@@ -181,6 +185,8 @@ impl Server {
         let wanted = self.interest();
         if wanted != self.registered {
             let mut event = EpollEvent::new(wanted | EpollFlags::EPOLLET, SOCKET);
+            // The socket is borrowed as a descriptor (`AsFd`), not passed as a raw
+            // number that could already be closed.
             self.epoll
                 .modify(&self.socket, &mut event)
                 .map_err(|e| format!("epoll_ctl: {e}"))?;
@@ -208,6 +214,7 @@ impl Server {
                     // EPOLLERR comes whatever the interest; `recv_from` returns the
                     // pending error and clears it.
                     let flags = event.events();
+                    // Associated constants, as in `interest`.
                     ready.readable = flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLERR);
                     ready.writable = flags.contains(EpollFlags::EPOLLOUT);
                 }
@@ -225,7 +232,8 @@ impl Server {
             }
             self.update_interest()?;
             // Datagrams left by the budget will bring no new edge: look at the
-            // signalfd without blocking, then go on reading.
+            // signalfd without blocking (`ZERO`, where nix 0.9 took 0 ms), then go
+            // on reading.
             let timeout = if self.readable && !self.stopping {
                 EpollTimeout::ZERO
             } else {
@@ -246,6 +254,7 @@ impl Server {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -268,6 +277,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     let socket = UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // An `Epoll` that owns its descriptor, and registrations that borrow the others.
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
         .map_err(|e| format!("cannot create epoll instance: {e}"))?;
     // Registering reports what is already pending, as a first edge.
@@ -289,6 +299,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         signals,
         stopping: false,
         epoll,
+        // What `add` registered.
         registered: EpollFlags::EPOLLIN,
         readable: false,
         // A new socket can send: assume so until `send_to` says EAGAIN.

@@ -40,7 +40,7 @@
 //! * `epoll_wait(epfd, &mut events, -1)` took milliseconds in an `isize`, -1 meaning
 //!   forever; `Epoll::wait` takes an `EpollTimeout` (`EpollTimeout::NONE`).
 //! * `nix::Error` is `Errno` itself: `Err(Errno::EINTR)` instead of
-//!   `Err(Errno::EINTR)`.
+//!   `Err(Error::Sys(Errno::EINTR))`.
 //! * bitflags 2: `EpollFlags::EPOLLIN`, `SfdFlags::SFD_NONBLOCK` are associated
 //!   constants instead of module-level ones; signals are `Signal::SIGINT`.
 //! * `SignalFd` owns an `OwnedFd` too, and reads with `&self` into a `MaybeUninit`
@@ -64,6 +64,9 @@ const BUDGET: usize = 256;
 /// What each registration carries in its `data` field, to tell the events apart.
 const SOCKET: u64 = 0;
 const SIGNALS: u64 = 1;
+
+// No `Epoll(RawFd)` wrapper with a `Drop` that closes it: nix's `Epoll` owns its
+// descriptor (an `OwnedFd`), and closes it when dropped.
 
 /// What one call to `epoll_wait` reported.
 #[derive(Default)]
@@ -148,6 +151,7 @@ impl Server {
     /// writability only while echoes are queued.
     fn interest(&self) -> EpollFlags {
         match (self.stopping, self.queue.is_empty()) {
+            // bitflags 2: the flags are associated constants of their type.
             (false, true) => EpollFlags::EPOLLIN,
             (false, false) => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
             (true, _) => EpollFlags::EPOLLOUT,
@@ -160,6 +164,8 @@ impl Server {
         let wanted = self.interest();
         if wanted != self.registered {
             let mut event = EpollEvent::new(wanted, SOCKET);
+            // The socket is borrowed as a descriptor (`AsFd`), not passed as a raw
+            // number that could already be closed.
             self.epoll
                 .modify(&self.socket, &mut event)
                 .map_err(|e| format!("epoll_ctl: {e}"))?;
@@ -172,6 +178,8 @@ impl Server {
     fn wait(&self) -> Result<Ready, String> {
         // One slot per registered descriptor: a wait reports each at most once.
         let mut events = [EpollEvent::empty(); 2];
+        // A typed timeout (`NONE`: forever) where nix 0.9 took milliseconds, -1 for
+        // forever; and `nix::Error` is `Errno` itself.
         let n = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
             Ok(n) => n,
             // A signal that is not blocked interrupted the wait: nothing is ready.
@@ -186,6 +194,7 @@ impl Server {
                     // EPOLLERR comes whatever the interest; `recv_from` returns the
                     // pending error and clears it.
                     let flags = event.events();
+                    // Associated constants, as in `interest`.
                     ready.readable = flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLERR);
                     ready.writable = flags.contains(EpollFlags::EPOLLOUT);
                 }
@@ -220,6 +229,7 @@ impl Server {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -242,6 +252,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     let socket = UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // An `Epoll` that owns its descriptor, and registrations that borrow the others.
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
         .map_err(|e| format!("cannot create epoll instance: {e}"))?;
     let add = |fd: BorrowedFd<'_>, data: u64| {
@@ -263,6 +274,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         signals,
         stopping: false,
         epoll,
+        // What `add` registered.
         registered: EpollFlags::EPOLLIN,
     };
     let counts = server.run()?;

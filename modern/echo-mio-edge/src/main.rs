@@ -58,6 +58,8 @@ use std::os::unix::io::AsRawFd;
 use std::time::Duration;
 
 use mio::net::UdpSocket;
+// mio 0.8: `Interest` replaces `Ready` + `PollOpt` (always edge-triggered), and
+// `SourceFd` the `EventedFd` of a raw descriptor.
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{SigSet, Signal};
@@ -91,6 +93,8 @@ struct Server {
     poll: Poll,
     events: Events,
     /// What the socket is registered for, to call `reregister` only on a change.
+    // `Interest`, where mio 0.6 had `Ready`: there is no readiness to register, only
+    // what to be woken for.
     registered: Interest,
     /// The socket was reported readable and `recv_from` has not said `WouldBlock`
     /// since.
@@ -105,6 +109,7 @@ impl Server {
     /// `false` when it would block.
     fn flush(&mut self) -> bool {
         while let Some((bytes, peer)) = self.queue.front() {
+            // mio 0.8 takes the address by value (`SocketAddr` is `Copy`).
             match self.socket.send_to(bytes, peer) {
                 Ok(_) => {
                     let (len, to) = self.queue.pop_sent().expect("front exists");
@@ -171,6 +176,7 @@ impl Server {
 
     /// What the socket should be polled for: readability until shutdown begins,
     /// writability only while echoes are queued.
+    // `Interest` constants, where mio 0.6 built `Ready` values with `readable()`.
     fn interest(&self) -> Interest {
         match (self.stopping, self.queue.is_empty()) {
             (false, true) => Interest::READABLE,
@@ -187,6 +193,8 @@ impl Server {
         let wanted = self.interest();
         if wanted != self.registered {
             self.poll
+                // Registering goes through the poll's `Registry`, takes the source by
+                // `&mut`, and has no `PollOpt`: every registration is edge-triggered.
                 .registry()
                 .reregister(&mut self.socket, SOCKET, wanted)
                 .map_err(|e| format!("reregister: {e}"))?;
@@ -230,6 +238,7 @@ impl Server {
             // Datagrams left by the budget will bring no new edge: look at the
             // signalfd without blocking, then go on reading.
             let timeout = if self.readable && !self.stopping {
+                // `Duration::ZERO`, a constant since Rust 1.53.
                 Some(Duration::ZERO)
             } else {
                 None
@@ -249,6 +258,7 @@ impl Server {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -271,6 +281,8 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     let socket = net::UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // `from_std` cannot fail (mio 0.6's `from_socket` set the socket non-blocking
+    // itself); registering needs `&mut` sources, through the `Registry`.
     let mut socket = UdpSocket::from_std(socket);
     let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
     // Registering reports what is already pending, as a first edge.
@@ -297,6 +309,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         poll,
         // One event per registered source is all a poll can report.
         events: Events::with_capacity(2),
+        // What `register` asked for.
         registered: Interest::READABLE,
         readable: false,
         // A new socket can send: assume so until `send_to` says `WouldBlock`.

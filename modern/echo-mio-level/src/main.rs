@@ -76,6 +76,8 @@ use std::net::{self};
 use std::os::unix::io::AsRawFd;
 
 use mio::net::UdpSocket;
+// mio 0.8: `Interest` replaces `Ready` + `PollOpt` (always edge-triggered), and
+// `SourceFd` the `EventedFd` of a raw descriptor.
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{SigSet, Signal};
@@ -109,6 +111,8 @@ struct Server {
     poll: Poll,
     events: Events,
     /// What the socket is registered for, to call `reregister` only on a change.
+    // `Interest`, where mio 0.6 had `Ready`: there is no readiness to register, only
+    // what to be woken for.
     registered: Interest,
     /// The read budget ran out before `WouldBlock`: re-arm the socket's edge.
     rearm: bool,
@@ -118,6 +122,7 @@ impl Server {
     /// Sends queued echoes until the queue is empty or the socket would block.
     fn flush(&mut self) {
         while let Some((bytes, peer)) = self.queue.front() {
+            // mio 0.8 takes the address by value (`SocketAddr` is `Copy`).
             match self.socket.send_to(bytes, peer) {
                 Ok(_) => {
                     let (len, to) = self.queue.pop_sent().expect("front exists");
@@ -177,6 +182,7 @@ impl Server {
 
     /// What the socket should be polled for: readability until shutdown begins,
     /// writability only while echoes are queued.
+    // `Interest` constants, where mio 0.6 built `Ready` values with `readable()`.
     fn interest(&self) -> Interest {
         match (self.stopping, self.queue.is_empty()) {
             (false, true) => Interest::READABLE,
@@ -192,6 +198,8 @@ impl Server {
         let wanted = self.interest();
         if wanted != self.registered || self.rearm {
             self.poll
+                // Registering goes through the poll's `Registry`, takes the source by
+                // `&mut`, and has no `PollOpt`: every registration is edge-triggered.
                 .registry()
                 .reregister(&mut self.socket, SOCKET, wanted)
                 .map_err(|e| format!("reregister: {e}"))?;
@@ -240,6 +248,8 @@ impl Server {
             }
             // Once stopping, nothing more is read: only what is queued goes out.
             if woken.readable && !self.stopping {
+                // Level behaviour by hand: remember whether the socket may hold more, for
+                // the next turn to look again without a new edge.
                 self.rearm = self.read_some();
             }
         }
@@ -250,6 +260,7 @@ impl Server {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -272,6 +283,8 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     let socket = net::UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // `from_std` cannot fail (mio 0.6's `from_socket` set the socket non-blocking
+    // itself); registering needs `&mut` sources, through the `Registry`.
     let mut socket = UdpSocket::from_std(socket);
     let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
     let registry = poll.registry();
@@ -297,6 +310,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         poll,
         // One event per registered source is all a poll can report.
         events: Events::with_capacity(2),
+        // What `register` asked for.
         registered: Interest::READABLE,
         rearm: false,
     };

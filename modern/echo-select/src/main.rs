@@ -143,6 +143,8 @@ impl Server {
     /// Blocks in `select` until the signalfd or the socket is ready. The sets are
     /// rebuilt on every call: `select` overwrites them with its answer.
     fn wait(&self) -> Result<Ready, String> {
+        // Borrowed descriptors, which the current nix `FdSet` takes: a raw number
+        // could be one that is already closed.
         let socket = self.socket.as_fd();
         let signals = self.signals.as_fd();
         let mut readfds = FdSet::new();
@@ -206,6 +208,7 @@ fn check_fd_setsize(fd: BorrowedFd<'_>) -> Result<(), String> {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -228,6 +231,7 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     let socket = UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // Borrowed descriptors, as `FdSet` will take them.
     check_fd_setsize(socket.as_fd())?;
     check_fd_setsize(signals.as_fd())?;
     emit(&Event::Listening {

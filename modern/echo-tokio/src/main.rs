@@ -22,6 +22,22 @@
 //! and dropped (`dropped … queue full`). SIGINT or SIGTERM stops reading, sends what
 //! is queued, prints `summary recv=R sent=S dropped=D refused=F` and exits 0.
 //!
+//! # On several threads
+//!
+//! With `--threads N` the runtime is tokio's multi-thread runtime, with N worker
+//! threads that run the tasks and steal them from each other; the server is the same
+//! one task on the same one socket. One task reads and writes, so each client's
+//! echoes still leave in the order its datagrams came; but one worker at a time
+//! serves them all. More workers give a server of one task no more throughput, and
+//! cost wake-ups: while one worker runs the task, an idle one holds the I/O driver
+//! and is woken by every edge of the socket (the suite's `syscalls-per-echo`, with
+//! `--threads 2`).
+//!
+//! ```text
+//! cargo run -p modern-echo-tokio -- --threads 2
+//! nc -u 127.0.0.1 2000
+//! ```
+//!
 //! # Migration
 //!
 //! * The hand-written `impl Future for Server` becomes an `async fn run` loop; the
@@ -38,10 +54,18 @@
 //!   against readiness with `select!` instead of polled at the top of `poll`.
 //! * `task::current().notify()` to yield after a budget becomes
 //!   `tokio::task::yield_now().await`.
+//! * `--threads N`: N `Core`s on N threads, each with its own SO_REUSEPORT socket,
+//!   become one runtime of N workers and one socket. A task may run on any worker, so
+//!   nothing is set up per thread any more (no net2 socket, no `shared::cores`), and
+//!   `serve` is `run`'s setup without the `Core`. The server becomes a task of its own
+//!   (`tokio::spawn`), so that it runs on a worker and not on the thread that waits
+//!   in `block_on`; a task must be `Send`, and `Server` is (a socket, a queue, signal
+//!   streams). What goes is the kernel's spreading of the clients over the threads:
+//!   the one task serves them all.
 
 use std::io;
 
-use shared::cli::{bind_error, exit_startup_error, Spec};
+use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::echo::{self, EchoCounts, EchoQueue};
 use shared::event::{emit, Event, Proto};
 use tokio::io::Interest;
@@ -133,6 +157,7 @@ impl Server {
         true
     }
 
+    // port of: Server::poll
     async fn run(mut self) -> io::Result<EchoCounts> {
         loop {
             if self.pump() {
@@ -158,40 +183,64 @@ impl Server {
 }
 
 fn main() {
-    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
     if let Err(e) = run(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &shared::cli::Args) -> Result<(), String> {
+fn run(args: &Args) -> Result<(), String> {
+    if args.threads > 1 {
+        return serve_on_threads(args);
+    }
     let runtime = Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot create runtime: {e}"))?;
-    runtime.block_on(async {
-        let socket = UdpSocket::bind(args.bind)
-            .await
-            .map_err(|e| bind_error(args.bind, &e))?;
-        let local = socket.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-        emit(&Event::Listening {
-            proto: Proto::Udp,
-            addr: local,
-        });
+    runtime.block_on(serve(args))
+}
 
-        let server = Server {
-            socket,
-            queue: EchoQueue::for_server(args, local),
-            quiet: args.quiet,
-            shutdown,
-            stopping: false,
-        };
-        let counts = server.run().await.map_err(|e| e.to_string())?;
-        emit(&counts.summary());
-        Ok(())
-    })
+/// `--threads N`: one runtime whatever N, its N worker threads running the tasks and
+/// stealing them from each other. A task is `Send`, and any worker may run it: N is
+/// a number of workers, not of servers.
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let runtime = Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot create runtime: {e}"))?;
+    runtime.block_on(serve(args))
+}
+
+/// The server, on the runtime: one socket, one task.
+async fn serve(args: &Args) -> Result<(), String> {
+    let socket = UdpSocket::bind(args.bind)
+        .await
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
+    // sent as soon as `listening` is read already finds its handler.
+    let shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: local,
+    });
+
+    let server = Server {
+        socket,
+        queue: EchoQueue::for_server(args, local),
+        quiet: args.quiet,
+        shutdown,
+        stopping: false,
+    };
+    // `core.run(server)` becomes a task of its own, so that it runs on a worker (not
+    // on this thread, which only waits for it). One task reads and writes the one
+    // socket: a client's echoes leave in the order its datagrams came, on any number
+    // of workers, and one worker at a time serves them all.
+    let task = tokio::spawn(server.run());
+    let counts = task.await.map_err(|e| format!("server task failed: {e}"))?;
+    let counts = counts.map_err(|e| e.to_string())?;
+    emit(&counts.summary());
+    Ok(())
 }

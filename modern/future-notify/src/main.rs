@@ -103,6 +103,7 @@ impl Future for Notified {
 /// what is shown, so nothing that polls hears of it.
 fn stop_on_signal() -> Result<(), String> {
     let mut mask = SigSet::empty();
+    // Signals are named through their type in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     mask.thread_block()

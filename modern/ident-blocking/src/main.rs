@@ -225,6 +225,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// they then wait, pending, until one thread takes them with `sigwait`.
 fn block_signals() -> nix::Result<SigSet> {
     let mut mask = SigSet::empty();
+    // Signals are named through their type in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     mask.thread_block()?;
@@ -244,6 +245,7 @@ fn run(args: &Args) -> Result<(), String> {
     let signals = block_signals().map_err(|e| format!("cannot block signals: {e}"))?;
     let listener = TcpListener::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Scoped threads borrow the listener and the state: no `Arc`s to share them.
     let state = State {
         counts: Mutex::new(IdentCounts::default()),
         open: Mutex::new(HashMap::new()),
@@ -253,6 +255,8 @@ fn run(args: &Args) -> Result<(), String> {
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections,
     };
+    // Scoped threads borrow the state and the listener: no `Arc`, no clones, and
+    // every thread is joined when the scope ends.
     let (state, listener) = (&state, &listener);
     thread::scope(|scope| {
         scope.spawn(move || {
@@ -312,6 +316,8 @@ fn run(args: &Args) -> Result<(), String> {
                 drop(stream);
                 drop(open);
                 state.one_closed.notify_all();
+                // The connection's thread ends with the scope's closure: no block
+                // of its own to close.
             });
             if let Err(e) = spawned {
                 // The closure (and the stream) is gone: account for the connection.

@@ -8,6 +8,12 @@
 //! `String`; each line's reply is written with `write_all(..).await` on the write
 //! half. Nothing blocks: the task is parked on the socket's readiness in between.
 //!
+//! The file reads in the order the server works. [`Requests`] are the query lines of
+//! one connection; [`Incoming`] are the listener's connections, each with one of
+//! `--max-connections` slots; a [`Connection`] answers its requests, one reply per
+//! line, and reports how it went ([`Served`]); `serve` accepts connections until a
+//! signal comes, then waits for the open ones to end and prints the summary.
+//!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
 //! ```text
@@ -21,33 +27,48 @@
 //! connections between the querier's address and this host are ever reported
 //! (RFC 1413 §3). Lines are text: one that is not UTF-8 ends the connection, as does
 //! one longer than 1,000 bytes (never more than that is buffered). A connection with
-//! no query for `--idle-timeout-secs` is closed: the timer runs from the moment the
-//! server waits for a line until the line is complete, so that it bounds the time a
-//! query line may take. SIGINT or SIGTERM stops accepting and closes every connection
-//! once its current reply is written, then prints `summary accepted=A closed=C
-//! queries=Q accept_pauses=P` and exits 0.
+//! no query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and closes every connection once its current
+//! reply is written, then prints `summary accepted=A closed=C queries=Q
+//! accept_pauses=P` and exits 0.
 //!
 //! # Faults
 //!
 //! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
-//!   pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, in the
-//!   same `select!` as the signal and the reaping of connections — while the open
-//!   connections are served; one stderr line when that starts, one when accepting
-//!   works again, and `accept_pauses` counts the episodes (`shared::accept`).
-//! * At most `--max-connections` (default 1024) connections at once: each holds a
-//!   semaphore permit, taken before the accept, so that the next peers wait in the
-//!   listen backlog until one closes.
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio `Sleep` awaited in its `next`.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
+//!
+//! # On several threads
+//!
+//! With `--threads N` the runtime is tokio's multi-thread runtime, with N worker
+//! threads that run the tasks and steal them from each other; each connection is a
+//! task, and any free worker runs it.
+//! A lookup holds its connection's worker while it runs, and the other workers serve
+//! the other clients meanwhile (`other-client-during-lookup`, with `--threads 2`).
+//! The accept loop runs in `block_on`, on the thread that started the program
+//! (`serve_on_threads`).
+//!
+//! ```text
+//! cargo run -p modern-ident-tokio -- --bind 127.0.0.1:1113 --threads 2
+//! ```
 //!
 //! # Migration
 //!
+//! The ladder `bridge/ident-tokio-step1` … `step3` takes these changes one at a time.
+//!
 //! * The hand-written `impl Stream for Requests` (a buffer, `next_line`, a read that
-//!   returns `WouldBlock`, a `Timeout` reset on each line) becomes
-//!   `impl Requests { async fn next(&mut self) }` over
-//!   `FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE))`: the codec
-//!   does the buffering, the UTF-8 check and the length bound (it fails as soon as
-//!   more than `MAX_LINE` bytes come without a newline), and `tokio::time::timeout`
-//!   around each wait for a line is the idle timer. `End` stays: it is still the one
-//!   error type of "the next request".
+//!   returns `WouldBlock`) becomes `impl Requests { async fn next(&mut self) }` over
+//!   `FramedRead` and `LinesCodec::new_with_max_length(MAX_LINE)`: the codec does
+//!   the buffering, the UTF-8 check and the length bound (it fails as soon as more
+//!   than `MAX_LINE` bytes come without a newline). `QueryLines` wraps it only so
+//!   that a line cut short by end-of-file gets no answer, as before. The idle timer stays one
+//!   timer reset on each line, a `Sleep` where it was a `Timeout`. `End` stays: it
+//!   is still the one error type of "the next request".
 //! * `Connection::run` returned a future built from combinators; it is now an
 //!   `async fn`. `requests.fold(writer, |writer, line| write_all(writer, reply))`,
 //!   which threads the write half through each step because a future owns what it
@@ -55,20 +76,25 @@
 //!   half, and the counts that the steps shared through `Rc<Cell<…>>` become locals.
 //! * `stream.split()` (tokio-io's `BiLock` halves) becomes `into_split()`: owned
 //!   halves without a lock, since a `TcpStream`'s I/O works on `&self` underneath.
+//! * `impl Stream for Incoming` becomes `impl Incoming { async fn next(&mut self) }`:
+//!   the pause is a `Sleep` awaited where a `Timeout` was polled, and the slot
+//!   count with the accept task's `Task` handle becomes a `Semaphore` and its permits.
+//!   `incoming.for_each` becomes a `loop` around `incoming.next()` in a `select!`
+//!   with the signals.
 //! * `Shared` signal future → `watch` channel; `Rc<RefCell<IdentCounts>>` + a mpsc
 //!   channel whose end means "all done" → each task returns its `Served` to a
 //!   `JoinSet`. A timer needs no `Handle` any more, so `Connection` loses that field.
 //! * The `BUDGET` of lines a legacy connection answers before it yields goes: each
 //!   `write_all` spends tokio's cooperative budget, so a peer with many queries
 //!   waiting yields to the others after a while without being told to.
-//! * "Wait, then retry" after a failed accept: tokio-core's `Timeout`, polled by a
-//!   hand-written `Incoming` stream, becomes `sleep_until` as one more branch of the
-//!   accept loop's `select!` (the accept branch is disabled meanwhile). The slot count
-//!   with the accept task's `Task` handle becomes a `Semaphore` and its permits.
+//! * New: `--threads N` (the legacy program has one `Core`, one thread): only the
+//!   runtime changes (`serve_on_threads`); without the `Rc<RefCell<IdentCounts>>`
+//!   the tasks are `Send` already, as `JoinSet::spawn` asks even on one thread.
 
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,37 +107,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
-
-/// SIGINT and SIGTERM, either of which asks the server to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
-}
-
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
-        }
-    }
-}
+use tokio::time::{Instant, Sleep};
+use tokio_util::bytes::BytesMut;
+use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
 
 /// Becomes `true` once SIGINT or SIGTERM arrives. A `watch` channel, so that every
 /// connection can hold a receiver and be woken by the same signal.
-type Stop = watch::Receiver<bool>;
+type Shutdown = watch::Receiver<bool>;
 
 /// Why a connection's requests ended early (end-of-file is their end).
 #[derive(Debug)]
@@ -151,33 +156,113 @@ struct Served {
     why: Cow<'static, str>,
 }
 
+/// tokio-util's `LinesCodec`, but a line that end-of-file cuts short is no query:
+/// `LinesCodec::decode_eof` hands the leftover bytes out as a last line, and the
+/// server would answer half a query. The legacy server's `Requests::poll` never did.
+struct QueryLines(LinesCodec);
+
+impl Decoder for QueryLines {
+    type Item = String;
+    type Error = LinesCodecError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<String>, LinesCodecError> {
+        self.0.decode(buf)
+    }
+
+    /// Only whole lines, at end-of-file as before it.
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<String>, LinesCodecError> {
+        self.0.decode(buf)
+    }
+}
+
 /// The query lines of one connection.
 struct Requests {
     /// Buffers bytes until a whole line is there: never more than `MAX_LINE` of them.
-    lines: FramedRead<OwnedReadHalf, LinesCodec>,
+    lines: FramedRead<OwnedReadHalf, QueryLines>,
+    /// Reset when a line is complete; awaited while the task waits for the socket.
+    idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
-    shutdown: Stop,
+    shutdown: Shutdown,
 }
 
 impl Requests {
     /// The next query line; `None` at end-of-file.
+    // port of: Requests::poll
     async fn next(&mut self) -> Result<Option<String>, End> {
+        // No `BUDGET` of lines per turn: the reply's `write_all` spends tokio's
+        // cooperative budget, and a connection with many lines waiting yields by itself.
         tokio::select! {
-            // The idle timer is a `timeout` around each wait for a line, where
-            // tokio-core kept one `Timeout` to reset.
-            next = tokio::time::timeout(self.idle_timeout, self.lines.next()) => match next {
-                Err(_) => Err(End::Idle),
-                // End-of-file; a partial line left in the buffer gets no answer.
-                Ok(None) => Ok(None),
-                Ok(Some(Ok(line))) => Ok(Some(line)),
-                Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => Err(End::TooLong),
-                Ok(Some(Err(LinesCodecError::Io(e)))) if e.kind() == io::ErrorKind::InvalidData => {
+            // The codec's `next` is cancel-safe: bytes already read stay buffered.
+            next = self.lines.next() => match next {
+                Some(Ok(line)) => {
+                    self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
+                    Ok(Some(line))
+                }
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => Err(End::TooLong),
+                Some(Err(LinesCodecError::Io(e))) if e.kind() == io::ErrorKind::InvalidData => {
                     Err(End::InvalidUtf8)
                 }
-                Ok(Some(Err(LinesCodecError::Io(e)))) => Err(End::Io(e)),
+                // End-of-file; a partial line left in the buffer gets no answer
+                // (`QueryLines`).
+                None => Ok(None),
+                Some(Err(LinesCodecError::Io(e))) => Err(e.into()),
             },
-            // `FramedRead::next` is cancel-safe: bytes already read stay buffered.
+            // The signal and the timer, awaited beside the read, where `poll` polled
+            // them: awaiting is what registers this task to be woken by them.
             _ = self.shutdown.wait_for(|stopping| *stopping) => Err(End::Shutdown),
+            () = &mut self.idle => Err(End::Idle),
+        }
+    }
+}
+
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken: tokio's `Semaphore`, whose permits are
+/// the slots (futures 0.1 had no semaphore).
+type Slots = Semaphore;
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+type Slot = OwnedSemaphorePermit;
+
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable.
+struct Incoming {
+    listener: TcpListener,
+    slots: Arc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it is over.
+    pause: Option<Pin<Box<Sleep>>>,
+}
+
+impl Incoming {
+    /// The next connection and its slot. Cancel-safe, for the `select!` it runs in: a
+    /// pause stays armed until it is over, and a dropped `accept` accepted nothing.
+    // port of: Incoming::poll
+    async fn next(&mut self) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Awaiting the `Sleep` parks this task until the pause is over; until
+                // then, the runtime serves the connections and would see a signal.
+                pause.await;
+                self.pause = None;
+            }
+            // Waits for a slot: a permit is given back when a connection ends.
+            let slot = self.slots.clone().acquire_owned().await;
+            let slot = slot.map_err(io::Error::other)?;
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok((stream, peer, slot));
+                }
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => self.pause = Some(Box::pin(tokio::time::sleep(pause))),
+                },
+            }
         }
     }
 }
@@ -186,10 +271,10 @@ impl Requests {
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
     idle_timeout: Duration,
     quiet: bool,
-    shutdown: Stop,
+    shutdown: Shutdown,
 }
 
 impl Connection {
@@ -198,15 +283,16 @@ impl Connection {
         let Connection {
             stream,
             peer,
-            // Held until the connection is over: then its slot is free.
-            slot: _slot,
+            slot,
             idle_timeout,
             quiet,
             shutdown,
         } = self;
+        // Owned halves: the write half is borrowed by the loop, not handed around.
         let (reader, mut writer) = stream.into_split();
         let mut requests = Requests {
-            lines: FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE)),
+            lines: FramedRead::new(reader, QueryLines(LinesCodec::new_with_max_length(MAX_LINE))),
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             shutdown,
         };
@@ -221,13 +307,17 @@ impl Connection {
                     emit(&ident::reply_event(peer, &reply));
                 }
                 let wire = reply.to_wire();
+                let len = wire.len() as u64;
                 // `write_all` borrows the write half: nothing to hand back.
                 writer.write_all(wire.as_bytes()).await?;
-                sent += wire.len() as u64;
+                sent += len;
             }
             Ok::<(), End>(())
         };
-        let why = match served.await {
+        let ended = served.await;
+        // The connection is over: its slot is free.
+        drop(slot);
+        let why = match ended {
             Ok(_) => Cow::Borrowed(reason::EOF),
             Err(end) => end.reason(),
         };
@@ -240,23 +330,8 @@ impl Connection {
     }
 }
 
-/// Takes a connection slot, then the next connection: with every slot taken, the
-/// peers wait in the listen backlog until a connection ends and its permit is dropped.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
-}
-
 fn main() {
-    let spec = Spec::ident(env!("CARGO_BIN_NAME"));
+    let spec = Spec::ident(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
     if let Err(e) = run(&args) {
         exit_startup_error(spec.name, e);
@@ -264,6 +339,11 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // `--threads N`: the multi-thread runtime (see `serve_on_threads`).
+    if args.threads > 1 {
+        return serve_on_threads(args);
+    }
+    // One thread, as tokio-core's `Core` ran everything on one.
     let runtime = Builder::new_current_thread()
         .enable_all()
         .build()
@@ -271,7 +351,21 @@ fn run(args: &Args) -> Result<(), String> {
     runtime.block_on(serve(args))
 }
 
+/// `--threads N`: one runtime, its N worker threads running the tasks and stealing
+/// them from each other; a connection is a task, already `Send` (`JoinSet::spawn`
+/// asks it even on one thread), and any worker may run it. The accept loop runs in
+/// `block_on`, on this thread.
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let runtime = Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot create runtime: {e}"))?;
+    runtime.block_on(serve(args))
+}
+
 /// Everything that ran on the event loop, now on the runtime.
+// port of: run
 async fn serve(args: &Args) -> Result<(), String> {
     let listener = TcpListener::bind(args.bind)
         .await
@@ -279,8 +373,10 @@ async fn serve(args: &Args) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
-    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-    let (stop_tx, stop) = watch::channel(false);
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    // The signals are awaited in the accept loop, which tells the connections.
+    let (stop, shutdown) = watch::channel(false);
     emit(&Event::Listening {
         proto: Proto::Tcp,
         addr: local,
@@ -297,60 +393,47 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection is a task of the set; the set runs empty when the last is done.
     let mut connections = JoinSet::new();
-    // One permit per connection: `--max-connections` at once.
-    let slots = Arc::new(Semaphore::new(args.max_connections));
-    let mut policy = AcceptPolicy::new();
-    // Set after an accept failed for lack of resources: accept nothing until then.
-    let mut paused: Option<Instant> = None;
-    // Accept until a signal arrives, reaping connections as they end.
+    let mut incoming = Incoming {
+        listener,
+        slots: Arc::new(Slots::new(args.max_connections)),
+        policy: AcceptPolicy::new(),
+        pause: None,
+    };
+    // Accept until a signal arrives: each connection is a task of its own, whose
+    // `Served` the loop counts when it is done.
     loop {
-        tokio::select! {
-            accepted = accept(&listener, &slots), if paused.is_none() => match accepted {
-                Ok((stream, peer, slot)) => {
-                    policy.accepted();
-                    counts.accepted += 1;
-                    if !quiet {
-                        emit(&ident::accepted_event(peer));
-                    }
-                    let connection = Connection {
-                        stream,
-                        peer,
-                        slot,
-                        idle_timeout: args.idle_timeout,
-                        quiet,
-                        shutdown: stop.clone(),
-                    };
-                    connections.spawn(connection.run());
-                }
-                // Out of descriptors, say: wait, then retry; a failed connection: the
-                // next one, at once. `shared::accept` decides and reports.
-                Err(e) => {
-                    if let Next::Pause(pause) = policy.failed(&e) {
-                        counts.accept_pauses = policy.pauses();
-                        paused = Some(Instant::now() + pause);
-                    }
-                }
-            },
-            // The pause is one more branch: connections are still reaped and a signal
-            // still stops the server meanwhile.
-            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
-                paused = None;
+        let (stream, peer, slot) = tokio::select! {
+            accepted = incoming.next() => accepted.map_err(|e| format!("accept loop failed: {e}"))?,
+            Some(done) = connections.join_next() => {
+                let served = done.map_err(|e| format!("connection task failed: {e}"))?;
+                record(&mut counts, served);
+                continue;
             }
-            Some(done) = connections.join_next() => match done {
-                Ok(served) => record(&mut counts, served),
-                Err(e) => return Err(format!("connection task failed: {e}")),
-            },
-            _ = shutdown.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        };
+        counts.accepted += 1;
+        if !quiet {
+            emit(&ident::accepted_event(peer));
         }
+        let connection = Connection {
+            stream,
+            peer,
+            slot,
+            idle_timeout: args.idle_timeout,
+            quiet,
+            shutdown: shutdown.clone(),
+        };
+        connections.spawn(connection.run());
     }
-    drop(listener);
-    // Each connection ends once its current reply is written; wait for the last.
-    let _ = stop_tx.send(true);
+    counts.accept_pauses = incoming.policy.pauses();
+    // Accept no more; tell every connection to stop.
+    drop(incoming);
+    let _ = stop.send(true);
+    // Each connection ends once its current reply is written; wait for the last one.
     while let Some(done) = connections.join_next().await {
-        match done {
-            Ok(served) => record(&mut counts, served),
-            Err(e) => return Err(format!("connection task failed: {e}")),
-        }
+        let served = done.map_err(|e| format!("connection task failed: {e}"))?;
+        record(&mut counts, served);
     }
     emit(&counts.summary());
     Ok(())

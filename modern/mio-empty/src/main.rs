@@ -48,6 +48,7 @@ const STOPPED: &str = "stopped by a signal: the poll never returned";
 /// poll still never returns, and the signal does not interrupt `epoll_wait` either.
 fn stop_on_signal() -> Result<(), String> {
     let mut mask = SigSet::empty();
+    // Signals are named through their type in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     mask.thread_block()

@@ -132,6 +132,7 @@ impl Mixed {
         }
     }
 
+    // `&mut Poll`: mio 0.8's `poll` takes the poll mutably.
     fn run(mut self, poll: &mut Poll) -> Result<Counts, String> {
         let mut events = Events::with_capacity(64);
         while !self.stopping {
@@ -141,6 +142,8 @@ impl Mixed {
             } else {
                 None
             };
+            // mio 0.8 hands an `epoll_wait` interrupted by a signal back to the caller
+            // (mio 0.6 retried it itself): wait again.
             match poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -184,6 +187,7 @@ fn timer(interval: Duration, made: Arc<AtomicU64>, waker: Arc<Waker>) {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // Still single-threaded here, so the thread's mask is the process's, and every
@@ -231,6 +235,7 @@ fn run(args: &Args) -> Result<(), String> {
     let timer_made = made.clone();
     thread::Builder::new()
         .name("timer".into())
+        // The thread owns the `Waker`, where it owned the `SetReadiness`.
         .spawn(move || timer(interval, timer_made, waker))
         .map_err(|e| format!("cannot start the timer thread: {e}"))?;
 
@@ -245,6 +250,8 @@ fn run(args: &Args) -> Result<(), String> {
         socket_pending: false,
         stopping: false,
     };
+    // No `Registration` to keep alive until the loop is done: the `Waker`, which
+    // the timer thread owns, is what is registered.
     let counts = mixed.run(&mut poll)?;
     emit(&Event::Summary(counts));
     Ok(())

@@ -58,6 +58,7 @@ fn step(text: impl Into<String>) {
 }
 
 /// Polls once and prints what came back, as `poll returned: …`.
+// `&mut Poll`: mio 0.8's `poll` takes the poll mutably; token 1 is the waker.
 fn poll_once(poll: &mut Poll, events: &mut Events, timeout: Duration) -> Result<(), String> {
     poll.poll(events, Some(timeout))
         .map_err(|e| format!("poll: {e}"))?;
@@ -77,26 +78,33 @@ fn poll_once(poll: &mut Poll, events: &mut Events, timeout: Duration) -> Result<
     Ok(())
 }
 
-/// What the poll's epoll instance watches, as a phrase.
-fn watched(poll: &Poll) -> Result<String, String> {
-    fds::describe_watched("self", poll.as_raw_fd())
-        .map_err(|e| format!("cannot read the epoll instance's fdinfo: {e}"))
-}
-
 /// The waker's eventfd: the eventfd among the descriptors that the poll's epoll
-/// instance watches.
+/// instance watches (where mio 0.6 had its wake-up pipe).
+// port of: wakeup_pipe
 fn waker_eventfd(poll: &Poll) -> Result<RawFd, String> {
     let watched = fds::epoll_watched("self", poll.as_raw_fd())
         .map_err(|e| format!("cannot read the epoll instance's fdinfo: {e}"))?;
     let open = fds::open_fds("self").map_err(|e| format!("cannot list descriptors: {e}"))?;
     watched
         .iter()
-        .find(|w| open.iter().any(|o| o.fd == w.fd && o.kind == Kind::EventFd))
+        .find(|w| {
+            open.iter()
+                // An eventfd, where mio 0.6 had its wake-up pipe.
+                .any(|o| o.fd == w.fd && matches!(o.kind, Kind::EventFd))
+        })
         .map(|w| w.fd)
         .ok_or_else(|| "the epoll instance watches no eventfd".to_string())
 }
 
-/// The eventfd's counter, as the kernel shows it in fdinfo.
+/// What the poll's epoll instance watches, as a phrase.
+fn watched(poll: &Poll) -> Result<String, String> {
+    fds::describe_watched("self", poll.as_raw_fd())
+        .map_err(|e| format!("cannot read the epoll instance's fdinfo: {e}"))
+}
+
+/// The eventfd's counter, as the kernel shows it in fdinfo: what a wake-up left
+/// behind, as a byte in the pipe was.
+// port of: readable
 fn counter(fd: RawFd) -> Result<u64, String> {
     fds::eventfd_count("self", fd).map_err(|e| format!("cannot read the eventfd counter: {e}"))
 }
@@ -113,6 +121,8 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
+    // No wake-up pipe to find here: mio 0.8 creates nothing but the epoll
+    // instance, until a `Waker` is made.
     let mut poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
     step(format!(
         "created a poll: its epoll instance watches {}",

@@ -96,6 +96,8 @@ struct Receiver {
     local: SocketAddr,
     buf: Vec<u8>,
     quiet: bool,
+    // `Arc<AtomicU64>`, where it was `Rc<Cell<u64>>`: a task spawned on tokio 1
+    // may move between threads, so what it holds must be `Send`.
     received: Arc<AtomicU64>,
 }
 

@@ -108,6 +108,7 @@ struct Connection {
     /// When a byte last moved either way.
     last_active: Instant,
     /// What it is registered for.
+    // `Interest`, where mio 0.6 had `Ready`: only what to be woken for.
     interest: Interest,
 }
 
@@ -164,6 +165,7 @@ impl Connection {
     }
 
     /// Readable while there is nothing to write back, writable only while there is.
+    // `Interest` constants, where mio 0.6 built `Ready` values.
     fn wanted(&self) -> Interest {
         if self.start < self.end {
             Interest::WRITABLE
@@ -208,6 +210,7 @@ impl Server {
             let Some(listener) = self.listener.as_ref() else {
                 return Ok(());
             };
+            // `mut`: registering takes the source by `&mut` in mio 0.8.
             let (mut stream, peer) = match listener.accept() {
                 Ok(accepted) => {
                     self.policy.accepted();
@@ -228,6 +231,8 @@ impl Server {
             let entry = self.connections.vacant_entry();
             let token = Token(entry.key());
             self.poll
+                // Through the `Registry`, by `&mut`, and without `PollOpt::edge()`: mio 0.8
+                // registers every source edge-triggered.
                 .registry()
                 .register(&mut stream, token, Interest::READABLE)?;
             entry.insert(Connection {
@@ -239,6 +244,7 @@ impl Server {
                 read_done: false,
                 echoed: 0,
                 last_active: Instant::now(),
+                // What `register` asked for.
                 interest: Interest::READABLE,
             });
             self.counts.accepted += 1;
@@ -270,10 +276,11 @@ impl Server {
                 if wanted != conn.interest {
                     // reregister with the new interest; with edge triggering this
                     // also re-arms, and reports whatever is ready now.
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .reregister(&mut conn.stream, Token(key), wanted)
+                    if let Err(e) = self
+                        .poll
+                        // As for `register`: the `Registry`, `&mut`, no `PollOpt`.
+                        .registry()
+                        .reregister(&mut conn.stream, Token(key), wanted)
                     {
                         let reason = echo::tcp_error_reason(&e);
                         self.close(key, reason);
@@ -406,6 +413,7 @@ impl Server {
 /// no longer kill the process: they wait, pending, until read from the descriptor.
 fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
+    // Signals and flags are named through their types in current nix.
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     // The program is single-threaded, so the thread's mask is the process's.
@@ -426,6 +434,7 @@ fn run(args: &Args) -> Result<(), String> {
     // `listening` is read is already waiting on the signalfd.
     let signals = shutdown_signals().map_err(|e| format!("cannot watch signals: {e}"))?;
     let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
+    // mio 0.8 takes the address by value, and registering needs `&mut` sources.
     let mut listener = TcpListener::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     poll.registry()

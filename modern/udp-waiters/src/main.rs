@@ -50,9 +50,17 @@
 //!   the top of `poll` to a small wrapper future, `Woken`, around each task.
 //! * The per-poll `BUDGET` and `task::current().notify()` are gone: `recv_from`
 //!   spends tokio's cooperative budget, and a task that has spent it yields by itself.
-//! * `Handle::spawn` becomes `JoinSet::spawn`, and a task's failure reaches the main
-//!   task through `join_next`; spawned tasks must be `Send`, so `Rc<UdpSocket>` and
-//!   `Rc<Cell<u64>>` become `Arc<UdpSocket>` and `Arc<AtomicU64>`.
+//! * `Handle::spawn` becomes `tokio::spawn`, and a task still reports its own failure;
+//!   spawned tasks must be `Send`, so `Rc<UdpSocket>` and `Rc<Cell<u64>>` become
+//!   `Arc<UdpSocket>` and `Arc<AtomicU64>`.
+//!
+//! This pair keeps 41 % of the legacy file's lines (non-blank, whitespace stripped,
+//! unchanged and in order), below the 50 % most pairs keep, and has no ladder: its
+//! lesson is a new mechanism, not a rewrite to take in steps. `Waiter::poll`, with its
+//! `busy` timer and its `WouldBlock` arm, cannot be ported line by line (to
+//! `poll_recv_from` it would bring the failure back, see above): it becomes a loop of
+//! two awaits; the `woken` count leaves `poll` for the `Woken` wrapper; and each
+//! header explains its own mechanism, one slot per direction or a list of waiters.
 
 use std::future::Future;
 use std::io;
@@ -69,30 +77,7 @@ use shared::event::{emit, Event, Proto};
 use shared::readiness::waiters_summary;
 use tokio::net::UdpSocket;
 use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::task::JoinSet;
-
-/// SIGINT and SIGTERM, either of which asks the program to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
-}
-
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
-        }
-    }
-}
+use tokio::signal::unix::{signal, SignalKind};
 
 /// One of the tasks receiving on the shared socket. It never completes: it ends only
 /// with an error of its socket.
@@ -121,6 +106,7 @@ impl Waiter {
         io::Error::new(e.kind(), format!("task #{}: recv_from: {e}", self.task))
     }
 
+    // port of: Waiter::poll
     async fn run(mut self) -> io::Result<()> {
         loop {
             // This task's own node in the socket's list of waiters, beside every other
@@ -183,9 +169,10 @@ fn run(args: &Args) -> Result<(), String> {
             .await
             .map_err(|e| bind_error(args.bind, &e))?;
         let local = socket.local_addr().map_err(|e| e.to_string())?;
-        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal
-        // sent as soon as `listening` is read already finds its handler.
-        let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+        // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
+        // as soon as `listening` is read already finds its handler.
+        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         emit(&Event::Listening {
             proto: Proto::Udp,
             addr: local,
@@ -194,7 +181,6 @@ fn run(args: &Args) -> Result<(), String> {
         let socket = Arc::new(socket);
         let received = Arc::new(AtomicU64::new(0));
         let woken = Arc::new(AtomicU64::new(0));
-        let mut tasks = JoinSet::new();
         for task in 0..args.tasks {
             let waiter = Waiter {
                 task,
@@ -204,24 +190,24 @@ fn run(args: &Args) -> Result<(), String> {
                 quiet: args.quiet,
                 received: received.clone(),
             };
-            // One task per waiter, all on the same socket; the error that ends one
-            // stays in the set until `join_next` hands it over.
-            tasks.spawn(Woken {
+            let waiter = Woken {
                 task,
                 inner: Box::pin(waiter.run()),
                 quiet: args.quiet,
                 woken: woken.clone(),
+            };
+            // One task per waiter, all on the same socket. A failure is reported here,
+            // by the task itself, or it would be lost.
+            tokio::spawn(async move {
+                if let Err(e) = waiter.await {
+                    eprintln!("{NAME}: {e}; no longer receiving");
+                }
             });
         }
-        loop {
-            tokio::select! {
-                Some(ended) = tasks.join_next() => match ended {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => eprintln!("{NAME}: {e}; no longer receiving"),
-                    Err(e) => eprintln!("{NAME}: a waiter task failed: {e}"),
-                },
-                _ = shutdown.recv() => break,
-            }
+        // The main future only waits for a signal; the spawned tasks run beside it.
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
         }
         emit(&waiters_summary(
             received.load(Ordering::Relaxed),

@@ -51,11 +51,11 @@
 //! weeks (0.19.2 in August 2026, 300+ commits in the year before), where monoio's last
 //! release (0.2.4) dates from August 2024 and glommio's (0.9.0) from 2024, with its
 //! repository quiet since April 2025. It is not the cheapest: the same flip-flop echo
-//! (receive, send, repeat) written on each costs 4.0 µs of server CPU per echo on
-//! monoio and 5.5–7.3 µs on compio on this machine (10,000 echoes of 64 bytes, 16 in
-//! flight, server pinned to one core, 3 runs of 5 rounds). A study that will be read
-//! and rebuilt for years needs the maintained one; the measured price is said here and
-//! in the README. compio is single-threaded per runtime like this server, builds on the
+//! (receive, send, repeat) written on each cost less server CPU per echo on monoio
+//! than on compio, when both were measured on the machine this was written on. A study
+//! that will be read and rebuilt for years needs the maintained one; the price is the
+//! bench's to show (the book's next-era figures). compio is single-threaded per
+//! runtime like this server, builds on the
 //! `io-uring` crate that `echo-uring` uses directly, and can be built without its
 //! epoll fallback: this program is io_uring or nothing, and says so at start-up.
 //!

@@ -36,6 +36,23 @@
 //! sends what is queued, prints `summary recv=R sent=S dropped=D refused=F` and exits 0.
 //! `cargo xtask diff echo-uring` shows it against `echo-epoll-edge`.
 //!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers, one per thread, each with its own
+//! ring, buffer ring and socket on the port (SO_REUSEPORT, set through socket2 before
+//! the bind): thread per core, nothing shared. The kernel hands each client, by its
+//! address and port, to one socket, always the same, so each client's echoes still
+//! leave in order. One thing cannot be had per ring: a signal is read once, by one
+//! reader, so a thread of its own reads the signalfd and writes an eventfd of each
+//! ring, which each ring reads as it read the signalfd (`tell_on_signal`).
+//! `shared::cores` prints one `listening` line once every ring is ready, and one
+//! summary of all their counts.
+//!
+//! ```text
+//! cargo run -p next-echo-uring -- --threads 2
+//! nc -u 127.0.0.1 2000
+//! ```
+//!
 //! # Who owns which buffer, when
 //!
 //! Completion I/O hands buffers to the kernel for the length of an operation, not for
@@ -70,17 +87,21 @@ use std::alloc::{self, Layout};
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::thread;
 
 use io_uring::types::{BufRingEntry, Fd, RecvMsgOut};
 use io_uring::{cqueue, opcode, squeue, IoUring};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
 use shared::cli::{bind_error, exit_startup_error, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, EchoCounts, EchoQueue, RECV_BUFFER};
 use shared::event::{emit, Event, Proto};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// Submission queue entries: room for a whole `--queue` of sends in most turns; a
 /// larger queue is submitted over several turns.
@@ -194,13 +215,16 @@ struct Server {
     socket: UdpSocket,
     queue: EchoQueue,
     quiet: bool,
-    signals: SignalFd,
+    /// What says stop: the signalfd itself, on one thread; on several, an eventfd of
+    /// this thread's, which the thread that reads the signals writes (`tell_on_signal`).
+    signals: OwnedFd,
     stopping: bool,
     bufs: BufRing,
     /// The header the multishot receive was submitted with: only its name and
     /// control lengths matter, and `RecvMsgOut::parse` needs them again.
     recv_msg: Box<libc::msghdr>,
-    /// Where the signalfd read puts a `signalfd_siginfo` (128 bytes).
+    /// Where the signalfd read puts a `signalfd_siginfo` (128 bytes; an eventfd read,
+    /// its first 8).
     siginfo: Box<[u8; 128]>,
     /// The multishot receive is in flight (it ends when a completion lacks `MORE`).
     receiving: bool,
@@ -474,25 +498,54 @@ fn shutdown_signals() -> nix::Result<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
-    // The program is single-threaded, so the thread's mask is the process's.
+    // Blocked before any other thread starts: every thread started after inherits
+    // the mask, so the process's mask is this one.
     mask.thread_block()?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
 }
 
+/// One eventfd per ring (`--threads` above 1), and a thread that reads the signals
+/// and writes each of them once SIGINT or SIGTERM comes. A signal is read once, by
+/// one reader: a signalfd read on every ring would stop one ring, and the others
+/// would never know. Returns each ring's end.
+fn tell_on_signal(signals: SignalFd, threads: usize) -> io::Result<Vec<OwnedFd>> {
+    let tell: Vec<EventFd> = (0..threads)
+        .map(|_| EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC))
+        .collect::<nix::Result<_>>()?;
+    let rings = tell
+        .iter()
+        .map(|e| e.as_fd().try_clone_to_owned())
+        .collect::<io::Result<_>>()?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            // A read that fails (it cannot, on a signalfd of this process) would leave
+            // the rings to run until the process is killed: tell them then too.
+            while let Ok(None) = signals.read_signal() {}
+            for t in &tell {
+                let _ = t.write(1);
+            }
+        })?;
+    Ok(rings)
+}
+
 fn main() {
-    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::udp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
-    if let Err(e) = run(&args) {
+    if let Err(e) = serve_on_threads(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &shared::cli::Args) -> Result<(), String> {
-    // Block the signals before anything else, so that a signal sent as soon as
-    // `listening` is read is already waiting on the signalfd.
-    let signals = shutdown_signals().map_err(|e| format!("cannot watch signals: {e}"))?;
+/// The server of one thread: its own ring, buffers and socket, and what tells it to
+/// stop.
+fn run(
+    args: &shared::cli::Args,
+    socket: UdpSocket,
+    signals: OwnedFd,
+    ready: Ready,
+) -> Result<EchoCounts, String> {
     let ring = new_ring().map_err(|e| format!("io_uring is not available here: {e}"))?;
-    let socket = UdpSocket::bind(args.bind).map_err(|e| bind_error(args.bind, &e))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
     let bufs = BufRing::new().map_err(|e| format!("cannot allocate buffers: {e}"))?;
     // SAFETY: the ring of entries lives in `bufs`, which the server keeps until after
@@ -505,7 +558,8 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
     // SAFETY: an all-zero msghdr is a valid empty header.
     let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
     recv_msg.msg_namelen = NAME_LEN as libc::socklen_t;
-    emit(&Event::Listening {
+    // Printed once every thread's ring is ready (`shared::cores`).
+    ready.listening(Event::Listening {
         proto: Proto::Udp,
         addr: local,
     });
@@ -526,7 +580,38 @@ fn run(args: &shared::cli::Args) -> Result<(), String> {
         sends: std::collections::VecDeque::new(),
         removed: 0,
     };
-    let counts = server.run().map_err(|e| format!("io_uring: {e}"))?;
+    server.run().map_err(|e| format!("io_uring: {e}"))
+}
+
+/// `--threads N` (1 by default): N servers, one per thread, each with its own ring
+/// and socket on the port, nothing shared: thread per core.
+fn serve_on_threads(args: &shared::cli::Args) -> Result<(), String> {
+    // Block the signals before anything else, so that a signal sent as soon as
+    // `listening` is read is already waiting on the signalfd.
+    let signals = shutdown_signals().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let sockets = cores::bind_each(args.bind, args.threads, bind, UdpSocket::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    // One ring reads the signalfd itself; several are told through eventfds.
+    let stops = match args.threads {
+        1 => vec![OwnedFd::from(signals)],
+        n => tell_on_signal(signals, n).map_err(|e| format!("cannot watch signals: {e}"))?,
+    };
+    let args = args.clone();
+    let servers: Vec<(UdpSocket, OwnedFd)> = sockets.into_iter().zip(stops).collect();
+    let counts = cores::serve_on_threads(servers, move |(socket, signals), ready| {
+        run(&args, socket, signals, ready)
+    })?;
+    let counts: EchoCounts = counts.into_iter().sum();
     emit(&counts.summary());
     Ok(())
+}
+
+/// A socket on `addr`, made with socket2: SO_REUSEPORT (for several threads:
+/// `shared::cores` says when) must be set before the bind. Blocking, as before (see
+/// the caveats above).
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(reuse_port)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }

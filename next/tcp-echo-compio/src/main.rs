@@ -32,6 +32,26 @@
 //! connection (a sleep raced with each read and each write: losing the race drops
 //! the operation, which compio cancels on the ring).
 //!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers, one per thread, each with its own
+//! runtime, ring and listener on the port (SO_REUSEPORT, set through socket2 before
+//! the bind): thread per core, the model of the completion runtimes (compio, monoio,
+//! glommio), whose runtime and tasks stay on the thread that made them. The kernel
+//! hands each connection to one listener; nothing else is shared but the
+//! `--max-connections` bound, one count behind a lock with the wakers of the accept
+//! loops waiting for a slot. An accept is submitted only with a slot taken, and a
+//! slot is taken only once a connection waits on this listener (`accept_after` waits
+//! for its readiness first): an accept in flight on the ring that held a slot would
+//! keep it from the other threads while no connection came. `shared::cores` prints
+//! one `listening` line once every runtime watches the signals (compio's handler
+//! tells them all), and one summary of all their counts.
+//!
+//! ```text
+//! cargo run -p next-tcp-echo-compio -- --threads 2
+//! nc 127.0.0.1 8080
+//! ```
+//!
 //! # What cancelling means here
 //!
 //! tokio's `read` is cancel-safe: dropping it in a `select!` loses nothing, since no
@@ -55,26 +75,34 @@
 //!   here only as a flag that can be waited on (`wait()`).
 //! * `JoinSet` becomes compio's `spawn` and a `FuturesUnordered` of `JoinHandle`s.
 //! * `tokio::select!` becomes `futures::select_biased!`.
+//! * `--threads N`: one runtime of N workers sharing the tasks becomes N runtimes,
+//!   one per thread, each with its listener, and a `Semaphore` a count whose slot an
+//!   accept takes only once a connection is there for it.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
+use compio::runtime::fd::PollFd;
 use compio::runtime::{spawn, CancelToken, JoinHandle, Runtime};
 use compio::signal::unix::signal;
 use compio::BufResult;
-use futures::future::{select, Either, Fuse, FusedFuture};
+use futures::future::{select, Either, Fuse};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{select_biased, FutureExt};
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// SIGINT or SIGTERM, either of which asks the server to stop.
 type Shutdown = Fuse<Pin<Box<dyn Future<Output = io::Result<()>>>>>;
@@ -108,6 +136,7 @@ async fn grace_over(stop: CancelToken) {
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     stop: CancelToken,
     idle_timeout: Duration,
 ) -> (SocketAddr, u64, Cow<'static, str>) {
@@ -159,41 +188,115 @@ async fn connection(
             () = idle => break Cow::Borrowed(tcp_reason::IDLE),
         }
     };
+    // The connection is over: its slot is free.
+    drop(slot);
     (peer, echoed, reason)
 }
 
-/// The next connection, after `pause` (a pause after an accept failed for lack of
-/// resources, so that running out of descriptors does not become a loop that burns a
-/// core: `shared::accept` says how long).
+/// A listener, and the same socket to wait on until a connection is there (compio's
+/// `TcpListener` offers no readiness of its own).
+struct Listener {
+    listener: TcpListener,
+    waiting: PollFd<StdTcpListener>,
+}
+
+/// How many connections are open, out of `--max-connections`: one count for every
+/// thread's runtime (`--threads`), the server's bound, behind a lock with the wakers
+/// of the accept loops waiting for a slot. A waker may be woken from any thread:
+/// compio hands the wake to the task's own runtime.
+struct Slots {
+    open: Mutex<Open>,
+    max: usize,
+}
+
+/// The connections open, and the accept loops waiting for one to close.
+#[derive(Default)]
+struct Open {
+    count: usize,
+    waiting: Vec<Waker>,
+}
+
+impl Slots {
+    /// Takes a slot once one is free.
+    async fn take(slots: &Arc<Slots>) -> Slot {
+        std::future::poll_fn(|cx| {
+            let mut open = slots.open.lock().unwrap_or_else(PoisonError::into_inner);
+            if open.count >= slots.max {
+                if !open.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    open.waiting.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            open.count += 1;
+            Poll::Ready(Slot(slots.clone()))
+        })
+        .await
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) ends.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.0.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.count -= 1;
+        for accepting in open.waiting.drain(..) {
+            accepting.wake();
+        }
+    }
+}
+
+/// The next connection and its slot, after `pause` (a pause after an accept failed
+/// for lack of resources, so that running out of descriptors does not become a loop
+/// that burns a core: `shared::accept` says how long). The slot is taken once a
+/// connection waits on the listener, before the accept goes on the ring: an accept
+/// in flight holding a slot would keep it from the other threads' listeners while
+/// no connection came.
 async fn accept_after(
-    listener: &TcpListener,
+    listener: &Listener,
+    slots: &Arc<Slots>,
     pause: Duration,
-) -> io::Result<(TcpStream, SocketAddr)> {
+) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+    let Listener { listener, waiting } = listener;
     if !pause.is_zero() {
         compio::time::sleep(pause).await;
     }
-    listener.accept().await
+    waiting.accept_ready().await?;
+    let slot = Slots::take(slots).await;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
 }
 
 fn main() {
-    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
-    if let Err(e) = run(&args) {
+    if let Err(e) = serve_on_threads(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// The server of one thread: its own runtime and ring, its listener, its signal
+/// listeners, its counts; the connection bound is shared.
+fn run(
+    args: &Args,
+    listener: StdTcpListener,
+    slots: Arc<Slots>,
+    ready: Ready,
+) -> Result<TcpCounts, String> {
     let runtime = Runtime::new().map_err(|e| format!("io_uring is not available here: {e}"))?;
     runtime.block_on(async {
-        let listener = TcpListener::bind(args.bind)
-            .await
-            .map_err(|e| bind_error(args.bind, &e))?;
+        let waiting = listener.try_clone().and_then(PollFd::new);
+        let waiting = waiting.map_err(|e| e.to_string())?;
+        let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = Listener { listener, waiting };
+        // Every runtime's signal listeners are told (compio's handler wakes them all).
         let mut shutdown = shutdown()
             .await
             .map_err(|e| format!("cannot watch signals: {e}"))?;
-        emit(&Event::Listening {
+        // Printed once every thread's runtime is ready (`shared::cores`).
+        ready.listening(Event::Listening {
             proto: Proto::Tcp,
             addr: local,
         });
@@ -215,7 +318,9 @@ fn run(args: &Args) -> Result<(), String> {
         // for lack of resources.
         let mut pause = Duration::ZERO;
         {
-            let mut accepting = pin!(accept_after(&listener, pause).fuse());
+            // With every slot taken (on any thread), no accept is in flight: the next
+            // peers wait in the listen backlog until a connection ends.
+            let mut accepting = pin!(accept_after(&listener, &slots, pause).fuse());
             // Accept until a signal arrives, reaping connections as they end.
             loop {
                 select_biased! {
@@ -226,14 +331,15 @@ fn run(args: &Args) -> Result<(), String> {
                     accepted = accepting => {
                         pause = Duration::ZERO;
                         match accepted {
-                            Ok((stream, peer)) => {
+                            Ok((stream, peer, slot)) => {
                                 policy.accepted();
                                 counts.accepted += 1;
                                 if !quiet {
                                     emit(&echo::accepted_event(peer));
                                 }
                                 let idle_timeout = args.idle_timeout;
-                                connections.push(spawn(connection(stream, peer, stop.clone(), idle_timeout)));
+                                let connection = connection(stream, peer, slot, stop.clone(), idle_timeout);
+                                connections.push(spawn(connection));
                             }
                             // Out of descriptors, say: pause, then retry; a failed
                             // connection: the next one, at once.
@@ -244,21 +350,12 @@ fn run(args: &Args) -> Result<(), String> {
                                 }
                             }
                         }
-                        // With every slot taken, no accept is in flight: the next peers
-                        // wait in the listen backlog until a connection ends.
-                        if connections.len() < args.max_connections {
-                            accepting.set(accept_after(&listener, pause).fuse());
-                        } else {
-                            accepting.set(Fuse::terminated());
-                        }
+                        accepting.set(accept_after(&listener, &slots, pause).fuse());
                     }
                     done = connections.select_next_some() => {
                         match done {
                             Ok(done) => record(&mut counts, done),
                             Err(e) => return Err(format!("connection task failed: {e:?}")),
-                        }
-                        if accepting.is_terminated() {
-                            accepting.set(accept_after(&listener, pause).fuse());
                         }
                     }
                 }
@@ -275,7 +372,38 @@ fn run(args: &Args) -> Result<(), String> {
                 Err(e) => return Err(format!("connection task failed: {e:?}")),
             }
         }
-        emit(&counts.summary());
-        Ok(())
+        Ok(counts)
     })
+}
+
+/// `--threads N` (1 by default): N servers, one per thread, each with its own
+/// runtime, ring and listener on the port, nothing shared but the connection bound:
+/// a compio runtime belongs to the thread that made it (thread per core, as
+/// tokio-core's `Core` did).
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let listeners = cores::bind_each(args.bind, args.threads, listen, StdTcpListener::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let slots = Arc::new(Slots {
+        open: Mutex::new(Open::default()),
+        max: args.max_connections,
+    });
+    let args = args.clone();
+    let counts = cores::serve_on_threads(listeners, move |listener, ready| {
+        run(&args, listener, slots.clone(), ready)
+    })?;
+    let counts: TcpCounts = counts.into_iter().sum();
+    emit(&counts.summary());
+    Ok(())
+}
+
+/// A listener on `addr` as compio's `TcpListener::bind` makes one (SO_REUSEADDR, a
+/// backlog of 128), made with socket2: SO_REUSEPORT (for several threads:
+/// `shared::cores` says when) must be set before the bind.
+fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<StdTcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(reuse_port)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }

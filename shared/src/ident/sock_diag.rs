@@ -12,6 +12,9 @@
 //!   every socket whose ports differ before it formats anything): one walk of the
 //!   table, without the text `/proc/net/tcp` renders, in the kernel only.
 //!
+//! Reading an answer is apart from the socket: [`decode`] takes the bytes of one
+//! datagram and nothing else, so that it can be tested (and fuzzed) on any bytes.
+//!
 //! The message layout (`inet_diag_req_v2`, `inet_diag_msg`) comes from the
 //! `netlink-packet-sock-diag` crate, the socket from `netlink-sys` (without its async
 //! features, so this stays usable from both eras).
@@ -190,40 +193,75 @@ impl SockDiag {
                     e
                 }
             })?;
-            let mut rest = self.buf.get(..len).unwrap_or(&self.buf);
-            while !rest.is_empty() {
-                let message = NetlinkMessage::<SockDiagMessage>::deserialize(rest)
-                    .map_err(|e| invalid(&format!("sock_diag answer: {e}")))?;
-                let size = message.header.length as usize;
-                if size == 0 || size > rest.len() {
-                    return Err(invalid("sock_diag answer with a bad length"));
+            let datagram = self.buf.get(..len).unwrap_or(&self.buf);
+            match decode(datagram, self.seq, dump)? {
+                Decoded::More(more) => found.extend(more),
+                Decoded::Done(last) => {
+                    found.extend(last);
+                    return Ok(Answer::Done(found));
                 }
-                // Netlink messages are 4-byte aligned within a datagram.
-                rest = rest.get(size.next_multiple_of(4)..).unwrap_or_default();
-                if message.header.sequence_number != self.seq {
-                    continue;
-                }
-                match message.payload {
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                        found.push(connection(&r));
-                        // An exact request is answered with one message, no DONE.
-                        if !dump {
-                            return Ok(Answer::Done(found));
-                        }
-                    }
-                    NetlinkPayload::Done(_) => return Ok(Answer::Done(found)),
-                    NetlinkPayload::Error(e) => {
-                        let e = e.to_io();
-                        return match e.kind() {
-                            io::ErrorKind::NotFound => Ok(Answer::NoSuchSocket),
-                            _ => Err(e),
-                        };
-                    }
-                    _ => {}
-                }
+                Decoded::NoSuchSocket => return Ok(Answer::NoSuchSocket),
             }
         }
     }
+}
+
+/// What one datagram of the kernel's answer to a request says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// The sockets this datagram describes; the answer goes on in the next one.
+    More(Vec<Connection>),
+    /// The sockets that end the answer (none, for the end of a dump).
+    Done(Vec<Connection>),
+    /// `ENOENT`: no socket has that 4-tuple (or no handler for the family).
+    NoSuchSocket,
+}
+
+/// Decodes one datagram of the answer to request `seq` (a dump, or the request for
+/// one 4-tuple), without I/O: what the kernel sent is read from `datagram` alone, one
+/// netlink message after the other (each within the length its header gives, 4-byte
+/// aligned), and messages of other requests are skipped.
+pub fn decode(datagram: &[u8], seq: u32, dump: bool) -> io::Result<Decoded> {
+    let mut found = Vec::new();
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let message = NetlinkMessage::<SockDiagMessage>::deserialize(rest)
+            .map_err(|e| invalid(&format!("sock_diag answer: {e}")))?;
+        let size = message.header.length as usize;
+        if size == 0 || size > rest.len() {
+            return Err(invalid("sock_diag answer with a bad length"));
+        }
+        // Netlink messages are 4-byte aligned within a datagram.
+        rest = rest.get(size.next_multiple_of(4)..).unwrap_or_default();
+        if message.header.sequence_number != seq {
+            continue;
+        }
+        match message.payload {
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                found.push(connection(&r));
+                // An exact request is answered with one message, no DONE.
+                if !dump {
+                    return Ok(Decoded::Done(found));
+                }
+            }
+            NetlinkPayload::Done(_) => return Ok(Decoded::Done(found)),
+            NetlinkPayload::Error(e) => {
+                return match e.code.map(|code| errno(code.get())) {
+                    // Code 0 acknowledges the request: nothing more comes.
+                    None => Ok(Decoded::Done(found)),
+                    Some(Some(e)) if e.kind() == io::ErrorKind::NotFound => {
+                        Ok(Decoded::NoSuchSocket)
+                    }
+                    Some(Some(e)) => Err(e),
+                    Some(None) => Err(invalid(
+                        "sock_diag error answer with a code that is no errno",
+                    )),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(Decoded::More(found))
 }
 
 /// What the kernel said to one request.
@@ -248,6 +286,15 @@ fn connection(r: &InetResponse) -> Connection {
     }
 }
 
+/// The error of an `NLMSG_ERROR` code: the kernel sends `-errno`, errno being in
+/// 1..4096. Anything else is no error the kernel sends, and is not read as one:
+/// `ErrorMessage::to_io` takes the absolute value, so that `+ENOENT` read as "no such
+/// socket", and `i32::MIN` overflowed (a panic where overflow is checked).
+fn errno(code: i32) -> Option<io::Error> {
+    let errno = code.checked_neg().filter(|e| (1..4096).contains(e))?;
+    Some(io::Error::from_raw_os_error(errno))
+}
+
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
@@ -260,5 +307,52 @@ fn retry_interrupted<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `NLMSG_ERROR` message of request `seq` with `code` (and no copy of the
+    /// request, which the decoder does not read).
+    fn error_message(seq: u32, code: i32) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&20u32.to_ne_bytes());
+        m.extend_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&code.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn error_codes() {
+        let decoded = |code| decode(&error_message(1, code), 1, false);
+        assert_eq!(decoded(-2).unwrap(), Decoded::NoSuchSocket);
+        assert_eq!(decoded(-13).unwrap_err().raw_os_error(), Some(13));
+        assert_eq!(decoded(0).unwrap(), Decoded::Done(vec![]));
+        // Not what the kernel sends: +ENOENT was read as "no such socket", and
+        // i32::MIN overflowed taking its absolute value.
+        for code in [2, i32::MIN, -4096] {
+            assert!(decoded(code).is_err(), "code {code}");
+        }
+        // Another request's error is skipped.
+        assert_eq!(
+            decode(&error_message(2, -2), 1, false).unwrap(),
+            Decoded::More(vec![])
+        );
+    }
+
+    #[test]
+    fn lengths_past_the_datagram() {
+        let mut m = error_message(1, -2);
+        assert!(decode(&m[..19], 1, false).is_err(), "cut short");
+        m[0] = 21;
+        assert!(decode(&m, 1, false).is_err(), "longer than the datagram");
+        m[0] = 15;
+        assert!(decode(&m, 1, false).is_err(), "shorter than a header");
+        assert_eq!(decode(&[], 1, true).unwrap(), Decoded::More(vec![]));
     }
 }
