@@ -47,7 +47,7 @@
 //! new executor: the old reactor on a thread of its own (tokio-compat did the same
 //! for tokio 0.1 with a background reactor and timer). Each readiness event now
 //! crosses threads — the reactor thread wakes the runtime's thread — which is the
-//! cost of this step (measured in the README).
+//! cost of this step (the book's "What each step costs" measures it).
 //!
 //! Whatever needs the `Core` itself to turn must move with the executor, in this
 //! same step:

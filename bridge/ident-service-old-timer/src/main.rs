@@ -1,15 +1,15 @@
-//! RFC 1413 ident server, migration step 2 done in the wrong order: tokio 1 runs the
+//! RFC 1413 ident server, migration step 3 done in the wrong order: tokio 1 runs the
 //! pipelines, but the idle timer is still tokio-core's `Timeout`, made with the
 //! `Handle` of a `Core` that nobody runs — and no idle connection is ever closed.
 //! **Deliberately wrong**; the suite shows how it fails.
 //!
-//! This is `bridge/ident-service-step2` with one change: the idle timer is the
-//! `Timeout` of step 1, awaited through the compat layer, and a `Core` is created (and
-//! kept) only to make it. Every query is answered, shutdown works, and nothing is
-//! reported anywhere; but tokio-core 0.1.18 keeps its timers on a timer wheel that
-//! only `Core::run` (or `Core::turn`) turns, so a `Timeout` on a `Core` that tokio 1
-//! has replaced never fires. A silent client holds its connection, and its file
-//! descriptor, until the server stops.
+//! This is `bridge/ident-service-step3` with one change: the idle timer is the
+//! `Timeout` of steps 1 and 2, awaited through the compat layer, and a `Core` is
+//! created (and kept) only to make it. Every query is answered, shutdown works, and
+//! nothing is reported anywhere; but tokio-core 0.1.18 keeps its timers on a timer
+//! wheel that only `Core::run` (or `Core::turn`) turns, so a `Timeout` on a `Core`
+//! that tokio 1 has replaced never fires. A silent client holds its connection, and
+//! its file descriptor, until the server stops.
 //!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
@@ -35,59 +35,37 @@
 extern crate futures_compat as futures;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::oneshot;
 use futures::compat::{Compat01As03, Future01CompatExt, Stream01CompatExt};
-use futures::future::Shared;
-use futures::{FutureExt, SinkExt, StreamExt};
-use futures01::future::{self as future01, FutureResult};
+use futures::{SinkExt, StreamExt};
+use futures01::future::{self, FutureResult};
 use futures01::sync::mpsc;
+use futures01::task::{self, Task};
+use futures01::Async;
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tokio::task::LocalSet;
-use tokio::time::Instant;
+use tokio::time::Sleep;
 use tokio_core::reactor::{Core, Handle, Timeout};
 use tokio_service::Service;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-/// SIGINT and SIGTERM, either of which asks the server to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
-}
-
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
-        }
-    }
-}
-
-/// Resolves once the server is asked to stop. `Shared`, so that every connection can
-/// hold a clone and be woken by the same event.
-type Stop = Shared<oneshot::Receiver<()>>;
+/// Becomes `true` once SIGINT or SIGTERM arrives. A `watch` channel, so that every
+/// connection can hold a receiver and be woken by the same signal.
+type Shutdown = watch::Receiver<bool>;
 
 /// Query lines in (without their line end), reply lines out.
 struct IdentCodec;
@@ -100,6 +78,7 @@ impl Decoder for IdentCodec {
         match ident::next_line(buf) {
             Line::Complete { line, consumed } => {
                 let line = line.to_vec();
+                // bytes 1 marks `split_to` `#[must_use]`; the line is copied out above.
                 let _ = buf.split_to(consumed);
                 Ok(Some(line))
             }
@@ -115,6 +94,8 @@ impl Decoder for IdentCodec {
     }
 }
 
+// tokio-util's `Encoder` is generic over the item it encodes (tokio-io's had an
+// associated `Item`), so that one codec can encode several types.
 impl Encoder<String> for IdentCodec {
     type Error = io::Error;
 
@@ -141,7 +122,7 @@ impl Service for IdentService {
         if !self.quiet {
             emit(&ident::reply_event(self.peer, &reply));
         }
-        future01::ok(reply.to_wire())
+        future::ok(reply.to_wire())
     }
 }
 
@@ -154,41 +135,42 @@ struct Served {
     why: Cow<'static, str>,
 }
 
-/// The pipeline server of one connection, as tokio-proto's was: read a request, call
-/// the service, write its response; in order, until the request stream ends.
+/// The pipeline server of one connection: read a request, call the service, write
+/// its response; in order, until the request stream ends.
+// port of: Transport::poll
 async fn pipeline<S>(
     mut framed: Framed<TcpStream, IdentCodec>,
     service: S,
     peer: SocketAddr,
-    // Held until the connection is over: then its slot is free.
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
     idle_timeout: Duration,
     handle: Handle,
-    stop: Stop,
+    mut shutdown: Shutdown,
 ) -> Served
 where
     S: Service<Request = Vec<u8>, Response = String, Error = io::Error>,
 {
-    let (mut sent, mut queries) = (0u64, 0u64);
     // tokio-core's timer, one per connection reset when a request is complete, awaited
-    // through the compat layer — as in step 1. It is registered with the `Core`'s
-    // timer wheel, which nothing turns now.
+    // through the compat layer — as in steps 1 and 2. It is registered with the
+    // `Core`'s timer wheel, which nothing turns now.
     let mut idle: Compat01As03<Timeout> = match Timeout::new(idle_timeout, &handle) {
         Ok(idle) => idle.compat(),
         Err(e) => {
             return Served {
                 peer,
-                sent,
-                queries,
+                sent: 0,
+                queries: 0,
                 why: Cow::Owned(format!("error: {e}")),
             }
         }
     };
+    let (mut sent, mut queries) = (0u64, 0u64);
     let why = loop {
         let request = tokio::select! {
-            // The signal first, as the old transport polled it first.
+            // The signal first: a connection that is told to stop answers no more.
             biased;
-            _ = stop.clone() => break Cow::Borrowed(reason::SHUTDOWN),
+            _ = shutdown.wait_for(|stopping| *stopping) => break Cow::Borrowed(reason::SHUTDOWN),
+            // `Framed::next` is cancel-safe: bytes already read stay buffered.
             next = framed.next() => match next {
                 // End-of-file; a partial line left in the buffer gets no answer.
                 None => break Cow::Borrowed(reason::EOF),
@@ -217,6 +199,8 @@ where
         }
         sent += len;
     };
+    // The connection is over: its slot is free.
+    drop(slot);
     Served {
         peer,
         sent,
@@ -225,21 +209,90 @@ where
     }
 }
 
-/// Takes a connection slot, then the next connection: with every slot taken, the
-/// peers wait in the listen backlog until a connection ends and its permit is dropped.
-/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
-/// `Semaphore` is that, with an async `acquire`.)
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable.
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it is over.
+    pause: Option<Pin<Box<Sleep>>>,
+}
+
+impl Incoming {
+    /// The next connection and its slot. Cancel-safe, for the `select!` it runs in: a
+    /// pause stays armed until it is over, and a dropped `accept` accepted nothing.
+    // port of: Incoming::poll
+    async fn next(&mut self) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Awaiting the `Sleep` parks this task until the pause is over; until
+                // then, the runtime serves the connections and would see a signal.
+                pause.await;
+                self.pause = None;
+            }
+            // A futures 0.1 poll, awaited through the compat layer: `Slots::take`
+            // registers the current 0.1 task, which `Compat01As03` made from this
+            // async fn's waker.
+            let slots = &self.slots;
+            let slot = futures01::future::poll_fn(|| {
+                Ok::<_, io::Error>(match Slots::take(slots) {
+                    Some(slot) => Async::Ready(slot),
+                    None => Async::NotReady,
+                })
+            });
+            let slot = slot.compat().await?;
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok((stream, peer, slot));
+                }
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => self.pause = Some(Box::pin(tokio::time::sleep(pause))),
+                },
+            }
+        }
+    }
 }
 
 fn main() {
@@ -251,6 +304,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // One thread, as tokio-core's `Core` ran everything on one.
     let runtime = Builder::new_current_thread()
         .enable_all()
         .build()
@@ -265,6 +319,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Everything that ran on the event loop, now on the runtime.
+// port of: run
 async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     let listener = TcpListener::bind(args.bind)
         .await
@@ -272,9 +327,10 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
-    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-    let (stop_tx, stop) = oneshot::channel();
-    let stop = stop.shared();
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    // The signals are awaited in the accept loop, which tells the connections.
+    let (stop, shutdown) = watch::channel(false);
     emit(&Event::Listening {
         proto: Proto::Tcp,
         addr: local,
@@ -291,38 +347,24 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    // One permit per connection: `--max-connections` at once.
-    let slots = Arc::new(Semaphore::new(args.max_connections));
-    let mut policy = AcceptPolicy::new();
-    // Set after an accept failed for lack of resources: accept nothing until then.
-    let mut paused: Option<Instant> = None;
-    // Accept until a signal arrives.
+    let mut incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+    };
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer, slot) = tokio::select! {
             biased;
-            _ = shutdown.recv() => break,
-            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
-            // The pause is one more branch: a signal still stops the server meanwhile,
-            // and the connections (tasks of their own) are served.
-            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
-                paused = None;
-                continue;
-            }
-        };
-        let (stream, peer, slot) = match accepted {
-            Ok(accepted) => {
-                policy.accepted();
-                accepted
-            }
-            // Out of descriptors, say: wait, then retry; a failed connection: the next
-            // one, at once. `shared::accept` decides and reports.
-            Err(e) => {
-                if let Next::Pause(pause) = policy.failed(&e) {
-                    counts.borrow_mut().accept_pauses = policy.pauses();
-                    paused = Some(Instant::now() + pause);
-                }
-                continue;
-            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            accepted = incoming.next() => accepted.map_err(|e| format!("accept loop failed: {e}"))?,
         };
         counts.borrow_mut().accepted += 1;
         if !quiet {
@@ -336,7 +378,7 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             slot,
             args.idle_timeout,
             handle.clone(),
-            stop.clone(),
+            shutdown.clone(),
         );
         let (counts, done) = (counts.clone(), done_tx.clone());
         // The pipeline task, on this thread's `LocalSet`.
@@ -348,11 +390,13 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             drop(done);
         });
     }
-    drop(listener);
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
     drop(done_tx);
-    // Each connection's request stream ends once its reply in progress is written;
-    // wait for the last one.
-    let _ = stop_tx.send(());
+    // Tell every connection to stop; each connection's request stream ends once its
+    // reply in progress is written. Wait for the last one.
+    let _ = stop.send(true);
     let mut done = done_rx.compat();
     while done.next().await.is_some() {}
     emit(&counts.borrow().summary());

@@ -1,12 +1,27 @@
-//! RFC 1413 ident server, migration step 2 of 2: on tokio 1 — runtime, sockets, timer
-//! and tokio-util's `Framed`; the service is still a tokio-service `Service`, its
-//! futures 0.1 future awaited through the compat layer.
+//! RFC 1413 ident server, migration step 2 of 3: the accept loop written as
+//! async/await too, still run by tokio-core's `Core` through the compat layer; the
+//! service is still a tokio-service `Service`.
 //!
-//! The talk's last version, in its three layers: a *codec* turns bytes into query lines
-//! and replies into bytes (`tokio_util::codec`); the *pipeline* of step 1 reads a
-//! request, calls the service and writes its response, in request order; the
-//! *service* is a function from a request to a future of its response and knows
-//! nothing about sockets — still tokio-service's, as it was written in 2017.
+//! The talk's last version: the tokio stack in three layers. A *codec* turns bytes
+//! into query lines and replies into bytes (unchanged); a *pipeline* of our own now
+//! drives that transport, reading requests, calling the service and writing the
+//! responses in request order; the *service* is just a function from a request to a
+//! future of its response (`tokio_service::Service::call`) and knows nothing about
+//! sockets (unchanged too). What changed is the middle layer: tokio-proto's pipeline
+//! server, bound to each connection with `BindServer::bind_server`, is now `pipeline`,
+//! an async fn over tokio-io's `Framed`, spawned on the `Core` like tokio-proto's task
+//! (step 1). What changed in this step is the accept loop: the hand-written
+//! `impl Stream for Incoming` is `impl Incoming { async fn next(&mut self) }`, and
+//! `incoming.for_each(…)`, raced with the signal by `select2`, is a `loop` in
+//! `async fn serve`, which `Core::run` drives.
+//!
+//! The file reads in the order the server works. [`IdentCodec`] frames the lines,
+//! [`IdentService`] answers one, and [`pipeline`] serves a connection with them,
+//! with what the protocol layer did not know about as its locals: the idle timer,
+//! the shutdown signal, and how the connection went ([`Served`]); [`Incoming`] are the
+//! listener's connections, each with one of `--max-connections` slots; `serve` accepts
+//! connections until a signal comes, then waits for the open ones to end and prints
+//! the summary.
 //!
 //! Try it from two terminals (port 113 needs privilege, hence 1113):
 //!
@@ -18,56 +33,65 @@
 //! and type a query such as `1113, 40000` (a port pair of one of your connections to
 //! it: `ss -tn` shows them). Every query line gets one reply, `S, C : USERID : UNIX :
 //! USER` or `S, C : ERROR : NO-USER | INVALID-PORT | UNKNOWN-ERROR`, and only
-//! connections between the querier's address and this host are ever reported (RFC 1413
-//! §3). The codec works on bytes: a line that is not UTF-8 is a malformed query
-//! (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec fails
-//! as soon as that many bytes come without a newline). A connection with no query for
-//! `--idle-timeout-secs` is closed: the timer runs from the moment the server waits
-//! for a line until the line is complete, so that it bounds the time a query line may
-//! take. SIGINT or SIGTERM stops accepting and ends every connection's request stream
-//! once the reply in progress is written; then the server prints `summary accepted=A
+//! connections between the querier's address and this host are ever reported
+//! (RFC 1413 §3). The codec works on bytes: a line that is not UTF-8 is a malformed
+//! query (INVALID-PORT); a line longer than 1,000 bytes ends the connection (the codec
+//! fails as soon as that many bytes come without a newline). A connection with no
+//! query for `--idle-timeout-secs` is closed: the timer is reset when a line is
+//! complete, not when a byte comes, so that it bounds the time a query line may take.
+//! SIGINT or SIGTERM stops accepting and ends every connection's request stream once
+//! the reply in progress is written; then the server prints `summary accepted=A
 //! closed=C queries=Q accept_pauses=P` and exits 0.
 //!
 //! # Faults
 //!
-//! As the modern program: an accept that fails for lack of resources (`EMFILE`, …)
-//! pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, one more
-//! branch of the accept loop's `select!` — while the open connections are served,
-//! reported and counted by `shared::accept`; at most `--max-connections` connections
-//! at once (a `Semaphore` permit, taken before the accept and held by the pipeline).
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` awaited in its `next`.
+//!   `incoming().then(Ok).for_each(…)` could not do this: the listener stays
+//!   readable, so `for_each` polled it again at once, inside the same `poll`, for as
+//!   long as accepts failed — the event loop never turned again, the connections
+//!   holding the descriptors were never served, and SIGTERM was never seen.
+//!   (tokio-proto's own `TcpServer` let the error end its `incoming().for_each` and
+//!   `unwrap`ped it: the first `EMFILE` killed the server.)
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
+//! * A peer that sends queries and reads no reply meets backpressure with no bound of
+//!   its own: the pipeline reads the next request only once the reply before it is
+//!   written (tokio-proto queued the replies, which the legacy program bounds with
+//!   `MAX_OWED`).
 //!
 //! # What this step does, and why it is safe
 //!
-//! The runtime, the sockets, the codec and the idle timer move to tokio 1 together; the
-//! tokio-service `Service` stays, its futures 0.1 future awaited through the compat
-//! layer, as do the `Rc<RefCell<…>>` counts (on a `LocalSet`) and the futures 0.1
-//! channel of finished connections. It is safe because each piece that moves needs the
-//! others to move with it, and each piece that stays needs no runtime.
+//! The accept loop changes shape; the runtime does not. `Incoming::poll` becomes
+//! `Incoming::next`, an async fn that awaits the pause (tokio-core's `Timeout`), a
+//! slot and the next connection through the compat layer: `Slots::take` and
+//! tokio-core's `accept` are futures 0.1 polls, awaited as `poll_fn`s, and they
+//! register the current 0.1 task, which `Compat01As03` makes from the async fn's waker.
+//! `run` keeps only the `Core`: everything it did on the event loop is `async fn
+//! serve`, boxed, pinned and made a futures 0.1 future with `.compat()` for
+//! `Core::run`. Its `select2` of the accept loop with the signal, and the second
+//! `Core::run` that waited for the channel of finished connections, become a `loop`
+//! over a `select_biased!` of the signal and `incoming.next()`, and a `while let`
+//! over the channel, awaited through `Compat01As03`. It is safe for the reason step 1
+//! was: the same executor and the same reactor run the same tasks.
 //!
-//! The codec has to go with the sockets: tokio-io's `Framed` wants tokio-io's
-//! `AsyncRead`, which a tokio 1 `TcpStream` is not, so `Decoder`/`Encoder` become
-//! tokio-util's (`Encoder` is generic over the item, `bytes` 0.4 → 1; the bodies do not
-//! change). The idle timer has to go with the runtime: tokio-core's `Timeout` runs on
-//! the `Core`'s timer, which turns only inside `Core::run`, so it becomes
-//! `tokio::time::timeout` around the next line.
+//! The `Slots` stay (futures 0.1 has no semaphore: the slot count keeps the `Task` to
+//! wake), as do the tokio-service `Service`, the `Shared` signal, the
+//! `Rc<RefCell<IdentCounts>>` and the channel whose end says that every connection
+//! is done: each of them works through the compat layer, and each has a tokio 1
+//! successor, most of which need tokio 1's runtime.
 //!
-//! What does not depend on a runtime stays: the tokio-service `Service`, whose
-//! `FutureResult` is awaited through `.compat()` exactly as in step 1 (a service layer
-//! in a real code base is many services, ported one by one later), the
-//! `Rc<RefCell<IdentCounts>>` and the futures 0.1 channel whose end says "every
-//! connection is done". `Rc` is not `Send`, so the pipelines are spawned with
-//! `spawn_local` on a `LocalSet`, tokio 1's home for tasks that stay on one thread. The
-//! signal every pipeline watches is a futures 0.3 `Shared` future of a oneshot that the
-//! accept loop fires when it stops.
+//! Nothing observable changes, so the suite's checks pass as they do for the legacy
+//! program.
 //!
 //! # In the wrong order
 //!
-//! Keeping tokio-core's `Timeout` while tokio 1 runs the pipelines (with a `Core` made
-//! only for its `Handle`) compiles and serves every query, but no idle connection is
-//! ever closed: the `Core`'s timer never turns. `ident-service-old-timer` is
-//! this step with that timer, and the suite shows its `idle-timeout` check failing. Had
-//! the `Core` been dropped, every connection would end at once with "timer is shutdown"
-//! (tokio-timer's error for a timer that no longer exists).
+//! As for step 1: what needs tokio 1's runtime waits for step 3. tokio 1's
+//! `Semaphore` would work here (it needs no runtime), but the signal that the accept
+//! loop races with is tokio-signal's, on the `Core`, and moves with the runtime.
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the
@@ -75,58 +99,39 @@
 extern crate futures_compat as futures;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::channel::oneshot;
-use futures::compat::{Future01CompatExt, Stream01CompatExt};
-use futures::future::Shared;
-use futures::{FutureExt, SinkExt, StreamExt};
-use futures01::future::{self as future01, FutureResult};
+use bytes::BytesMut;
+use futures::compat::{
+    Compat01As03, Compat01As03Sink, Future01CompatExt, Sink01CompatExt, Stream01CompatExt,
+};
+use futures::{FutureExt, SinkExt, StreamExt, TryFutureExt};
+use futures01::future::{self, FutureResult, Shared};
 use futures01::sync::mpsc;
+use futures01::task::{self, Task};
+use futures01::{Async, Future, Stream};
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
 use shared::event::{emit, Event, Proto};
 use shared::ident::{self, reason, IdentCounts, Line};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::LocalSet;
-use tokio::time::Instant;
+use tokio_core::net::{TcpListener, TcpStream};
+use tokio_core::reactor::{Core, Handle, Timeout};
+// The codec API tokio-proto 0.1 was written against; tokio-io 0.1.7 later moved it
+// to the tokio-codec crate and deprecated it here.
+#[allow(deprecated)]
+use tokio_io::codec::{Decoder, Encoder, Framed};
+#[allow(deprecated)]
+use tokio_io::AsyncRead;
 use tokio_service::Service;
-use tokio_util::bytes::BytesMut;
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 
-/// SIGINT and SIGTERM, either of which asks the server to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
-}
-
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
-        }
-    }
-}
-
-/// Resolves once the server is asked to stop. `Shared`, so that every connection can
-/// hold a clone and be woken by the same event.
-type Stop = Shared<oneshot::Receiver<()>>;
+/// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
+/// every connection can each hold a clone and be woken by the same signal.
+type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
 
 /// Query lines in (without their line end), reply lines out.
 struct IdentCodec;
@@ -139,7 +144,7 @@ impl Decoder for IdentCodec {
         match ident::next_line(buf) {
             Line::Complete { line, consumed } => {
                 let line = line.to_vec();
-                let _ = buf.split_to(consumed);
+                buf.split_to(consumed);
                 Ok(Some(line))
             }
             Line::Incomplete => Ok(None),
@@ -154,7 +159,8 @@ impl Decoder for IdentCodec {
     }
 }
 
-impl Encoder<String> for IdentCodec {
+impl Encoder for IdentCodec {
+    type Item = String;
     type Error = io::Error;
 
     fn encode(&mut self, reply: String, buf: &mut BytesMut) -> io::Result<()> {
@@ -180,7 +186,7 @@ impl Service for IdentService {
         if !self.quiet {
             emit(&ident::reply_event(self.peer, &reply));
         }
-        future01::ok(reply.to_wire())
+        future::ok(reply.to_wire())
     }
 }
 
@@ -193,39 +199,63 @@ struct Served {
     why: Cow<'static, str>,
 }
 
+/// tokio-io's framed connection (a futures 0.1 `Stream` of query lines and `Sink` of
+/// replies), as a futures 0.3 `Stream + Sink`.
+#[allow(deprecated)]
+type Transport = Compat01As03Sink<Framed<TcpStream, IdentCodec>, String>;
+
 /// The pipeline server of one connection, as tokio-proto's was: read a request, call
 /// the service, write its response; in order, until the request stream ends.
+// port of: Transport::poll
 async fn pipeline<S>(
-    mut framed: Framed<TcpStream, IdentCodec>,
+    mut framed: Transport,
     service: S,
     peer: SocketAddr,
-    // Held until the connection is over: then its slot is free.
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
     idle_timeout: Duration,
-    stop: Stop,
+    handle: Handle,
+    shutdown: Shutdown,
 ) -> Served
 where
     S: Service<Request = Vec<u8>, Response = String, Error = io::Error>,
 {
+    // The idle timer, reset when a request is complete: tokio-core's, one per
+    // connection as the old transport had it, awaited through the compat layer. (A new
+    // `Timeout` per request, dropped unfired, made this server grow with every
+    // query while a peer sent queries and read no reply, past the bound: the suite's
+    // `unread-replies`.)
+    let mut idle: Compat01As03<Timeout> = match Timeout::new(idle_timeout, &handle) {
+        Ok(idle) => idle.compat(),
+        Err(e) => {
+            return Served {
+                peer,
+                sent: 0,
+                queries: 0,
+                why: Cow::Owned(format!("error: {e}")),
+            }
+        }
+    };
     let (mut sent, mut queries) = (0u64, 0u64);
     let why = loop {
-        let request = tokio::select! {
+        let request = futures::select_biased! {
             // The signal first, as the old transport polled it first.
-            biased;
-            _ = stop.clone() => break Cow::Borrowed(reason::SHUTDOWN),
-            // tokio 1's timer, around the next line: the runtime that runs this task
-            // turns it.
-            next = tokio::time::timeout(idle_timeout, framed.next()) => match next {
-                Err(_) => break Cow::Borrowed(reason::IDLE),
+            _ = shutdown.clone().compat().fuse() => break Cow::Borrowed(reason::SHUTDOWN),
+            // `Framed`'s next line is cancel-safe: bytes already read stay buffered.
+            next = framed.next().fuse() => match next {
                 // End-of-file; a partial line left in the buffer gets no answer.
-                Ok(None) => break Cow::Borrowed(reason::EOF),
-                Ok(Some(Ok(request))) => request,
-                Ok(Some(Err(e))) if e.kind() == io::ErrorKind::InvalidData => {
+                None => break Cow::Borrowed(reason::EOF),
+                Some(Ok(request)) => request,
+                Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                     break Cow::Borrowed(reason::TOO_LONG)
                 }
-                Ok(Some(Err(e))) => break Cow::Owned(format!("error: {e}")),
+                Some(Err(e)) => break Cow::Owned(format!("error: {e}")),
+            },
+            idle = (&mut idle).fuse() => match idle {
+                Ok(()) => break Cow::Borrowed(reason::IDLE),
+                Err(e) => break Cow::Owned(format!("error: {e}")),
             },
         };
+        idle.get_mut().reset(Instant::now() + idle_timeout);
         // The service's futures 0.1 future, awaited through the compat layer.
         let response = match service.call(request).compat().await {
             Ok(response) => response,
@@ -238,6 +268,8 @@ where
         }
         sent += len;
     };
+    // The connection is over: its slot is free.
+    drop(slot);
     Served {
         peer,
         sent,
@@ -246,21 +278,102 @@ where
     }
 }
 
-/// Takes a connection slot, then the next connection: with every slot taken, the
-/// peers wait in the listen backlog until a connection ends and its permit is dropped.
-/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
-/// `Semaphore` is that, with an async `acquire`.)
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
+/// How many connections are open, out of `--max-connections`, and the accept task to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it.
+struct Slots {
+    open: Cell<usize>,
+    max: usize,
+    waiting: RefCell<Option<Task>>,
+}
+
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Rc<Slots>) -> Option<Slot> {
+        if slots.open.get() >= slots.max {
+            *slots.waiting.borrow_mut() = Some(task::current());
+            return None;
+        }
+        slots.open.set(slots.open.get() + 1);
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+            accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
+struct Incoming {
+    listener: TcpListener,
+    slots: Rc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Compat01As03<Timeout>>,
+    handle: Handle,
+}
+
+impl Incoming {
+    /// The next connection and its slot. Cancel-safe, for the `select_biased!` it
+    /// runs in: a pause stays armed until it is over, and a dropped accept accepted
+    /// nothing.
+    // port of: Incoming::poll
+    async fn next(&mut self) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Awaiting the `Timeout` parks this task until the pause is over;
+                // until then, the event loop serves the connections and would see a
+                // signal.
+                pause.await?;
+                self.pause = None;
+            }
+            // Futures 0.1 polls, awaited through the compat layer: `Slots::take` and
+            // tokio-core's `accept` register the current 0.1 task, which
+            // `Compat01As03` made from this async fn's waker.
+            let slots = &self.slots;
+            let slot = futures01::future::poll_fn(|| {
+                Ok::<_, io::Error>(match Slots::take(slots) {
+                    Some(slot) => Async::Ready(slot),
+                    None => Async::NotReady,
+                })
+            });
+            let slot = slot.compat().await?;
+            let listener = &mut self.listener;
+            let accepted = futures01::future::poll_fn(|| match listener.accept() {
+                Ok(accepted) => Ok(Async::Ready(accepted)),
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Async::NotReady),
+                Err(e) => Err(e),
+            });
+            match accepted.compat().await {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok((stream, peer, slot));
+                }
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.pause = Some(Timeout::new(pause, &self.handle)?.compat())
+                    }
+                },
+            }
+        }
+    }
 }
 
 fn main() {
@@ -272,26 +385,30 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let runtime = Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot create runtime: {e}"))?;
-    // The pipelines hold `Rc`s: they are spawned on this `LocalSet`, whose tasks stay
-    // on the thread that runs it.
-    LocalSet::new().block_on(&runtime, serve(args))
+    let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
+    let handle = core.handle();
+    // The async fn is a futures 0.3 future; boxed and pinned (so `Unpin`) and made a
+    // futures 0.1 one with `.compat()`, it is what `Core::run` drives.
+    core.run(Box::pin(serve(args, handle)).compat())
 }
 
-/// Everything that ran on the event loop, now on the runtime.
-async fn serve(args: &Args) -> Result<(), String> {
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .map_err(|e| bind_error(args.bind, &e))?;
+/// Everything that ran on the event loop, as one async fn.
+// port of: run
+async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
+    let listener = TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
     // as soon as `listening` is read already finds its handler.
-    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-    let (stop_tx, stop) = oneshot::channel();
-    let stop = stop.shared();
+    let sigint = Signal::new(SIGINT, &handle).flatten_stream();
+    let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
+    let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
+        sigint
+            .select(sigterm)
+            .into_future()
+            .map(|_| ())
+            .map_err(|_| ()),
+    );
+    let shutdown = signals.shared();
     emit(&Event::Listening {
         proto: Proto::Tcp,
         addr: local,
@@ -308,67 +425,60 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    // One permit per connection: `--max-connections` at once.
-    let slots = Arc::new(Semaphore::new(args.max_connections));
-    let mut policy = AcceptPolicy::new();
-    // Set after an accept failed for lack of resources: accept nothing until then.
-    let mut paused: Option<Instant> = None;
-    // Accept until a signal arrives.
+    let mut incoming = Incoming {
+        listener,
+        slots: Rc::new(Slots {
+            open: Cell::new(0),
+            max: args.max_connections,
+            waiting: RefCell::new(None),
+        }),
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+    };
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
     loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.recv() => break,
-            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
-            // The pause is one more branch: a signal still stops the server meanwhile,
-            // and the connections (tasks of their own) are served.
-            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
-                paused = None;
-                continue;
-            }
-        };
-        let (stream, peer, slot) = match accepted {
-            Ok(accepted) => {
-                policy.accepted();
-                accepted
-            }
-            // Out of descriptors, say: wait, then retry; a failed connection: the next
-            // one, at once. `shared::accept` decides and reports.
-            Err(e) => {
-                if let Next::Pause(pause) = policy.failed(&e) {
-                    counts.borrow_mut().accept_pauses = policy.pauses();
-                    paused = Some(Instant::now() + pause);
-                }
-                continue;
-            }
+        let (stream, peer, slot) = futures::select_biased! {
+            _ = shutdown.clone().compat().fuse() => break,
+            accepted = incoming.next().fuse() => accepted.map_err(|e| format!("accept loop failed: {e}"))?,
         };
         counts.borrow_mut().accepted += 1;
         if !quiet {
             emit(&ident::accepted_event(peer));
         }
         let service = IdentService { peer, quiet };
+        #[allow(deprecated)]
+        let framed = stream.framed(IdentCodec).sink_compat();
         let connection = pipeline(
-            Framed::new(stream, IdentCodec),
+            framed,
             service,
             peer,
             slot,
             args.idle_timeout,
-            stop.clone(),
+            handle.clone(),
+            shutdown.clone(),
         );
         let (counts, done) = (counts.clone(), done_tx.clone());
-        // The pipeline task, on this thread's `LocalSet`.
-        tokio::task::spawn_local(async move {
+        // The pipeline task, spawned on the event loop as `bind_server` did: the async
+        // block made a futures 0.1 future with `.compat()` (boxed and pinned, so
+        // `Unpin`), as `Handle::spawn` wants.
+        let task = async move {
             // Awaited before `counts` is borrowed: a `RefCell` borrow held across an
-            // `.await` stays held while other tasks run.
+            // `.await` stays held while other tasks run (in a hand-written `poll` it
+            // ended with the call), and the next `borrow_mut` of any task panics.
             let served = connection.await;
             record(&mut counts.borrow_mut(), served);
             drop(done);
-        });
+            Ok::<(), ()>(())
+        };
+        handle.spawn(Box::pin(task).compat());
     }
-    drop(listener);
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
     drop(done_tx);
-    // Each connection's request stream ends once its reply in progress is written;
-    // wait for the last one.
-    let _ = stop_tx.send(());
+    // Each connection ends at its next poll; wait for the last one.
     let mut done = done_rx.compat();
     while done.next().await.is_some() {}
     emit(&counts.borrow().summary());

@@ -1,14 +1,19 @@
-//! TCP echo server, migration step 1 of 2: the accept loop and each connection written
-//! as async/await on futures 0.3, still run by tokio-core's `Core` through the compat
-//! layer.
+//! TCP echo server, migration step 1 of 3: each connection written as async/await on
+//! futures 0.3, still run by tokio-core's `Core` through the compat layer.
 //!
-//! The same server as `legacy/tcp-echo`: the listener's connections are accepted one
-//! after another, and every accepted connection becomes a task of its own,
+//! The same server as `legacy/tcp-echo`: the listener's `incoming()` connections are
+//! driven by `for_each`, and every accepted connection becomes a task of its own,
 //! `handle.spawn`ed onto the one event loop, which reads into its buffer and writes
-//! it back. What changed is how that is written: the accept loop is a `loop` around
-//! the next accepted connection, and the hand-written `impl Future for Connection` is
-//! `impl Connection { async fn run(self) }`, with `flush`, `stopping` and `echo` in
-//! the order they had. Everything they wait on is still of the old stack.
+//! it back. What changed is how a connection is written: the hand-written
+//! `impl Future for Connection` is `impl Connection { async fn run(self) }`, with
+//! `flush`, `stopping` and `echo` in the order they had. Everything they wait on is
+//! still of the old stack, and so is the accept loop.
+//!
+//! The file reads in the order the server works. [`Incoming`] are the listener's
+//! connections, each with one of `--max-connections` slots; a [`Connection`] echoes
+//! what it reads (`flush`, `stopping` and `echo` are its steps) and reports
+//! how it went; `run` accepts connections until a signal comes, then waits for the
+//! open ones to end and prints the summary.
 //!
 //! Try it from two terminals:
 //!
@@ -26,49 +31,69 @@
 //!
 //! # Faults
 //!
-//! As the legacy program: an accept that fails for lack of resources (`EMFILE`, …)
-//! pauses accepting — a tokio-core `Timeout` of 10 ms, doubling up to 1 s, awaited
-//! beside the signal — while the open connections are served, reported and counted
-//! by `shared::accept`; at most `--max-connections` connections at once (the slot is
-//! taken before the accept, so the next peers wait in the listen backlog); a peer
-//! that does not read its echo meets backpressure (one 16 KiB buffer, nothing more
-//! read until it is written back); no byte either way for `--idle-timeout-secs`
-//! closes a connection (`idle timeout`).
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` armed in its `poll`.
+//!   `incoming().for_each` could not do this: `incoming()` hands the error to the
+//!   caller, and the listener stays readable, so a caller that carries on is polled
+//!   again at once, inside the same `poll` — the event loop never turned again, the
+//!   connections holding the descriptors were never served, and SIGTERM was never
+//!   seen.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
+//! * A peer that does not read its echo meets backpressure: the connection holds at
+//!   most one 16 KiB buffer, and reads nothing more until that is written back. No
+//!   byte either way for `--idle-timeout-secs` (default 300) closes a connection
+//!   (`idle timeout`): a peer that vanished without a FIN would otherwise hold its
+//!   slot for ever, since an echo server never writes to a quiet connection.
+//!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers as the legacy program does, one per
+//! thread, each with a `Core` and a listener of its own on the port (SO_REUSEPORT),
+//! and one `Slots` count for all of them: this step changes none of it.
+//!
+//! ```text
+//! cargo run -p bridge-tcp-echo-step1 -- --threads 2
+//! nc 127.0.0.1 8080
+//! ```
 //!
 //! # What this step does, and why it is safe
 //!
-//! The code changes shape; the runtime does not. The accept loop and each connection
-//! become async fns on futures 0.3; tokio-core's listener, its streams (as futures 0.3
-//! readers and writers), the grace period's `Timeout` and the `Shared` signal are
-//! awaited through `Compat01As03`, and the async fns go back to `Core::run` and
-//! `Handle::spawn` through `.compat()`. It is safe because the same executor and the
-//! same reactor run the same tasks; only how they are written changed.
+//! A connection changes shape; the runtime does not. Its `poll` and the helpers it
+//! called become async fns on futures 0.3; tokio-core's stream (as a futures 0.3
+//! reader and writer), the grace period's and the idle timer's `Timeout`s and the
+//! `Shared` signal are awaited through `Compat01As03`, and `Connection::run` goes back
+//! to `Handle::spawn` through `.compat()`. It is safe because the same executor and
+//! the same reactor run the same tasks; only how they are written changed.
 //!
 //! The compat layer joins old and new in both directions:
 //!
 //! * old → new: `Compat01As03` makes a futures 0.3 future, stream or reader/writer
 //!   of a futures 0.1 one. The `TcpStream` becomes a futures 0.3
 //!   `AsyncRead + AsyncWrite` (io-compat), so `read(..).await` and `write(..).await`
-//!   replace the `WouldBlock` arms; `incoming()`, the `Shared` signal, the `Timeout`
-//!   and the channel that counts finished connections are awaited the same way.
+//!   replace the `WouldBlock` arms; the `Shared` signal and the `Timeout`s are
+//!   awaited the same way.
 //! * new → old: `.compat()` on a futures 0.3 future whose output is a `Result` gives
-//!   the futures 0.1 future that `Core::run` and `Handle::spawn` take, once it is
-//!   `Unpin` (`Box::pin`).
+//!   the futures 0.1 future that `Handle::spawn` takes, once it is `Unpin`
+//!   (`Box::pin`).
 //!
 //! Nothing observable changes, so the suite's checks pass as they do for the legacy
 //! program. The `BUDGET` stays (with `yield_now`, the async spelling of
 //! `task::current().notify()`): nothing on this runtime makes a busy connection's
-//! `read` return `Pending` by itself. The hand-written `Incoming` stream becomes the
-//! accept loop itself: its `Slots` (futures 0.1 has no semaphore: the slot count
-//! keeps the `Task` to wake) is awaited through a `poll_fn`, and its pause is a
-//! `Timeout` raced with the signal. The idle timer is still one tokio-core `Timeout`
-//! per connection, pushed back when bytes moved, as before; a fresh `Timeout` per
-//! wait would be simpler, but `ident-service`'s step 1 with one per request grew by
-//! about 100 MB under a peer that sent queries and read no reply.
+//! `read` return `Pending` by itself. `wait` goes: what it did (push back the idle
+//! timer when bytes moved, poll it) is `idle_over`, raced with each read and write.
+//! The idle timer is still one tokio-core `Timeout` per connection, pushed back when
+//! bytes moved, as before; a fresh `Timeout` per wait would be simpler, but
+//! `ident-service`'s step 1 with one per request grew with every query under a peer
+//! that sent queries and read no reply. The accept loop (`Incoming`, `for_each`) is
+//! untouched: it is step 2.
 //!
 //! # In the wrong order
 //!
-//! Every piece of the new stack that needs tokio 1's runtime has to wait for step 2,
+//! Every piece of the new stack that needs tokio 1's runtime has to wait for step 3,
 //! however convenient it looks while rewriting the code as async: a tokio 1 socket
 //! made inside `Core::run` panics at once, and a tokio 1 timer panics when it is
 //! first polled — "there is no reactor running, must be called from the context of a
@@ -82,67 +107,134 @@
 extern crate futures_compat as futures;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::rc::Rc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::compat::{Compat01As03, Future01CompatExt, Stream01CompatExt};
+use futures::compat::{Compat01As03, Future01CompatExt};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use futures::{FutureExt, StreamExt, TryFutureExt};
-use futures01::future::Shared;
+use futures::{FutureExt, TryFutureExt};
+use futures01::future::{Either, Shared};
 use futures01::sync::mpsc;
-use futures01::task::{self as task01, Task};
-use futures01::{Async, Future as _, Stream as _};
+use futures01::task::{self, Task};
+use futures01::{Async, Future, Poll, Stream};
+use net2::unix::UnixTcpBuilderExt;
+use net2::TcpBuilder;
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
 use tokio_core::net::{TcpListener, TcpStream};
 use tokio_core::reactor::{Core, Handle, Timeout};
 use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 
-/// Read/write rounds before a connection yields, so that one fast peer cannot keep
-/// the event loop (and every other connection) waiting.
+/// Read/write rounds per poll before a connection yields, so that one fast peer
+/// cannot keep the event loop (and every other connection) waiting.
 const BUDGET: usize = 64;
 
 /// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
 /// every connection can each hold a clone and be woken by the same signal.
-type Shutdown = Shared<Box<dyn futures01::Future<Item = (), Error = ()>>>;
+type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
 
-/// How many connections are open, out of `--max-connections`, and the accept task to
+/// How many connections are open, out of `--max-connections`, and the accept tasks to
 /// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
-/// that cannot go on keeps the `Task` of whoever must wake it.
+/// that cannot go on keeps the `Task` of whoever must wake it. One count for every
+/// thread's `Core` (`--threads`): the bound is the server's, so the count is behind a
+/// lock, and each thread's accept task waits in it (a `Task` may be notified from any
+/// thread).
 struct Slots {
-    open: Cell<usize>,
+    open: Mutex<Open>,
     max: usize,
-    waiting: RefCell<Option<Task>>,
+}
+
+/// The connections open, and the accept tasks waiting for one to close.
+#[derive(Default)]
+struct Open {
+    count: usize,
+    waiting: Vec<Task>,
 }
 
 impl Slots {
     /// Takes a slot; `None` if all are taken, and then the current task is notified
     /// when one is given back.
-    fn take(slots: &Rc<Slots>) -> Option<Slot> {
-        if slots.open.get() >= slots.max {
-            *slots.waiting.borrow_mut() = Some(task01::current());
+    fn take(slots: &Arc<Slots>) -> Option<Slot> {
+        let mut open = slots.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.count >= slots.max {
+            if !open.waiting.iter().any(Task::will_notify_current) {
+                open.waiting.push(task::current());
+            }
             return None;
         }
-        slots.open.set(slots.open.get() + 1);
+        open.count += 1;
         Some(Slot(slots.clone()))
     }
 }
 
 /// One connection's slot, given back when the connection (which holds it) is dropped.
-struct Slot(Rc<Slots>);
+struct Slot(Arc<Slots>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
-        if let Some(accepting) = self.0.waiting.borrow_mut().take() {
+        let mut open = self.0.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.count -= 1;
+        for accepting in open.waiting.drain(..) {
             accepting.notify();
+        }
+    }
+}
+
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
+struct Incoming {
+    listener: TcpListener,
+    slots: Arc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Timeout>,
+    handle: Handle,
+}
+
+impl Stream for Incoming {
+    type Item = (TcpStream, SocketAddr, Slot);
+    type Error = io::Error;
+
+    fn poll(&mut self) -> Poll<Option<Self::Item>, io::Error> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Polling the `Timeout` registers this task to be woken when the
+                // pause is over; until then, the event loop serves the connections
+                // and would see a signal.
+                if pause.poll()?.is_not_ready() {
+                    return Ok(Async::NotReady);
+                }
+                self.pause = None;
+            }
+            let Some(slot) = Slots::take(&self.slots) else {
+                return Ok(Async::NotReady);
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.policy.accepted();
+                    return Ok(Async::Ready(Some((stream, peer, slot))));
+                }
+                // tokio-core registered this task for the listener's readiness.
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Async::NotReady),
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => self.pause = Some(Timeout::new(pause, &self.handle)?),
+                },
+            }
         }
     }
 }
@@ -281,6 +373,7 @@ impl Connection {
     /// The peer, the bytes written back to it, and why the connection ended. A
     /// connection's I/O errors are its own: they end it with a reason, never the
     /// server.
+    // port of: Connection::poll
     async fn run(mut self) -> (SocketAddr, u64, Cow<'static, str>) {
         let reason = match self.echo().await {
             Ok(reason) => Cow::Borrowed(reason),
@@ -307,6 +400,7 @@ async fn grace_over(
 
 /// Resolves when no byte moved either way for the idle timeout: bytes moved since the
 /// timer was set push it back first. One `Timeout` per connection, reset, as before.
+// port of: Connection::wait
 async fn idle_over(
     idle: &mut Compat01As03<Timeout>,
     active: &mut bool,
@@ -318,74 +412,48 @@ async fn idle_over(
     idle.await
 }
 
-/// Takes a connection slot, then the next connection: with every slot taken, the
-/// peers wait in the listen backlog until a connection ends and gives its slot back.
-/// Both are futures 0.1 polls awaited through the compat layer: `Slots::take` and
-/// tokio-core's `accept` register the current 0.1 task, which `Compat01As03` made
-/// from this async fn's waker.
-async fn accept(
-    listener: &mut TcpListener,
-    slots: &Rc<Slots>,
-) -> io::Result<(TcpStream, SocketAddr, Slot)> {
-    let slot = futures01::future::poll_fn(|| {
-        Ok::<_, io::Error>(match Slots::take(slots) {
-            Some(slot) => Async::Ready(slot),
-            None => Async::NotReady,
-        })
-    })
-    .compat()
-    .await?;
-    let (stream, peer) = futures01::future::poll_fn(|| match listener.accept() {
-        Ok(accepted) => Ok(Async::Ready(accepted)),
-        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Async::NotReady),
-        Err(e) => Err(e),
-    })
-    .compat()
-    .await?;
-    Ok((stream, peer, slot))
-}
-
 /// Returns `Pending` once, having asked to be polled again: the async spelling of
 /// `task::current().notify(); return Ok(Async::NotReady)`.
 async fn yield_now() {
     let mut yielded = false;
     poll_fn(|cx| {
         if yielded {
-            return Poll::Ready(());
+            return std::task::Poll::Ready(());
         }
         yielded = true;
         cx.waker().wake_by_ref();
-        Poll::Pending
+        std::task::Poll::Pending
     })
     .await
 }
 
 fn main() {
-    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
-    if let Err(e) = run(&args) {
+    if let Err(e) = serve_on_threads(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// The server of one thread: its own `Core`, its listener, its signal streams, its
+/// counts; the connection bound is shared.
+fn run(
+    args: &Args,
+    listener: StdTcpListener,
+    slots: Arc<Slots>,
+    ready: Ready,
+) -> Result<TcpCounts, String> {
     let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
     let handle = core.handle();
-    // The async fn is a futures 0.3 future; boxed and pinned (so `Unpin`) and made a
-    // futures 0.1 one with `.compat()`, it is what `Core::run` drives.
-    core.run(Box::pin(serve(args, handle)).compat())
-}
-
-/// Everything that ran on the event loop, as one async fn.
-async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
-    let mut listener =
-        TcpListener::bind(&args.bind, &handle).map_err(|e| bind_error(args.bind, &e))?;
+    let listener =
+        TcpListener::from_listener(listener, &args.bind, &handle).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
-    // as soon as `listening` is read already finds its handler.
+    // as soon as `listening` is read already finds its handler (every `Core` with a
+    // `Signal` stream is told).
     let sigint = Signal::new(SIGINT, &handle).flatten_stream();
     let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
-    let signals: Box<dyn futures01::Future<Item = (), Error = ()>> = Box::new(
+    let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
         sigint
             .select(sigterm)
             .into_future()
@@ -393,7 +461,8 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             .map_err(|_| ()),
     );
     let shutdown = signals.shared();
-    emit(&Event::Listening {
+    // Printed once every thread's `Core` is ready (`shared::cores`).
+    ready.listening(Event::Listening {
         proto: Proto::Tcp,
         addr: local,
     });
@@ -410,47 +479,16 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    let slots = Rc::new(Slots {
-        open: Cell::new(0),
-        max: args.max_connections,
-        waiting: RefCell::new(None),
-    });
-    let mut policy = AcceptPolicy::new();
-    // Set after an accept failed for lack of resources: accept nothing until it fires.
-    let mut paused: Option<Compat01As03<Timeout>> = None;
-    // Accept until a signal arrives.
-    loop {
-        let accepted = match paused.take() {
-            // The pause is raced with the signal: the connections are served meanwhile
-            // (they are tasks of their own), and a signal still stops the server.
-            Some(pause) => futures::select_biased! {
-                _ = shutdown.clone().compat().fuse() => break,
-                over = pause.fuse() => {
-                    over.map_err(|e| format!("accept pause: {e}"))?;
-                    continue;
-                }
-            },
-            None => futures::select_biased! {
-                _ = shutdown.clone().compat().fuse() => break,
-                accepted = accept(&mut listener, &slots).fuse() => accepted,
-            },
-        };
-        let (stream, peer, slot) = match accepted {
-            Ok(accepted) => {
-                policy.accepted();
-                accepted
-            }
-            // Out of descriptors, say: wait, then retry; a failed connection: the next
-            // one, at once. `shared::accept` decides and reports.
-            Err(e) => {
-                if let Next::Pause(pause) = policy.failed(&e) {
-                    counts.borrow_mut().accept_pauses = policy.pauses();
-                    let timeout = Timeout::new(pause, &handle).map_err(|e| e.to_string())?;
-                    paused = Some(timeout.compat());
-                }
-                continue;
-            }
-        };
+    let mut incoming = Incoming {
+        listener,
+        slots,
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+    };
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
+    let server = incoming.by_ref().for_each(|(stream, peer, slot)| {
         counts.borrow_mut().accepted += 1;
         if !quiet {
             emit(&echo::accepted_event(peer));
@@ -463,35 +501,75 @@ async fn serve(args: &Args, handle: Handle) -> Result<(), String> {
             idle_timeout,
             handle.clone(),
         );
-        let connection = match connection {
-            Ok(connection) => connection,
-            // No timer for its idle timeout: the connection ends at once.
-            Err(e) => {
-                record(
-                    &mut counts.borrow_mut(),
-                    (peer, 0, echo::tcp_error_reason(&e)),
-                );
-                continue;
-            }
-        };
         let (counts, done) = (counts.clone(), done_tx.clone());
-        // A task of its own on the event loop, as before: the async block made a
-        // futures 0.1 future, as `Handle::spawn` wants.
-        let task = async move {
-            let closed = connection.run().await;
-            record(&mut counts.borrow_mut(), closed);
-            drop(done);
-            Ok::<(), ()>(())
-        };
-        handle.spawn(Box::pin(task).compat());
+        match connection {
+            // A task of its own on the event loop, as before: the async block made a
+            // futures 0.1 future with `.compat()` (boxed and pinned, so `Unpin`), as
+            // `Handle::spawn` wants.
+            Ok(connection) => handle.spawn(
+                Box::pin(async move {
+                    let closed = connection.run().await;
+                    record(&mut counts.borrow_mut(), closed);
+                    drop(done);
+                    Ok::<(), ()>(())
+                })
+                .compat(),
+            ),
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => record(
+                &mut counts.borrow_mut(),
+                (peer, 0, echo::tcp_error_reason(&e)),
+            ),
+        }
+        Ok(())
+    });
+    // The accept loop is dropped when `select2` returns, pause or not.
+    match core.run(server.select2(shutdown.clone())) {
+        Ok(Either::A(_)) => return Err("accept loop ended".to_string()),
+        Err(Either::A((e, _))) => return Err(format!("accept loop failed: {e}")),
+        Ok(Either::B(_)) | Err(Either::B(_)) => {}
     }
-    // The listener goes with the accept loop (pause or not); then so does its sender.
-    drop(listener);
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
     drop(done_tx);
     // Each connection now writes back what it has read and ends (within the grace
     // period); wait for the last one.
-    let mut done = done_rx.compat();
-    while done.next().await.is_some() {}
-    emit(&counts.borrow().summary());
+    core.run(done_rx.for_each(|()| Ok(())))
+        .map_err(|()| "waiting for connections failed".to_string())?;
+    let counts = *counts.borrow();
+    Ok(counts)
+}
+
+/// `--threads N` (1 by default): N servers, one per thread. A `Core` stays on the
+/// thread that made it (its `Handle` is not `Send`): N cores take N `Core`s on N
+/// threads, each a server with its own listener on the port.
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let listeners = cores::bind_each(args.bind, args.threads, listen, StdTcpListener::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let slots = Arc::new(Slots {
+        open: Mutex::new(Open::default()),
+        max: args.max_connections,
+    });
+    let args = args.clone();
+    let counts = cores::serve_on_threads(listeners, move |listener, ready| {
+        run(&args, listener, slots.clone(), ready)
+    })?;
+    let counts: TcpCounts = counts.into_iter().sum();
+    emit(&counts.summary());
     Ok(())
+}
+
+/// A listener on `addr`, made with net2 as mio made its own (SO_REUSEADDR, a backlog
+/// of 1,024): SO_REUSEPORT (for several threads: `shared::cores` says when) must be
+/// set before the bind, which std does as it creates.
+fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<StdTcpListener> {
+    let builder = match addr {
+        SocketAddr::V4(_) => TcpBuilder::new_v4()?,
+        SocketAddr::V6(_) => TcpBuilder::new_v6()?,
+    };
+    builder.reuse_address(true)?;
+    builder.reuse_port(reuse_port)?;
+    builder.bind(addr)?;
+    builder.listen(1024)
 }

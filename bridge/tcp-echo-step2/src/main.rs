@@ -1,13 +1,20 @@
-//! TCP echo server, migration step 2 of 2: on tokio 1 — runtime, sockets, timer and
-//! signals together; the connections still counted through a futures 0.1 channel,
-//! used through the compat layer.
+//! TCP echo server, migration step 2 of 3: the accept loop written as async/await
+//! too, still run by tokio-core's `Core` through the compat layer.
 //!
-//! The same server as `legacy/tcp-echo` and step 1: the accept loop takes the
-//! listener's connections one after another, and every accepted connection becomes a
-//! task of its own, which reads into its buffer and writes it back. The async fns of
-//! step 1 keep their shape; what they wait on is now tokio 1's: `TcpListener`,
-//! `TcpStream` (`read(..).await`, `write(..).await` of tokio's `AsyncReadExt` /
-//! `AsyncWriteExt`), `tokio::time`'s deadline for the grace period, tokio's signals.
+//! The same server as `legacy/tcp-echo` and step 1: the listener's connections are
+//! accepted one after another, and every accepted connection becomes a task of its
+//! own, which reads into its buffer and writes it back (`Connection::run`, an async fn
+//! since step 1). What changed is the accept loop: the hand-written
+//! `impl Stream for Incoming` is `impl Incoming { async fn next(&mut self) }`, and
+//! `incoming.for_each(…)`, raced with the signal by `select2`, is a `loop` in
+//! `async fn serve`, which `Core::run` drives. Everything they wait on is still of
+//! the old stack.
+//!
+//! The file reads in the order the server works. [`Incoming`] are the listener's
+//! connections, each with one of `--max-connections` slots; a [`Connection`] echoes
+//! what it reads (`flush`, `stopping` and `echo` are its steps) and reports
+//! how it went; `serve` accepts connections until a signal comes, then waits for the
+//! open ones to end and prints the summary.
 //!
 //! Try it from two terminals:
 //!
@@ -25,47 +32,65 @@
 //!
 //! # Faults
 //!
-//! As the modern program: an accept that fails for lack of resources (`EMFILE`, …)
-//! pauses accepting — a `tokio::time::sleep` of 10 ms, doubling up to 1 s, one more
-//! branch of the accept loop's `select!` — while the open connections are served,
-//! reported and counted by `shared::accept`; at most `--max-connections` connections
-//! at once (a `Semaphore` permit, taken before the accept); a peer that does not read
-//! its echo meets backpressure; no byte either way for `--idle-timeout-secs` closes a
-//! connection (`idle timeout`).
+//! * Out of descriptors: an accept that fails for lack of resources (`EMFILE`, …)
+//!   pauses accepting for 10 ms, doubling up to 1 s, while the open connections are
+//!   served; one stderr line when that starts, one when accepting works again, and
+//!   `accept_pauses` counts the episodes (`shared::accept`). [`Incoming`] is the
+//!   stream of connections that pauses: a tokio-core `Timeout` awaited in its `next`.
+//!   `incoming().for_each` could not do this: `incoming()` hands the error to the
+//!   caller, and the listener stays readable, so a caller that carries on is polled
+//!   again at once, inside the same `poll` — the event loop never turned again, the
+//!   connections holding the descriptors were never served, and SIGTERM was never
+//!   seen.
+//! * At most `--max-connections` (default 1024) connections at once: the next peers
+//!   wait in the listen backlog until one closes.
+//! * A peer that does not read its echo meets backpressure: the connection holds at
+//!   most one 16 KiB buffer, and reads nothing more until that is written back. No
+//!   byte either way for `--idle-timeout-secs` (default 300) closes a connection
+//!   (`idle timeout`): a peer that vanished without a FIN would otherwise hold its
+//!   slot for ever, since an echo server never writes to a quiet connection.
+//!
+//! # On several threads
+//!
+//! With `--threads N` it runs N such servers as the legacy program does, one per
+//! thread, each with a `Core` and a listener of its own on the port (SO_REUSEPORT),
+//! and one `Slots` count for all of them: this step changes none of it.
+//!
+//! ```text
+//! cargo run -p bridge-tcp-echo-step2 -- --threads 2
+//! nc 127.0.0.1 8080
+//! ```
 //!
 //! # What this step does, and why it is safe
 //!
-//! The runtime, the sockets, the timer and the signals move to tokio 1 together, while
-//! what depends on no runtime stays: the `Rc<RefCell<…>>` counts, now on a
-//! `LocalSet`, and the futures 0.1 channel that says when every connection is done,
-//! awaited through the compat layer. Moving them together is what makes it safe: a
-//! timer has to move exactly with its runtime.
+//! The accept loop changes shape; the runtime does not. `Incoming::poll` becomes
+//! `Incoming::next`, an async fn that awaits the pause (tokio-core's `Timeout`), a
+//! slot and the next connection through the compat layer: `Slots::take` and
+//! tokio-core's `accept` are futures 0.1 polls, awaited as one `poll_fn` that gives
+//! the slot back when no connection is there (as `Incoming::poll` did), and they
+//! register the current 0.1 task, which `Compat01As03` makes from the async fn's waker.
+//! `run` keeps only the `Core`: everything it did on the event loop is `async fn
+//! serve`, boxed, pinned and made a futures 0.1 future with `.compat()` for
+//! `Core::run`. Its `select2` of the accept loop with the signal, and the second
+//! `Core::run` that waited for the channel of finished connections, become a `loop`
+//! over a `select_biased!` of the signal and `incoming.next()`, and a `while let`
+//! over the channel, awaited through `Compat01As03`. It is safe for the reason step 1
+//! was: the same executor and the same reactor run the same tasks. The connections
+//! are what step 1 made them.
 //!
-//! A tokio 1 timer needs tokio 1's runtime (step 1 could not have it), and
-//! tokio-core's `Timeout` needs its `Core` to be running (this step could not keep
-//! it): a timer must move exactly with the runtime. The sockets could lag behind for
-//! a while (`echo-mpsc`'s ladder shows tokio-core's socket on tokio 1, driven by the
-//! reactor thread tokio-core starts), but here nothing is gained by waiting, and a
-//! connection's reads, writes and grace period are best moved as one.
+//! The `Slots` stay (futures 0.1 has no semaphore: the slot count keeps the `Task` to
+//! wake), as do the `Shared` signal, the `Rc<RefCell<IdentCounts>>` and the channel
+//! whose end says that every connection is done: each of them works through the
+//! compat layer, and each has a tokio 1 successor that needs tokio 1's runtime.
 //!
-//! What stays is what does not depend on a runtime: the shape of the server, its
-//! `Rc<RefCell<TcpCounts>>` and the futures 0.1 channel whose end says "every
-//! connection is done", awaited through `Compat01As03`. `Rc` is not `Send`, so the
-//! connections are spawned with `spawn_local` on a `LocalSet`, tokio 1's home for
-//! tasks that must stay on one thread — the `Handle::spawn` of `Core` had no `Send`
-//! bound either. The signal that every connection watches becomes a futures 0.3
-//! `Shared` future (of a oneshot the accept loop fires when it stops). The `BUDGET`
-//! goes: tokio 1's sockets count against tokio's cooperative budget, so a busy
-//! connection's `read` returns `Pending` after a while by itself.
+//! Nothing observable changes, so the suite's checks pass as they do for the legacy
+//! program.
 //!
 //! # In the wrong order
 //!
-//! Moving the runtime but keeping tokio-core's `Timeout` leaves a grace period that
-//! never ends: the `Core` that turns its timer is not run any more (if it has been
-//! dropped, polling the timeout fails with "timer is shutdown" instead).
-//! `ident-service-old-timer` shows the first on the ident server's idle
-//! timer. Dropping the `BUDGET` before the sockets are tokio 1's would let one fast
-//! peer keep every other connection waiting.
+//! As for step 1: what needs tokio 1's runtime waits for step 3. tokio 1's
+//! `Semaphore` would work here (it needs no runtime), but the signal that the accept
+//! loop races with is tokio-signal's, on the `Core`, and moves with the runtime.
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since
 // `futures` names the modern crate there; in this crate it is `futures`, as in the
@@ -74,82 +99,187 @@ extern crate futures_compat as futures;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use futures::channel::oneshot;
-use futures::compat::Stream01CompatExt;
-use futures::future::Shared;
-use futures::{FutureExt, StreamExt};
+use futures::compat::{Compat01As03, Future01CompatExt, Stream01CompatExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::{FutureExt, StreamExt, TryFutureExt};
+use futures01::future::Shared;
 use futures01::sync::mpsc;
+use futures01::task::{self, Task};
+use futures01::{Async, Future, Stream};
+use net2::unix::UnixTcpBuilderExt;
+use net2::TcpBuilder;
 use shared::accept::{AcceptPolicy, Next};
 use shared::cli::{bind_error, exit_startup_error, Args, Spec};
+use shared::cores::{self, Ready};
 use shared::echo::{self, tcp_reason, TcpCounts, TCP_BUFFER, TCP_SHUTDOWN_GRACE};
 use shared::event::{emit, Event, Proto};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Builder;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::LocalSet;
-use tokio::time::Instant;
+use tokio_core::net::{TcpListener, TcpStream};
+use tokio_core::reactor::{Core, Handle, Timeout};
+use tokio_signal::unix::{Signal, SIGINT, SIGTERM};
 
-/// SIGINT and SIGTERM, either of which asks the server to stop.
-struct Shutdown {
-    sigint: Signal,
-    sigterm: Signal,
+/// Read/write rounds per poll before a connection yields, so that one fast peer
+/// cannot keep the event loop (and every other connection) waiting.
+const BUDGET: usize = 64;
+
+/// Resolves once SIGINT or SIGTERM arrives. `Shared`, so that the accept loop and
+/// every connection can each hold a clone and be woken by the same signal.
+type Shutdown = Shared<Box<dyn Future<Item = (), Error = ()>>>;
+
+/// How many connections are open, out of `--max-connections`, and the accept tasks to
+/// wake when one closes while all are taken. futures 0.1 has no semaphore: a future
+/// that cannot go on keeps the `Task` of whoever must wake it. One count for every
+/// thread's `Core` (`--threads`): the bound is the server's, so the count is behind a
+/// lock, and each thread's accept task waits in it (a `Task` may be notified from any
+/// thread).
+struct Slots {
+    open: Mutex<Open>,
+    max: usize,
 }
 
-impl Shutdown {
-    fn new() -> io::Result<Shutdown> {
-        Ok(Shutdown {
-            sigint: signal(SignalKind::interrupt())?,
-            sigterm: signal(SignalKind::terminate())?,
-        })
-    }
+/// The connections open, and the accept tasks waiting for one to close.
+#[derive(Default)]
+struct Open {
+    count: usize,
+    waiting: Vec<Task>,
+}
 
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.sigint.recv() => {}
-            _ = self.sigterm.recv() => {}
+impl Slots {
+    /// Takes a slot; `None` if all are taken, and then the current task is notified
+    /// when one is given back.
+    fn take(slots: &Arc<Slots>) -> Option<Slot> {
+        let mut open = slots.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.count >= slots.max {
+            if !open.waiting.iter().any(Task::will_notify_current) {
+                open.waiting.push(task::current());
+            }
+            return None;
+        }
+        open.count += 1;
+        Some(Slot(slots.clone()))
+    }
+}
+
+/// One connection's slot, given back when the connection (which holds it) is dropped.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.0.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.count -= 1;
+        for accepting in open.waiting.drain(..) {
+            accepting.notify();
         }
     }
 }
 
-/// Resolves once the server is asked to stop. `Shared`, so that every connection can
-/// hold a clone and be woken by the same event.
-type Stop = Shared<oneshot::Receiver<()>>;
+/// The listener's connections, each with its slot: none while `--max-connections`
+/// are open (the next peers wait in the listen backlog), and none for a growing pause
+/// after an accept error about resources. An accept loop that only reports the error
+/// and carries on spins: the listener stays readable (`TcpListener::incoming()` hands
+/// every error to its caller).
+struct Incoming {
+    listener: TcpListener,
+    slots: Arc<Slots>,
+    policy: AcceptPolicy,
+    /// Armed after an accept failed for lack of resources: nothing is accepted until
+    /// it fires.
+    pause: Option<Compat01As03<Timeout>>,
+    handle: Handle,
+}
+
+impl Incoming {
+    /// The next connection and its slot. Cancel-safe, for the `select_biased!` it
+    /// runs in: a pause stays armed until it is over, and a dropped accept accepted
+    /// nothing.
+    // port of: Incoming::poll
+    async fn next(&mut self) -> io::Result<(TcpStream, SocketAddr, Slot)> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                // Awaiting the `Timeout` parks this task until the pause is over;
+                // until then, the event loop serves the connections and would see a
+                // signal.
+                pause.await?;
+                self.pause = None;
+            }
+            // Futures 0.1 polls, awaited through the compat layer: `Slots::take` and
+            // tokio-core's `accept` register the current 0.1 task, which
+            // `Compat01As03` made from this async fn's waker. One poll takes the slot
+            // and accepts, and gives the slot back (drops it) when no connection is
+            // there, as `Incoming::poll` did: on several threads (`--threads`), a slot
+            // held while one listener waits would be one fewer for the others.
+            let (slots, listener) = (&self.slots, &mut self.listener);
+            // A slot, with the connection it is taken for.
+            let slot = futures01::future::poll_fn(|| {
+                let Some(slot) = Slots::take(slots) else {
+                    return Ok(Async::NotReady);
+                };
+                match listener.accept() {
+                    Ok((stream, peer)) => Ok(Async::Ready((stream, peer, slot))),
+                    Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Async::NotReady),
+                    Err(e) => Err(e),
+                }
+            });
+            match slot.compat().await {
+                Ok((stream, peer, slot)) => {
+                    self.policy.accepted();
+                    return Ok((stream, peer, slot));
+                }
+                // Out of descriptors, say: wait, then retry; a failed connection: the
+                // next one, at once. `shared::accept` decides and reports.
+                Err(e) => match self.policy.failed(&e) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => {
+                        self.pause = Some(Timeout::new(pause, &self.handle)?.compat())
+                    }
+                },
+            }
+        }
+    }
+}
 
 /// One connection: what was read and not yet written back is `buf[start..end]`.
 struct Connection {
-    stream: TcpStream,
+    /// tokio-core's stream as a futures 0.3 reader and writer.
+    stream: Compat01As03<TcpStream>,
     peer: SocketAddr,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
     read_done: bool,
     echoed: u64,
-    shutdown: Stop,
-    /// Set when the server is asked to stop: until when the peer may take its echo.
-    grace: Option<Instant>,
-    /// How long a read or a write may wait without a byte moving.
+    shutdown: Shutdown,
+    /// Armed when the server is asked to stop: how long the peer has left to take
+    /// its echo.
+    grace: Option<Compat01As03<Timeout>>,
+    /// Fires when no byte moved either way for `idle_timeout`.
+    idle: Compat01As03<Timeout>,
     idle_timeout: Duration,
-    _slot: OwnedSemaphorePermit,
+    /// Whether bytes moved since the idle timer was last set.
+    active: bool,
+    handle: Handle,
+    _slot: Slot,
 }
 
 impl Connection {
     fn new(
         stream: TcpStream,
         peer: SocketAddr,
-        slot: OwnedSemaphorePermit,
-        shutdown: Stop,
+        slot: Slot,
+        shutdown: Shutdown,
         idle_timeout: Duration,
-    ) -> Self {
-        Connection {
-            stream,
+        handle: Handle,
+    ) -> io::Result<Self> {
+        Ok(Connection {
+            // `Compat01As03::new`, not `.compat()`: a stream is both a reader and a
+            // writer, and each of the two extension traits has a `compat`.
+            stream: Compat01As03::new(stream),
             peer,
             buf: vec![0; TCP_BUFFER].into_boxed_slice(),
             start: 0,
@@ -158,32 +288,37 @@ impl Connection {
             echoed: 0,
             shutdown,
             grace: None,
+            idle: Timeout::new(idle_timeout, &handle)?.compat(),
             idle_timeout,
+            active: false,
+            handle,
             _slot: slot,
-        }
+        })
     }
 
     /// Writes back what is pending; `Some(reason)` if the connection must end first:
     /// the grace period is over, or the peer took nothing for the idle timeout.
     async fn flush(&mut self) -> io::Result<Option<&'static str>> {
         while self.start < self.end {
-            let written = tokio::select! {
+            let written = futures::select_biased! {
                 // The write first: while the peer takes its echo, the timers are not
                 // even looked at. A dropped `write` has written nothing.
-                biased;
-                written = self.stream.write(&self.buf[self.start..self.end]) => written?,
-                _ = grace_over(&self.shutdown, &mut self.grace) => {
-                    return Ok(Some(tcp_reason::ABANDONED))
+                written = self.stream.write(&self.buf[self.start..self.end]).fuse() => written?,
+                over = grace_over(&self.shutdown, &mut self.grace, &self.handle).fuse() => {
+                    over?;
+                    return Ok(Some(tcp_reason::ABANDONED));
                 }
-                // A timer of tokio 1, made afresh for each wait: it needs no `Handle`
-                // and no reset.
-                _ = tokio::time::sleep(self.idle_timeout) => return Ok(Some(tcp_reason::IDLE)),
+                over = idle_over(&mut self.idle, &mut self.active, self.idle_timeout).fuse() => {
+                    over?;
+                    return Ok(Some(tcp_reason::IDLE));
+                }
             };
             match written {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
                 n => {
                     self.start += n;
                     self.echoed += n as u64;
+                    self.active = true;
                 }
             }
         }
@@ -200,40 +335,50 @@ impl Connection {
 
     /// Echoes until the connection ends; returns why.
     async fn echo(&mut self) -> io::Result<&'static str> {
-        // No `BUDGET` of our own: once tokio's cooperative budget is spent, `read` and
-        // `write` return `Pending`, so one fast peer yields to every other connection.
         loop {
-            // While the peer does not take its echo, nothing more is read from it.
-            if let Some(reason) = self.flush().await? {
-                return Ok(reason);
+            for _ in 0..BUDGET {
+                // While the peer does not take its echo, nothing more is read from it.
+                if let Some(reason) = self.flush().await? {
+                    return Ok(reason);
+                }
+                if self.stopping() {
+                    // Read no more: what was read has been written back.
+                    return Ok(tcp_reason::SHUTDOWN);
+                }
+                if self.read_done {
+                    // Everything read has been written back; dropping the stream
+                    // closes our side, and the peer reads end-of-file after its last
+                    // byte.
+                    return Ok(tcp_reason::EOF);
+                }
+                futures::select_biased! {
+                    read = self.stream.read(&mut self.buf).fuse() => match read? {
+                        0 => self.read_done = true,
+                        n => {
+                            self.end = n;
+                            self.active = true;
+                        }
+                    },
+                    // Read no more once the server stops (a pending read is dropped,
+                    // which loses nothing: it has read nothing).
+                    _ = self.shutdown.clone().compat().fuse() => {
+                        return Ok(tcp_reason::SHUTDOWN)
+                    }
+                    over = idle_over(&mut self.idle, &mut self.active, self.idle_timeout).fuse() => {
+                        over?;
+                        return Ok(tcp_reason::IDLE);
+                    }
+                }
             }
-            if self.stopping() {
-                // Read no more: what was read has been written back.
-                return Ok(tcp_reason::SHUTDOWN);
-            }
-            if self.read_done {
-                // Everything read has been written back; dropping the stream closes
-                // our side, and the peer reads end-of-file after its last byte.
-                return Ok(tcp_reason::EOF);
-            }
-            tokio::select! {
-                // The read first: a read that is ready at once never arms the timer.
-                biased;
-                read = self.stream.read(&mut self.buf) => match read? {
-                    0 => self.read_done = true,
-                    n => self.end = n,
-                },
-                // Read no more once the server stops (a pending read is dropped, which
-                // loses nothing: `read` is cancel-safe).
-                _ = self.shutdown.clone() => return Ok(tcp_reason::SHUTDOWN),
-                _ = tokio::time::sleep(self.idle_timeout) => return Ok(tcp_reason::IDLE),
-            }
+            // Budget spent with work left: let the other connections run.
+            yield_now().await;
         }
     }
 
     /// The peer, the bytes written back to it, and why the connection ended. A
     /// connection's I/O errors are its own: they end it with a reason, never the
     /// server.
+    // port of: Connection::poll
     async fn run(mut self) -> (SocketAddr, u64, Cow<'static, str>) {
         let reason = match self.echo().await {
             Ok(reason) => Cow::Borrowed(reason),
@@ -243,61 +388,100 @@ impl Connection {
     }
 }
 
-/// Takes a connection slot, then the next connection: with every slot taken, the
-/// peers wait in the listen backlog until a connection ends and its permit is dropped.
-/// (The step before counted slots itself and kept the accept task's 0.1 `Task`; a
-/// `Semaphore` is that, with an async `acquire`.)
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
-}
-
 /// Resolves once the server is asked to stop and then the grace period, which starts
 /// the first time a connection sees the signal, is over.
-async fn grace_over(shutdown: &Stop, grace: &mut Option<Instant>) {
-    let _ = shutdown.clone().await;
-    let deadline = *grace.get_or_insert_with(|| Instant::now() + TCP_SHUTDOWN_GRACE);
-    tokio::time::sleep_until(deadline).await;
+async fn grace_over(
+    shutdown: &Shutdown,
+    grace: &mut Option<Compat01As03<Timeout>>,
+    handle: &Handle,
+) -> io::Result<()> {
+    let _ = shutdown.clone().compat().await;
+    let timeout = match grace {
+        Some(timeout) => timeout,
+        None => grace.insert(Timeout::new(TCP_SHUTDOWN_GRACE, handle)?.compat()),
+    };
+    timeout.await
+}
+
+/// Resolves when no byte moved either way for the idle timeout: bytes moved since the
+/// timer was set push it back first. One `Timeout` per connection, reset, as before.
+// port of: Connection::wait
+async fn idle_over(
+    idle: &mut Compat01As03<Timeout>,
+    active: &mut bool,
+    idle_timeout: Duration,
+) -> io::Result<()> {
+    if std::mem::take(active) {
+        idle.get_mut().reset(Instant::now() + idle_timeout);
+    }
+    idle.await
+}
+
+/// Returns `Pending` once, having asked to be polled again: the async spelling of
+/// `task::current().notify(); return Ok(Async::NotReady)`.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 fn main() {
-    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME"));
+    let spec = Spec::tcp_echo(env!("CARGO_BIN_NAME")).with_threads();
     let args = spec.from_env();
-    if let Err(e) = run(&args) {
+    if let Err(e) = serve_on_threads(&args) {
         exit_startup_error(spec.name, e);
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
-    let runtime = Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot create runtime: {e}"))?;
-    // The connections hold `Rc`s: they are spawned on this `LocalSet`, whose tasks
-    // stay on the thread that runs it.
-    LocalSet::new().block_on(&runtime, serve(args))
+/// The server of one thread: its own `Core`, its listener, its signal streams, its
+/// counts; the connection bound is shared.
+fn run(
+    args: &Args,
+    listener: StdTcpListener,
+    slots: Arc<Slots>,
+    ready: Ready,
+) -> Result<TcpCounts, String> {
+    let mut core = Core::new().map_err(|e| format!("cannot create event loop: {e}"))?;
+    let handle = core.handle();
+    // The async fn is a futures 0.3 future; boxed and pinned (so `Unpin`) and made a
+    // futures 0.1 one with `.compat()`, it is what `Core::run` drives.
+    core.run(Box::pin(serve(args, listener, slots, ready, handle)).compat())
 }
 
-/// Everything that ran on the event loop, now on the runtime.
-async fn serve(args: &Args) -> Result<(), String> {
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .map_err(|e| bind_error(args.bind, &e))?;
+/// Everything that ran on the event loop, as one async fn.
+// port of: run
+async fn serve(
+    args: &Args,
+    listener: StdTcpListener,
+    slots: Arc<Slots>,
+    ready: Ready,
+    handle: Handle,
+) -> Result<TcpCounts, String> {
+    let listener =
+        TcpListener::from_listener(listener, &args.bind, &handle).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Catch SIGINT and SIGTERM before announcing the socket, so that a signal sent
-    // as soon as `listening` is read already finds its handler.
-    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot watch signals: {e}"))?;
-    let (stop_tx, stop) = oneshot::channel();
-    let stop = stop.shared();
-    emit(&Event::Listening {
+    // as soon as `listening` is read already finds its handler (every `Core` with a
+    // `Signal` stream is told).
+    let sigint = Signal::new(SIGINT, &handle).flatten_stream();
+    let sigterm = Signal::new(SIGTERM, &handle).flatten_stream();
+    let signals: Box<dyn Future<Item = (), Error = ()>> = Box::new(
+        sigint
+            .select(sigterm)
+            .into_future()
+            .map(|_| ())
+            .map_err(|_| ()),
+    );
+    let shutdown = signals.shared();
+    // Printed once every thread's `Core` is ready (`shared::cores`).
+    ready.listening(Event::Listening {
         proto: Proto::Tcp,
         addr: local,
     });
@@ -314,59 +498,96 @@ async fn serve(args: &Args) -> Result<(), String> {
     };
     // Every connection holds a sender; the channel ends when the last one is done.
     let (done_tx, done_rx) = mpsc::unbounded::<()>();
-    // One permit per connection: `--max-connections` at once.
-    let slots = Arc::new(Semaphore::new(args.max_connections));
-    let mut policy = AcceptPolicy::new();
-    // Set after an accept failed for lack of resources: accept nothing until then.
-    let mut paused: Option<Instant> = None;
-    // Accept until a signal arrives.
+    let mut incoming = Incoming {
+        listener,
+        slots,
+        policy: AcceptPolicy::new(),
+        pause: None,
+        handle: handle.clone(),
+    };
+    // Accept until a signal arrives: each connection is a task of its own, which
+    // counts itself when it is done.
     loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.recv() => break,
-            accepted = accept(&listener, &slots), if paused.is_none() => accepted,
-            // The pause is one more branch: a signal still stops the server meanwhile,
-            // and the connections (tasks of their own) are served.
-            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now)), if paused.is_some() => {
-                paused = None;
-                continue;
-            }
-        };
-        let (stream, peer, slot) = match accepted {
-            Ok(accepted) => {
-                policy.accepted();
-                accepted
-            }
-            // Out of descriptors, say: wait, then retry; a failed connection: the next
-            // one, at once. `shared::accept` decides and reports.
-            Err(e) => {
-                if let Next::Pause(pause) = policy.failed(&e) {
-                    counts.borrow_mut().accept_pauses = policy.pauses();
-                    paused = Some(Instant::now() + pause);
-                }
-                continue;
-            }
+        let (stream, peer, slot) = futures::select_biased! {
+            _ = shutdown.clone().compat().fuse() => break,
+            accepted = incoming.next().fuse() => accepted.map_err(|e| format!("accept loop failed: {e}"))?,
         };
         counts.borrow_mut().accepted += 1;
         if !quiet {
             emit(&echo::accepted_event(peer));
         }
-        let connection = Connection::new(stream, peer, slot, stop.clone(), idle_timeout);
+        let connection = Connection::new(
+            stream,
+            peer,
+            slot,
+            shutdown.clone(),
+            idle_timeout,
+            handle.clone(),
+        );
         let (counts, done) = (counts.clone(), done_tx.clone());
-        // A task of its own, on this thread's `LocalSet`.
-        tokio::task::spawn_local(async move {
+        let connection = match connection {
+            Ok(connection) => connection,
+            // No timer for its idle timeout: the connection ends at once.
+            Err(e) => {
+                record(
+                    &mut counts.borrow_mut(),
+                    (peer, 0, echo::tcp_error_reason(&e)),
+                );
+                continue;
+            }
+        };
+        // A task of its own on the event loop, as before: the async block made a
+        // futures 0.1 future with `.compat()` (boxed and pinned, so `Unpin`), as
+        // `Handle::spawn` wants.
+        let task = async move {
             let closed = connection.run().await;
             record(&mut counts.borrow_mut(), closed);
             drop(done);
-        });
+            Ok::<(), ()>(())
+        };
+        handle.spawn(Box::pin(task).compat());
     }
-    drop(listener);
+    counts.borrow_mut().accept_pauses = incoming.policy.pauses();
+    // Accept no more; the channel ends once the last connection drops its sender.
+    drop(incoming);
     drop(done_tx);
     // Each connection now writes back what it has read and ends (within the grace
     // period); wait for the last one.
-    let _ = stop_tx.send(());
     let mut done = done_rx.compat();
     while done.next().await.is_some() {}
-    emit(&counts.borrow().summary());
+    let counts = *counts.borrow();
+    Ok(counts)
+}
+
+/// `--threads N` (1 by default): N servers, one per thread. A `Core` stays on the
+/// thread that made it (its `Handle` is not `Send`): N cores take N `Core`s on N
+/// threads, each a server with its own listener on the port.
+fn serve_on_threads(args: &Args) -> Result<(), String> {
+    let listeners = cores::bind_each(args.bind, args.threads, listen, StdTcpListener::local_addr)
+        .map_err(|e| bind_error(args.bind, &e))?;
+    let slots = Arc::new(Slots {
+        open: Mutex::new(Open::default()),
+        max: args.max_connections,
+    });
+    let args = args.clone();
+    let counts = cores::serve_on_threads(listeners, move |listener, ready| {
+        run(&args, listener, slots.clone(), ready)
+    })?;
+    let counts: TcpCounts = counts.into_iter().sum();
+    emit(&counts.summary());
     Ok(())
+}
+
+/// A listener on `addr`, made with net2 as mio made its own (SO_REUSEADDR, a backlog
+/// of 1,024): SO_REUSEPORT (for several threads: `shared::cores` says when) must be
+/// set before the bind, which std does as it creates.
+fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<StdTcpListener> {
+    let builder = match addr {
+        SocketAddr::V4(_) => TcpBuilder::new_v4()?,
+        SocketAddr::V6(_) => TcpBuilder::new_v6()?,
+    };
+    builder.reuse_address(true)?;
+    builder.reuse_port(reuse_port)?;
+    builder.bind(addr)?;
+    builder.listen(1024)
 }
