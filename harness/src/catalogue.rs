@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use serde::Deserialize;
 
-use crate::declared::{Declared, Polls};
+use crate::declared::{AcrossCores, Declared, Polls};
 use crate::family::Family;
 use crate::flavor::Flavor;
 use crate::workspace::project_root;
@@ -30,6 +30,35 @@ pub struct Program {
     pub declared: Declared,
 }
 
+/// A program run with `--threads n`: what it is to expect there is its own
+/// declaration with `[package.metadata.study.threaded]` on top (what that gives
+/// replaces the program's: documented failures, figures). The suite runs it as a row of its own, flavor
+/// [`OnThreads::flavor_label`] (`modern×2`).
+#[derive(Debug, Clone)]
+pub struct OnThreads {
+    /// The program, its declaration that of its row on threads.
+    pub program: Program,
+    pub threads: u32,
+}
+
+impl OnThreads {
+    /// `legacy×2`, `modern×2`, `bridge-3×2`: see [`crate::flavor::threads_label`].
+    pub fn flavor_label(&self) -> String {
+        crate::flavor::threads_label(&self.program.flavor_label(), self.threads)
+    }
+
+    /// The options it is started with, besides each check's own: `--threads n`.
+    pub fn args(&self) -> Vec<String> {
+        vec!["--threads".to_string(), self.threads.to_string()]
+    }
+
+    /// How it uses the threads (what it declares).
+    pub fn across_cores(&self) -> AcrossCores {
+        // `Program::on_threads` makes one only for a program that declares it.
+        (self.program.declared.across_cores).unwrap_or(AcrossCores::WorkStealing)
+    }
+}
+
 impl Program {
     /// The flavor as the matrix shows it: `legacy`, `modern`, `bridge-1`, …
     pub fn flavor_label(&self) -> String {
@@ -37,6 +66,37 @@ impl Program {
             Some(n) => format!("{}-{n}", self.flavor),
             None => self.flavor.to_string(),
         }
+    }
+
+    /// The program run with `--threads n`, if it takes that option: if it declares
+    /// how it runs across cores (`across-cores`).
+    pub fn on_threads(&self, n: u32) -> Option<OnThreads> {
+        self.declared.across_cores?;
+        let mut declared = self.declared.clone();
+        let threaded = std::mem::take(&mut declared.threaded);
+        if !threaded.expected_failure.is_empty() {
+            declared.expected_failure = threaded.expected_failure;
+        }
+        if let Some(s) = threaded.syscalls_per_echo {
+            declared.syscalls_per_echo = Some(s);
+        }
+        if let Some(d) = threaded.during_lookup {
+            declared.during_lookup = Some(d);
+        }
+        if let Some(o) = threaded.event_order {
+            declared.event_order = Some(o);
+        }
+        if let Some(r) = threaded.rss_at_1000_peers_kib {
+            declared.rss_at_1000_peers_kib = Some(r);
+        }
+        let program = Program {
+            declared,
+            ..self.clone()
+        };
+        Some(OnThreads {
+            program,
+            threads: n,
+        })
     }
 
     /// The family, or an error naming the package and what is wrong with it.
@@ -135,6 +195,43 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
     )?;
     only("woken", d.woken.is_some(), Family::UdpWaiters)?;
     only("under-flood", !d.under_flood.is_empty(), Family::CoopBudget)?;
+    only("during-lookup", d.during_lookup.is_some(), Family::Ident)?;
+    let t = &d.threaded;
+    only(
+        "threaded.syscalls-per-echo",
+        t.syscalls_per_echo.is_some(),
+        Family::UdpEcho,
+    )?;
+    only(
+        "threaded.during-lookup",
+        t.during_lookup.is_some(),
+        Family::Ident,
+    )?;
+    only("event-order", d.event_order.is_some(), Family::UdpEcho)?;
+    only(
+        "threaded.event-order",
+        t.event_order.is_some(),
+        Family::UdpEcho,
+    )?;
+    let rss = d.rss_at_1000_peers_kib.or(t.rss_at_1000_peers_kib);
+    if rss.is_some() && !matches!(family, Family::TcpEcho | Family::Ident) {
+        return Err(format!(
+            "`rss-at-1000-peers-kib` is for TCP programs, not {family}"
+        ));
+    }
+    if d.across_cores.is_none() && !t.is_empty() {
+        return Err(
+            "[package.metadata.study.threaded] is for a program that declares how it runs \
+             on several threads (`across-cores`)"
+                .into(),
+        );
+    }
+    let servers = [Family::UdpEcho, Family::TcpEcho, Family::Ident];
+    if d.across_cores.is_some() && !servers.contains(&family) {
+        return Err(format!(
+            "`across-cores` is for the echo and ident servers, not {family}"
+        ));
+    }
     if family == Family::Multisocket && d.polls.is_none() {
         return Err(
             "a multisocket program declares `polls` (every, every-up-to-30 or \
@@ -148,6 +245,9 @@ fn validate(d: &Declared, flavor: Flavor) -> Result<Family, String> {
     };
     only_flavor("sibling", d.sibling.is_some(), Flavor::Next)?;
     only_flavor("pitfall-of", d.pitfall_of.is_some(), Flavor::Bridge)?;
+    if d.compile_error.is_some() && d.pitfall_of.is_none() {
+        return Err("`compile-error` is for a pitfall (`pitfall-of`)".into());
+    }
     only_flavor("step", d.step.is_some(), Flavor::Bridge)?;
     match (flavor, d.step) {
         (Flavor::Bridge, None) => {

@@ -20,6 +20,20 @@
 //! why = "half a query is answered as a malformed one"
 //! ```
 //!
+//! A server that runs on several threads with `--threads N` says how
+//! (`across-cores`), and where its row with `--threads 2` is to differ from its row on
+//! one thread (`[package.metadata.study.threaded]`, see [`Threaded`]):
+//!
+//! ```toml
+//! [package.metadata.study]
+//! family = "ident"
+//! across-cores = "work-stealing"
+//!
+//! [package.metadata.study.threaded.during-lookup]
+//! expect = "served"
+//! why = "B's connection runs on another worker thread meanwhile"
+//! ```
+//!
 //! Unknown keys are an error, so that a typo cannot silently leave a default in place.
 
 use std::collections::BTreeMap;
@@ -62,10 +76,123 @@ pub struct Declared {
     /// `coop-budget` programs: what a flood does to the ticker, per `--loop`.
     #[serde(default)]
     pub under_flood: BTreeMap<String, Documented<FloodOutcome>>,
+    /// Ident programs: what another client's reply does while one client's `/proc`
+    /// lookups run.
+    pub during_lookup: Option<Documented<DuringLookup>>,
+    /// UDP echo programs: how the `recv` and `sent` lines of one client's datagrams
+    /// are ordered (by cause, unless said otherwise).
+    pub event_order: Option<Documented<EventOrder>>,
+    /// TCP servers: the most memory (VmRSS, KiB) the server may hold with 1,000 idle
+    /// or slow peers (the suite's `idle-1000`/`slow-1000`; 64 KiB a peer if unsaid).
+    pub rss_at_1000_peers_kib: Option<u64>,
+    /// A program written as a variation of another (ident-pool of ident-tokio): its
+    /// migration is that program's, plus the one change it makes in each era; the
+    /// tools set each side beside the same side of that program.
+    pub variation_of: Option<String>,
     /// Further configurations the bench measures beside the default one, each the
     /// options it adds (`[["--lookup", "proc"]]`).
     #[serde(default)]
     pub bench_variants: Vec<Vec<String>>,
+    /// A pitfall whose right way does not compile yet: what the compiler says to it
+    /// (the suite's `compile-error` builds it and compares).
+    pub compile_error: Option<CompileError>,
+    /// A server that takes `--threads N`: how it runs on N threads. The suite runs it
+    /// with `--threads 2` as a row of its own ([`crate::Program::on_threads`]).
+    pub across_cores: Option<AcrossCores>,
+    /// What that row is to expect where it differs from the one-thread row.
+    #[serde(default)]
+    pub threaded: Threaded,
+}
+
+/// `[package.metadata.study.compile-error]`: what the compiler says to a pitfall's
+/// code built with `--cfg CFG` (`cargo rustc -p PACKAGE -- --cfg CFG`): the way the
+/// program would go, kept where it does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileError {
+    /// The configuration that turns the refused code on.
+    pub cfg: String,
+    /// The first error's message, as the compiler prints it after `error: `.
+    pub message: String,
+    /// Part of a `help` line of that error: what it names as the cause.
+    pub help: String,
+}
+
+/// How a server uses several cores when given `--threads N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcrossCores {
+    /// N event loops, one per thread, each a whole server with its own socket on the
+    /// same port (`SO_REUSEPORT`): the kernel hands each client to one of them. How
+    /// 2017 used several cores with tokio-core, whose `Core` and `Handle` stay on one
+    /// thread (`shared::cores`).
+    Reuseport,
+    /// One runtime whose N worker threads run the tasks and steal them from each
+    /// other; one socket, whose readiness any worker may handle (tokio 1's
+    /// multi-thread runtime).
+    WorkStealing,
+    /// A runtime or ring per thread, each with its own socket on the same port
+    /// (`SO_REUSEPORT`), nothing shared between them: the completion runtimes' model
+    /// (compio, monoio, glommio), and the raw io_uring servers'.
+    ThreadPerCore,
+}
+
+impl AcrossCores {
+    /// As `Cargo.toml` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcrossCores::Reuseport => "reuseport",
+            AcrossCores::WorkStealing => "work-stealing",
+            AcrossCores::ThreadPerCore => "thread-per-core",
+        }
+    }
+
+    /// How many sockets the server binds on its port with `--threads n`.
+    pub fn sockets(self, threads: u32) -> u32 {
+        match self {
+            AcrossCores::Reuseport | AcrossCores::ThreadPerCore => threads,
+            AcrossCores::WorkStealing => 1,
+        }
+    }
+}
+
+impl fmt::Display for AcrossCores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[package.metadata.study.threaded]`: what the row run with `--threads` expects
+/// where it differs from the one-thread row. That row expects everything the
+/// one-thread row does, but what is given here: the documented failures, when there
+/// are any here, are that row's (a second thread may mend what one thread breaks,
+/// and break what it did not), and each figure replaces the program's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Threaded {
+    /// Checks documented to fail on that row, each group with the reason: in place of
+    /// the program's own, when there is any.
+    #[serde(default)]
+    pub expected_failure: Vec<ExpectedFailure>,
+    /// UDP echo programs: the system calls per echo on several threads.
+    pub syscalls_per_echo: Option<SyscallsPerEcho>,
+    /// Ident programs: what another client's reply does, on several threads.
+    pub during_lookup: Option<Documented<DuringLookup>>,
+    /// UDP echo programs: how their event lines are ordered, on several threads.
+    pub event_order: Option<Documented<EventOrder>>,
+    /// TCP servers: the memory bound with 1,000 peers, on several threads.
+    pub rss_at_1000_peers_kib: Option<u64>,
+}
+
+impl Threaded {
+    /// Whether it declares anything.
+    pub fn is_empty(&self) -> bool {
+        self.expected_failure.is_empty()
+            && self.syscalls_per_echo.is_none()
+            && self.during_lookup.is_none()
+            && self.event_order.is_none()
+            && self.rss_at_1000_peers_kib.is_none()
+    }
 }
 
 /// How many of its per-socket futures a multi-socket program polls when one socket
@@ -147,6 +274,49 @@ impl fmt::Display for Woken {
         f.write_str(match self {
             Woken::OneTask => "one task, always the same, woken per datagram",
             Woken::EveryTask => "every task woken per datagram",
+        })
+    }
+}
+
+/// What one client's reply does while another client's lookups run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuringLookup {
+    /// It waits for them: it comes after every lookup queued before it.
+    Waits,
+    /// It is served meanwhile.
+    Served,
+}
+
+impl fmt::Display for DuringLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DuringLookup::Waits => "waits for A's lookups",
+            DuringLookup::Served => "is served meanwhile",
+        })
+    }
+}
+
+/// How a UDP echo server's `recv` and `sent` lines for one client are ordered, when
+/// the client sends each datagram once it has the echo of the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventOrder {
+    /// In the order of cause: `recv`, `sent`, `recv`, `sent`, … One task, or one
+    /// thread, prints both.
+    Causal,
+    /// Each task's lines in order (every `recv`, every `sent`, each `sent` after its
+    /// `recv`), but a `recv` may come before the `sent` of the echo before: a reader
+    /// and a writer task that run at the same time, on two threads, each print their
+    /// own.
+    PerTask,
+}
+
+impl fmt::Display for EventOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventOrder::Causal => "in the order of cause",
+            EventOrder::PerTask => "each task's in order",
         })
     }
 }

@@ -50,6 +50,22 @@ impl Chapter {
         Chapter::Readiness,
     ];
 
+    /// Its folder in the book (`udp-echo/`), and the key by which the book's
+    /// `SUMMARY.md` and chapters name it (`{{#pages udp-echo}}`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Chapter::UdpEcho => "udp-echo",
+            Chapter::Multisocket => "multisocket",
+            Chapter::Internals => "internals",
+            Chapter::TcpAndIdent => "tcp-ident",
+            Chapter::Readiness => "readiness",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Chapter> {
+        Chapter::ALL.into_iter().find(|c| c.key() == key)
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Chapter::UdpEcho => "UDP echo",

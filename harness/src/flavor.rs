@@ -41,6 +41,33 @@ impl Flavor {
     }
 }
 
+/// The label of a flavor run with `--threads n`: `modern×2`, `bridge-3×2`.
+pub fn threads_label(label: &str, threads: u32) -> String {
+    format!("{label}×{threads}")
+}
+
+/// A label without its threads, and the threads: `modern×2` → (`modern`, Some(2)),
+/// `modern` → (`modern`, None).
+pub fn split_threads(label: &str) -> (&str, Option<u32>) {
+    match label.rsplit_once('×') {
+        Some((base, n)) => match n.parse() {
+            Ok(n) => (base, Some(n)),
+            Err(_) => (label, None),
+        },
+        None => (label, None),
+    }
+}
+
+/// Where a flavor label stands in the story: `legacy` < `bridge-1` < `bridge-2` <
+/// `modern` < `next`, then anything else (`baseline`, `reference`); each flavor on one
+/// thread before the same on several (`modern` < `modern×2` < `next`).
+pub fn label_rank(label: &str) -> (u8, u32, u32) {
+    let (label, threads) = split_threads(label);
+    let (flavor, step) = label.split_once('-').unwrap_or((label, "0"));
+    let rank = Flavor::parse(flavor).map_or(u8::MAX, |f| f as u8);
+    (rank, step.parse().unwrap_or(0), threads.unwrap_or(0))
+}
+
 impl fmt::Display for Flavor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -67,5 +94,37 @@ mod tests {
         for f in Flavor::ALL {
             assert_eq!(Flavor::parse(f.as_str()), Some(f));
         }
+        let mut labels = vec![
+            "next",
+            "modern×2",
+            "modern",
+            "bridge-2",
+            "legacy×2",
+            "legacy",
+            "bridge-1",
+            "baseline",
+            "next×2",
+        ];
+        labels.sort_by_key(|l| label_rank(l));
+        assert_eq!(
+            labels,
+            [
+                "legacy",
+                "legacy×2",
+                "bridge-1",
+                "bridge-2",
+                "modern",
+                "modern×2",
+                "next",
+                "next×2",
+                "baseline"
+            ]
+        );
+        assert_eq!(split_threads("bridge-3×2"), ("bridge-3", Some(2)));
+        assert_eq!(
+            split_threads(&threads_label("modern", 4)),
+            ("modern", Some(4))
+        );
+        assert_eq!(split_threads("modern"), ("modern", None));
     }
 }

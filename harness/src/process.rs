@@ -188,6 +188,33 @@ impl Running {
         Ok(())
     }
 
+    /// Reads lines until none has come for `quiet`: the program has finished
+    /// reacting to what it was sent (the lines of one event come microseconds apart;
+    /// `quiet` is the margin for a loaded machine). An error if it still prints
+    /// `limit` later.
+    pub fn settle(&mut self, quiet: Duration, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.next_line(quiet).is_ok() {
+            if Instant::now() >= deadline {
+                bail!("still printing {limit:?} later");
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then its exit within `timeout`; an error unless it exits 0.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<()> {
+        self.signal(Signal::SIGTERM)?;
+        let status = self.wait_exit(timeout)?;
+        if !status.success() {
+            bail!(
+                "exit status {status} after SIGTERM: {}",
+                self.stderr().trim()
+            );
+        }
+        Ok(())
+    }
+
     /// Every stdout line seen so far, parsed; the first line outside the grammar is an
     /// error.
     pub fn events(&self) -> Result<Vec<Event>> {

@@ -187,3 +187,82 @@ fn the_workspace_is_read_typed() {
     let tree = c.dependency_tree("modern-echo-tokio").unwrap();
     assert!(tree.iter().any(|(n, v)| n == "tokio" && v.starts_with('1')));
 }
+
+#[test]
+fn a_server_on_several_threads_is_a_row_of_its_own() {
+    let c = catalogue(&[
+        (
+            "legacy-twin",
+            json!({ "family": "tcp-echo", "across-cores": "reuseport" }),
+        ),
+        (
+            "modern-twin",
+            json!({
+                "family": "ident",
+                "across-cores": "work-stealing",
+                "during-lookup": { "expect": "waits", "why": "one thread" },
+                "expected-failure": [{ "checks": ["split-query"], "why": "always" }],
+                "threaded": {
+                    "during-lookup": { "expect": "served", "why": "another worker" },
+                    "expected-failure": [{ "checks": ["serves-on-threads"], "why": "one thread" }],
+                },
+            }),
+        ),
+        ("modern-alone", json!({ "family": "udp-echo" })),
+        (
+            "modern-bad",
+            json!({ "family": "tcp-echo", "threaded": { "rss-at-1000-peers-kib": 1 } }),
+        ),
+        (
+            "modern-worse",
+            json!({ "family": "mio-empty", "across-cores": "reuseport" }),
+        ),
+        (
+            "modern-typo",
+            json!({ "family": "udp-echo", "across-cores": "reuse-port" }),
+        ),
+    ]);
+    let by = |pkg: &str| c.programs().iter().find(|p| p.package == pkg).unwrap();
+    let legacy = by("legacy-twin").on_threads(2).unwrap();
+    assert_eq!(legacy.flavor_label(), "legacy×2");
+    assert_eq!(legacy.args(), ["--threads", "2"]);
+    assert_eq!(legacy.across_cores(), AcrossCores::Reuseport);
+    assert_eq!(AcrossCores::Reuseport.sockets(2), 2);
+    let modern = by("modern-twin");
+    let threaded = modern.on_threads(2).unwrap();
+    assert_eq!(threaded.program.flavor_label(), "modern");
+    let lookup = |p: &Program| p.declared.during_lookup.as_ref().unwrap().expect;
+    use crate::declared::DuringLookup;
+    assert_eq!(lookup(modern), DuringLookup::Waits);
+    assert_eq!(lookup(&threaded.program), DuringLookup::Served, "replaced");
+    assert_eq!(
+        threaded.program.expected_failure("split-query"),
+        None,
+        "the row on threads documents its own failures"
+    );
+    assert_eq!(
+        threaded.program.expected_failure("serves-on-threads"),
+        Some("one thread")
+    );
+    let legacy = by("legacy-twin").on_threads(2).unwrap().program;
+    assert!(legacy.declared.expected_failure.is_empty());
+    assert_eq!(modern.expected_failure("serves-on-threads"), None);
+    assert_eq!(AcrossCores::WorkStealing.sockets(2), 1);
+    assert!(by("modern-alone").on_threads(2).is_none());
+    let why = |pkg: &str| by(pkg).family().unwrap_err().to_string();
+    assert!(
+        why("modern-bad").contains("`across-cores`"),
+        "{}",
+        why("modern-bad")
+    );
+    assert!(
+        why("modern-worse").contains("echo and ident"),
+        "{}",
+        why("modern-worse")
+    );
+    assert!(
+        why("modern-typo").contains("reuse-port"),
+        "{}",
+        why("modern-typo")
+    );
+}

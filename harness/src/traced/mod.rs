@@ -281,8 +281,7 @@ impl EchoLoad {
         }
         let mut got = 0u64;
         while got < self.count {
-            let n = sock
-                .recv(&mut buf)
+            let n = crate::load::recv(&sock, &mut buf)
                 .with_context(|| format!("no echo within {REPLY_TIMEOUT:?} after {got} echoes"))?;
             ensure!(
                 n == self.payload,
@@ -312,8 +311,22 @@ impl EchoLoad {
 /// The shared step: runs the UDP echo server `exe` under `strace` (trace written to
 /// `raw`), drives `load`, stops it with SIGTERM and tallies its system calls.
 pub fn udp_echo(strace: &Path, exe: &Path, raw: &Path, load: &EchoLoad) -> Result<Measured> {
-    let (mut traced, addrs) = Traced::start(strace, exe, &load.server_args(), raw, 1)?;
+    udp_echo_with(strace, exe, &[], raw, load)
+}
+
+/// [`udp_echo`], the server started with `extra` options too (`--threads 2`).
+pub fn udp_echo_with(
+    strace: &Path,
+    exe: &Path,
+    extra: &[String],
+    raw: &Path,
+    load: &EchoLoad,
+) -> Result<Measured> {
+    let mut args = load.server_args();
+    args.extend_from_slice(extra);
+    let (mut traced, addrs) = Traced::start(strace, exe, &args, raw, 1)?;
     let work = load.drive(addrs[0])?;
     traced.stop(Some(Signal::SIGTERM))?;
     traced.measure(work)
 }
+pub mod workload;

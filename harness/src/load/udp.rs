@@ -1,0 +1,605 @@
+//! The UDP load generator: C connected client sockets, each keeping W datagrams in
+//! flight, on one thread that batches its own I/O with `sendmmsg`/`recvmmsg`.
+//!
+//! Each datagram carries its sequence number and its send time, so an echo tells its
+//! own round-trip time without a lookup. A socket that hears nothing for the loss
+//! timeout while datagrams are in flight counts them as lost and re-primes its window
+//! with fresh sequence numbers; an echo of an older number that arrives after that is
+//! counted as late and otherwise ignored. A run is bounded both in time (warm-up,
+//! measured interval, drain) and in count (`max_datagrams`).
+//!
+//! The server's CPU account is read through `probe` exactly at the start and at the
+//! end of the measured interval, so CPU per echo is the server's CPU over that
+//! interval divided by the echoes that came back in it.
+//!
+//! A load may send its datagrams as GSO batches ([`EchoLoad::gso_segments`]): one
+//! `sendmsg` with a `UDP_SEGMENT` control message carries that many datagrams, which
+//! the kernel cuts apart (or hands whole to a receiver that asked for GRO). The
+//! control message is quinn-udp's, as in the server that makes use of it
+//! (`next/echo-batch`).
+//!
+//! For the multi-socket programs, which only receive, [`spray`] sends a known number
+//! of datagrams spread over all their sockets at a fixed pace; [`flood`] sends a
+//! known number to one echo server as fast as the kernel takes them.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{setsockopt, sockopt, SockaddrLike, SockaddrStorage};
+use nix::time::ClockId;
+use quinn_udp::{Transmit, UdpSocketState};
+
+use crate::measure::cpu::Cpu;
+
+/// Silence after which the datagrams in flight on a socket count as lost: generous,
+/// for on a busy machine a server may be descheduled for tens of milliseconds, and a
+/// late echo is not a lost one.
+const LOSS_TIMEOUT: Duration = Duration::from_millis(500);
+/// Datagrams moved per `recvmmsg` call at most.
+const RECV_BATCH: usize = 64;
+/// Bytes of a datagram the client looks at: the header (sequence number, send time).
+const HEADER: usize = 16;
+/// RTT samples kept per run at most (8 bytes each): beyond this the percentiles are
+/// those of the first samples.
+const MAX_SAMPLES: usize = 4_000_000;
+
+/// The shape of one echo load.
+#[derive(Debug, Clone)]
+pub struct EchoLoad {
+    /// Client sockets (C), each connected to the server.
+    pub sockets: usize,
+    /// Datagrams in flight per socket (W).
+    pub window: usize,
+    /// Payload size in bytes (≥ 16: sequence number and send time).
+    pub payload: usize,
+    /// The warm-up and the measured interval.
+    pub span: (Duration, Duration),
+    /// Upper bound on datagrams sent in one run, whatever the time.
+    pub max_datagrams: u64,
+    /// Send the datagrams in GSO batches of this many segments (the window is then
+    /// refilled a whole batch at a time).
+    pub gso_segments: Option<usize>,
+}
+
+/// What one echo run measured.
+#[derive(Debug, Clone, Default)]
+pub struct EchoOutcome {
+    /// Length of the measured interval.
+    pub interval: Duration,
+    /// Echoes received during the measured interval.
+    pub echoes: u64,
+    /// Datagrams sent and echoes received over the whole run.
+    pub sent: u64,
+    pub received: u64,
+    /// Datagrams given up after the loss timeout (whole run, including the drain).
+    pub losses: u64,
+    /// Echoes that arrived after their datagram had been counted as lost.
+    pub late: u64,
+    /// Round-trip times of the echoes of the measured interval, sorted, nanoseconds.
+    pub rtt_ns: Vec<u64>,
+    /// Server CPU account at the start and the end of the measured interval.
+    pub server_cpu: (Cpu, Cpu),
+    /// CPU time of the load generator's thread over the measured interval.
+    pub client_cpu: Duration,
+}
+
+impl EchoOutcome {
+    /// The `p`-th percentile (0–100) of the RTTs, in nanoseconds.
+    pub fn rtt_percentile(&self, p: usize) -> Option<u64> {
+        let n = self.rtt_ns.len();
+        (n > 0).then(|| self.rtt_ns[(n * p / 100).min(n - 1)])
+    }
+}
+
+struct Client {
+    socket: UdpSocket,
+    next_seq: u64,
+    /// Sequence numbers below this were counted as lost.
+    floor: u64,
+    in_flight: usize,
+    last_progress: Instant,
+    /// quinn-udp's state of the socket, for GSO sends.
+    gso: Option<UdpSocketState>,
+}
+
+impl Client {
+    fn connect(server: SocketAddr, start: Instant, gso: bool) -> Result<Client> {
+        let socket = UdpSocket::bind(LOCAL).context("bind a client socket")?;
+        socket.connect(server).context("connect a client socket")?;
+        socket.set_nonblocking(true)?;
+        let gso = gso.then(|| gso_state(&socket)).transpose()?;
+        Ok(Client {
+            socket,
+            next_seq: 0,
+            floor: 0,
+            in_flight: 0,
+            last_progress: start,
+            gso,
+        })
+    }
+}
+
+impl Client {
+    /// `n` more datagrams in flight; returns `n`.
+    fn sent(&mut self, n: usize) -> u64 {
+        if self.in_flight == 0 && n > 0 {
+            self.last_progress = Instant::now();
+        }
+        self.in_flight += n;
+        self.next_seq += n as u64;
+        n as u64
+    }
+}
+
+/// Stamps a datagram with its sequence number and its send time.
+fn stamp(datagram: &mut [u8], seq: u64, now_ns: u64) {
+    datagram[..8].copy_from_slice(&seq.to_le_bytes());
+    datagram[8..16].copy_from_slice(&now_ns.to_le_bytes());
+}
+
+/// Whether this kernel takes GSO sends (UDP_SEGMENT), or why not.
+pub fn gso_available() -> Result<(), String> {
+    let socket = UdpSocket::bind(LOCAL).map_err(|e| e.to_string())?;
+    let state = UdpSocketState::new((&socket).into()).map_err(|e| e.to_string())?;
+    match state.max_gso_segments() {
+        n if n >= 2 => Ok(()),
+        _ => Err("UDP GSO (UDP_SEGMENT) is not available on this kernel".into()),
+    }
+}
+
+/// quinn-udp's state of a client socket that sends GSO batches. quinn-udp turns UDP
+/// GRO on for every socket it sets up; the load generator turns it off again, so that
+/// the kernel hands it each echo as a datagram of its own (each carries its own
+/// sequence number and send time) whether the server echoes with GSO or not.
+fn gso_state(socket: &UdpSocket) -> Result<UdpSocketState> {
+    let state = UdpSocketState::new(socket.into()).context("quinn-udp socket state")?;
+    if state.max_gso_segments() < 2 {
+        bail!("UDP GSO is not available on this kernel");
+    }
+    setsockopt(socket, sockopt::UdpGroSegment, &false).context("turn UDP GRO off")?;
+    Ok(state)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Warmup,
+    Measure,
+    Drain(Instant),
+}
+
+/// Where the client sockets are bound: the servers listen on IPv4 loopback.
+const LOCAL: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 0);
+
+/// The CPU time of the calling thread.
+fn thread_cpu() -> Result<Duration> {
+    Ok(Duration::from(ClockId::CLOCK_THREAD_CPUTIME_ID.now()?))
+}
+
+/// Runs one echo load against `server`. `probe` reads the server's CPU account.
+pub fn run_echo(
+    server: SocketAddr,
+    load: &EchoLoad,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<EchoOutcome> {
+    let whole_batches = load
+        .gso_segments
+        .is_none_or(|n| n > 1 && load.window.is_multiple_of(n));
+    if load.payload < HEADER || load.sockets == 0 || load.window == 0 || !whole_batches {
+        bail!("bad load shape: {load:?}");
+    }
+    let mut run = EchoRun::new(server, load)?;
+    while !run.advance(probe)? {
+        let got = run.read_echoes()?;
+        run.expire_silent();
+        if !matches!(run.phase, Phase::Drain(_)) {
+            run.refill()?;
+        }
+        // Nothing arrived: sleep until a socket is readable (or a deadline is near).
+        if got == 0 {
+            run.wait()?;
+        }
+    }
+    run.out.rtt_ns.sort_unstable();
+    Ok(run.out)
+}
+
+/// One echo load under way.
+struct EchoRun<'a> {
+    load: &'a EchoLoad,
+    server: SocketAddr,
+    start: Instant,
+    clients: Vec<Client>,
+    send_bufs: Vec<Vec<u8>>,
+    recv_bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    out: EchoOutcome,
+    phase: Phase,
+    /// The start of the measured interval, and the client thread's CPU time then.
+    t0: Instant,
+    c0: Duration,
+}
+
+impl<'a> EchoRun<'a> {
+    fn new(server: SocketAddr, load: &'a EchoLoad) -> Result<EchoRun<'a>> {
+        let start = Instant::now();
+        let gso = load.gso_segments.is_some();
+        let clients = (0..load.sockets)
+            .map(|_| Client::connect(server, start, gso))
+            .collect::<Result<Vec<Client>>>()?;
+        Ok(EchoRun {
+            load,
+            server,
+            start,
+            clients,
+            send_bufs: vec![vec![0xA5u8; load.payload]; load.window],
+            recv_bufs: vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH],
+            lens: Vec::with_capacity(RECV_BATCH),
+            out: EchoOutcome::default(),
+            phase: Phase::Warmup,
+            t0: start,
+            c0: Duration::ZERO,
+        })
+    }
+
+    /// Moves to the next phase when its time has come (reading the server's CPU at
+    /// both ends of the measured interval); true when the run is over.
+    fn advance(&mut self, probe: &mut dyn FnMut() -> Result<Cpu>) -> Result<bool> {
+        let now = Instant::now();
+        let warm_end = self.start + self.load.span.0;
+        let measure_end = warm_end + self.load.span.1;
+        let out = &mut self.out;
+        match self.phase {
+            Phase::Warmup if now >= warm_end => {
+                out.server_cpu.0 = probe()?;
+                self.c0 = thread_cpu()?;
+                self.t0 = Instant::now();
+                out.echoes = 0;
+                out.rtt_ns.clear();
+                self.phase = Phase::Measure;
+            }
+            Phase::Measure if now >= measure_end || out.sent >= self.load.max_datagrams => {
+                out.server_cpu.1 = probe()?;
+                out.client_cpu = thread_cpu()?.saturating_sub(self.c0);
+                out.interval = self.t0.elapsed();
+                self.phase = Phase::Drain(Instant::now() + LOSS_TIMEOUT);
+            }
+            Phase::Drain(until)
+                if now >= until || self.clients.iter().all(|c| c.in_flight == 0) =>
+            {
+                // What is still in flight after the drain never came back.
+                out.losses += self.clients.iter().map(|c| c.in_flight as u64).sum::<u64>();
+                return Ok(true);
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    /// Reads every echo that has arrived; returns how many datagrams came.
+    fn read_echoes(&mut self) -> Result<usize> {
+        let measuring = self.phase == Phase::Measure;
+        let mut got = 0;
+        for c in self.clients.iter_mut() {
+            loop {
+                let n = recv_batch(c.socket.as_raw_fd(), &mut self.recv_bufs, &mut self.lens)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                let now_ns = self.start.elapsed().as_nanos() as u64;
+                c.last_progress = Instant::now();
+                for (buf, &len) in self.recv_bufs.iter().zip(&self.lens) {
+                    if len >= HEADER {
+                        record(&mut self.out, c, buf, now_ns, measuring);
+                    }
+                }
+                if n < RECV_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(got)
+    }
+
+    /// A socket silent for the loss timeout gives up what it has in flight.
+    fn expire_silent(&mut self) {
+        let now = Instant::now();
+        for c in self.clients.iter_mut() {
+            if c.in_flight > 0 && now.duration_since(c.last_progress) >= LOSS_TIMEOUT {
+                self.out.losses += c.in_flight as u64;
+                c.in_flight = 0;
+                c.floor = c.next_seq;
+            }
+        }
+    }
+
+    /// Refills every socket's window, each datagram stamped with its sequence number
+    /// and its send time.
+    fn refill(&mut self) -> Result<()> {
+        if let Some(segments) = self.load.gso_segments {
+            return self.refill_gso(segments);
+        }
+        for c in self.clients.iter_mut() {
+            let want = self.load.window - c.in_flight;
+            if want == 0 {
+                continue;
+            }
+            let now_ns = self.start.elapsed().as_nanos() as u64;
+            for (i, buf) in self.send_bufs.iter_mut().take(want).enumerate() {
+                stamp(buf, c.next_seq + i as u64, now_ns);
+            }
+            let n = send_batch(c.socket.as_raw_fd(), &self.send_bufs[..want], None)?;
+            self.out.sent += c.sent(n);
+        }
+        Ok(())
+    }
+
+    /// Refills every socket's window a whole GSO batch at a time: one `sendmsg` of
+    /// `segments` datagrams, each stamped like a datagram sent alone.
+    fn refill_gso(&mut self, segments: usize) -> Result<()> {
+        let payload = self.load.payload;
+        let mut batch = vec![0xA5u8; payload * segments];
+        for c in self.clients.iter_mut() {
+            while self.load.window - c.in_flight >= segments {
+                let now_ns = self.start.elapsed().as_nanos() as u64;
+                for (i, d) in batch.chunks_mut(payload).enumerate() {
+                    stamp(d, c.next_seq + i as u64, now_ns);
+                }
+                let transmit = Transmit {
+                    destination: self.server,
+                    ecn: None,
+                    contents: &batch,
+                    segment_size: Some(payload),
+                    src_ip: None,
+                };
+                let state = c.gso.as_ref().context("a GSO load without GSO state")?;
+                match state.try_send((&c.socket).into(), &transmit) {
+                    Ok(()) => {}
+                    Err(e) if would_block_or_refused(&e) => break,
+                    Err(e) => return Err(e).context("sendmsg with UDP_SEGMENT"),
+                }
+                self.out.sent += c.sent(segments);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps until a client socket is readable, 5 ms at most.
+    fn wait(&self) -> Result<()> {
+        let mut fds: Vec<PollFd> = (self.clients.iter())
+            .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, PollTimeout::from(5u8)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(e).context("poll"),
+        }
+    }
+}
+
+/// One echo back: late if its datagram was already counted as lost; otherwise one
+/// less in flight and, in the measured interval, an echo with its round-trip time.
+fn record(out: &mut EchoOutcome, c: &mut Client, buf: &[u8], now_ns: u64, measuring: bool) {
+    let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+    let sent_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+    if seq < c.floor {
+        out.late += 1;
+        return;
+    }
+    c.in_flight = c.in_flight.saturating_sub(1);
+    out.received += 1;
+    if measuring {
+        out.echoes += 1;
+        if out.rtt_ns.len() < MAX_SAMPLES {
+            out.rtt_ns.push(now_ns.saturating_sub(sent_ns));
+        }
+    }
+}
+
+/// How a paced spray of datagrams over many sockets is shaped.
+#[derive(Debug, Clone)]
+pub struct SprayLoad {
+    /// Datagrams per second, sent in bursts of `burst`.
+    pub rate: u64,
+    /// Datagrams per burst, each to the next socket in turn.
+    pub burst: usize,
+    pub duration: Duration,
+    pub payload: usize,
+}
+
+/// Sends `rate × duration` datagrams, round-robin over `targets`, at a steady pace;
+/// returns how many were sent.
+pub fn spray(targets: &[SocketAddr], load: &SprayLoad) -> Result<u64> {
+    if targets.is_empty() {
+        bail!("no target sockets");
+    }
+    let socket = UdpSocket::bind(LOCAL).context("bind the sending socket")?;
+    let total = (load.rate as f64 * load.duration.as_secs_f64()).round() as u64;
+    let bufs = vec![vec![0x5Au8; load.payload]; load.burst];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut next = 0usize;
+    while sent < total {
+        // Burst k is due at k·burst/rate seconds.
+        let due = start + Duration::from_secs_f64(sent as f64 / load.rate as f64);
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+        }
+        let n = (load.burst as u64).min(total - sent) as usize;
+        let dests: Vec<SocketAddr> = (0..n)
+            .map(|i| targets[(next + i) % targets.len()])
+            .collect();
+        let done = send_batch(socket.as_raw_fd(), &bufs[..n], Some(&dests))?;
+        if done == 0 {
+            // Our own send buffer is full: give the kernel a moment.
+            thread::sleep(Duration::from_micros(100));
+        }
+        next = (next + done) % targets.len();
+        sent += done as u64;
+        if start.elapsed() > load.duration * 4 + Duration::from_secs(2) {
+            break; // bounded in time even if sends stall
+        }
+    }
+    Ok(sent)
+}
+
+/// A send that found the socket buffer full, was interrupted, or met an ICMP report
+/// of an earlier datagram (the server went away: the datagrams concerned will count
+/// as lost).
+fn would_block_or_refused(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// What a flood measured on the client side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodOutcome {
+    /// Datagrams the kernel took from the client, and echoes that came back.
+    pub sent: u64,
+    pub echoed: u64,
+}
+
+/// Sends `count` datagrams of `payload` bytes to `server` from one socket, as fast as
+/// the kernel takes them (`sendmmsg` batches of [`RECV_BATCH`]), reading echoes in
+/// between, then reads echoes until the server has gone idle (its CPU account, read
+/// through `probe`, still for `quiet`) and nothing more comes. Bounded in time: 10 s
+/// of sending and 10 s of waiting at most.
+pub fn flood(
+    server: SocketAddr,
+    count: u64,
+    payload: usize,
+    quiet: Duration,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<FloodOutcome> {
+    let socket = UdpSocket::bind(LOCAL).context("bind the flooding socket")?;
+    socket
+        .connect(server)
+        .context("connect the flooding socket")?;
+    socket.set_nonblocking(true)?;
+    // Room for every echo, so that what the client misses is not the client's doing
+    // (SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the kernel's maximum applies).
+    let room = (count as usize).saturating_mul(2048).min(64 << 20);
+    let _ = setsockopt(&socket, sockopt::RcvBufForce, &room)
+        .or_else(|_| setsockopt(&socket, sockopt::RcvBuf, &room));
+    let bufs = vec![vec![0x5Au8; payload.max(1)]; RECV_BATCH];
+    let mut recv_bufs = vec![vec![0u8; payload.max(1) + 64]; RECV_BATCH];
+    let mut lens = Vec::with_capacity(RECV_BATCH);
+    let mut out = FloodOutcome { sent: 0, echoed: 0 };
+    let fd = socket.as_raw_fd();
+    let start = Instant::now();
+    while out.sent < count && start.elapsed() < Duration::from_secs(10) {
+        let n = (count - out.sent).min(RECV_BATCH as u64) as usize;
+        let done = send_batch(fd, &bufs[..n], None)?;
+        out.sent += done as u64;
+        out.echoed += recv_batch(fd, &mut recv_bufs, &mut lens)? as u64;
+        if done == 0 {
+            // Our own send buffer is full: give the kernel a moment.
+            thread::sleep(Duration::from_micros(50));
+        }
+    }
+    // A busy machine may keep the server from running for a while: wait until it has
+    // done everything it will do (idle, and no echo for `quiet`), not for a fixed time.
+    let waiting = Instant::now();
+    let mut last_echo = Instant::now();
+    let mut cpu = probe()?;
+    let mut last_busy = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(10) {
+        let got = recv_batch(fd, &mut recv_bufs, &mut lens)?;
+        if got > 0 {
+            out.echoed += got as u64;
+            last_echo = Instant::now();
+            continue;
+        }
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(10u8)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
+        let now = probe()?;
+        if now.since(&cpu) > Duration::from_micros(100) {
+            last_busy = Instant::now();
+        }
+        cpu = now;
+        if last_busy.elapsed() >= quiet && last_echo.elapsed() >= quiet {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `sendmmsg` of `bufs` (to the connected peer, or to `dests[i]`), without waiting;
+/// returns how many datagrams the kernel took (0 if it would block).
+fn send_batch(fd: RawFd, bufs: &[Vec<u8>], dests: Option<&[SocketAddr]>) -> Result<usize> {
+    let names: Vec<SockaddrStorage> = dests
+        .unwrap_or_default()
+        .iter()
+        .map(|&a| a.into())
+        .collect();
+    // The kernel only reads these buffers.
+    let iov = |b: &Vec<u8>| iovec(b.as_ptr() as *mut u8, b.len());
+    let mut iovs: Vec<libc::iovec> = bufs.iter().map(iov).collect();
+    let mut hdrs = headers(&mut iovs);
+    for (h, name) in hdrs.iter_mut().zip(&names) {
+        h.msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
+        h.msg_hdr.msg_namelen = name.len();
+    }
+    // SAFETY: every header points at an iovec and (optionally) an address that live
+    // until the call returns; the buffers are only read.
+    let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as _, libc::MSG_DONTWAIT) };
+    batch_done(n, "sendmmsg")
+}
+
+/// `recvmmsg` into `bufs` without waiting; returns how many datagrams arrived (0 if
+/// none), their lengths in `lens`.
+fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<usize>) -> Result<usize> {
+    let iov = |b: &mut Vec<u8>| iovec(b.as_mut_ptr(), b.len());
+    let mut iovs: Vec<libc::iovec> = bufs.iter_mut().map(iov).collect();
+    let mut hdrs = headers(&mut iovs);
+    let (flags, no_timeout) = (libc::MSG_DONTWAIT, std::ptr::null_mut());
+    // SAFETY: every header points at an iovec over a buffer we own mutably until the
+    // call returns; no timeout pointer.
+    let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as _, flags, no_timeout) };
+    let n = batch_done(n, "recvmmsg")?;
+    lens.clear();
+    lens.extend(hdrs[..n].iter().map(|h| h.msg_len as usize));
+    Ok(n)
+}
+
+fn iovec(base: *mut u8, len: usize) -> libc::iovec {
+    libc::iovec {
+        iov_base: base as *mut libc::c_void,
+        iov_len: len,
+    }
+}
+
+/// A message header per iovec, each with that one buffer.
+fn headers(iovs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    let header = |iov: &mut libc::iovec| {
+        // SAFETY: mmsghdr is plain data; all-zero is a valid (empty) header.
+        let mut h: libc::mmsghdr = unsafe { mem::zeroed() };
+        (h.msg_hdr.msg_iov, h.msg_hdr.msg_iovlen) = (iov, 1);
+        h
+    };
+    iovs.iter_mut().map(header).collect()
+}
+
+/// The count a batch call returned; 0 where it would block, was interrupted, or met
+/// an ICMP report of an earlier datagram (the server went away, or was not there yet:
+/// the datagrams concerned will count as lost).
+fn batch_done(n: libc::c_int, call: &str) -> Result<usize> {
+    match n {
+        0.. => Ok(n as usize),
+        _ => match io::Error::last_os_error() {
+            e if would_block_or_refused(&e) => Ok(0),
+            e => Err(e).context(call.to_string()),
+        },
+    }
+}
