@@ -3,15 +3,59 @@
 use std::fmt;
 use std::path::Path;
 
-use harness::{Catalogue, Program};
+use harness::{Catalogue, OnThreads, Program};
 
-use crate::report::{CheckResult, Status};
+use harness::results::conformance::{CheckResult, Status};
 
-/// What a check gets: the program, its built binary and the workspace's catalogue.
+/// What a check gets: the program, its built binary, the workspace's catalogue, and
+/// the threads of the row (`None`: the program as it starts by default, on one thread).
 pub struct Ctx<'a> {
     pub program: &'a Program,
     pub exe: &'a Path,
     pub catalogue: &'a Catalogue,
+    pub threads: Option<&'a OnThreads>,
+    extra: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The program as it starts by default: one thread.
+    pub fn new(program: &'a Program, exe: &'a Path, catalogue: &'a Catalogue) -> Ctx<'a> {
+        Ctx {
+            program,
+            exe,
+            catalogue,
+            threads: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The program run with `--threads N` (its declaration is that of its row on
+    /// threads).
+    pub fn on_threads(t: &'a OnThreads, exe: &'a Path, catalogue: &'a Catalogue) -> Ctx<'a> {
+        Ctx {
+            program: &t.program,
+            exe,
+            catalogue,
+            threads: Some(t),
+            extra: t.args(),
+        }
+    }
+
+    /// `args`, and the options every start of the program gets on this row
+    /// (`--threads 2` on a row on threads): what each check starts it with.
+    pub fn args(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(self.extra.iter().map(String::as_str));
+        all
+    }
+
+    /// The flavor label of the row: `modern`, `modern×2`.
+    pub fn label(&self) -> String {
+        match self.threads {
+            Some(t) => t.flavor_label(),
+            None => self.program.flavor_label(),
+        }
+    }
 }
 
 /// A check's own verdict before expectations are applied: `Ok(detail)` passed,
@@ -29,6 +73,17 @@ impl fmt::Display for Skipped {
 }
 
 impl std::error::Error for Skipped {}
+
+/// `check!("help", common::help)`: one named check, on one line of a family's list.
+#[macro_export]
+macro_rules! check {
+    ($name:literal, $run:expr) => {
+        $crate::check::Check {
+            name: $name,
+            run: $run,
+        }
+    };
+}
 
 /// One named check.
 #[derive(Clone, Copy)]

@@ -5,12 +5,16 @@
 //! ports from the `listening` lines), drives it from real sockets and checks
 //! behaviour, not source. Documented differences between eras are data, declared
 //! by each program in its own `Cargo.toml` (`harness::Declared`), never an `if` inside
-//! a check. `cargo test` runs the whole matrix
+//! a check. A program that takes `--threads` (it declares `across-cores`) has a second
+//! row, run with `--threads 2` ([`SUITE_THREADS`]; flavor `modern×2`, results key
+//! `PROGRAM modern×2`), with every check of its first row and [`checks::threads`].
+//! `cargo test` runs the whole matrix
 //! (`tests/conformance.rs`); `cargo xtask conformance` runs a selection and prints it
 //! as a table or JSON.
 
 pub mod check;
 pub mod checks;
+pub mod measure;
 pub mod needs;
 pub mod netns;
 pub mod purity;
@@ -23,10 +27,11 @@ use std::thread;
 
 use anyhow::Result;
 
-use harness::{build, Built, Catalogue, Flavor, Profile, Program};
+use harness::{build, Built, Catalogue, Flavor, OnThreads, Profile, Program};
 
 use crate::check::Ctx;
-use crate::report::{CheckResult, Report, Row, Status};
+use crate::report::Report;
+use harness::results::conformance::{CheckResult, Row, Status};
 
 /// Which rows to run.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +44,37 @@ pub struct Selection {
 
 /// Rows run at the same time. The checks mostly wait on sockets and timers; the
 /// namespaces and ports of each row are its own.
-pub const DEFAULT_JOBS: usize = 4;
+pub const DEFAULT_JOBS: u16 = 4;
+
+/// The threads of the rows on several threads: every program that takes `--threads`
+/// (it declares `across-cores`) gets a row with `--threads 2` beside its own. Two,
+/// whatever the machine: enough for everything a second thread changes (who serves
+/// which client, who wakes, what is shared), the same row on every machine, and no
+/// more threads than the two cores the suite is sized for.
+pub const SUITE_THREADS: u32 = 2;
+
+/// One row of the matrix: a program as it starts by default, or on threads.
+#[derive(Debug, Clone)]
+enum Subject {
+    Program(Program),
+    OnThreads(OnThreads),
+}
+
+impl Subject {
+    fn program(&self) -> &Program {
+        match self {
+            Subject::Program(p) => p,
+            Subject::OnThreads(t) => &t.program,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Subject::Program(p) => p.flavor_label(),
+            Subject::OnThreads(t) => t.flavor_label(),
+        }
+    }
+}
 
 /// Builds what the selection needs, runs its rows on `jobs` threads and returns the
 /// matrix. `on_row` sees each row as it completes (for progress output).
@@ -54,16 +89,21 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
     }
     let built = build(&packages, Profile::Dev)?;
 
-    let queue = Mutex::new(chosen.into_iter().collect::<VecDeque<_>>());
+    // Each program's row, and beside it its row on threads if it takes `--threads`.
+    let subjects = chosen.into_iter().flat_map(|p| {
+        let threaded = p.on_threads(SUITE_THREADS).map(Subject::OnThreads);
+        [Some(Subject::Program(p)), threaded].into_iter().flatten()
+    });
+    let queue = Mutex::new(subjects.collect::<VecDeque<_>>());
     let rows = Mutex::new(Vec::new());
     thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| loop {
-                let Some(program) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                let Some(subject) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
                 let started = std::time::Instant::now();
-                let mut row = run_row(&program, &built, &catalogue);
+                let mut row = run_row(&subject, &built, &catalogue);
                 row.seconds = started.elapsed().as_secs_f64();
                 on_row(&row);
                 if let Ok(mut rows) = rows.lock() {
@@ -82,10 +122,12 @@ pub fn run(selection: &Selection, jobs: usize, on_row: &(dyn Fn(&Row) + Sync)) -
     Ok(Report::new(rows))
 }
 
-/// One row: the checks of the program's family, or one failing check that says why
-/// the program cannot be checked (it does not build, or declares no known family).
-fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
-    let label = program.flavor_label();
+/// One row: the checks of the program's family (on threads, and those of
+/// [`checks::threads`]; for a pitfall that documents a compiler error, that of
+/// [`checks::compile`]), or one failing check that says why the program cannot be
+/// checked (it does not build, or declares no known family).
+fn run_row(subject: &Subject, built: &Built, catalogue: &Catalogue) -> Row {
+    let (program, label) = (subject.program(), subject.label());
     let fail = |name: &str, detail: String| {
         let check = CheckResult {
             name: name.to_string(),
@@ -102,7 +144,15 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
         Ok(exe) => exe,
         Err(e) => return fail("build", format!("{e:#}")),
     };
-    let all = checks::for_family(family);
+    let mut all = checks::for_family(family);
+    match subject {
+        Subject::OnThreads(_) => all.extend_from_slice(checks::threads::CHECKS),
+        // What the compiler says does not depend on threads: once, on the first row.
+        Subject::Program(p) if p.declared.compile_error.is_some() => {
+            all.extend_from_slice(checks::compile::CHECKS)
+        }
+        Subject::Program(_) => {}
+    }
     // A documented failure of a check the family does not run is a typo that would
     // otherwise document nothing.
     let declared = program
@@ -124,10 +174,9 @@ fn run_row(program: &Program, built: &Built, catalogue: &Catalogue) -> Row {
     if let Some(why) = harness::needs::unmet(&program.declared.needs, harness::needs::machine) {
         return Row::new(&program.name, &label, needs::skipped(&all, &why));
     }
-    let ctx = Ctx {
-        program,
-        exe,
-        catalogue,
+    let ctx = match subject {
+        Subject::Program(p) => Ctx::new(p, exe, catalogue),
+        Subject::OnThreads(t) => Ctx::on_threads(t, exe, catalogue),
     };
     let results = all.iter().map(|c| check::run(c, &ctx)).collect();
     Row::new(&program.name, &label, results)

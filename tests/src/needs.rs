@@ -2,7 +2,7 @@
 //! check of it, with the reason.
 
 use crate::check::Check;
-use crate::report::{CheckResult, Status};
+use harness::results::conformance::{CheckResult, Status};
 
 /// Every check of a row that cannot run, as skipped with the reason.
 pub fn skipped(checks: &[Check], why: &str) -> Vec<CheckResult> {
@@ -20,8 +20,8 @@ pub fn skipped(checks: &[Check], why: &str) -> Vec<CheckResult> {
 mod tests {
     use super::*;
     use crate::checks;
-    use crate::report::Row;
     use harness::needs::unmet;
+    use harness::results::conformance::Row;
     use harness::Family;
     use harness::Need;
 

@@ -9,7 +9,7 @@ use harness::{Catalogue, Declared, Family, Flavor, Program};
 
 use crate::check::{self, Check, Ctx, Outcome, Skipped};
 use crate::checks::udp_echo;
-use crate::report::{CheckResult, Row, Status};
+use harness::results::conformance::{CheckResult, Row, Status};
 
 /// The package whose binaries are the broken servers.
 pub const PACKAGE: &str = "conformance";
@@ -44,11 +44,7 @@ pub fn rows(catalogue: &Catalogue, exe: &dyn Fn(&str) -> Option<std::path::PathB
                     exe(fixture).ok_or_else(|| anyhow::anyhow!("fixture {fixture} not built"))?;
                 let check = find(udp_echo::CHECKS, check_name)
                     .ok_or_else(|| anyhow::anyhow!("no check named {check_name}"))?;
-                let ctx = Ctx {
-                    program: &program,
-                    exe: &exe,
-                    catalogue,
-                };
+                let ctx = Ctx::new(&program, &exe, catalogue);
                 let result = check::run(check, &ctx);
                 match result.status {
                     Status::Skip => Err(Skipped(result.detail).into()),

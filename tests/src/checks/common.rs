@@ -29,7 +29,7 @@ pub(crate) fn one_line_error(stderr: &str) -> Result<String> {
 }
 
 pub fn help(ctx: &Ctx) -> Outcome {
-    let (status, stdout, stderr) = run_to_end(ctx.exe, &["--help"], QUICK)?;
+    let (status, stdout, stderr) = run_to_end(ctx.exe, &ctx.args(&["--help"]), QUICK)?;
     ensure!(
         status.success(),
         "--help exited with {status}; stderr {stderr:?}"
@@ -43,19 +43,20 @@ pub fn help(ctx: &Ctx) -> Outcome {
 }
 
 pub fn unknown_flag(ctx: &Ctx) -> Outcome {
-    let (status, _, stderr) = run_to_end(ctx.exe, &["--no-such-flag"], QUICK)?;
+    let (status, _, stderr) = run_to_end(ctx.exe, &ctx.args(&["--no-such-flag"]), QUICK)?;
     ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!("exit 2: {}", one_line_error(&stderr)?))
 }
 
 pub fn bad_address(ctx: &Ctx) -> Outcome {
-    let (status, _, stderr) = run_to_end(ctx.exe, &["--bind", "127.0.0.1"], QUICK)?;
+    let (status, _, stderr) = run_to_end(ctx.exe, &ctx.args(&["--bind", "127.0.0.1"]), QUICK)?;
     ensure!(status.code() == Some(2), "{status}, expected 2");
     Ok(format!("exit 2: {}", one_line_error(&stderr)?))
 }
 
 fn in_use(ctx: &Ctx, addr: std::net::SocketAddr) -> Outcome {
-    let (status, stdout, stderr) = run_to_end(ctx.exe, &["--bind", &addr.to_string()], QUICK)?;
+    let bind = addr.to_string();
+    let (status, stdout, stderr) = run_to_end(ctx.exe, &ctx.args(&["--bind", &bind]), QUICK)?;
     ensure!(
         !status.success() && status.code().is_some(),
         "{status}, expected a non-zero exit"

@@ -11,9 +11,8 @@
 //! its own `Cargo.toml` (`[package.metadata.study.under-flood.LOOP]`), with thresholds chosen for a loaded two-core machine (see the
 //! constants below for what was measured).
 
-use std::net::{SocketAddr, UdpSocket};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::net::UdpSocket;
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use harness::declared::FloodOutcome;
@@ -24,48 +23,19 @@ use shared::event::{Counts, Event};
 
 use crate::check::{Check, Ctx, Outcome};
 use crate::checks::common;
+use crate::measure::coop;
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "bad-loop",
-        run: bad_loop,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::udp_port_in_use,
-    },
-    Check {
-        name: "flood-loop-recv",
-        run: flood_recv,
-    },
-    Check {
-        name: "flood-loop-ready",
-        run: flood_ready,
-    },
-    Check {
-        name: "flood-loop-fixed",
-        run: flood_fixed,
-    },
-    Check {
-        name: "sigterm",
-        run: sigterm,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("bad-loop", bad_loop),
+    crate::check!("port-in-use", common::udp_port_in_use),
+    crate::check!("flood-loop-recv", flood_recv),
+    crate::check!("flood-loop-ready", flood_ready),
+    crate::check!("flood-loop-fixed", flood_fixed),
+    crate::check!("sigterm", sigterm),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 /// What a flood does to the ticker, in words, for the messages.
@@ -90,24 +60,6 @@ fn describe(outcome: FloodOutcome) -> String {
 /// reads exactly this many datagrams in its longest poll.
 const BUDGET: u64 = 128;
 
-/// The flood: [`FLOOD_RATE`] datagrams/s for [`FLOOD_TIME`], sent in bursts that
-/// catch up with the clock (a sender descheduled for a while refills the socket at
-/// once), at most [`FLOOD_MAX`] in all. Five times what the reader can read at
-/// [`COST`] each, yet the sender sleeps between bursts: the machine keeps a CPU for
-/// the server and for the other checks.
-const FLOOD_TIME: Duration = Duration::from_millis(1500);
-const FLOOD_RATE: u64 = 20_000;
-const FLOOD_MAX: u64 = 40_000;
-const FLOOD_LEN: usize = 32;
-/// Longest burst: a little more than a default receive buffer holds (about 256
-/// small datagrams); the kernel drops the rest anyway.
-const BURST_MAX: u64 = 400;
-/// `--cost-us`: CPU each datagram costs the reader. It makes the reader surely slower
-/// than the flood, and makes a full receive buffer (about 256 small datagrams) last
-/// the reader 64 ms, so that the socket does not run dry whenever the sender waits
-/// for a CPU on a loaded machine. A budget's worth (128 × COST = 32 ms) stays well
-/// below what counts as late.
-const COST: Duration = Duration::from_micros(250);
 /// Worst ticker lateness that still counts as on time. Measured: tens of ms on a
 /// quiet machine (about one budget's worth of datagrams, 32 ms), 140–630 ms with
 /// other builds loading the machine (load 19 on two cores: the ticker waits for a
@@ -133,56 +85,6 @@ fn bad_loop(ctx: &Ctx) -> Outcome {
     ))
 }
 
-fn ticks(lines: &[harness::process::Line]) -> usize {
-    lines
-        .iter()
-        .filter(|l| matches!(l.event(), Ok(Event::TickLate { .. })))
-        .count()
-}
-
-fn start(ctx: &Ctx, read_loop: ReadLoop) -> Result<(Running, SocketAddr)> {
-    let cost = COST.as_micros().to_string();
-    let args = [
-        "--bind",
-        "127.0.0.1:0",
-        "--loop",
-        read_loop.as_str(),
-        "--cost-us",
-        &cost,
-    ];
-    let (mut run, addrs) = Running::server(ctx.exe, &args, None, 1)?;
-    // The ticker is running before the flood starts.
-    run.wait_until(START_TIMEOUT, |lines| ticks(lines) >= 2)
-        .with_context(|| format!("no tick lines: {}", run.stderr()))?;
-    Ok((run, addrs[0]))
-}
-
-/// Floods `server` (see [`FLOOD_RATE`]); returns the datagrams sent. On loopback a
-/// send to a full receive buffer is dropped, not refused.
-fn flood(server: SocketAddr) -> Result<u64> {
-    let sock = UdpSocket::bind("127.0.0.1:0")?;
-    sock.connect(server)?;
-    let payload = [0x42u8; FLOOD_LEN];
-    let start = Instant::now();
-    let mut sent = 0;
-    while start.elapsed() < FLOOD_TIME && sent < FLOOD_MAX {
-        let due = (start.elapsed().as_secs_f64() * FLOOD_RATE as f64) as u64;
-        let burst = due.saturating_sub(sent).min(BURST_MAX);
-        for _ in 0..burst {
-            match sock.send(&payload) {
-                // ECONNREFUSED would mean the server is gone; anything else
-                // (ENOBUFS) is the flood outrunning the kernel, and counts as sent.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    bail!("the server's port refused the flood: {e}")
-                }
-                _ => sent += 1,
-            }
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Ok(sent)
-}
-
 fn summary(run: &Running) -> Result<Counts> {
     match run.events()?.last() {
         Some(Event::Summary(c)) => Ok(c.clone()),
@@ -201,55 +103,16 @@ fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
                 ctx.program.package
             )
         })?;
-    let (mut run, server) = start(ctx, read_loop)?;
-    let started = Instant::now();
-    let sent = flood(server)?;
-    let flood_time = started.elapsed();
-    // After the flood the ticker runs again, whatever it went through.
-    let before = ticks(&run.seen);
-    run.wait_until(START_TIMEOUT, |lines| ticks(lines) >= before + 2)
-        .context("the ticker did not run again after the flood")?;
-    run.signal(Signal::SIGTERM)?;
-    let status = run.wait_exit(EXIT_TIMEOUT)?;
-    ensure!(status.success(), "{status}: {}", run.stderr());
-    let c = summary(&run)?;
-    let get = |k: &str| {
-        c.get(k)
-            .with_context(|| format!("summary without {k}: {c:?}"))
-    };
-    let (recv, most, worst_us) = (get("recv")?, get("most_per_poll")?, get("worst_late_us")?);
-    // The summary agrees with the lines.
-    let mut line_most = 0;
-    let mut line_worst = 0;
-    // Datagrams read between two ticks: how much the reader did while the ticker
-    // waited, counted in datagrams, so that a machine slow to schedule either task
-    // changes nothing.
-    let (mut between, mut most_between) = (0, 0);
-    for e in run.events()? {
-        match e {
-            Event::ReadInPoll { datagrams } => {
-                line_most = line_most.max(datagrams);
-                between += datagrams;
-                most_between = most_between.max(between);
-            }
-            Event::TickLate { late_us, .. } => {
-                line_worst = line_worst.max(late_us);
-                between = 0;
-            }
-            _ => {}
-        }
-    }
-    ensure!(
-        (line_most, line_worst) == (most, worst_us),
-        "summary most_per_poll={most} worst_late_us={worst_us}, but the lines say \
-         {line_most} and {line_worst}"
-    );
-    let worst = Duration::from_micros(worst_us);
+    let f = coop::flood(ctx.exe, read_loop)?;
+    let (recv, most, most_between) = (f.recv, f.most_per_poll, f.most_between_ticks);
+    let worst = Duration::from_micros(f.worst_late_us);
+    let flood_time = Duration::from_secs_f64(f.flood_ms / 1e3);
     let figures = format!(
-        "{sent} datagrams in {} ms, {recv} read at {} µs each; most in one poll {most}, \
+        "{} datagrams in {} ms, {recv} read at {} µs each; most in one poll {most}, \
          most between two ticks {most_between}, ticker late by at most {} ms",
+        f.sent,
         flood_time.as_millis(),
-        COST.as_micros(),
+        coop::COST.as_micros(),
         worst.as_millis()
     );
     ensure!(
@@ -292,7 +155,7 @@ fn flood_fixed(ctx: &Ctx) -> Outcome {
 
 /// SIGTERM: exit 0 and a summary that agrees with the lines.
 fn sigterm(ctx: &Ctx) -> Outcome {
-    let (mut run, server) = start(ctx, ReadLoop::Recv)?;
+    let (mut run, server) = coop::start(ctx.exe, ReadLoop::Recv)?;
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     for _ in 0..10 {
         sock.send_to(b"datagram", server)?;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use harness::process::{Line, Running};
-use harness::Flavor;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use shared::event::{Counts, Event};
@@ -70,7 +69,7 @@ const PROMPT: Duration = Duration::from_secs(2);
 /// `RLIMIT_NOFILE`) set in the child before it executes the program.
 fn start(ctx: &Ctx, args: &[&str], nofile: Option<u64>) -> Result<(Running, SocketAddr)> {
     let mut cmd = Command::new(ctx.exe);
-    cmd.arg("--bind").arg("127.0.0.1:0").args(args);
+    cmd.args(ctx.args(&["--bind", "127.0.0.1:0"])).args(args);
     if let Some(limit) = nofile {
         let lim = libc::rlimit {
             rlim_cur: limit as libc::rlim_t,
@@ -575,42 +574,14 @@ const LINES_TIMEOUT: Duration = Duration::from_secs(5);
 /// inside the idle timeout, so that a timer restarted by every byte would never fire.
 const SLOW_BYTE_EVERY: Duration = Duration::from_secs(1);
 
-/// The most a server may hold (VmRSS) with 1,000 idle or slow peers, in KiB, per
-/// program and flavor: what each was measured at on x86-64 (a debug build, as the suite
-/// runs them), with a margin of about half again. A program not listed gets
-/// [`DEFAULT_RSS_AT_1000_KIB`]; the detail line prints the measurement either way.
-///
-/// Measured (VmRSS with the 1,000 peers, four runs, the highest): tcp-echo 20,940 /
-/// 19,864 KiB (legacy / modern), tcp-echo-mio 17,700 / 17,620, tcp-echo-compio 8,676,
-/// ident-blocking 20,396 / 20,408 (a thread each: 11 to 20 MiB from run to run),
-/// ident-tokio 5,572 / 8,340, ident-service 14,568 / 12,424, ident-pool 5,828 /
-/// 8,884. A TCP echo connection holds its 16 KiB buffer; the ident servers hold a
-/// line buffer (ident-tokio legacy: a `Vec` that grows to at most 1,001 bytes; the
-/// codecs: an 8 KiB `BytesMut`, two for `Framed`), and ident-blocking a thread.
-pub const RSS_AT_1000_KIB: &[(&str, Flavor, u64)] = &[
-    ("tcp-echo", Flavor::Legacy, 32 * 1024),
-    ("tcp-echo", Flavor::Modern, 30 * 1024),
-    ("tcp-echo-mio", Flavor::Legacy, 27 * 1024),
-    ("tcp-echo-mio", Flavor::Modern, 27 * 1024),
-    ("tcp-echo-compio", Flavor::Next, 13 * 1024),
-    ("ident-blocking", Flavor::Legacy, 30 * 1024),
-    ("ident-blocking", Flavor::Modern, 30 * 1024),
-    ("ident-tokio", Flavor::Legacy, 9 * 1024),
-    ("ident-tokio", Flavor::Modern, 13 * 1024),
-    ("ident-service", Flavor::Legacy, 22 * 1024),
-    ("ident-service", Flavor::Modern, 19 * 1024),
-    ("ident-pool", Flavor::Legacy, 9 * 1024),
-    ("ident-pool", Flavor::Modern, 14 * 1024),
-];
-/// The bound of a program [`RSS_AT_1000_KIB`] does not list: 64 KiB a peer.
+/// The most a server may hold (VmRSS) with 1,000 idle or slow peers, in KiB, where
+/// it does not declare its own bound (`rss-at-1000-peers-kib` in its `Cargo.toml`,
+/// what it was measured at in a debug build, with a margin of about half again): 64
+/// KiB a peer. The detail line prints the measurement either way.
 pub const DEFAULT_RSS_AT_1000_KIB: u64 = 64 * 1024;
 
 fn rss_bound(ctx: &Ctx) -> u64 {
-    RSS_AT_1000_KIB
-        .iter()
-        .find(|(p, f, _)| *p == ctx.program.name && *f == ctx.program.flavor)
-        .map(|(_, _, kib)| *kib)
-        .unwrap_or(DEFAULT_RSS_AT_1000_KIB)
+    (ctx.program.declared.rss_at_1000_peers_kib).unwrap_or(DEFAULT_RSS_AT_1000_KIB)
 }
 
 /// A thousand peers that hold a connection and do nothing useful with it: echo peers

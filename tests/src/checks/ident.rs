@@ -25,126 +25,40 @@ use shared::ident::reason;
 
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::{common, faults};
+use harness::declared::DuringLookup;
 use harness::process::{run_to_end, Running};
-use harness::Flavor;
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::tcp_port_in_use,
-    },
-    Check {
-        name: "privileged-port-hint",
-        run: privileged_port_hint,
-    },
-    Check {
-        name: "userid-ipv4",
-        run: userid_ipv4,
-    },
-    Check {
-        name: "userid-ipv6",
-        run: userid_ipv6,
-    },
-    Check {
-        name: "reversed-or-closed-no-user",
-        run: reversed_or_closed,
-    },
-    Check {
-        name: "invalid-port",
-        run: invalid_port,
-    },
-    Check {
-        name: "blanks-and-bare-lf",
-        run: blanks_and_bare_lf,
-    },
-    Check {
-        name: "queries-in-order",
-        run: queries_in_order,
-    },
-    Check {
-        name: "pipelined-queries",
-        run: pipelined_queries,
-    },
-    Check {
-        name: "other-addresses-not-reported",
-        run: other_addresses,
-    },
-    Check {
-        name: "line-too-long",
-        run: line_too_long,
-    },
-    Check {
-        name: "no-newline-bounded",
-        run: no_newline_bounded,
-    },
-    Check {
-        name: "invalid-utf8",
-        run: invalid_utf8,
-    },
-    Check {
-        name: "idle-timeout",
-        run: idle_timeout,
-    },
-    Check {
-        name: "split-query",
-        run: split_query,
-    },
-    Check {
-        name: "stuck-client-starves-none",
-        run: stuck_client,
-    },
-    Check {
-        name: "lookup-netlink-and-proc-agree",
-        run: lookups_agree,
-    },
-    Check {
-        name: "other-client-during-lookup",
-        run: other_client_during_lookup,
-    },
-    Check {
-        name: "sigterm",
-        run: sigterm,
-    },
-    Check {
-        name: "sigint",
-        run: sigint,
-    },
-    Check {
-        name: "sigterm-open-connection",
-        run: sigterm_open_connection,
-    },
-    Check {
-        name: "fd-exhaustion",
-        run: faults::exhaustion_ident,
-    },
-    Check {
-        name: "slow-1000",
-        run: faults::slow_peers_ident,
-    },
-    Check {
-        name: "max-connections",
-        run: faults::max_connections_ident,
-    },
-    Check {
-        name: "unread-replies",
-        run: faults::unread_ident,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("port-in-use", common::tcp_port_in_use),
+    crate::check!("privileged-port-hint", privileged_port_hint),
+    crate::check!("userid-ipv4", userid_ipv4),
+    crate::check!("userid-ipv6", userid_ipv6),
+    crate::check!("reversed-or-closed-no-user", reversed_or_closed),
+    crate::check!("invalid-port", invalid_port),
+    crate::check!("blanks-and-bare-lf", blanks_and_bare_lf),
+    crate::check!("queries-in-order", queries_in_order),
+    crate::check!("pipelined-queries", pipelined_queries),
+    crate::check!("other-addresses-not-reported", other_addresses),
+    crate::check!("line-too-long", line_too_long),
+    crate::check!("no-newline-bounded", no_newline_bounded),
+    crate::check!("unterminated-at-eof", unterminated_at_eof),
+    crate::check!("invalid-utf8", invalid_utf8),
+    crate::check!("idle-timeout", idle_timeout),
+    crate::check!("split-query", split_query),
+    crate::check!("stuck-client-starves-none", stuck_client),
+    crate::check!("lookup-netlink-and-proc-agree", lookups_agree),
+    crate::check!("other-client-during-lookup", other_client_during_lookup),
+    crate::check!("sigterm", sigterm),
+    crate::check!("sigint", sigint),
+    crate::check!("sigterm-open-connection", sigterm_open_connection),
+    crate::check!("fd-exhaustion", faults::exhaustion_ident),
+    crate::check!("slow-1000", faults::slow_peers_ident),
+    crate::check!("max-connections", faults::max_connections_ident),
+    crate::check!("unread-replies", faults::unread_ident),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,7 +73,7 @@ const OTHER_B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 fn start(ctx: &Ctx, bind: &str, extra: &[&str]) -> Result<(Running, SocketAddr)> {
     let mut args = vec!["--bind", bind];
     args.extend_from_slice(extra);
-    let (run, addrs) = Running::server(ctx.exe, &args, None, 1)?;
+    let (run, addrs) = Running::server(ctx.exe, &ctx.args(&args), None, 1)?;
     Ok((run, addrs[0]))
 }
 
@@ -433,9 +347,8 @@ fn privileged_port_hint(ctx: &Ctx) -> Outcome {
                 "--clear-groups",
                 "--inh-caps=-all",
                 &exe,
-                "--bind",
-                "127.0.0.1:113",
             ])
+            .args(ctx.args(&["--bind", "127.0.0.1:113"]))
             .output()
             .context("setpriv")?;
         (
@@ -446,7 +359,7 @@ fn privileged_port_hint(ctx: &Ctx) -> Outcome {
     } else {
         run_to_end(
             ctx.exe,
-            &["--bind", "127.0.0.1:113"],
+            &ctx.args(&["--bind", "127.0.0.1:113"]),
             Duration::from_secs(5),
         )?
     };
@@ -705,6 +618,30 @@ fn rss_kib(pid: i32) -> Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS in /proc/PID/status")
+}
+
+/// A query whose line never ends (the client sends it, then shuts its side) is not a
+/// query: the server answers nothing and closes at end-of-file, as it would with
+/// half a query. (tokio-util's `LinesCodec` hands such a line out at EOF unless told
+/// otherwise; the legacy servers never did.)
+fn unterminated_at_eof(ctx: &Ctx) -> Outcome {
+    let (mut run, server) = start(ctx, "127.0.0.1:0", &[])?;
+    let pair = Pair::open(OTHER_B, LOCALHOST)?;
+    let mut q = Querier::connect(LOCALHOST, server)?;
+    let me = q.stream.local_addr()?;
+    let query = format!("{}, {}", pair.server_port(), pair.client_port());
+    q.send(query.as_bytes())?;
+    q.stream.shutdown(std::net::Shutdown::Write)?;
+    let (got, _) = q.wait_closed(REPLY_TIMEOUT)?;
+    ensure!(
+        got.is_empty(),
+        "{query:?} with no line end, then EOF → {:?}, expected no answer",
+        String::from_utf8_lossy(&got)
+    );
+    let why = closed_reason(&mut run, me)?;
+    ensure!(why == reason::EOF, "closed for {why:?}, expected {:?}", reason::EOF);
+    stop(&mut run, Signal::SIGTERM)?;
+    Ok(format!("{query:?} then EOF: no answer, closed for {why:?}"))
 }
 
 fn no_newline_bounded(ctx: &Ctx) -> Outcome {
@@ -975,66 +912,6 @@ fn lookups_agree(ctx: &Ctx) -> Outcome {
     ))
 }
 
-/// What one client's reply does while another client's `/proc` lookups run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DuringLookup {
-    /// It waits for them: it comes after every lookup queued before it.
-    Waits,
-    /// It is served meanwhile.
-    Served,
-}
-
-impl std::fmt::Display for DuringLookup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DuringLookup::Waits => "waits for A's lookups",
-            DuringLookup::Served => "is served meanwhile",
-        })
-    }
-}
-
-/// The documented behaviour, per program and flavor: (program, flavors, behaviour,
-/// why). A program of the family without a row fails the check until it has one.
-pub const DURING_LOOKUP: &[(&str, &[Flavor], DuringLookup, &str)] = &[
-    (
-        "ident-blocking",
-        &[Flavor::Legacy, Flavor::Modern],
-        DuringLookup::Served,
-        "a thread per connection: B's thread does not wait for A's",
-    ),
-    (
-        "ident-incorrect",
-        &[Flavor::Legacy, Flavor::Modern],
-        DuringLookup::Waits,
-        "the lookups run inside the connection's future, on the event loop's only thread",
-    ),
-    (
-        "ident-tokio",
-        &[Flavor::Legacy, Flavor::Modern],
-        DuringLookup::Waits,
-        "the lookups run inside the connection's future, on the event loop's only thread",
-    ),
-    (
-        "ident-service",
-        &[Flavor::Legacy, Flavor::Bridge, Flavor::Modern],
-        DuringLookup::Waits,
-        "the service computes each reply in `call`, on the event loop's only thread",
-    ),
-    (
-        "ident-service-old-timer",
-        &[Flavor::Bridge],
-        DuringLookup::Waits,
-        "ident-service's step 2 with the old idle timer: the service computes each reply \
-         in `call`, on the runtime's only thread",
-    ),
-    (
-        "ident-pool",
-        &[Flavor::Legacy, Flavor::Modern],
-        DuringLookup::Served,
-        "the lookups run on a pool thread; the event loop serves B meanwhile",
-    ),
-];
-
 /// A's queries per round, sent in one write: a server that runs lookups on its event
 /// loop answers B after all of them.
 pub const IN_FLIGHT: usize = 8;
@@ -1113,16 +990,14 @@ fn median<T: Copy + PartialOrd + Default>(mut v: Vec<T>) -> T {
 /// does not decide.
 fn other_client_during_lookup(ctx: &Ctx) -> Outcome {
     let program = ctx.program;
-    let Some(&(_, _, expected, why)) = DURING_LOOKUP
-        .iter()
-        .find(|(p, f, _, _)| *p == program.name && f.contains(&program.flavor))
-    else {
+    let Some(documented) = &program.declared.during_lookup else {
         bail!(
-            "no documented behaviour for {} ({}) in DURING_LOOKUP",
-            program.name,
-            program.flavor
+            "{} documents no behaviour while another client's lookups run: declare \
+             [package.metadata.study.during-lookup] in its Cargo.toml",
+            program.package
         );
     };
+    let (expected, why) = (documented.expect, documented.why.as_str());
     let (mut run, server) = start_with_lookup(ctx, "127.0.0.1:0", "proc")?;
     let pair = Pair::open(OTHER_B, LOCALHOST)?;
     let (query, want_a) = (pair.query(), userid(&pair.query(), &my_user()?));
@@ -1237,31 +1112,4 @@ fn sigterm_open_connection(ctx: &Ctx) -> Outcome {
     Ok(format!(
         "an open, idle connection closed (`{why}`), exit 0 after {took:.2?}"
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_program_and_flavor_has_at_most_one_documented_behaviour() {
-        for (i, (program, flavors, _, _)) in DURING_LOOKUP.iter().enumerate() {
-            for flavor in *flavors {
-                let rows = DURING_LOOKUP[i..]
-                    .iter()
-                    .filter(|(p, f, _, _)| p == program && f.contains(flavor))
-                    .count();
-                assert_eq!(rows, 1, "{program} {flavor:?}");
-            }
-        }
-        // The lesson of ident-pool: ident-tokio's reply waits, the pool's does not.
-        let of = |program: &str| {
-            DURING_LOOKUP
-                .iter()
-                .find(|(p, _, _, _)| *p == program)
-                .map(|row| row.2)
-        };
-        assert_eq!(of("ident-tokio"), Some(DuringLookup::Waits));
-        assert_eq!(of("ident-pool"), Some(DuringLookup::Served));
-    }
 }

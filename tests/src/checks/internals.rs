@@ -22,131 +22,44 @@ use harness::process::{run_to_end, Line, Running, START_TIMEOUT};
 use harness::{Family, Flavor};
 
 pub const FUTURE_NOTIFY: &[Check] = &[
-    Check {
-        name: "help",
-        run: help_future_notify,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-value",
-        run: bad_value,
-    },
-    Check {
-        name: "polls-at-interval",
-        run: polls_at_interval,
-    },
-    Check {
-        name: "count-0-and-1",
-        run: count_zero_and_one,
-    },
-    Check {
-        name: "interval-0",
-        run: interval_zero,
-    },
-    Check {
-        name: "sigterm-stops-it",
-        run: notify_sigterm,
-    },
-    Check {
-        name: "sigint-stops-it",
-        run: notify_sigint,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", help_future_notify),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-value", bad_value),
+    crate::check!("polls-at-interval", polls_at_interval),
+    crate::check!("count-0-and-1", count_zero_and_one),
+    crate::check!("interval-0", interval_zero),
+    crate::check!("sigterm-stops-it", notify_sigterm),
+    crate::check!("sigint-stops-it", notify_sigint),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 pub const MIO_EMPTY: &[Check] = &[
-    Check {
-        name: "help",
-        run: help_demo,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "never-returns",
-        run: never_returns,
-    },
-    Check {
-        name: "fds",
-        run: mio_empty_fds,
-    },
-    Check {
-        name: "sigterm-ends-it",
-        run: empty_sigterm,
-    },
-    Check {
-        name: "sigint-ends-it",
-        run: empty_sigint,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", help_demo),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("never-returns", never_returns),
+    crate::check!("fds", mio_empty_fds),
+    crate::check!("sigterm-ends-it", empty_sigterm),
+    crate::check!("sigint-ends-it", empty_sigint),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 pub const MIO_MIXED: &[Check] = &[
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::udp_port_in_use,
-    },
-    Check {
-        name: "ticks-and-datagrams",
-        run: ticks_and_datagrams,
-    },
-    Check {
-        name: "wake-up-fds",
-        run: mio_mixed_fds,
-    },
-    Check {
-        name: "sigterm",
-        run: mixed_sigterm,
-    },
-    Check {
-        name: "sigint",
-        run: mixed_sigint,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("port-in-use", common::udp_port_in_use),
+    crate::check!("ticks-and-datagrams", ticks_and_datagrams),
+    crate::check!("wake-up-fds", mio_mixed_fds),
+    crate::check!("sigterm", mixed_sigterm),
+    crate::check!("sigint", mixed_sigint),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 pub const MIO_PIPE: &[Check] = &[
-    Check {
-        name: "help",
-        run: help_demo,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "steps",
-        run: mio_pipe_steps,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", help_demo),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("steps", mio_pipe_steps),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 const QUICK: Duration = Duration::from_secs(5);

@@ -3,6 +3,7 @@
 //! exhaustive, so a new family cannot land without checks.
 
 pub mod common;
+pub mod compile;
 pub mod coop;
 pub mod faults;
 pub mod ident;
@@ -10,6 +11,7 @@ pub mod internals;
 pub mod multisocket;
 pub mod syscalls;
 pub mod tcp_echo;
+pub mod threads;
 pub mod udp_echo;
 pub mod waiters;
 

@@ -19,8 +19,10 @@ use shared::event::Event;
 
 use crate::check::{Check, Ctx, Outcome};
 use crate::checks::common;
-use harness::process::{run_to_end, Line, Running};
+use harness::process::{run_to_end, Running};
 use harness::Polls;
+
+use crate::measure::polls;
 
 /// How many of its per-socket futures a program polls for one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,59 +85,23 @@ pub fn poll_pattern(polls: Polls, sockets: usize) -> (Polled, &'static str) {
 }
 
 const COMMON_HEAD: [Check; 5] = [
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::udp_port_in_use,
-    },
-    Check {
-        name: "sockets-past-the-last-port",
-        run: sockets_past_the_last_port,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("port-in-use", common::udp_port_in_use),
+    crate::check!("sockets-past-the-last-port", sockets_past_the_last_port),
 ];
 
 const COMMON_TAIL: [Check; 6] = [
-    Check {
-        name: "consecutive-ports",
-        run: consecutive_ports,
-    },
-    Check {
-        name: "one-recv-per-datagram",
-        run: one_recv_per_datagram,
-    },
-    Check {
-        name: "polls-at-10-sockets",
-        run: polls_at_10,
-    },
-    Check {
-        name: "polls-at-40-sockets",
-        run: polls_at_40,
-    },
-    Check {
-        name: "sigterm",
-        run: sigterm,
-    },
-    Check {
-        name: "sigint",
-        run: sigint,
-    },
+    crate::check!("consecutive-ports", consecutive_ports),
+    crate::check!("one-recv-per-datagram", one_recv_per_datagram),
+    crate::check!("polls-at-10-sockets", polls_at_10),
+    crate::check!("polls-at-40-sockets", polls_at_40),
+    crate::check!("sigterm", sigterm),
+    crate::check!("sigint", sigint),
 ];
 
-const ERA_PURITY: Check = Check {
-    name: "era-purity",
-    run: common::era_purity,
-};
+const ERA_PURITY: Check = crate::check!("era-purity", common::era_purity);
 
 /// The checks of every multi-socket program, with both sides of futures 0.3's
 /// `join_all` threshold (30 futures polled all at once, 31 through `FuturesOrdered`).
@@ -148,14 +114,8 @@ pub const CHECKS: &[Check] = &[
     COMMON_TAIL[0],
     COMMON_TAIL[1],
     COMMON_TAIL[2],
-    Check {
-        name: "polls-at-30-sockets",
-        run: polls_at_30,
-    },
-    Check {
-        name: "polls-at-31-sockets",
-        run: polls_at_31,
-    },
+    crate::check!("polls-at-30-sockets", polls_at_30),
+    crate::check!("polls-at-31-sockets", polls_at_31),
     COMMON_TAIL[3],
     COMMON_TAIL[4],
     COMMON_TAIL[5],
@@ -185,42 +145,6 @@ fn client() -> Result<UdpSocket> {
     UdpSocket::bind("127.0.0.1:0").context("client bind")
 }
 
-/// Reads lines until none has arrived for [`QUIET`].
-fn settle(run: &mut Running) -> Result<()> {
-    let limit = Instant::now() + RECV_TIMEOUT;
-    while run.next_line(QUIET).is_ok() {
-        ensure!(
-            Instant::now() < limit,
-            "still printing {RECV_TIMEOUT:?} later"
-        );
-    }
-    Ok(())
-}
-
-/// Waits for a `recv` line at `at` among the lines after `from`.
-fn wait_recv(run: &mut Running, from: usize, at: SocketAddr) -> Result<()> {
-    run.wait_until(RECV_TIMEOUT, |lines| {
-        lines[from.min(lines.len())..]
-            .iter()
-            .any(|l| matches!(l.event(), Ok(Event::Recv { at: Some(a), .. }) if a == at))
-    })
-    .with_context(|| format!("no `recv … at {at}` line"))
-}
-
-/// The `poll future` indices and `recv` events among `lines`.
-fn polls_and_recvs(lines: &[Line]) -> Result<(Vec<usize>, Vec<Event>)> {
-    let mut polls = Vec::new();
-    let mut recvs = Vec::new();
-    for line in lines {
-        match line.event()? {
-            Event::PollFuture { index } => polls.push(index),
-            e @ Event::Recv { .. } => recvs.push(e),
-            other => bail!("unexpected line `{other}`"),
-        }
-    }
-    Ok((polls, recvs))
-}
-
 /// Which pattern a set of polls for a datagram to socket `target` of `sockets` shows.
 fn classify(polls: &[usize], target: usize, sockets: usize) -> Option<Polled> {
     let distinct: BTreeSet<usize> = polls.iter().copied().collect();
@@ -238,65 +162,28 @@ fn classify(polls: &[usize], target: usize, sockets: usize) -> Option<Polled> {
 /// counts the `poll future` lines it caused; compares with [`POLL_PATTERNS`].
 fn polls(ctx: &Ctx, sockets: usize) -> Outcome {
     let (expected, why) = poll_pattern(ctx.program.polls()?, sockets);
-    let (mut run, addrs) = start(ctx, sockets)?;
-    // Start-up: every future is polled once before anything arrives.
-    run.wait_until(RECV_TIMEOUT, |lines| {
-        let seen: BTreeSet<usize> = lines
-            .iter()
-            .filter_map(|l| match l.event() {
-                Ok(Event::PollFuture { index }) => Some(index),
-                _ => None,
-            })
-            .collect();
-        seen.len() == sockets
-    })
-    .context("not every future was polled once at start-up")?;
-    settle(&mut run)?;
-
-    let sock = client()?;
-    let me = sock.local_addr()?;
     let targets = [sockets - 1, 0, sockets / 2, 1, sockets - 2];
-    let mut measured = Vec::new();
-    for (i, &target) in targets.iter().enumerate().take(PROBES) {
-        let from = run.seen.len();
-        let payload = vec![b'p'; i + 1];
-        sock.send_to(&payload, addrs[target])?;
-        wait_recv(&mut run, from, addrs[target])?;
-        settle(&mut run)?;
-        let (polls, recvs) = polls_and_recvs(&run.seen[from..])?;
-        let want = Event::Recv {
-            len: payload.len(),
-            from: me,
-            at: Some(addrs[target]),
-        };
-        ensure!(
-            recvs == [want.clone()],
-            "datagram {i} to socket #{target}: expected `{want}`, got {recvs:?}"
-        );
-        let pattern = classify(&polls, target, sockets);
+    let probes = polls::probe(ctx.exe, sockets, &targets[..PROBES], QUIET)?;
+    for p in &probes {
+        let pattern = classify(&p.polls, p.target, sockets);
         ensure!(
             pattern == Some(expected),
-            "{sockets} sockets, datagram to socket #{target}: polled {} future(s) {polls:?}, \
-             which is {}; expected {expected} ({why})",
-            polls.len(),
+            "{sockets} sockets, datagram to socket #{}: polled {} future(s) {:?}, which is \
+             {}; expected {expected} ({why})",
+            p.target,
+            p.polls.len(),
+            p.polls,
             pattern.map_or(
                 "neither every future nor only the target".to_string(),
                 |p| p.to_string()
             ),
         );
-        measured.push(polls.len());
     }
-    ensure!(run.alive(), "the program died: {}", run.stderr());
-    let err = run.stderr();
-    ensure!(err.is_empty(), "unexpected stderr: {err:?}");
+    let measured: Vec<String> = probes.iter().map(|p| p.polls.len().to_string()).collect();
     Ok(format!(
         "{sockets} sockets: measured {} polls for datagrams to sockets {:?} ({}); \
          expected {expected}: {why}",
-        measured
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
+        measured.join(", "),
         &targets[..PROBES],
         match expected {
             Polled::Every => format!("every future, {sockets} each"),

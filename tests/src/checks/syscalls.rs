@@ -23,10 +23,7 @@ use harness::traced::{self, find_strace, EchoLoad, Measured};
 
 use crate::check::{Check, Ctx, Outcome, Skipped};
 
-pub const CHECKS: &[Check] = &[Check {
-    name: "syscalls-per-echo",
-    run: syscalls_per_echo,
-}];
+pub const CHECKS: &[Check] = &[crate::check!("syscalls-per-echo", syscalls_per_echo)];
 
 /// The workload: 2,000 echoes of 64 bytes, 16 in flight, one client on loopback (the
 /// load of `cargo xtask trace`, shorter).
@@ -62,11 +59,7 @@ fn raw_path(ctx: &Ctx) -> Result<std::path::PathBuf> {
         .join("conformance")
         .join("strace");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir.join(format!(
-        "{}-{}.strace",
-        ctx.program.name,
-        ctx.program.flavor_label()
-    )))
+    Ok(dir.join(format!("{}-{}.strace", ctx.program.name, ctx.label())))
 }
 
 /// Runs the program under strace with its declared load and compares its calls per
@@ -88,7 +81,8 @@ fn syscalls_per_echo(ctx: &Ctx) -> Outcome {
         })?;
     let load = load_of(exp.load);
     let raw = raw_path(ctx)?;
-    let m: Measured = traced::udp_echo(&strace, ctx.exe, &raw, &load)
+    let extra = ctx.threads.map(|t| t.args()).unwrap_or_default();
+    let m: Measured = traced::udp_echo_with(&strace, ctx.exe, &extra, &raw, &load)
         .with_context(|| format!("under strace (raw trace: {})", raw.display()))?;
     let w = &m.workload;
     let epoll_wait = m.per_unit(EPOLL_WAIT);

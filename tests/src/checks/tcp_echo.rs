@@ -18,70 +18,22 @@ use crate::checks::{common, faults};
 use harness::process::Running;
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::tcp_port_in_use,
-    },
-    Check {
-        name: "ten-mb-full-duplex",
-        run: ten_mb_full_duplex,
-    },
-    Check {
-        name: "concurrent-200",
-        run: concurrent_200,
-    },
-    Check {
-        name: "half-close",
-        run: half_close,
-    },
-    Check {
-        name: "reset-mid-stream",
-        run: reset_mid_stream,
-    },
-    Check {
-        name: "sigterm",
-        run: sigterm,
-    },
-    Check {
-        name: "sigint",
-        run: sigint,
-    },
-    Check {
-        name: "sigterm-unread-echo",
-        run: sigterm_unread_echo,
-    },
-    Check {
-        name: "fd-exhaustion",
-        run: faults::exhaustion_echo,
-    },
-    Check {
-        name: "idle-1000",
-        run: faults::idle_peers_echo,
-    },
-    Check {
-        name: "max-connections",
-        run: faults::max_connections_echo,
-    },
-    Check {
-        name: "unread-10-mib",
-        run: faults::unread_echo,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("port-in-use", common::tcp_port_in_use),
+    crate::check!("ten-mb-full-duplex", ten_mb_full_duplex),
+    crate::check!("concurrent-200", concurrent_200),
+    crate::check!("half-close", half_close),
+    crate::check!("reset-mid-stream", reset_mid_stream),
+    crate::check!("sigterm", sigterm),
+    crate::check!("sigint", sigint),
+    crate::check!("sigterm-unread-echo", sigterm_unread_echo),
+    crate::check!("fd-exhaustion", faults::exhaustion_echo),
+    crate::check!("idle-1000", faults::idle_peers_echo),
+    crate::check!("max-connections", faults::max_connections_echo),
+    crate::check!("unread-10-mib", faults::unread_echo),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,7 +41,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn start(ctx: &Ctx) -> Result<(Running, SocketAddr)> {
-    let (run, addrs) = Running::server(ctx.exe, &["--bind", "127.0.0.1:0"], None, 1)?;
+    let (run, addrs) = Running::server(ctx.exe, &ctx.args(&["--bind", "127.0.0.1:0"]), None, 1)?;
     Ok((run, addrs[0]))
 }
 

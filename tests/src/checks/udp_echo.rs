@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use harness::declared::EventOrder;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{setsockopt, sockopt};
 use shared::event::{Counts, Event, QUEUE_FULL};
@@ -21,69 +22,25 @@ use shared::vectors;
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::common;
 use crate::netns;
+use harness::load::flood::Pace;
 use harness::process::{Line, Running};
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        name: "help",
-        run: common::help,
-    },
-    Check {
-        name: "unknown-flag",
-        run: common::unknown_flag,
-    },
-    Check {
-        name: "bad-address",
-        run: common::bad_address,
-    },
-    Check {
-        name: "port-in-use",
-        run: common::udp_port_in_use,
-    },
-    Check {
-        name: "payloads-ipv4",
-        run: payloads_ipv4,
-    },
-    Check {
-        name: "payloads-ipv6",
-        run: payloads_ipv6,
-    },
-    Check {
-        name: "concurrent-clients",
-        run: concurrent_clients,
-    },
-    Check {
-        name: "burst-past-queue",
-        run: burst_past_queue,
-    },
-    Check {
-        name: "reads-while-writes-pending",
-        run: reads_while_writes_pending,
-    },
-    Check {
-        name: "sigterm",
-        run: sigterm,
-    },
-    Check {
-        name: "sigint",
-        run: sigint,
-    },
-    Check {
-        name: "stop-continue",
-        run: faults::stop_continue,
-    },
-    Check {
-        name: "no-loop-ipv4",
-        run: faults::no_loop_ipv4,
-    },
-    Check {
-        name: "no-loop-ipv6",
-        run: faults::no_loop_ipv6,
-    },
-    Check {
-        name: "era-purity",
-        run: common::era_purity,
-    },
+    crate::check!("help", common::help),
+    crate::check!("unknown-flag", common::unknown_flag),
+    crate::check!("bad-address", common::bad_address),
+    crate::check!("port-in-use", common::udp_port_in_use),
+    crate::check!("payloads-ipv4", payloads_ipv4),
+    crate::check!("payloads-ipv6", payloads_ipv6),
+    crate::check!("concurrent-clients", concurrent_clients),
+    crate::check!("burst-past-queue", burst_past_queue),
+    crate::check!("reads-while-writes-pending", reads_while_writes_pending),
+    crate::check!("sigterm", sigterm),
+    crate::check!("sigint", sigint),
+    crate::check!("stop-continue", faults::stop_continue),
+    crate::check!("no-loop-ipv4", faults::no_loop_ipv4),
+    crate::check!("no-loop-ipv6", faults::no_loop_ipv6),
+    crate::check!("era-purity", common::era_purity),
 ];
 
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,7 +49,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 fn start(ctx: &Ctx, bind: &str, extra: &[&str]) -> Result<(Running, SocketAddr)> {
     let mut args = vec!["--bind", bind];
     args.extend_from_slice(extra);
-    let (run, addrs) = Running::server(ctx.exe, &args, None, 1)?;
+    let (run, addrs) = Running::server(ctx.exe, &ctx.args(&args), None, 1)?;
     Ok((run, addrs[0]))
 }
 
@@ -107,8 +64,7 @@ fn client(ip: IpAddr) -> Result<UdpSocket> {
 fn round_trip(sock: &UdpSocket, server: SocketAddr, payload: &[u8]) -> Result<()> {
     sock.send_to(payload, server)?;
     let mut buf = vec![0u8; 70_000];
-    let (n, from) = sock
-        .recv_from(&mut buf)
+    let (n, from) = harness::load::recv_from(sock, &mut buf)
         .with_context(|| format!("no echo of {} bytes within {RECV_TIMEOUT:?}", payload.len()))?;
     ensure!(from == server, "echo came from {from}, not {server}");
     ensure!(
@@ -241,10 +197,19 @@ fn payloads(ctx: &Ctx, ip: IpAddr, bind: &str) -> Outcome {
         expected.push(Event::Sent { len, to: me });
     }
     let seen: Vec<Event> = run.events()?.into_iter().skip(1).collect();
-    ensure!(
-        seen == expected,
-        "event lines {seen:?} do not match the client's view {expected:?}"
-    );
+    let order = ctx.program.declared.event_order.as_ref();
+    match order.map_or(EventOrder::Causal, |o| o.expect) {
+        EventOrder::Causal => ensure!(
+            seen == expected,
+            "event lines {seen:?} do not match the client's view {expected:?}"
+        ),
+        EventOrder::PerTask => ensure!(
+            in_order_per_task(&seen, &expected),
+            "event lines {seen:?} do not match the client's view {expected:?}, even task \
+             by task ({})",
+            order.map_or("", |o| o.why.as_str())
+        ),
+    }
     let (recv, sent, dropped) = stop(&mut run, Signal::SIGTERM)?;
     ensure!(
         (recv, sent, dropped) == (n, n, 0),
@@ -259,6 +224,27 @@ fn payloads(ctx: &Ctx, ip: IpAddr, bind: &str) -> Outcome {
             .join(", "),
         seen.len()
     ))
+}
+
+/// Whether `seen` holds the lines of `expected`, each kind (`recv`, `sent`) in its
+/// order, and each `sent` after the `recv` of the same datagram: the order of the
+/// lines of a reader task and a writer task that print their own, at the same time.
+fn in_order_per_task(seen: &[Event], expected: &[Event]) -> bool {
+    let kind = |sent: bool| move |e: &&Event| matches!(e, Event::Sent { .. }) == sent;
+    let (seen_recv, seen_sent): (Vec<&Event>, Vec<&Event>) = (
+        seen.iter().filter(kind(false)).collect(),
+        seen.iter().filter(kind(true)).collect(),
+    );
+    let want_recv: Vec<&Event> = expected.iter().filter(kind(false)).collect();
+    let want_sent: Vec<&Event> = expected.iter().filter(kind(true)).collect();
+    let at = |n: usize, sent: bool| {
+        let mut of_kind = seen.iter().enumerate().filter(|(_, e)| kind(sent)(e));
+        of_kind.nth(n).map(|(i, _)| i)
+    };
+    seen.len() == expected.len()
+        && seen_recv == want_recv
+        && seen_sent == want_sent
+        && (0..want_sent.len()).all(|n| at(n, false) < at(n, true))
 }
 
 fn payloads_ipv4(ctx: &Ctx) -> Outcome {
@@ -294,8 +280,7 @@ fn concurrent_clients(ctx: &Ctx) -> Outcome {
                         sock.send_to(&tagged(c, next_send, 48 + c), server)?;
                         next_send += 1;
                     }
-                    let (n, _) = sock
-                        .recv_from(&mut buf)
+                    let (n, _) = harness::load::recv_from(&sock, &mut buf)
                         .with_context(|| format!("client {c}: no echo of seq {next_recv}"))?;
                     let want = tagged(c, next_recv, 48 + c);
                     ensure!(
@@ -360,7 +345,7 @@ fn echo_stream(sock: UdpSocket) -> mpsc::Receiver<Vec<u8>> {
         let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
         let mut buf = vec![0u8; 70_000];
         loop {
-            match sock.recv_from(&mut buf) {
+            match harness::load::recv_from(&sock, &mut buf) {
                 Ok((n, _)) => {
                     if tx.send(buf[..n].to_vec()).is_err() {
                         return;
@@ -514,11 +499,12 @@ fn sigint(ctx: &Ctx) -> Outcome {
     signal_check(ctx, Signal::SIGINT)
 }
 
-/// Bytes in the kernel send queue of the UDP socket on `port`, as the server's own
-/// network namespace sees it (`/proc/PID/net/udp`, column tx_queue).
+/// Bytes in the kernel send queues of the UDP sockets on `port` (one, or one per
+/// thread of a server that binds the port on each: `--threads`), as the server's own
+/// network namespace sees them (`/proc/PID/net/udp`, column tx_queue).
 fn tx_queue(pid: i32, port: u16) -> Option<u64> {
     let table = std::fs::read_to_string(format!("/proc/{pid}/net/udp")).ok()?;
-    table.lines().skip(1).find_map(|line| {
+    let queues = table.lines().skip(1).filter_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
         if local_port != port {
@@ -526,7 +512,8 @@ fn tx_queue(pid: i32, port: u16) -> Option<u64> {
         }
         let tx = fields.get(4)?.split(':').next()?;
         u64::from_str_radix(tx, 16).ok()
-    })
+    });
+    queues.reduce(|a, b| a + b)
 }
 
 const FLOOD: u32 = 2400;
@@ -535,17 +522,22 @@ const PROBE: &[u8] = b"after the flood";
 const FLOOD_LEN: usize = 200;
 const PACE: Duration = Duration::from_micros(500);
 
+/// Datagrams `seqs`, paced against the clock, so that the offered load (~3 Mbit/s)
+/// outruns the 1 Mbit/s link without overrunning the server's receive buffer.
 fn flood(sock: &UdpSocket, server: SocketAddr, seqs: std::ops::Range<u32>) -> Result<()> {
-    let start = Instant::now();
-    for (i, seq) in seqs.enumerate() {
-        sock.send_to(&seq_payload(seq, FLOOD_LEN), server)?;
-        // Pace against the clock, so that the offered load (~3 Mbit/s) outruns the
-        // 1 Mbit/s link without overrunning the server's receive buffer.
-        let due = start + PACE * (i as u32 + 1);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
-        }
-    }
+    let pace = Pace {
+        rate: 1.0 / PACE.as_secs_f64(),
+        count: seqs.len() as u64,
+        time: Duration::from_secs(30),
+        burst: 16,
+    };
+    let payload = |i: u64| seq_payload(seqs.start + i as u32, FLOOD_LEN);
+    let sent = harness::load::flood::paced(sock, server, pace, payload, None)?;
+    ensure!(
+        sent == pace.count,
+        "the flood stopped at {sent} of {}",
+        pace.count
+    );
     Ok(())
 }
 
@@ -553,7 +545,8 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
     let pair = netns::Pair::create("1mbit")
         .map_err(|e| Skipped(format!("no test namespaces here: {e:#}")))?;
     let bind = SocketAddr::from((netns::SERVER_IP, 0)).to_string();
-    let (mut run, addrs) = Running::server(ctx.exe, &["--bind", &bind], Some(&pair.server_ns), 1)?;
+    let args = ctx.args(&["--bind", &bind]);
+    let (mut run, addrs) = Running::server(ctx.exe, &args, Some(&pair.server_ns), 1)?;
     let server = addrs[0];
     let sock = pair.client_socket()?;
     big_receive_buffer(&sock);
@@ -648,4 +641,37 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
         max_tx / 1024,
         full.len()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_in_order_task_by_task() {
+        let me: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let recv = |len| Event::Recv {
+            len,
+            from: me,
+            at: None,
+        };
+        let sent = |len| Event::Sent { len, to: me };
+        let expected = [recv(1), sent(1), recv(2), sent(2)];
+        assert!(in_order_per_task(&expected, &expected));
+        // The reader printed the second datagram before the writer the first echo.
+        assert!(in_order_per_task(
+            &[recv(1), recv(2), sent(1), sent(2)],
+            &expected
+        ));
+        // An echo before its datagram, echoes swapped, a line missing: never.
+        assert!(!in_order_per_task(
+            &[sent(1), recv(1), recv(2), sent(2)],
+            &expected
+        ));
+        assert!(!in_order_per_task(
+            &[recv(1), recv(2), sent(2), sent(1)],
+            &expected
+        ));
+        assert!(!in_order_per_task(&[recv(1), recv(2), sent(1)], &expected));
+    }
 }

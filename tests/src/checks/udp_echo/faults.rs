@@ -3,12 +3,13 @@
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context, Result};
+use harness::load::flood::Pace;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use shared::event::Event;
@@ -55,22 +56,15 @@ fn wait_state(pid: Pid, want: char, is: bool) -> Result<()> {
 }
 
 /// Sends the flood at its pace; `progress` is the next sequence number to go.
-fn paced_flood(sock: UdpSocket, server: SocketAddr, progress: Arc<AtomicU32>) -> Result<()> {
-    let start = Instant::now();
-    for seq in 0..STOP_FLOOD {
-        match sock.send_to(&seq_payload(seq, STOP_LEN), server) {
-            Ok(_) => {}
-            // Our own send buffer is full for a moment: this datagram is simply not
-            // sent, and counted nowhere.
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e).context("flood send"),
-        }
-        progress.store(seq + 1, Ordering::Relaxed);
-        let due = start + STOP_PACE * (seq + 1);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
-        }
-    }
+fn paced_flood(sock: UdpSocket, server: SocketAddr, progress: Arc<AtomicU64>) -> Result<()> {
+    let pace = Pace {
+        rate: 1.0 / STOP_PACE.as_secs_f64(),
+        count: STOP_FLOOD as u64,
+        time: Duration::from_secs(30),
+        burst: 16,
+    };
+    let payload = |seq: u64| seq_payload(seq as u32, STOP_LEN);
+    harness::load::flood::paced(&sock, server, pace, payload, Some(&progress))?;
     Ok(())
 }
 
@@ -108,7 +102,7 @@ pub(super) fn stop_continue(ctx: &Ctx) -> Outcome {
     let sock = client(server.ip())?;
     big_receive_buffer(&sock);
     let stream = echo_stream(sock.try_clone()?);
-    let progress = Arc::new(AtomicU32::new(0));
+    let progress = Arc::new(AtomicU64::new(0));
     let flood = {
         let (sock, progress) = (sock.try_clone()?, progress.clone());
         thread::spawn(move || paced_flood(sock, server, progress))
@@ -116,12 +110,12 @@ pub(super) fn stop_continue(ctx: &Ctx) -> Outcome {
 
     thread::sleep(STOP_AT);
     run.signal(Signal::SIGSTOP)?;
-    let stopped_at_seq = progress.load(Ordering::Relaxed);
+    let stopped_at_seq = progress.load(Ordering::Relaxed) as u32;
     wait_state(pid, 'T', true).context("after SIGSTOP")?;
     thread::sleep(STOPPED);
     ensure!(state(pid)? == 'T', "the server did not stay stopped");
     run.signal(Signal::SIGCONT)?;
-    let continued_at_seq = progress.load(Ordering::Relaxed);
+    let continued_at_seq = progress.load(Ordering::Relaxed) as u32;
     wait_state(pid, 'T', false).context("after SIGCONT")?;
     flood
         .join()
@@ -286,7 +280,7 @@ fn no_loop(ctx: &Ctx, ip: IpAddr, bind: &str) -> Outcome {
     let mut got_echo = Vec::new();
     let mut buf = [0u8; 64];
     for sock in &sources {
-        match sock.recv_from(&mut buf) {
+        match harness::load::recv_from(sock, &mut buf) {
             Ok(_) => got_echo.push(sock.local_addr()?),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e).context("reading at a looping source"),
