@@ -1,10 +1,15 @@
 //! `cargo xtask conformance [PROGRAM…] [--flavor …] [--format table|json]`: builds
 //! what it needs, runs the suite (the same library `cargo test` runs) and prints the
-//! program × flavor matrix. Exit status 1 on any unexpected result.
+//! program × flavor matrix, and keeps the rows in `target/results/conformance.json`
+//! (merged with what is there: a row of each program and flavor, the newest). Exit
+//! status 1 on any unexpected result.
 
-use anyhow::{anyhow, Result};
-use conformance::report::Row;
+use std::time::Instant;
+
+use anyhow::Result;
 use conformance::{Selection, DEFAULT_JOBS};
+use harness::results::conformance::Row;
+use harness::results::{default_dir, run::load_average};
 
 use crate::args::{FlavorArg, Format};
 
@@ -19,8 +24,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Rows run at the same time.
-    #[arg(long, default_value_t = DEFAULT_JOBS)]
-    jobs: usize,
+    #[arg(long, default_value_t = DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
     /// List every check of every row with its detail, passed ones too.
     #[arg(short, long)]
     verbose: bool,
@@ -37,8 +42,12 @@ pub fn main(args: Args) -> Result<i32> {
             eprintln!("{}", row.progress());
         }
     };
-    let report =
-        conformance::run(&selection, args.jobs, &progress).map_err(|e| anyhow!("{e:#}"))?;
+    let (started, load) = (Instant::now(), load_average());
+    let report = conformance::run(&selection, args.jobs.into(), &progress)?;
+    let kept = report.save(&default_dir(), started.elapsed(), [load, load_average()])?;
+    if table {
+        eprintln!("kept in {}", harness::workspace::relative(&kept));
+    }
     if table && args.verbose {
         print!("{}", report.to_table_verbose());
     } else if table {

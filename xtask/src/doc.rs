@@ -1,130 +1,9 @@
-//! The `//!` doc comment of a program: extracting it, splitting it into its parts
-//! (the opening paragraph, the description, `# Migration`), demoting its headings for
-//! the page it goes on, and rendering its Markdown as HTML with pulldown-cmark (the
-//! CommonMark parser rustdoc and mdBook use).
-
-use std::ops::Range;
+//! A program's `//!` doc comment on a page of the book: its Markdown rendered as HTML
+//! with pulldown-cmark (the parser mdBook uses), and text escaped for HTML.
 
 use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-/// The leading `//!` block of a source file, without the comment markers.
-pub fn inner_doc(src: &str) -> String {
-    let mut out = Vec::new();
-    for line in src.lines().skip_while(|l| l.trim().is_empty()) {
-        let Some(text) = line.trim_start().strip_prefix("//!") else {
-            break;
-        };
-        out.push(text.strip_prefix(' ').unwrap_or(text));
-    }
-    let mut text = out.join("\n");
-    text.push('\n');
-    text
-}
-
-/// One heading of a document: its level (1 for `#`), its text, and where it stands.
-struct Heading {
-    level: HeadingLevel,
-    text: String,
-    range: Range<usize>,
-}
-
-/// The headings of `doc`, as CommonMark sees them (a `#` line inside a code block is
-/// not one).
-fn headings(doc: &str) -> Vec<Heading> {
-    let mut out: Vec<Heading> = Vec::new();
-    let mut open = false;
-    for (event, range) in Parser::new(doc).into_offset_iter() {
-        match event {
-            Event::Start(Tag::Heading { level, .. }) => {
-                open = true;
-                out.push(Heading {
-                    level,
-                    text: String::new(),
-                    range,
-                });
-            }
-            Event::End(TagEnd::Heading(_)) => open = false,
-            Event::Text(t) | Event::Code(t) if open => {
-                if let Some(h) = out.last_mut() {
-                    h.text.push_str(&t);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The body of section `title` (`# Migration`), up to the next heading of the same or
-/// a higher level.
-pub fn section(doc: &str, title: &str) -> Option<String> {
-    let all = headings(doc);
-    let at = all
-        .iter()
-        .position(|h| h.text.trim().eq_ignore_ascii_case(title))?;
-    let level = all[at].level;
-    let end = all[at + 1..]
-        .iter()
-        .find(|h| h.level <= level)
-        .map_or(doc.len(), |h| h.range.start);
-    let body = doc[all[at].range.end..end].trim_matches('\n');
-    (!body.trim().is_empty()).then(|| format!("{body}\n"))
-}
-
-/// `doc` without section `title` (and its subsections): the rest of a description
-/// when its `# Migration` section is shown on its own.
-pub fn without_section(doc: &str, title: &str) -> String {
-    let all = headings(doc);
-    let Some(at) = all
-        .iter()
-        .position(|h| h.text.trim().eq_ignore_ascii_case(title))
-    else {
-        return doc.to_string();
-    };
-    let level = all[at].level;
-    let end = all[at + 1..]
-        .iter()
-        .find(|h| h.level <= level)
-        .map_or(doc.len(), |h| h.range.start);
-    format!("{}{}", &doc[..all[at].range.start], &doc[end..])
-}
-
-/// `md` with every heading `by` levels deeper (`#` → `###` for `by` = 2), so that a
-/// doc comment's sections sit under the headings of the page it is shown on. Only
-/// real headings move: a `#` line inside a code block is left alone.
-pub fn demote_headings(md: &str, by: usize) -> String {
-    let mut out = String::with_capacity(md.len() + 16);
-    let mut last = 0;
-    for h in headings(md) {
-        let start = h.range.start;
-        out.push_str(&md[last..start]);
-        let src = &md[h.range.clone()];
-        let depth = (h.level as usize + by).min(6);
-        if src.trim_start().starts_with('#') {
-            // ATX: `## Title` — replace the marker.
-            let body = src.trim_start().trim_start_matches('#');
-            out.push_str(&"#".repeat(depth));
-            out.push_str(body);
-        } else {
-            // Setext (`Title` over `===`): rewrite as ATX.
-            let first = src.lines().next().unwrap_or("").trim();
-            out.push_str(&format!("{} {first}\n", "#".repeat(depth)));
-        }
-        last = h.range.end;
-    }
-    out.push_str(&md[last..]);
-    out
-}
-
-/// The first paragraph, joined into one line.
-pub fn first_paragraph(doc: &str) -> String {
-    doc.lines()
-        .skip_while(|l| l.trim().is_empty())
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use harness::doc::first_paragraph;
 
 /// `&`, `<`, `>` and `"` escaped for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
@@ -204,54 +83,21 @@ pub fn inline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::doc::inner_doc;
 
     const SRC: &str = "//! UDP echo on tokio 1: one task.\n//!\n//! It multiplexes `ready()` and\n//! *waits*.\n//!\n//! ```text\n//! # not a heading\n//! nc -u 127.0.0.1 2000\n//! ```\n//!\n//! # Migration\n//!\n//! * The hand-written `impl Future for Server` becomes an\n//!   `async fn` loop.\n//! * `Core::run` becomes `block_on` <one thread>.\n//!\n//! # Caveats\n//!\n//! None.\n\nuse std::io;\n//! not part of it\n";
 
     #[test]
-    fn doc_parts() {
-        let doc = inner_doc(SRC);
-        assert!(doc.starts_with("UDP echo on tokio 1: one task.\n\nIt multiplexes"));
-        assert!(!doc.contains("not part of it"));
-        assert_eq!(first_paragraph(&doc), "UDP echo on tokio 1: one task.");
-        let migration = section(&doc, "Migration").unwrap();
-        assert!(migration.starts_with("* The hand-written"));
-        assert!(!migration.contains("Caveats") && !migration.contains("None."));
-        assert_eq!(section(&doc, "Nothing"), None);
-    }
-
-    #[test]
-    fn demoted_headings_and_a_section_left_out() {
-        let doc = inner_doc(SRC);
-        let rest = without_section(&doc, "Migration");
-        assert!(rest.contains("# Caveats") && !rest.contains("hand-written"));
-        assert!(rest.contains("# not a heading"), "code blocks are kept");
-        let demoted = demote_headings(&rest, 2);
-        assert!(demoted.contains("\n### Caveats\n"), "{demoted}");
-        assert!(
-            demoted.contains("\n# not a heading\n"),
-            "a fenced `#` line stays: {demoted}"
-        );
-        assert_eq!(
-            demote_headings("Title\n===\n\ntext\n", 1),
-            "## Title\n\ntext\n"
-        );
-        assert_eq!(
-            without_section("no headings\n", "Migration"),
-            "no headings\n"
-        );
-    }
-
-    #[test]
     fn markdown_to_html() {
         let doc = inner_doc(SRC);
-        let html = to_html(&section(&doc, "Migration").unwrap());
+        let html = to_html(&harness::doc::section(&doc, "Migration").unwrap());
         assert_eq!(
             html,
             "<ul>\n<li>The hand-written <code>impl Future for Server</code> becomes an\n<code>async fn</code> loop.</li>\n\
              <li><code>Core::run</code> becomes <code>block_on</code> <one thread>.</li>\n</ul>\n",
             "CommonMark: a soft break stays a line break, `<one thread>` is inline HTML"
         );
-        let html = to_html(&without_section(&doc, "Migration"));
+        let html = to_html(&doc);
         assert!(html.contains("<p>It multiplexes <code>ready()</code> and\n<em>waits</em>.</p>"));
         assert!(html.contains(
             "<pre class=\"doc-code\"><code># not a heading\nnc -u 127.0.0.1 2000\n</code></pre>"

@@ -6,9 +6,7 @@ mod bench;
 mod conformance;
 mod diff;
 mod doc;
-mod pairs;
-mod runinfo;
-mod stat;
+mod scan;
 mod study;
 mod trace;
 
@@ -32,10 +30,13 @@ enum Command {
     Diff(diff::Args),
     /// Run a pair under strace with a fixed workload: system calls per unit of work.
     Trace(trace::Args),
-    /// The study as a book (mdBook): findings, a chapter per family, a page per pair.
+    /// The study as a book: the chapters of book/, every figure and table generated
+    /// from the results, a page per program; measures what is missing first.
     Study(study::Args),
-    /// Legacy against modern on loopback: throughput, CPU per echo, RTT, ratios, plots.
+    /// Legacy against modern on loopback: throughput, CPU per echo, RTT, ratios; the records kept for the book.
     Bench(bench::Args),
+    /// Every use of a legacy item in the Rust files under PATH, with its modern equivalent.
+    Scan(scan::Args),
 }
 
 fn main() {
@@ -46,6 +47,7 @@ fn main() {
         Command::Trace(args) => trace::main(args),
         Command::Study(args) => study::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Scan(args) => scan::main(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -102,8 +102,6 @@ fn run(chromium: &Path) -> Outcome<usize> {
         .arg(&out)
         .arg("--results")
         .arg(fixture("results"))
-        .arg("--conformance-json")
-        .arg(fixture("conformance.json"))
         .output()
         .map_err(|e| format!("cannot run xtask: {e}"))?;
     if !built.status.success() {
@@ -126,8 +124,8 @@ fn run(chromium: &Path) -> Outcome<usize> {
     Ok(n)
 }
 
-/// Every page of the book, from its SUMMARY.md (the chapters and their pairs) plus
-/// the opening page.
+/// Every page of the book, from its SUMMARY.md as the study expanded it: the opening
+/// page, every chapter, every program's page.
 fn pages_of(out: &Path) -> Outcome<Vec<String>> {
     let summary = std::fs::read_to_string(out.join("src/SUMMARY.md"))
         .map_err(|e| format!("no SUMMARY.md: {e}"))?;
@@ -145,15 +143,25 @@ fn pages_of(out: &Path) -> Outcome<Vec<String>> {
 }
 
 /// What a page reports about itself (see [`PAGE_REPORT`]).
-#[derive(Debug)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Report {
     title: String,
     scroll_width: f64,
     inner_width: f64,
-    figures: Vec<Value>,
+    figures: Vec<Figure>,
     links: Vec<String>,
     ids: BTreeSet<String>,
     sidebar_links: usize,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Figure {
+    src: Option<String>,
+    error: Option<String>,
+    natural: f64,
+    width: f64,
+    height: f64,
 }
 
 /// Run in each page once it has loaded: makes lazy images load, waits for every image
@@ -169,7 +177,7 @@ const PAGE_REPORT: &str = r#"(async () => {
   });
   for (const s of document.querySelectorAll('main svg')) {
     const r = s.getBoundingClientRect();
-    figures.push({ src: 'inline svg', error: null, natural: 1, width: r.width, height: r.height });
+    figures.push({ src: null, error: null, natural: 1, width: r.width, height: r.height });
   }
   // mdBook's content column scrolls sideways rather than widen the page: look there too.
   const columns = Array.from(document.querySelectorAll('main, .content, #mdbook-content'));
@@ -186,11 +194,13 @@ const PAGE_REPORT: &str = r#"(async () => {
   };
 })()"#;
 
+/// Every page of SUMMARY.md: it renders without console errors, has a title, fits the
+/// window, lists every page in its sidebar, and each of its figures draws; then every
+/// link of every page leads somewhere in the book.
 fn check_pages(browser: &mut Browser, site: &Path, pages: &[String]) -> Outcome<usize> {
     let started = Instant::now();
     let mut problems = Vec::new();
     let mut reports: BTreeMap<String, Report> = BTreeMap::new();
-    let mut figures = 0;
     for page in pages {
         if started.elapsed() > LIMIT {
             return Err(format!("still checking pages after {LIMIT:?}"));
@@ -201,69 +211,67 @@ fn check_pages(browser: &mut Browser, site: &Path, pages: &[String]) -> Outcome<
             continue;
         }
         let url = file_url(&file);
-        let errors = browser.load(&url)?;
-        for e in errors {
+        for e in browser.load(&url)? {
             problems.push(format!("{page}: console: {e}"));
         }
-        let v = browser.evaluate(PAGE_REPORT)?;
-        let r = Report {
-            title: v["title"].as_str().unwrap_or("").to_string(),
-            scroll_width: v["scrollWidth"].as_f64().unwrap_or(0.0),
-            inner_width: v["innerWidth"].as_f64().unwrap_or(0.0),
-            figures: v["figures"].as_array().cloned().unwrap_or_default(),
-            links: v["links"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|l| l.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ids: v["ids"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|l| l.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            sidebar_links: v["sidebarLinks"].as_u64().unwrap_or(0) as usize,
-        };
-        if r.title.is_empty() {
-            problems.push(format!("{page}: no title"));
-        }
-        if r.scroll_width > r.inner_width + 1.0 {
-            problems.push(format!(
-                "{page}: {} px wide in a {} px window",
-                r.scroll_width, r.inner_width
-            ));
-        }
-        if r.sidebar_links < pages.len() {
-            problems.push(format!(
-                "{page}: the sidebar has {} links for {} pages",
-                r.sidebar_links,
-                pages.len()
-            ));
-        }
-        for f in &r.figures {
-            let ok = f["error"].is_null()
-                && f["natural"].as_f64().unwrap_or(0.0) > 0.0
-                && f["width"].as_f64().unwrap_or(0.0) > 0.0
-                && f["height"].as_f64().unwrap_or(0.0) > 0.0;
-            if !ok {
-                problems.push(format!("{page}: a figure does not render: {f}"));
-            }
-        }
-        figures += r
-            .figures
-            .iter()
-            .filter(|f| f["src"] != "inline svg")
-            .count();
+        let r: Report = serde_json::from_value(browser.evaluate(PAGE_REPORT)?)
+            .map_err(|e| format!("{page}: the page's report: {e}"))?;
+        problems.extend(page_problems(page, &r, pages.len()));
         reports.insert(url, r);
     }
-    // Links: every file:// link leads to a file, and an anchor to an element.
+    problems.extend(link_problems(site, &reports));
+    let images = reports
+        .values()
+        .flat_map(|r| &r.figures)
+        .filter(|f| f.src.is_some())
+        .count();
+    if images == 0 {
+        problems.push("no page has a figure: the fixtures' figures are missing".into());
+    }
+    if !problems.is_empty() {
+        problems.dedup();
+        return Err(problems.join("\n"));
+    }
+    let links: usize = reports.values().map(|r| r.links.len()).sum();
+    println!(
+        "book_browser: {} pages, {images} figures, {links} links, all fine",
+        reports.len()
+    );
+    Ok(reports.len())
+}
+
+/// What is wrong with one page, as its report tells it.
+fn page_problems(page: &str, r: &Report, pages: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r.title.is_empty() {
+        problems.push(format!("{page}: no title"));
+    }
+    if r.scroll_width > r.inner_width + 1.0 {
+        problems.push(format!(
+            "{page}: {} px wide in a {} px window",
+            r.scroll_width, r.inner_width
+        ));
+    }
+    if r.sidebar_links < pages {
+        problems.push(format!(
+            "{page}: the sidebar has {} links for {pages} pages",
+            r.sidebar_links
+        ));
+    }
+    for f in &r.figures {
+        if f.error.is_some() || f.natural <= 0.0 || f.width <= 0.0 || f.height <= 0.0 {
+            problems.push(format!("{page}: a figure does not render: {f:?}"));
+        }
+    }
+    problems
+}
+
+/// Every link stays in the book: a file:// link leads to a file, and its anchor to an
+/// element of that page.
+fn link_problems(site: &Path, reports: &BTreeMap<String, Report>) -> Vec<String> {
     let root = file_url(site);
-    for (from, r) in &reports {
+    let mut problems = Vec::new();
+    for (from, r) in reports {
         for link in &r.links {
             if !link.starts_with("file://") {
                 if link.starts_with("http://") || link.starts_with("https://") {
@@ -300,20 +308,7 @@ fn check_pages(browser: &mut Browser, site: &Path, pages: &[String]) -> Outcome<
             }
         }
     }
-    if figures == 0 {
-        problems.push("no page has a figure: the fixtures' figures are missing".into());
-    }
-    if problems.is_empty() {
-        println!(
-            "book_browser: {} pages, {figures} figures, {} links, all fine",
-            reports.len(),
-            reports.values().map(|r| r.links.len()).sum::<usize>()
-        );
-        Ok(reports.len())
-    } else {
-        problems.dedup();
-        Err(problems.join("\n"))
-    }
+    problems
 }
 
 fn take_screenshots(browser: &mut Browser, site: &Path) -> Outcome<()> {

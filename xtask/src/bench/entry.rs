@@ -1,363 +1,186 @@
-//! What the bench measures: an entry is one program of one flavor (one socket count for
-//! the multi-socket programs) with its figures round by round. Each measured family
-//! has its own figures struct ([`Figures`]), so that a figure is a field the compiler
-//! knows, never a string a typo can miss; [`AnyEntry`] holds the entries of every
-//! family in the order of a round.
+//! What the bench measures, whatever the family: a [`Job`] is one entry of the results
+//! (a program of one flavor, in one configuration, at one socket count), with what it
+//! takes to run it. This module knows no family: `families` dispatches to each, and
+//! each family reads its own figures out of the entries ([`Job::rounds`]).
 
-use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use harness::{Family, Flavor, Program};
-use serde::Serialize;
-use serde_json::Value;
+use harness::flavor::label_rank;
+use harness::results::bench::{Entry, FamilyFigures, Rounds};
+use harness::Program;
 
-use super::affinity::Placement;
-use super::ident::IdentFigures;
-use super::multisocket::MultisocketFigures;
-use super::report::{Ratio, Stat};
-use super::tcp_echo::TcpEchoFigures;
-use super::udp_echo::UdpEchoFigures;
-use super::Settings;
+/// The flavors the bench reads entries against (the conformance matrix's words; a
+/// step of a ladder is `bridge-1`, …), and its own: a baseline of the bench, and a
+/// reference server of this machine (a program people deploy, such as oidentd).
+pub const LEGACY: &str = "legacy";
+pub const MODERN: &str = "modern";
+pub const NEXT: &str = "next";
+pub const BASELINE: &str = "baseline";
+pub const REFERENCE: &str = "reference";
 
-/// One of the bench's own baselines, a reference server of this machine (a program
-/// people deploy, such as oidentd), or a program of the catalogue of some flavor (and
-/// step, on a migration ladder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Label {
-    Baseline,
-    Reference,
-    Flavor(Flavor, Option<u32>),
-}
-
-impl Label {
-    pub const LEGACY: Label = Label::Flavor(Flavor::Legacy, None);
-    pub const MODERN: Label = Label::Flavor(Flavor::Modern, None);
-
-    /// The label of a program of the catalogue.
-    pub fn of(program: &Program) -> Label {
-        Label::Flavor(program.flavor, program.step)
-    }
-}
-
-/// `baseline`, `reference`, `legacy`, `modern`, `bridge-2`, …: as the tables and the
-/// JSON name it (the same words as the conformance matrix).
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Label::Baseline => f.write_str("baseline"),
-            Label::Reference => f.write_str("reference"),
-            Label::Flavor(flavor, None) => write!(f, "{flavor}"),
-            Label::Flavor(flavor, Some(step)) => write!(f, "{flavor}-{step}"),
-        }
-    }
-}
-
-/// What is measured, whatever the family.
-#[derive(Debug, Clone)]
+/// What it takes to run an entry.
+#[derive(Debug, Clone, Default)]
 pub struct Subject {
-    /// The program's name (`echo-tokio`), or the baseline's (`baseline-blocking`).
-    pub program: String,
-    pub label: Label,
-    /// What the catalogue says about the program (its declaration); `None` for the
-    /// blocking baseline, which is no program of the catalogue.
+    /// What the catalogue says of the program; `None` for a baseline or a reference.
     pub catalogue: Option<Program>,
-    /// The package to build, and its binary to run.
+    /// The package to build and its binary (none for a reference: it is found on the
+    /// machine), and the binary once built.
     pub package: String,
     pub binary: String,
-    /// The socket count of a multi-socket entry.
-    pub sockets: Option<usize>,
-    /// A second configuration of the same program (`--lookup proc`), measured beside
-    /// its default one: its name in the tables, and the options it adds.
-    pub variant: Option<Variant>,
-    /// Whether the UDP echo family runs its next-era loads on this entry (one client
-    /// socket, system calls per echo, GSO-sending peers): the next programs, and raw
-    /// epoll-edge when some next program is measured beside it.
-    pub next_era_loads: bool,
-    /// The binary, once built (a reference server is found on the machine instead).
     pub exe: PathBuf,
+    /// The options of a variant, added to the server's command line.
+    pub variant: Vec<String>,
+    /// Whether the UDP echo family runs its next-era loads on this entry.
+    pub next_era_loads: bool,
 }
 
-/// Options a variant entry adds to the server's command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Variant {
-    /// As the tables show it: `--lookup proc`.
-    pub name: String,
-    pub args: Vec<String>,
-}
-
-impl Variant {
-    pub fn of_args(args: &[&str]) -> Variant {
-        Variant {
-            name: args.join(" "),
-            args: args.iter().map(|a| a.to_string()).collect(),
-        }
-    }
-}
-
-impl Subject {
-    pub fn of(program: &Program, sockets: Option<usize>) -> Subject {
-        Subject {
-            program: program.name.clone(),
-            label: Label::of(program),
-            catalogue: Some(program.clone()),
-            package: program.package.clone(),
-            // Every program's binary is named after its package.
-            binary: program.package.clone(),
-            sockets,
-            variant: None,
-            next_era_loads: false,
-            exe: PathBuf::new(),
-        }
-    }
-
-    /// The same subject with `variant`'s options.
-    pub fn with_variant(mut self, variant: Variant) -> Subject {
-        self.variant = Some(variant);
-        self
-    }
-
-    pub fn title(&self) -> String {
-        let mut title = format!("{} {}", self.program, self.label);
-        if let Some(v) = &self.variant {
-            title = format!("{title} {}", v.name);
-        }
-        match self.sockets {
-            Some(n) => format!("{title} ×{n}"),
-            None => title,
-        }
-    }
-
-    /// The variant's options (none for the default configuration).
-    pub fn variant_args(&self) -> Vec<&str> {
-        let args = self.variant.iter().flat_map(|v| v.args.iter());
-        args.map(String::as_str).collect()
-    }
-
-    /// Whether this entry's program is built from the workspace (a reference server
-    /// is not: it is found on the machine).
-    pub fn is_built(&self) -> bool {
-        self.label != Label::Reference
-    }
-}
-
-/// One thing measured, with the figures `F` of its family round by round.
+/// One entry: its record, filled round by round, and its subject.
 #[derive(Debug, Clone)]
-pub struct Entry<F> {
+pub struct Job {
     pub subject: Subject,
-    /// Figures of each round (`None` where that round's run failed).
-    pub rounds: Vec<Option<F>>,
-    pub errors: Vec<String>,
+    pub entry: Entry,
 }
 
-impl<F> Entry<F> {
-    pub fn new(subject: Subject) -> Entry<F> {
-        Entry {
-            subject,
-            rounds: Vec::new(),
+impl Job {
+    /// An entry of `program` with no figures yet (`rounds`: the empty rounds of its
+    /// family). The run's settings are given to every entry when it is recorded.
+    pub fn new(program: &str, flavor: &str, sockets: Option<usize>, rounds: Rounds) -> Job {
+        let entry = Entry {
+            program: program.into(),
+            flavor: flavor.into(),
+            variant: None,
+            sockets,
+            skipped: None,
             errors: Vec::new(),
-        }
+            settings: Default::default(),
+            rounds,
+        };
+        let subject = Subject::default();
+        Job { subject, entry }
     }
 
-    /// Whether this is `program` of `label` in its default configuration.
-    pub fn is(&self, program: &str, label: Label) -> bool {
-        self.is_variant(program, label, None)
+    /// An entry of a program of the catalogue (its binary is named as its package).
+    pub fn of(program: &Program, sockets: Option<usize>, rounds: Rounds) -> Job {
+        let mut job = Job::new(&program.name, &program.flavor_label(), sockets, rounds);
+        job.subject.catalogue = Some(program.clone());
+        (job.subject.package, job.subject.binary) =
+            (program.package.clone(), program.package.clone());
+        job
     }
 
-    /// Whether this is `program` of `label` in configuration `variant` (`None`: the
-    /// default one).
-    pub fn is_variant(&self, program: &str, label: Label, variant: Option<&str>) -> bool {
-        let v = self.subject.variant.as_ref().map(|v| v.name.as_str());
-        self.subject.program == program && self.subject.label == label && v == variant
-    }
-
-    /// The values of one figure in the rounds that produced it.
-    pub fn values<V: Reading>(&self, figure: impl Fn(&F) -> V) -> Vec<f64> {
-        let rounds = self.rounds.iter().flatten();
-        rounds.filter_map(|f| figure(f).reading()).collect()
-    }
-
-    pub fn stat<V: Reading>(&self, figure: impl Fn(&F) -> V) -> Option<Stat> {
-        Stat::of(&self.values(figure))
-    }
-}
-
-/// A figure as read from its field: a value, or maybe none for an optional figure.
-pub trait Reading {
-    fn reading(self) -> Option<f64>;
-}
-
-impl Reading for f64 {
-    fn reading(self) -> Option<f64> {
-        Some(self)
-    }
-}
-
-impl Reading for Option<f64> {
-    fn reading(self) -> Option<f64> {
+    /// The same entry in the configuration of `options`.
+    pub fn with_variant(mut self, options: &[String]) -> Job {
+        self.entry.variant = Some(options.join(" "));
+        self.subject.variant = options.to_vec();
         self
     }
-}
 
-/// The figures of one measured family: how one run measures them, the family's
-/// section of the table, and the ratios (with their targets) taken between its
-/// entries. Serialised, they are the figures of `bench.json` under their field names.
-pub trait Figures: Serialize + Sized {
-    const FAMILY: Family;
-    /// One run of `entry`: start it, load it, read its figures, stop it.
-    fn run(entry: &Entry<Self>, s: &Settings, placement: &Placement) -> Result<Self>;
-    /// The family's section of the table (entries: at least one, in measured order).
-    fn section(entries: &[&Entry<Self>], s: &Settings) -> String;
-    /// Every ratio the family's entries give, with the targets it is held to.
-    fn ratios(entries: &[&Entry<Self>]) -> Vec<Ratio>;
-    fn wrap(entry: Entry<Self>) -> AnyEntry;
-    /// The entry, if it is of this family.
-    fn unwrap(entry: &AnyEntry) -> Option<&Entry<Self>>;
-}
-
-/// An entry of any measured family.
-#[derive(Debug, Clone)]
-pub enum AnyEntry {
-    UdpEcho(Entry<UdpEchoFigures>),
-    Multisocket(Entry<MultisocketFigures>),
-    TcpEcho(Entry<TcpEchoFigures>),
-    Ident(Entry<IdentFigures>),
-}
-
-impl AnyEntry {
-    pub fn get(&self) -> &dyn Measured {
-        match self {
-            AnyEntry::UdpEcho(e) => e,
-            AnyEntry::Multisocket(e) => e,
-            AnyEntry::TcpEcho(e) => e,
-            AnyEntry::Ident(e) => e,
-        }
+    /// The same, not measured, for `reason`.
+    pub fn skipped(mut self, reason: String) -> Job {
+        self.entry.skipped = Some(reason);
+        self
     }
 
-    pub fn get_mut(&mut self) -> &mut dyn Measured {
-        match self {
-            AnyEntry::UdpEcho(e) => e,
-            AnyEntry::Multisocket(e) => e,
-            AnyEntry::TcpEcho(e) => e,
-            AnyEntry::Ident(e) => e,
-        }
-    }
-}
-
-/// What the run loop, the list of errors and the JSON need of an entry, whatever its
-/// family.
-pub trait Measured {
-    fn subject(&self) -> &Subject;
-    fn subject_mut(&mut self) -> &mut Subject;
-    fn family(&self) -> Family;
-    fn errors(&self) -> &[String];
-    /// Runs round `round` (from 0) and records its figures, or its error (returned).
-    fn run_round(&mut self, round: usize, s: &Settings, placement: &Placement) -> Result<()>;
-    /// Each round's figures as JSON objects (`null` where the run failed).
-    fn rounds_json(&self) -> Vec<Value>;
-}
-
-impl<F: Figures> Measured for Entry<F> {
-    fn subject(&self) -> &Subject {
-        &self.subject
+    /// `echo-tokio modern`, `ident-tokio legacy --lookup proc`, `multisocket-join
+    /// legacy ×100`.
+    pub fn title(&self) -> String {
+        self.entry.key()
     }
 
-    fn subject_mut(&mut self) -> &mut Subject {
-        &mut self.subject
+    pub fn program(&self) -> &str {
+        &self.entry.program
     }
 
-    fn family(&self) -> Family {
-        F::FAMILY
+    pub fn flavor(&self) -> &str {
+        &self.entry.flavor
     }
 
-    fn errors(&self) -> &[String] {
-        &self.errors
+    pub fn variant(&self) -> Option<&str> {
+        self.entry.variant.as_deref()
     }
 
-    fn run_round(&mut self, round: usize, s: &Settings, placement: &Placement) -> Result<()> {
-        match F::run(self, s, placement) {
-            Ok(figures) => {
-                self.rounds.push(Some(figures));
-                Ok(())
-            }
-            Err(e) => {
-                self.rounds.push(None);
-                self.errors.push(format!("round {}: {e:#}", round + 1));
-                Err(e)
-            }
-        }
+    /// `program` of `flavor` in its default configuration.
+    pub fn is(&self, program: &str, flavor: &str) -> bool {
+        self.program() == program && self.flavor() == flavor && self.variant().is_none()
     }
 
-    fn rounds_json(&self) -> Vec<Value> {
-        // Figures are plain numbers: serialising them cannot fail.
-        let json = |f: &F| serde_json::to_value(f).unwrap_or(Value::Null);
-        self.rounds
-            .iter()
-            .map(|r| r.as_ref().map_or(Value::Null, json))
-            .collect()
+    /// The rounds of family `F`'s figures (none if the entry is of another family).
+    pub fn rounds<F: FamilyFigures>(&self) -> &[Option<F>] {
+        self.entry.rounds_of().unwrap_or(&[])
+    }
+
+    /// Records the figures of round `round` (from 0), or its error (returned).
+    pub fn record<F: FamilyFigures + Clone>(&mut self, round: usize, r: Result<F>) -> Result<()> {
+        let mut rounds = self.rounds::<F>().to_vec();
+        rounds.push(r.as_ref().ok().cloned());
+        self.entry.rounds = F::wrap(rounds);
+        let error = r
+            .as_ref()
+            .err()
+            .map(|e| format!("round {}: {e:#}", round + 1));
+        self.entry.errors.extend(error);
+        r.map(|_| ())
+    }
+
+    /// The values of one figure (a value, or maybe none) in the rounds that have it.
+    pub fn values<F, V>(&self, figure: impl Fn(&F) -> V) -> Vec<f64>
+    where
+        F: FamilyFigures,
+        V: Into<Option<f64>>,
+    {
+        let rounds = self.rounds::<F>().iter().flatten();
+        rounds.filter_map(|f| figure(f).into()).collect()
     }
 }
 
-/// The entries of family `F` among all, in measured order.
-pub fn of_family<F: Figures>(entries: &[AnyEntry]) -> Vec<&Entry<F>> {
-    entries.iter().filter_map(F::unwrap).collect()
-}
-
-/// The entry of `program`, `label` (and socket count) in its default configuration,
-/// among those of one family.
-pub fn find<'a, F>(
-    entries: &[&'a Entry<F>],
+/// The entry of `program`, `flavor` in its default configuration at `sockets`.
+pub fn find<'a>(
+    jobs: &[&'a Job],
     program: &str,
-    label: Label,
+    flavor: &str,
     sockets: Option<usize>,
-) -> Option<&'a Entry<F>> {
-    let found = entries.iter().copied();
-    found
-        .filter(|e| e.subject.sockets == sockets)
-        .find(|e| e.is(program, label))
+) -> Option<&'a Job> {
+    let mut found = jobs.iter().copied().filter(|j| j.entry.sockets == sockets);
+    found.find(|j| j.is(program, flavor))
 }
 
-/// The entry of `program`, `label` in configuration `variant` (`None`: the default).
-pub fn find_variant<'a, F>(
-    entries: &[&'a Entry<F>],
-    program: &str,
-    label: Label,
-    variant: Option<&str>,
-) -> Option<&'a Entry<F>> {
-    let mut found = entries.iter().copied();
-    found.find(|e| e.subject.sockets.is_none() && e.is_variant(program, label, variant))
+/// Whether `job` is a program of the catalogue (not a baseline or a reference).
+pub fn ours(job: &Job) -> bool {
+    ![BASELINE, REFERENCE].contains(&job.flavor())
+}
+
+/// The programs of the catalogue among `jobs`, in order.
+pub fn programs<'a>(jobs: &[&'a Job]) -> Vec<&'a str> {
+    distinct(jobs.iter().filter(|j| ours(j)).map(|j| j.program()))
+}
+
+/// The configurations `program` was measured in: the default (`None`), and others.
+pub fn variants<'a>(jobs: &[&'a Job], program: &str) -> Vec<Option<&'a str>> {
+    distinct(
+        jobs.iter()
+            .filter(|j| j.program() == program)
+            .map(|j| j.variant()),
+    )
+}
+
+fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 /// Puts the entries of each program together in the order of the story (legacy, the
 /// steps of its ladder, modern, next), programs in the order they first appear; a
 /// program's own entries (socket counts, variants) keep their order otherwise.
-pub fn story_order(entries: &mut [AnyEntry]) {
-    let mut first: Vec<String> = Vec::new();
-    for e in entries.iter() {
-        let program = &e.get().subject().program;
-        if !first.contains(program) {
-            first.push(program.clone());
-        }
-    }
-    entries.sort_by_key(|e| {
-        let s = e.get().subject();
-        (first.iter().position(|p| *p == s.program), s.label)
-    });
-}
-
-/// The programs among one family's entries, in measured order (baselines and
-/// reference servers aside).
-pub fn programs<'a, F>(entries: &[&'a Entry<F>]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| matches!(e.subject.label, Label::Flavor(..)))
-    {
-        if !out.contains(&e.subject.program.as_str()) {
-            out.push(&e.subject.program);
-        }
-    }
-    out
+pub fn story_order(jobs: &mut [Job]) {
+    let first = distinct(jobs.iter().map(|j| j.program().to_string()));
+    let program = |j: &Job| first.iter().position(|p| p == j.program());
+    jobs.sort_by_key(|j| (program(j), label_rank(j.flavor())));
 }
 
 #[cfg(test)]
@@ -365,86 +188,34 @@ pub mod tests {
     use super::*;
 
     /// An entry of no catalogue program, with the figures of its rounds.
-    pub fn entry<F>(program: &str, label: Label, rounds: impl IntoIterator<Item = F>) -> Entry<F> {
-        let mut e = Entry::new(Subject {
-            program: program.into(),
-            label,
-            catalogue: None,
-            package: String::new(),
-            binary: String::new(),
-            sockets: None,
-            variant: None,
-            next_era_loads: false,
-            exe: PathBuf::new(),
-        });
-        e.rounds = rounds.into_iter().map(Some).collect();
-        e
-    }
-
-    /// The same, in configuration `variant` (its options, as one name).
-    pub fn variant_entry<F>(
+    pub fn job<F: FamilyFigures>(
         program: &str,
-        label: Label,
-        variant: &[&str],
+        flavor: &str,
         rounds: impl IntoIterator<Item = F>,
-    ) -> Entry<F> {
-        let mut e = entry(program, label, rounds);
-        e.subject.variant = Some(Variant::of_args(variant));
-        e
+    ) -> Job {
+        let rounds = rounds.into_iter().map(Some).collect();
+        Job::new(program, flavor, None, F::wrap(rounds))
     }
 
     #[test]
     fn a_program_s_entries_come_in_the_order_of_the_story() {
-        let step = Label::Flavor(Flavor::Bridge, Some(1));
-        let make = |program: &str, label| AnyEntry::Ident(entry(program, label, []));
-        let mut entries = vec![
-            make("b", Label::MODERN),
-            make("a", Label::LEGACY),
-            make("b", Label::LEGACY),
-            make("a", Label::MODERN),
-            make("b", step),
-        ];
-        story_order(&mut entries);
-        let order: Vec<String> = (entries.iter().map(AnyEntry::get))
-            .map(|e| e.subject().title())
-            .collect();
+        let make = |program: &str, flavor| Job::new(program, flavor, None, Rounds::Unmeasured);
+        let mut jobs = [
+            ("b", MODERN),
+            ("a", LEGACY),
+            ("b", LEGACY),
+            ("a", NEXT),
+            ("b", "bridge-1"),
+        ]
+        .map(|(p, f)| make(p, f));
+        story_order(&mut jobs);
+        let order = jobs.iter().map(Job::title).collect::<Vec<_>>();
         assert_eq!(
             order,
-            ["b legacy", "b bridge-1", "b modern", "a legacy", "a modern"]
+            ["b legacy", "b bridge-1", "b modern", "a legacy", "a next"]
         );
-    }
-
-    #[test]
-    fn labels_name_every_flavor_and_step() {
-        assert_eq!(Label::Baseline.to_string(), "baseline");
-        assert_eq!(Label::LEGACY.to_string(), "legacy");
-        assert_eq!(Label::MODERN.to_string(), "modern");
-        assert_eq!(
-            Label::Flavor(Flavor::Bridge, Some(2)).to_string(),
-            "bridge-2"
-        );
-        assert_eq!(Label::Flavor(Flavor::Next, None).to_string(), "next");
-        // The order of the story: baselines, then the flavors as Flavor orders them.
-        let mut labels = [
-            Label::Flavor(Flavor::Next, None),
-            Label::MODERN,
-            Label::Flavor(Flavor::Bridge, Some(1)),
-            Label::Reference,
-            Label::Baseline,
-            Label::LEGACY,
-        ];
-        labels.sort();
-        let names: Vec<String> = labels.iter().map(Label::to_string).collect();
-        assert_eq!(
-            names,
-            [
-                "baseline",
-                "reference",
-                "legacy",
-                "bridge-1",
-                "modern",
-                "next"
-            ]
-        );
+        let variant = make("c", MODERN).with_variant(&["--lookup".into(), "proc".into()]);
+        assert_eq!(variant.title(), "c modern --lookup proc");
+        assert!(!variant.is("c", MODERN));
     }
 }

@@ -1,165 +1,108 @@
 //! Multi-socket programs at 10, 100 and 1,000 sockets: a paced spray of datagrams
 //! over all of them, and the server CPU per datagram received (the server's own
 //! `summary recv=`). How that cost grows with the socket count is held to what each
-//! program declares about its composition (`polls` in its `Cargo.toml`).
+//! program declares about its composition (`polls` in its `Cargo.toml`). The futures
+//! each datagram polls are measured beside, by the suite's own code (`polls`).
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use harness::{Family, Polls};
-use serde::Serialize;
+use harness::results::bench::{MultisocketFigures, Ratio, Target};
+use harness::Polls;
 
-use super::affinity::Placement;
-use super::cpu;
-use super::entry::{find, programs, AnyEntry, Entry, Figures, Label};
-use super::loadgen::{self, SprayLoad};
-use super::report::{cell, ladder, row_head, table, Figure, Ratio, Target};
-use super::server::Server;
-use super::{ns_per, ServerCounts, Settings};
+use super::cells::{family_table, Cells, Column};
+use super::entry::{find, programs, Job};
+use super::ratio::{above, at_most, ladder, modern_vs_legacy, ratio, Figure};
+use super::settings::{Settings, SIZES, SPRAY_BURST};
+use harness::load::udp::{self, SprayLoad};
+use harness::measure::affinity::Placement;
+use harness::measure::cpu::{self, ns_per};
+use harness::measure::server::{counts, Server};
 
-/// The socket counts each multi-socket program is measured at.
-pub const SIZES: [usize; 3] = [10, 100, 1_000];
+/// The figures ratios are taken of.
+type Fig = Figure<MultisocketFigures>;
+const CPU_PER_DATAGRAM: Fig = ("cpu_per_datagram_ns", |f| Some(f.cpu_per_datagram_ns));
 
-/// The figures of one run of a multi-socket program.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct MultisocketFigures {
-    /// The socket count (as a figure too, for the JSON's readers).
-    pub sockets: f64,
-    /// Datagrams the spray sent, and those the server's summary says it received.
-    pub datagrams_sent: f64,
-    pub datagrams_received: f64,
-    /// Server CPU from idle after start-up to idle after the last datagram, per
-    /// datagram received.
-    pub cpu_per_datagram_ns: f64,
-    /// 1 when the server went idle after the last datagram, 0 when the wait for it
-    /// ran out (a number, so that it has a median like every figure).
-    pub went_idle: f64,
-    pub peak_rss_kib: f64,
-    #[serde(flatten)]
-    pub server: ServerCounts,
-}
-
-pub const CPU_PER_DATAGRAM: Figure<MultisocketFigures> = Figure {
-    name: "cpu_per_datagram_ns",
-    get: |f| Some(f.cpu_per_datagram_ns),
-};
-
-impl Figures for MultisocketFigures {
-    const FAMILY: Family = Family::Multisocket;
-
-    fn run(entry: &Entry<Self>, s: &Settings, placement: &Placement) -> Result<Self> {
-        let n = (entry.subject.sockets).context("multi-socket entry without a socket count")?;
-        let count = n.to_string();
-        let server = Server::start(&entry.subject.exe, &["--sockets", &count], n, placement)?;
-        let pid = server.pid();
-        // Start-up (binding, registering, the first poll of every future) is over when
-        // the server goes idle; the measured interval starts there and ends when it is
-        // idle again after the last datagram.
-        let (c0, _) = cpu::wait_idle(pid, Duration::from_millis(30), Duration::from_secs(5))?;
-        let sent = loadgen::spray(&server.addrs, &spray_load(s, n))?;
-        let (c1, idle) = cpu::wait_idle(pid, Duration::from_millis(50), Duration::from_secs(10))?;
-        let rss = server.peak_rss_kib()?;
-        let counts = server.stop()?;
-        let recv = (counts.get("recv")).context("the summary line has no recv= count")?;
-        if recv == 0 {
-            bail!("the server received none of the {sent} datagrams");
-        }
-        Ok(MultisocketFigures {
-            sockets: n as f64,
-            datagrams_sent: sent as f64,
-            datagrams_received: recv as f64,
-            cpu_per_datagram_ns: ns_per(c1.since(&c0), recv),
-            went_idle: if idle { 1.0 } else { 0.0 },
-            peak_rss_kib: rss as f64,
-            server: ServerCounts::of(&counts),
-        })
-    }
-
-    fn section(entries: &[&Entry<Self>], s: &Settings) -> String {
-        let heading = format!(
-            "\nMulti-socket: {} datagrams/s spread over every socket\n",
-            s.spray_rate
-        );
-        let header = [
-            "program",
-            "flavor",
-            "sockets",
-            "CPU/datagram µs",
-            "received",
-            "peak RSS MiB",
-        ];
-        heading + &table(&header, entries.iter().map(|e| row(e)).collect())
-    }
-
-    fn ratios(entries: &[&Entry<Self>]) -> Vec<Ratio> {
-        let mut out = Vec::new();
-        for program in programs(entries) {
-            for label in labels(entries, program) {
-                out.extend(growth(entries, program, label));
-            }
-            out.extend(modern_vs_legacy(entries, program));
-        }
-        out.extend(ladder(entries, &[CPU_PER_DATAGRAM]));
-        out
-    }
-
-    fn wrap(entry: Entry<Self>) -> AnyEntry {
-        AnyEntry::Multisocket(entry)
-    }
-
-    fn unwrap(entry: &AnyEntry) -> Option<&Entry<Self>> {
-        match entry {
-            AnyEntry::Multisocket(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// The spray over `sockets` sockets: bursts never larger than the socket count.
-fn spray_load(s: &Settings, sockets: usize) -> SprayLoad {
-    SprayLoad {
+pub fn run(job: &Job, s: &Settings, on: &Placement) -> Result<MultisocketFigures> {
+    let n = job
+        .entry
+        .sockets
+        .context("a multi-socket entry without a socket count")?;
+    let server = Server::start(&job.subject.exe, &["--sockets", &n.to_string()], n, on)?;
+    let pid = server.pid();
+    // Start-up (binding, registering, the first poll of every future) is over when
+    // the server goes idle; the measured interval starts there and ends when it is
+    // idle again after the last datagram.
+    let (c0, _) = cpu::wait_idle(pid, Duration::from_millis(30), Duration::from_secs(5))?;
+    let load = SprayLoad {
         rate: s.spray_rate,
-        burst: s.spray_burst.min(sockets),
-        duration: s.spray_duration,
+        // Bursts never larger than the socket count.
+        burst: SPRAY_BURST.min(n),
+        duration: s.span().1 / 2,
         payload: s.payload,
+    };
+    let sent = udp::spray(&server.addrs, &load)?;
+    let (c1, idle) = cpu::wait_idle(pid, Duration::from_millis(50), Duration::from_secs(10))?;
+    let rss = server.peak_rss_kib()?;
+    let summary = server.stop()?;
+    let recv = summary
+        .get("recv")
+        .context("the summary line has no recv= count")?;
+    if recv == 0 {
+        bail!("the server received none of the {sent} datagrams");
     }
+    Ok(MultisocketFigures {
+        datagrams_sent: sent as f64,
+        datagrams_received: recv as f64,
+        cpu_per_datagram_ns: ns_per(c1.since(&c0), recv),
+        went_idle: if idle { 1.0 } else { 0.0 },
+        peak_rss_kib: rss as f64,
+        server: counts(&summary),
+    })
 }
 
-fn row(e: &Entry<MultisocketFigures>) -> Vec<String> {
-    let mut row = row_head(&e.subject);
-    row.extend([
-        (e.subject.sockets).map_or(String::new(), |n| n.to_string()),
-        cell(e, |f| f.cpu_per_datagram_ns, 1e-3),
-        received(e),
-        cell(e, |f| f.peak_rss_kib, 1.0 / 1024.0),
-    ]);
-    row
+pub fn section(jobs: &[&Job], s: &Settings) -> String {
+    // The share of the datagrams sprayed that the server received, over every round.
+    let received = |c: &Cells<MultisocketFigures>| {
+        let sum = |figure: fn(&MultisocketFigures) -> f64| c.job.values(figure).iter().sum::<f64>();
+        let (got, sent) = (sum(|f| f.datagrams_received), sum(|f| f.datagrams_sent));
+        match sent > 0.0 {
+            true => format!("{:.0}%", 100.0 * got / sent),
+            false => "—".into(),
+        }
+    };
+    let columns: [Column<MultisocketFigures>; 4] = [
+        ("sockets", &|c| {
+            c.job.entry.sockets.map_or(String::new(), |n| n.to_string())
+        }),
+        ("CPU/datagram µs", &|c| {
+            c.num(|f| f.cpu_per_datagram_ns, 1e-3)
+        }),
+        ("received", &received),
+        ("peak RSS MiB", &|c| c.num(|f| f.peak_rss_kib, 1.0 / 1024.0)),
+    ];
+    let title = format!(
+        "Multi-socket: {} datagrams/s spread over every socket",
+        s.spray_rate
+    );
+    family_table(&title, jobs, &columns)
 }
 
-/// The share of the sprayed datagrams the server received, over every round.
-fn received(e: &Entry<MultisocketFigures>) -> String {
-    let r: f64 = e.values(|f| f.datagrams_received).iter().sum();
-    let s: f64 = e.values(|f| f.datagrams_sent).iter().sum();
-    if s == 0.0 {
-        "—".into()
-    } else {
-        format!("{:.0}%", 100.0 * r / s)
-    }
-}
-
-/// The composition the entry's program declares.
-fn polls(e: &Entry<MultisocketFigures>) -> Option<Polls> {
-    e.subject.catalogue.as_ref()?.declared.polls
-}
-
-/// The flavors `program` was measured in, in measured order.
-fn labels(entries: &[&Entry<MultisocketFigures>], program: &str) -> Vec<Label> {
+pub fn ratios(jobs: &[&Job]) -> Vec<Ratio> {
     let mut out = Vec::new();
-    for e in entries.iter().filter(|e| e.subject.program == program) {
-        if !out.contains(&e.subject.label) {
-            out.push(e.subject.label);
+    for program in programs(jobs) {
+        let mut labels: Vec<&str> = Vec::new();
+        for j in jobs.iter().filter(|j| j.program() == program) {
+            if !labels.contains(&j.flavor()) {
+                labels.push(j.flavor());
+            }
+        }
+        for label in labels {
+            out.extend(growth(jobs, program, label));
         }
     }
+    out.extend(modern_vs_legacy(jobs, &[CPU_PER_DATAGRAM], |_, _| None));
+    out.extend(ladder(jobs, &[CPU_PER_DATAGRAM]));
     out
 }
 
@@ -167,13 +110,13 @@ fn labels(entries: &[&Entry<MultisocketFigures>], program: &str) -> Vec<Label> {
 /// the most.
 fn growth_target(polls: Option<Polls>) -> Option<Target> {
     match polls? {
-        Polls::Every => Some(Target::above(
+        Polls::Every => Some(above(
             1.2,
             "polls every future per datagram: cost grows with the socket count",
         )),
         // Every future up to 30, only the woken one above: no claim across the line.
         Polls::EveryUpTo30 => None,
-        Polls::Woken => Some(Target::at_most(
+        Polls::Woken => Some(at_most(
             1.2,
             "CPU per datagram stays flat from 10 to 1,000 sockets",
         )),
@@ -182,204 +125,78 @@ fn growth_target(polls: Option<Polls>) -> Option<Target> {
 
 /// The cost per datagram of one flavor of `program` at the most sockets against the
 /// fewest (and, for a composition that changes above 30 futures, against 100).
-fn growth(entries: &[&Entry<MultisocketFigures>], program: &str, label: Label) -> Vec<Ratio> {
-    let at = |n| find(entries, program, label, Some(n));
+fn growth(jobs: &[&Job], program: &str, label: &str) -> Vec<Ratio> {
+    let at = |n| find(jobs, program, label, Some(n));
     let [small, mid, big] = SIZES;
     let ratio = |(num, den): (usize, usize), target| {
         let subject = format!("{program} {label} {num} / {den} sockets");
-        Some(Ratio::of(
+        Some(ratio(
             subject,
             CPU_PER_DATAGRAM,
             (at(num)?, at(den)?),
             target,
         ))
     };
-    let polls = at(small).or(at(mid)).or(at(big)).and_then(polls);
+    let declared = [small, mid, big].into_iter().find_map(at);
+    let polls = declared.and_then(|j| j.subject.catalogue.as_ref()?.declared.polls);
     let mut out: Vec<Ratio> = ratio((big, small), growth_target(polls))
         .into_iter()
         .collect();
     if polls == Some(Polls::EveryUpTo30) {
         let says = "polls only the woken future above 30: flat from 100 to 1,000 sockets";
-        out.extend(ratio((big, mid), Some(Target::at_most(1.2, says))));
+        out.extend(ratio((big, mid), Some(at_most(1.2, says))));
     }
     out
 }
 
-/// Modern / legacy at each socket count.
-fn modern_vs_legacy(entries: &[&Entry<MultisocketFigures>], program: &str) -> Vec<Ratio> {
-    let at = |label, n| find(entries, program, label, Some(n));
-    let ratio = |n| {
-        let pair = (at(Label::MODERN, n)?, at(Label::LEGACY, n)?);
-        let subject = format!("{program} ×{n} modern / legacy");
-        Some(Ratio::of(subject, CPU_PER_DATAGRAM, pair, None))
-    };
-    SIZES.into_iter().filter_map(ratio).collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
-    use harness::{Declared, Flavor, Program};
+    use harness::results::bench::Rounds;
+    use harness::Catalogue;
     use serde_json::json;
 
     use super::*;
-    use crate::bench::entry::tests::entry;
-
-    fn figures(sockets: usize, cpu_ns: f64) -> MultisocketFigures {
-        MultisocketFigures {
-            sockets: sockets as f64,
-            datagrams_sent: 100.0,
-            datagrams_received: 99.0,
-            cpu_per_datagram_ns: cpu_ns,
-            went_idle: 1.0,
-            peak_rss_kib: 2048.0,
-            server: ServerCounts {
-                server_recv: Some(99.0),
-                ..ServerCounts::default()
-            },
-        }
-    }
-
-    /// `program` of `flavor` declaring `polls`, measured at every size with the given
-    /// CPU per datagram (ns), two rounds each.
-    fn measured(
-        program: &str,
-        flavor: Flavor,
-        polls: Polls,
-        cpu: [f64; 3],
-    ) -> Vec<Entry<MultisocketFigures>> {
-        let declared = Program {
-            name: program.into(),
-            flavor,
-            step: None,
-            package: format!("{flavor}-{program}"),
-            dir: PathBuf::new(),
-            family: Ok(Family::Multisocket),
-            declared: Declared {
-                polls: Some(polls),
-                ..Declared::default()
-            },
-        };
-        let sized = |(n, c): (usize, f64)| {
-            let mut e = entry(
-                program,
-                Label::of(&declared),
-                [figures(n, c), figures(n, c)],
-            );
-            e.subject.sockets = Some(n);
-            e.subject.catalogue = Some(declared.clone());
-            e
-        };
-        SIZES.into_iter().zip(cpu).map(sized).collect()
-    }
-
-    #[test]
-    fn figures_serialise_to_the_documented_keys() {
-        let json = serde_json::to_value(figures(10, 5.0)).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "cpu_per_datagram_ns",
-                "datagrams_received",
-                "datagrams_sent",
-                "peak_rss_kib",
-                "server_recv",
-                "sockets",
-                "went_idle",
-            ]
-        );
-        assert_eq!(json[CPU_PER_DATAGRAM.name], json!(5.0));
-    }
+    use crate::bench::ratio::tests::line;
 
     #[test]
     fn growth_targets_follow_the_declared_composition_not_the_name() {
         // Names that say nothing: only the declarations decide the targets.
-        // Whole numbers of ns, so that every ratio is the double nearest its decimal.
-        let mut all = measured("ms-a", Flavor::Legacy, Polls::Every, [10.0, 40.0, 200.0]);
-        all.extend(measured(
-            "ms-a",
-            Flavor::Modern,
-            Polls::EveryUpTo30,
-            [20.0, 10.0, 11.0],
-        ));
-        all.extend(measured(
-            "ms-b",
-            Flavor::Modern,
-            Polls::Woken,
-            [10.0, 10.0, 13.0],
-        ));
-        let refs: Vec<&Entry<MultisocketFigures>> = all.iter().collect();
-        let ratios = MultisocketFigures::ratios(&refs);
-        let show = |r: &Ratio| {
-            let says = r
-                .target
-                .as_ref()
-                .map(|t| t.says.split(':').next().unwrap().to_string());
-            (r.subject.clone(), r.stat().unwrap().median, says, r.met())
-        };
-        let shown: Vec<_> = ratios.iter().map(show).collect();
-        let s = |t: &str| t.to_string();
-        let grows = Some(s("polls every future per datagram"));
-        let above_30 = Some(s("polls only the woken future above 30"));
-        let flat = Some(s("CPU per datagram stays flat from 10 to 1,000 sockets"));
-        assert_eq!(
-            shown,
-            [
-                (s("ms-a legacy 1000 / 10 sockets"), 20.0, grows, Some(true)),
-                (s("ms-a modern 1000 / 10 sockets"), 0.55, None, None),
-                (
-                    s("ms-a modern 1000 / 100 sockets"),
-                    1.1,
-                    above_30,
-                    Some(true)
-                ),
-                (s("ms-a ×10 modern / legacy"), 2.0, None, None),
-                (s("ms-a ×100 modern / legacy"), 0.25, None, None),
-                (s("ms-a ×1000 modern / legacy"), 0.055, None, None),
-                (s("ms-b modern 1000 / 10 sockets"), 1.3, flat, Some(false)),
-            ]
-        );
-    }
-
-    #[test]
-    fn the_section_shows_sockets_and_the_share_received() {
-        let s = Settings::for_tests();
-        let entries = measured(
-            "ms-b",
-            Flavor::Modern,
-            Polls::Woken,
-            [1000.0, 2000.0, 3000.0],
-        );
-        let refs: Vec<&Entry<MultisocketFigures>> = entries.iter().collect();
-        let text = MultisocketFigures::section(&refs, &s);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines[1],
-            "Multi-socket: 5000 datagrams/s spread over every socket"
-        );
-        assert!(lines[2].starts_with("program  flavor  sockets  CPU/datagram µs"));
-        let row: Vec<&str> = lines[6]
-            .split("  ")
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
+        let polls = |polls: &str| json!({ "family": "multisocket", "polls": polls });
+        let catalogue = Catalogue::of_declarations(&[
+            ("legacy-ms-a", polls("every")),
+            ("modern-ms-a", polls("every-up-to-30")),
+            ("modern-ms-b", polls("woken")),
+        ]);
+        // CPU per datagram at 10, 100 and 1,000 sockets (whole ns, so that every ratio
+        // is the double nearest its decimal).
+        let cpu = [[10.0, 40.0, 200.0], [20.0, 10.0, 11.0], [10.0, 10.0, 13.0]];
+        let mut jobs = Vec::new();
+        for (program, cpu) in catalogue.programs().iter().zip(cpu) {
+            for (n, cpu_per_datagram_ns) in SIZES.into_iter().zip(cpu) {
+                let f = MultisocketFigures {
+                    cpu_per_datagram_ns,
+                    ..Default::default()
+                };
+                jobs.push(Job::of(
+                    program,
+                    Some(n),
+                    Rounds::Multisocket(vec![Some(f)]),
+                ));
+            }
+        }
+        let shown: Vec<String> = ratios(&jobs.iter().collect::<Vec<_>>())
+            .iter()
+            .map(line)
             .collect();
-        assert_eq!(
-            row,
-            [
-                "ms-b",
-                "modern",
-                "1000",
-                "3.00 (3.00–3.00)",
-                "99%",
-                "2.00 (2.00–2.00)"
-            ]
-        );
+        let want = [
+            "ms-a legacy 1000 / 10 sockets: cpu_per_datagram_ns [20.0] > 1.20 met",
+            "ms-a modern 1000 / 10 sockets: cpu_per_datagram_ns [0.55]",
+            "ms-a modern 1000 / 100 sockets: cpu_per_datagram_ns [1.1] ≤ 1.20 met",
+            "ms-b modern 1000 / 10 sockets: cpu_per_datagram_ns [1.3] ≤ 1.20 missed",
+            "ms-a modern ×10 / legacy: cpu_per_datagram_ns [2.0]",
+            "ms-a modern ×100 / legacy: cpu_per_datagram_ns [0.25]",
+            "ms-a modern ×1000 / legacy: cpu_per_datagram_ns [0.055]",
+        ];
+        assert_eq!(shown, want);
     }
 }

@@ -1,55 +1,49 @@
 //! `cargo xtask bench --soak [SECS] [PROGRAM…] [--flavor …]`: each server at the
 //! highest rate it sustains for SECS seconds (default 60), its resident set sampled
-//! every second. Is it flat, and was nothing lost beyond the documented queue drops?
+//! every second. Is it flat, and was nothing lost beyond the documented drops?
 //!
-//! The loads are closed loops — each client sends again as soon as it is answered —
-//! so each server runs as fast as it can keep up, whatever its flavor:
+//! The loads are the bench's own, as closed loops (a client sends again as soon as it
+//! is answered), so each server runs as fast as it can keep up:
 //!
-//! * UDP echo: the bench's throughput load (4 sockets × 32 datagrams of 64 bytes in
-//!   flight, `--queue 256`). Lost: datagrams whose echo never came, beyond the
-//!   server's own `dropped` (its documented queue drops) and the datagrams the kernel
-//!   dropped because the server's socket receive buffer was full (the `drops` of the
-//!   socket in `/proc/PID/net/udp`: UDP's documented loss, when the server is
-//!   descheduled with 128 datagrams in flight); the server's summary must add up, and
-//!   nothing may be refused.
-//! * TCP echo: 8 connections streaming 64 KiB writes while reading the echo back, and
-//!   beside them a churn of short connections (connect, one byte there and back,
-//!   reset), so that per-connection state that is never freed shows as growth. Lost:
-//!   bytes written and not echoed by the time each connection closes, and short
-//!   connections that failed.
-//! * Ident: 32 connections, each asking about itself again on every reply. Lost:
-//!   queries with no reply in time, or an `ERROR` reply.
+//! * UDP echo: the throughput load (`--queue 256`). Lost: datagrams whose echo never
+//!   came, beyond the server's own queue drops and what the kernel dropped at its full
+//!   receive buffer (the `drops` of its socket in `/proc/PID/net/udp`: UDP's
+//!   documented loss, when the server is descheduled with 128 datagrams in flight);
+//!   its summary must add up, and nothing may be refused.
+//! * TCP echo: the bulk load, and beside it the connection-rate load, so that
+//!   per-connection state never freed shows as growth. Lost: bytes written and not
+//!   echoed by the time each connection closed, and connections that failed.
+//! * Ident: 32 clients asking again on every reply. Lost: queries with no reply in
+//!   time, and `ERROR` replies.
 //!
-//! The verdict on memory is taken over the second half of the run (the first half
-//! holds the warm-up: allocator arenas, rings and buffers reaching their working
-//! size): the least-squares slope of RSS against time, in KiB per minute, and the
-//! max − min of that half. Flat means both are within [`FLAT_SLOPE_KIB_PER_MIN`] and
-//! [`FLAT_RANGE_KIB`]. Output: a table (or `--format json`) and `soak.json` in the
-//! output directory; exit status 1 if any server errs, loses something or grows.
+//! The verdict on memory is taken over the second half of the run (the first holds
+//! the warm-up: arenas, rings and buffers reaching their working size): the
+//! least-squares slope of RSS against time, and its range. Each server is a typed
+//! record (`harness::results::soak`) merged into `soak.json`; exit status 1 if any
+//! server errs, loses something or grows.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use harness::{Catalogue, Family, Profile, Program};
-use indicatif::{ProgressBar, ProgressStyle};
+use harness::results::bench::Rounds;
+use harness::results::soak::*;
+use harness::results::{File, Machine, Run};
+use harness::{Catalogue, Family, Program, UsageError};
 use nix::unistd::Pid;
-use serde::Serialize;
-use serde_json::json;
 
-use super::affinity::Placement;
-use super::cpu::Cpu;
-use super::entry::Subject;
-use super::loadgen::{self, EchoLoad};
-use super::report::{fmt_num, table};
-use super::server::Server;
-use super::{tcp, Skipped};
-use crate::args::{self, FlavorArg, Format};
+use super::cells::{fmt_num, titled};
+use super::entry::Job;
+use super::settings::{Settings, CONNECT_WORKERS};
+use super::{plan, udp_echo, Args};
+use crate::args::Format;
+use harness::load::tcp;
+use harness::load::udp::{self, EchoLoad};
+use harness::measure::affinity::Placement;
+use harness::measure::cpu::{self, per_second, Cpu};
+use harness::measure::server::Server;
 
 /// The shortest and longest soak accepted.
 const SECS_RANGE: std::ops::RangeInclusive<u64> = 5..=3600;
@@ -58,287 +52,90 @@ const SECS_RANGE: std::ops::RangeInclusive<u64> = 5..=3600;
 /// 0.09 bytes an echo; at 300 connections/s, 14 bytes a connection; at 100 ident
 /// queries/s, 44 bytes a query), and above the noise of a page or two moving in a
 /// 10 s half…
-pub const FLAT_SLOPE_KIB_PER_MIN: f64 = 256.0;
+const FLAT_SLOPE_KIB_PER_MIN: f64 = 256.0;
 /// …and a second half whose RSS moves by no more than this (an allocator arena
 /// trimmed or grown once, not a trend).
-pub const FLAT_RANGE_KIB: u64 = 1024;
-
-const UDP_SOCKETS: usize = 4;
-const UDP_WINDOW: usize = 32;
-const UDP_PAYLOAD: usize = 64;
-const TCP_CONNECTIONS: usize = 8;
-const TCP_CHUNK: usize = 64 * 1024;
-/// Threads opening short connections beside the bulk load (each has one connection
-/// at a time; with fewer, the 16 bulk threads on the client CPU starve them), and the
-/// short connections per second of soak at most (a bound never reached on loopback).
-const CHURN_WORKERS: usize = 4;
+const FLAT_RANGE_KIB: u64 = 1024;
+/// Short connections per second of soak at most (a bound never reached on loopback).
 const CHURN_PER_S: u64 = 20_000;
-const IDENT_CONNECTIONS: usize = 32;
-/// How long a TCP client waits for the rest of its echo after it stops writing.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One RSS reading, `t_s` seconds after the load started.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RssSample {
-    pub t_s: f64,
-    pub rss_kib: u64,
-}
-
-/// What the UDP echo load counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct UdpSoak {
-    pub echoes_per_s: f64,
-    pub client_sent: u64,
-    pub client_received: u64,
-    /// Given up after the loss timeout, and of those, the echoes that came later.
-    pub losses: u64,
-    pub late: u64,
-    pub server_recv: u64,
-    pub server_sent: u64,
-    pub server_dropped: u64,
-    pub server_refused: u64,
-    /// Datagrams the kernel dropped at the server's socket, its receive buffer full.
-    pub kernel_drops: u64,
-}
-
-/// What the TCP echo load counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TcpSoak {
-    pub mb_per_s: f64,
-    pub bytes_written: u64,
-    pub bytes_echoed: u64,
-    pub connections_per_s: f64,
-    pub connections: u64,
-    pub connect_failures: u64,
-}
-
-/// What the ident load counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct IdentSoak {
-    pub queries_per_s: f64,
-    pub replies: u64,
-    pub timeouts: u64,
-    pub error_replies: u64,
-}
-
-/// The load of one soak, by family.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "family", rename_all = "snake_case")]
-pub enum SoakLoad {
-    UdpEcho(UdpSoak),
-    TcpEcho(TcpSoak),
-    Ident(IdentSoak),
-}
-
-impl SoakLoad {
-    /// What was lost beyond the documented queue drops (see the module header).
-    pub fn lost(&self) -> u64 {
-        match self {
-            SoakLoad::UdpEcho(u) => (u.losses.saturating_sub(u.late))
-                .saturating_sub(u.server_dropped + u.kernel_drops)
-                .saturating_add(u.server_refused),
-            SoakLoad::TcpEcho(t) => {
-                (t.bytes_written.saturating_sub(t.bytes_echoed)) + t.connect_failures
-            }
-            SoakLoad::Ident(i) => i.timeouts + i.error_replies,
-        }
-    }
-
-    /// The rate, for the table.
-    fn rate(&self) -> String {
-        match self {
-            SoakLoad::UdpEcho(u) => format!("{} echoes/s", fmt_num(u.echoes_per_s)),
-            SoakLoad::TcpEcho(t) => format!(
-                "{} MB/s + {} conn/s",
-                fmt_num(t.mb_per_s),
-                fmt_num(t.connections_per_s)
-            ),
-            SoakLoad::Ident(i) => format!("{} queries/s", fmt_num(i.queries_per_s)),
-        }
-    }
-}
-
-/// The figures of one soak.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SoakFigures {
-    pub seconds: f64,
-    pub samples: Vec<RssSample>,
-    pub rss_start_kib: u64,
-    pub rss_end_kib: u64,
-    pub peak_rss_kib: u64,
-    /// Least-squares slope of RSS over the second half, KiB per minute.
-    pub slope_kib_per_min: f64,
-    /// Max − min of RSS over the second half.
-    pub second_half_range_kib: u64,
-    pub flat: bool,
-    /// Lost beyond the documented queue drops.
-    pub lost: u64,
-    pub load: SoakLoad,
-}
-
-impl SoakFigures {
-    fn new(samples: Vec<RssSample>, peak_rss_kib: u64, load: SoakLoad) -> SoakFigures {
-        let (slope_kib_per_min, second_half_range_kib) = second_half(&samples);
-        SoakFigures {
-            seconds: samples.last().map_or(0.0, |s| s.t_s),
-            rss_start_kib: samples.first().map_or(0, |s| s.rss_kib),
-            rss_end_kib: samples.last().map_or(0, |s| s.rss_kib),
-            peak_rss_kib,
-            slope_kib_per_min,
-            second_half_range_kib,
-            flat: slope_kib_per_min.abs() <= FLAT_SLOPE_KIB_PER_MIN
-                && second_half_range_kib <= FLAT_RANGE_KIB,
-            lost: load.lost(),
-            samples,
-            load,
-        }
-    }
-}
-
-/// The slope (KiB/min, least squares) and the max − min of the samples of the second
-/// half of the run.
-pub fn second_half(samples: &[RssSample]) -> (f64, u64) {
-    let end = samples.last().map_or(0.0, |s| s.t_s);
-    let half: Vec<&RssSample> = samples.iter().filter(|s| s.t_s >= end / 2.0).collect();
-    let range = match (
-        half.iter().map(|s| s.rss_kib).max(),
-        half.iter().map(|s| s.rss_kib).min(),
-    ) {
-        (Some(max), Some(min)) => max - min,
-        _ => 0,
-    };
-    let n = half.len() as f64;
-    if half.len() < 2 {
-        return (0.0, range);
-    }
-    let mean_t = half.iter().map(|s| s.t_s).sum::<f64>() / n;
-    let mean_r = half.iter().map(|s| s.rss_kib as f64).sum::<f64>() / n;
-    let cov: f64 = (half.iter())
-        .map(|s| (s.t_s - mean_t) * (s.rss_kib as f64 - mean_r))
-        .sum();
-    let var: f64 = half.iter().map(|s| (s.t_s - mean_t).powi(2)).sum();
-    let per_s = if var > 0.0 { cov / var } else { 0.0 };
-    (per_s * 60.0, range)
-}
-
-/// One server soaked, or why not.
-struct SoakEntry {
-    subject: Subject,
-    family: Family,
-    outcome: Result<SoakFigures, String>,
-}
-
-impl SoakEntry {
-    fn ok(&self) -> bool {
-        matches!(&self.outcome, Ok(f) if f.flat && f.lost == 0)
-    }
-}
-
-pub fn main(
-    programs: &[String],
-    flavor: Option<FlavorArg>,
-    secs: u64,
-    profile: Profile,
-    format: Format,
-    out_dir: &Path,
-) -> Result<i32> {
+pub fn main(catalogue: &Catalogue, args: &Args, secs: u64, out: &Path) -> Result<i32> {
     if !SECS_RANGE.contains(&secs) {
-        return Err(harness::UsageError(format!(
-            "--soak takes {} to {} seconds",
-            SECS_RANGE.start(),
-            SECS_RANGE.end()
-        ))
-        .into());
+        let (low, high) = (SECS_RANGE.start(), SECS_RANGE.end());
+        return Err(UsageError(format!("--soak takes {low} to {high} seconds")).into());
     }
-    let started = Instant::now();
+    let s = Settings::new(None, None, false, args.profile)?;
+    let (started, machine) = (Instant::now(), Machine::here());
     let placement = Placement::choose()?;
     placement.pin_client_thread()?;
     eprintln!("bench --soak: {}", placement.describe());
-    let (mut subjects, mut skipped) = plan(programs, flavor)?;
-    if subjects.is_empty() {
-        bail!("nothing to soak");
-    }
-    build(&mut subjects, &mut skipped, profile)?;
-
-    let duration = Duration::from_secs(secs);
-    let bar = ProgressBar::new(subjects.len() as u64).with_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .context("progress bar template")?
-            .progress_chars("=> "),
-    );
+    let mut jobs = plan::plan(catalogue, &args.programs, args.flavor, soaked)?;
+    plan::build(&mut jobs, args.profile)?;
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
     let mut entries = Vec::new();
-    for (subject, family) in subjects {
-        bar.set_message(format!("{} for {secs} s", subject.title()));
-        let outcome = soak(&subject, family, duration, &placement).map_err(|e| format!("{e:#}"));
-        if let Err(e) = &outcome {
-            bar.println(format!("  {}: {e}", subject.title()));
-        }
+    for job in &jobs {
+        bar.set_message(format!("{} for {secs} s", job.title()));
+        let soaked = job
+            .entry
+            .skipped
+            .is_none()
+            .then(|| soak(job, &s, secs, &placement));
         entries.push(SoakEntry {
-            subject,
-            family,
-            outcome,
+            program: job.program().into(),
+            flavor: job.flavor().into(),
+            skipped: job.entry.skipped.clone(),
+            error: soaked
+                .as_ref()
+                .and_then(|r| Some(format!("{:#}", r.as_ref().err()?))),
+            settings: settings(&s, secs),
+            figures: soaked.and_then(Result::ok),
         });
         bar.inc(1);
     }
     bar.finish_and_clear();
-
-    let command = format!(
-        "cargo xtask {}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-    );
-    let json = to_json(&entries, &skipped, secs, profile, &placement, &command);
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let path = out_dir.join("soak.json");
-    let text = serde_json::to_string_pretty(&json)?;
-    std::fs::write(&path, text.clone() + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    match format {
-        Format::Json => println!("{text}"),
-        Format::Table => {
-            print!("{}", to_table(&entries, &skipped, secs));
-            println!("\nwritten: {}", path.display());
-            println!("command: {command}");
-            println!("took {:.0} s", started.elapsed().as_secs_f64());
-        }
-    }
-    Ok(if entries.iter().all(SoakEntry::ok) {
-        0
+    let took = started.elapsed();
+    let run = Run {
+        machine,
+        ..Run::now(args.profile.as_str(), took, Vec::new())
+    };
+    let kept = File::merge_into(out, &run, entries.clone())?;
+    let ok = entries.iter().all(SoakEntry::ok);
+    if args.format == Format::Json {
+        let mut this_run = File::default();
+        this_run.merge(&run, entries);
+        println!("{}", serde_json::to_string_pretty(&this_run)?);
     } else {
-        1
-    })
-}
-
-/// The servers to soak (every program of a soaked family, in catalogue order), and
-/// what is skipped with the reason.
-fn plan(programs: &[String], flavor: Option<FlavorArg>) -> Result<(Vec<Soaked>, Vec<Skipped>)> {
-    let catalogue = Catalogue::load()?;
-    let flavors = args::flavors(flavor);
-    let mut subjects = Vec::new();
-    let mut skipped = Vec::new();
-    for program in catalogue.select(programs, None)? {
-        if !flavors.contains(&program.flavor) {
-            continue;
-        }
-        let family = program.family()?;
-        match soaked(&program, family) {
-            Ok(()) => subjects.push((Subject::of(&program, None), family)),
-            Err(reason) => skipped.push(Skipped {
-                program: format!("{} {}", program.name, program.flavor_label()),
-                reason,
-            }),
-        }
+        print!(
+            "{}\nkept in {}\n",
+            to_table(&entries, secs),
+            harness::workspace::relative(&kept)
+        );
+        println!("command: {}\ntook {:.0} s", run.command, run.took_s);
     }
-    Ok((subjects, skipped))
+    Ok(if ok { 0 } else { 1 })
 }
 
-/// A server to soak and the family whose load it gets.
-type Soaked = (Subject, Family);
+fn settings(s: &Settings, seconds: u64) -> SoakSettings {
+    SoakSettings {
+        seconds,
+        flat_slope_kib_per_min: FLAT_SLOPE_KIB_PER_MIN,
+        flat_range_kib: FLAT_RANGE_KIB,
+        udp_sockets: s.udp_sockets,
+        window: s.window,
+        payload: s.payload,
+        tcp_connections: s.tcp_connections,
+        tcp_chunk: s.tcp_chunk,
+        churn_workers: CONNECT_WORKERS,
+        ident_clients: s.ident_clients,
+    }
+}
 
-/// Whether `program` is soaked here, or why not.
-fn soaked(program: &Program, family: Family) -> Result<(), String> {
-    match family {
-        Family::UdpEcho | Family::TcpEcho | Family::Ident => {}
+/// A program's soak: one, of a UDP echo, TCP echo or ident server; or why not.
+fn soaked(program: &Program, family: Family) -> Result<Vec<Job>, String> {
+    let rounds = match family {
+        Family::UdpEcho => Rounds::UdpEcho(Vec::new()),
+        Family::TcpEcho => Rounds::TcpEcho(Vec::new()),
+        Family::Ident => Rounds::Ident(Vec::new()),
         Family::Multisocket => return Err("receives only: no load to sustain".into()),
         Family::FutureNotify
         | Family::MioEmpty
@@ -346,115 +143,41 @@ fn soaked(program: &Program, family: Family) -> Result<(), String> {
         | Family::MioPipe
         | Family::UdpWaiters
         | Family::CoopBudget => return Err("demonstrates one mechanism: nothing to soak".into()),
-    }
-    match harness::needs::unmet(&program.declared.needs, harness::needs::machine) {
-        Some(why) => Err(why),
-        None => Ok(()),
-    }
-}
-
-/// Builds every subject's package; a subject that does not build is skipped.
-fn build(subjects: &mut Vec<Soaked>, skipped: &mut Vec<Skipped>, profile: Profile) -> Result<()> {
-    let mut packages: Vec<&str> = subjects.iter().map(|(s, _)| s.package.as_str()).collect();
-    packages.sort();
-    packages.dedup();
-    eprintln!(
-        "bench --soak: building {} packages (profile {profile})",
-        packages.len()
-    );
-    let built = harness::build(&packages, profile)?;
-    subjects.retain_mut(|(subject, _)| {
-        let reason = match (
-            built.failed.get(&subject.package),
-            built.exes.get(&subject.binary),
-        ) {
-            (Some(why), _) => format!("does not build: {why}"),
-            (None, Some(exe)) => {
-                subject.exe = exe.clone();
-                return true;
-            }
-            (None, None) => "no binary after the build".into(),
-        };
-        skipped.push(Skipped {
-            program: subject.title(),
-            reason,
-        });
-        false
-    });
-    Ok(())
-}
-
-/// Resident set size (`VmRSS` of `/proc/PID/status`), in KiB.
-fn rss_kib(pid: Pid) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in {path}"))
-}
-
-/// The datagrams the kernel dropped at the UDP socket of `pid` bound at `addr`
-/// (`drops`, the last column of `/proc/PID/net/udp` or `udp6`); 0 for a TCP server.
-fn socket_drops(pid: Pid, addr: SocketAddr) -> Result<u64> {
-    let table = if addr.is_ipv4() { "udp" } else { "udp6" };
-    let path = format!("/proc/{pid}/net/{table}");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = fields.get(1)?.rsplit(':').next()?;
-            (u16::from_str_radix(port, 16).ok()? == addr.port())
-                .then(|| fields.last()?.parse::<u64>().ok())
-                .flatten()
-        })
-        .sum())
-}
-
-/// Soaks one server: starts it, runs its family's load on another thread for
-/// `duration` while this one samples RSS every second, stops it.
-fn soak(
-    subject: &Subject,
-    family: Family,
-    duration: Duration,
-    placement: &Placement,
-) -> Result<SoakFigures> {
-    let queue = (UDP_SOCKETS * UDP_WINDOW * 2).to_string();
-    let extra: &[&str] = match family {
-        Family::UdpEcho => &["--queue", &queue],
-        _ => &[],
     };
-    let server = Server::start(&subject.exe, extra, 1, placement)?;
-    let (addr, pid) = (server.addrs[0], server.pid());
-    let start = Instant::now();
-    let mut samples = vec![RssSample {
-        t_s: 0.0,
-        rss_kib: rss_kib(pid)?,
-    }];
-    let load = thread::spawn(move || run_load(family, addr, pid, duration));
-    let mut next = 1u32;
-    while !load.is_finished() {
-        let due = start + Duration::from_secs(next.into());
-        match due.checked_duration_since(Instant::now()) {
-            Some(wait) => thread::sleep(wait.min(Duration::from_millis(100))),
-            None => {
-                if due <= start + duration {
-                    samples.push(RssSample {
-                        t_s: start.elapsed().as_secs_f64(),
-                        rss_kib: rss_kib(pid)?,
-                    });
-                }
-                next += 1;
+    Ok(vec![Job::of(program, None, rounds)])
+}
+
+/// Soaks one server: starts it, runs its family's load on another thread for `secs`
+/// while this one samples RSS every second, stops it.
+fn soak(job: &Job, s: &Settings, secs: u64, on: &Placement) -> Result<SoakFigures> {
+    let queue = (s.udp_sockets * s.window * 2).to_string();
+    let udp = matches!(job.entry.rounds, Rounds::UdpEcho(_));
+    let extra: &[&str] = if udp { &["--queue", &queue] } else { &[] };
+    let server = Server::start(&job.subject.exe, extra, 1, on)?;
+    let (addr, pid, start) = (server.addrs[0], server.pid(), Instant::now());
+    let sample = || -> Result<RssSample> {
+        Ok(RssSample {
+            t_s: start.elapsed().as_secs_f64(),
+            rss_kib: cpu::rss_kib(pid)?,
+        })
+    };
+    let mut samples = vec![sample()?];
+    let load = thread::scope(|scope| {
+        let load = scope.spawn(|| run_load(&job.entry.rounds, addr, pid, secs, s));
+        for second in 1..=secs {
+            let due = start + Duration::from_secs(second);
+            while !load.is_finished() && Instant::now() < due {
+                thread::sleep(Duration::from_millis(10));
             }
+            if load.is_finished() {
+                break;
+            }
+            samples.push(sample()?);
         }
-    }
-    let load = load
-        .join()
-        .map_err(|_| anyhow!("the load thread panicked"))??;
-    let peak = server.peak_rss_kib()?;
-    let kernel_drops = socket_drops(pid, addr)?;
+        load.join()
+            .map_err(|_| anyhow!("the load thread panicked"))?
+    })?;
+    let (peak, kernel_drops) = (server.peak_rss_kib()?, socket_drops(pid, addr)?);
     let counts = server.stop()?;
     let load = match load {
         SoakLoad::UdpEcho(mut u) => {
@@ -463,12 +186,8 @@ fn soak(
                     .get(key)
                     .with_context(|| format!("summary without {key}"))
             };
-            (
-                u.server_recv,
-                u.server_sent,
-                u.server_dropped,
-                u.server_refused,
-            ) = (get("recv")?, get("sent")?, get("dropped")?, get("refused")?);
+            (u.server_recv, u.server_sent) = (get("recv")?, get("sent")?);
+            (u.server_dropped, u.server_refused) = (get("dropped")?, get("refused")?);
             u.kernel_drops = kernel_drops;
             if u.server_recv != u.server_sent + u.server_dropped + u.server_refused {
                 bail!("the server's summary does not add up: {counts:?}");
@@ -477,288 +196,247 @@ fn soak(
         }
         other => other,
     };
-    Ok(SoakFigures::new(samples, peak, load))
+    Ok(figures(samples, peak, load))
 }
 
-/// The load of `family` against `addr` for `duration`.
-fn run_load(family: Family, addr: SocketAddr, pid: Pid, duration: Duration) -> Result<SoakLoad> {
-    let mut probe = move || Cpu::read(pid);
-    match family {
-        Family::UdpEcho => {
+/// The load of the family of `rounds` against `addr` for `secs`.
+fn run_load(
+    rounds: &Rounds,
+    addr: SocketAddr,
+    pid: Pid,
+    secs: u64,
+    s: &Settings,
+) -> Result<SoakLoad> {
+    let probe = move || Cpu::read(pid);
+    let span = (Duration::ZERO, Duration::from_secs(secs));
+    match rounds {
+        Rounds::UdpEcho(_) => {
             let load = EchoLoad {
-                sockets: UDP_SOCKETS,
-                window: UDP_WINDOW,
-                payload: UDP_PAYLOAD,
-                warmup: Duration::ZERO,
-                measure: duration,
-                loss_timeout: Duration::from_millis(500),
-                max_datagrams: 1_000_000 * duration.as_secs().max(1),
-                gso_segments: None,
+                span,
+                max_datagrams: 1_000_000 * secs,
+                ..udp_echo::throughput_load(s)
             };
-            let o = loadgen::run_echo(addr, &load, &mut probe)?;
-            Ok(SoakLoad::UdpEcho(UdpSoak {
-                echoes_per_s: o.echoes as f64 / o.interval.as_secs_f64().max(1e-9),
-                client_sent: o.sent,
-                client_received: o.received,
-                losses: o.losses,
-                late: o.late,
-                ..UdpSoak::default()
-            }))
+            let o = udp::run_echo(addr, &load, &mut { probe })?;
+            let (client_sent, client_received, losses, late) =
+                (o.sent, o.received, o.losses, o.late);
+            let echoes_per_s = per_second(o.echoes, o.interval);
+            let udp = UdpSoak {
+                echoes_per_s,
+                client_sent,
+                client_received,
+                losses,
+                late,
+                ..Default::default()
+            };
+            Ok(SoakLoad::UdpEcho(udp))
         }
-        Family::TcpEcho => {
-            let max = CHURN_PER_S * duration.as_secs().max(1);
-            let churn = thread::spawn(move || {
-                tcp::connect_rate(
-                    addr,
-                    CHURN_WORKERS,
-                    max,
-                    Duration::ZERO,
-                    duration,
-                    &mut move || Cpu::read(pid),
-                )
-            });
-            let bulk = checked_bulk_echo(addr, duration);
-            let (connections, connect_failures, interval) = churn
+        Rounds::TcpEcho(_) => thread::scope(|scope| {
+            let churn = (CONNECT_WORKERS, CHURN_PER_S * secs);
+            let churn = scope.spawn(move || tcp::connect_rate(addr, churn, span, &mut { probe }));
+            let bulk = tcp::bulk_echo(addr, (s.tcp_connections, s.tcp_chunk), span, &mut { probe });
+            let churn = churn
                 .join()
-                .map_err(|_| anyhow!("the churn thread panicked"))??;
-            let (bytes_written, bytes_echoed, elapsed) = bulk?;
+                .map_err(|_| anyhow!("the churn thread panicked"))?;
+            let ((connections, connect_failures, rate), bulk) = (churn?, bulk?);
             Ok(SoakLoad::TcpEcho(TcpSoak {
-                mb_per_s: bytes_echoed as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9),
-                bytes_written,
-                bytes_echoed,
-                connections_per_s: connections as f64 / interval.length.as_secs_f64().max(1e-9),
+                mb_per_s: per_second(bulk.bytes, bulk.interval.length) / 1e6,
+                bytes_written: bulk.written,
+                bytes_echoed: bulk.echoed,
+                connections_per_s: per_second(connections, rate.length),
                 connections,
                 connect_failures,
             }))
-        }
-        Family::Ident => {
+        }),
+        Rounds::Ident(_) => {
+            let (clients, max_connections) = (s.ident_clients, u64::MAX);
             let load = tcp::IdentLoad {
-                clients: IDENT_CONNECTIONS,
+                clients,
                 fresh: false,
-                warmup: Duration::ZERO,
-                measure: duration,
+                span,
                 min_replies: 1,
-                max_connections: u64::MAX,
+                max_connections,
             };
-            let o = tcp::ident_queries(addr, &load, &mut probe)?;
-            let seconds = o.interval.map_or(duration, |i| i.length).as_secs_f64();
+            let o = tcp::ident_queries(addr, &load, &mut { probe })?;
+            let length = o.interval.map_or(span.1, |i| i.length);
             Ok(SoakLoad::Ident(IdentSoak {
-                queries_per_s: o.replies as f64 / seconds.max(1e-9),
+                queries_per_s: per_second(o.replies, length),
                 replies: o.replies,
                 timeouts: o.failures,
                 error_replies: o.error_replies,
             }))
         }
-        other => bail!("no soak load for the {other:?} family"),
+        _ => bail!("no soak load for this family"),
     }
 }
 
-/// Bulk echo that keeps count: [`TCP_CONNECTIONS`] connections, each writing
-/// [`TCP_CHUNK`]-byte writes for `duration` while another thread reads the echo back;
-/// then each stops writing (a half close) and reads the rest until the server closes.
-/// Returns the bytes written and echoed over all connections, and the time it took.
-fn checked_bulk_echo(addr: SocketAddr, duration: Duration) -> Result<(u64, u64, Duration)> {
-    let start = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut pairs = Vec::new();
-    for _ in 0..TCP_CONNECTIONS {
-        let stream = TcpStream::connect(addr).context("connect")?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(DRAIN_TIMEOUT))?;
-        // Short, so that a writer blocked by a server that stopped reading still sees
-        // the stop flag.
-        stream.set_write_timeout(Some(Duration::from_millis(200)))?;
-        let (mut reader, mut writer) = (stream.try_clone()?, stream);
-        let stop = stop.clone();
-        let write = thread::spawn(move || -> Result<u64> {
-            let data = vec![0x5au8; TCP_CHUNK];
-            let mut written = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                match writer.write(&data) {
-                    Ok(n) => written += n as u64,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                    Err(e) => return Err(e).context("write"),
-                }
-            }
-            writer.shutdown(Shutdown::Write).context("half close")?;
-            Ok(written)
-        });
-        let read = thread::spawn(move || -> Result<u64> {
-            let mut buf = vec![0u8; TCP_CHUNK];
-            let mut echoed = 0u64;
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => return Ok(echoed),
-                    Ok(n) => echoed += n as u64,
-                    Err(e) => return Err(e).context("read the echo"),
-                }
-            }
-        });
-        pairs.push((write, read));
+/// The verdict on `samples`, and what `load` lost.
+fn figures(samples: Vec<RssSample>, peak_rss_kib: u64, load: SoakLoad) -> SoakFigures {
+    let (slope_kib_per_min, second_half_range_kib) = second_half(&samples);
+    let flat = slope_kib_per_min.abs() <= FLAT_SLOPE_KIB_PER_MIN
+        && second_half_range_kib <= FLAT_RANGE_KIB;
+    let (first, last) = (samples.first().copied(), samples.last().copied());
+    SoakFigures {
+        seconds: last.map_or(0.0, |s| s.t_s),
+        rss_start_kib: first.map_or(0, |s| s.rss_kib),
+        rss_end_kib: last.map_or(0, |s| s.rss_kib),
+        peak_rss_kib,
+        slope_kib_per_min,
+        second_half_range_kib,
+        flat,
+        lost: lost(&load),
+        samples,
+        load,
     }
-    thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    let (mut written, mut echoed) = (0, 0);
-    for (write, read) in pairs {
-        written += write.join().map_err(|_| anyhow!("a writer panicked"))??;
-        // A reader that times out waiting for the rest has lost it: count what came.
-        echoed += read
-            .join()
-            .map_err(|_| anyhow!("a reader panicked"))?
-            .unwrap_or(0);
-    }
-    Ok((written, echoed, start.elapsed()))
 }
 
-fn to_json(
-    entries: &[SoakEntry],
-    skipped: &[Skipped],
-    secs: u64,
-    profile: Profile,
-    placement: &Placement,
-    command: &str,
-) -> serde_json::Value {
-    let entries: Vec<serde_json::Value> = entries
+/// What was lost beyond the documented drops (see the module header).
+fn lost(load: &SoakLoad) -> u64 {
+    match load {
+        SoakLoad::UdpEcho(u) => (u.losses.saturating_sub(u.late))
+            .saturating_sub(u.server_dropped + u.kernel_drops)
+            .saturating_add(u.server_refused),
+        SoakLoad::TcpEcho(t) => t.bytes_written.saturating_sub(t.bytes_echoed) + t.connect_failures,
+        SoakLoad::Ident(i) => i.timeouts + i.error_replies,
+    }
+}
+
+/// The slope (KiB/min, least squares) and the max − min of the samples of the second
+/// half of the run.
+fn second_half(samples: &[RssSample]) -> (f64, u64) {
+    let end = samples.last().map_or(0.0, |s| s.t_s);
+    let half: Vec<(f64, f64)> = (samples.iter())
+        .filter(|s| s.t_s >= end / 2.0)
+        .map(|s| (s.t_s, s.rss_kib as f64))
+        .collect();
+    let rss = half.iter().map(|&(_, r)| r);
+    let range = rss.clone().reduce(f64::max).unwrap_or(0.0) - rss.reduce(f64::min).unwrap_or(0.0);
+    let n = half.len().max(1) as f64;
+    let sum = half
         .iter()
-        .map(|e| {
-            let mut v = json!({
-                "program": e.subject.program,
-                "flavor": e.subject.label.to_string(),
-                "family": super::family_key(e.family),
-            });
-            match &e.outcome {
-                Ok(f) => v["figures"] = json!(f),
-                Err(why) => v["error"] = json!(why),
-            }
-            v
-        })
-        .collect();
-    let skipped: Vec<serde_json::Value> = (skipped.iter())
-        .map(|s| json!({ "program": s.program, "reason": s.reason }))
-        .collect();
-    json!({
-        "command": command,
-        "method": {
-            "seconds": secs,
-            "profile": profile.to_string(),
-            "rss_sampled_every_s": 1,
-            "verdict_over": "second half",
-            "flat_slope_kib_per_min": FLAT_SLOPE_KIB_PER_MIN,
-            "flat_range_kib": FLAT_RANGE_KIB,
-            "placement": placement.describe(),
-            "udp": { "sockets": UDP_SOCKETS, "window": UDP_WINDOW, "payload": UDP_PAYLOAD },
-            "tcp": { "connections": TCP_CONNECTIONS, "chunk": TCP_CHUNK, "churn_workers": CHURN_WORKERS },
-            "ident": { "connections": IDENT_CONNECTIONS },
-        },
-        "entries": entries,
-        "skipped": skipped,
-    })
+        .fold((0.0, 0.0), |(t, r), &(ti, ri)| (t + ti, r + ri));
+    let (mean_t, mean_r) = (sum.0 / n, sum.1 / n);
+    let cov: f64 = half.iter().map(|&(t, r)| (t - mean_t) * (r - mean_r)).sum();
+    let var: f64 = half.iter().map(|&(t, _)| (t - mean_t).powi(2)).sum();
+    let per_s = if var > 0.0 { cov / var } else { 0.0 };
+    (per_s * 60.0, range as u64)
 }
 
-fn to_table(entries: &[SoakEntry], skipped: &[Skipped], secs: u64) -> String {
-    let header = [
-        "program",
-        "flavor",
-        "load",
-        "RSS start → end MiB",
-        "slope KiB/min",
-        "2nd-half range KiB",
-        "flat",
-        "lost",
-    ];
-    let mib = |kib: u64| format!("{:.2}", kib as f64 / 1024.0);
-    let rows = entries
-        .iter()
-        .map(|e| {
-            let mut row = vec![e.subject.program.clone(), e.subject.label.to_string()];
-            match &e.outcome {
-                Ok(f) => row.extend([
-                    f.load.rate(),
-                    format!("{} → {}", mib(f.rss_start_kib), mib(f.rss_end_kib)),
-                    format!("{:+.1}", f.slope_kib_per_min),
-                    f.second_half_range_kib.to_string(),
-                    if f.flat { "yes" } else { "NO" }.into(),
-                    f.lost.to_string(),
-                ]),
-                Err(why) => row.extend(["error: ".to_string() + why]),
-            }
-            row
-        })
-        .collect();
-    let mut out = format!(
-        "Soak: {secs} s per server at its highest sustained rate; RSS every second, verdict over \
-         the second half (flat: |slope| ≤ {FLAT_SLOPE_KIB_PER_MIN} KiB/min and range ≤ \
-         {FLAT_RANGE_KIB} KiB)\n"
+/// The datagrams the kernel dropped at the UDP socket of `pid` bound at `addr`
+/// (`drops`, the last column of `/proc/PID/net/udp` or `udp6`); 0 for a TCP server.
+fn socket_drops(pid: Pid, addr: SocketAddr) -> Result<u64> {
+    let path = format!(
+        "/proc/{pid}/net/udp{}",
+        if addr.is_ipv4() { "" } else { "6" }
     );
-    out += &table(&header, rows);
-    for s in skipped {
-        out += &format!("skipped: {}: {}\n", s.program, s.reason);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let drops = text.lines().skip(1).filter_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port = fields.get(1)?.rsplit(':').next()?;
+        let ours = u16::from_str_radix(port, 16).ok()? == addr.port();
+        ours.then(|| fields.last()?.parse::<u64>().ok()).flatten()
+    });
+    Ok(drops.sum())
+}
+
+fn to_table(entries: &[SoakEntry], secs: u64) -> String {
+    let mib = |kib: u64| format!("{:.2}", kib as f64 / 1024.0);
+    let row = |e: &SoakEntry| {
+        let cells = match (&e.figures, &e.error, &e.skipped) {
+            (Some(f), ..) => vec![
+                rate(&f.load),
+                format!("{} → {}", mib(f.rss_start_kib), mib(f.rss_end_kib)),
+                format!("{:+.1}", f.slope_kib_per_min),
+                f.second_half_range_kib.to_string(),
+                if f.flat { "yes" } else { "NO" }.into(),
+                f.lost.to_string(),
+            ],
+            (None, Some(why), _) => vec![format!("error: {why}")],
+            (None, None, why) => vec![format!("not soaked: {}", why.as_deref().unwrap_or(""))],
+        };
+        [e.program.clone(), e.flavor.clone()]
+            .into_iter()
+            .chain(cells)
+            .collect()
+    };
+    let title = format!(
+        "Soak: {secs} s per server at its highest sustained rate; RSS every second; over the \
+         second half, its slope (KiB/min) and range; flat: |slope| ≤ {FLAT_SLOPE_KIB_PER_MIN} \
+         and range ≤ {FLAT_RANGE_KIB} KiB"
+    );
+    let header = "program | flavor | load | RSS MiB | KiB/min | range KiB | flat | lost";
+    titled(&title, header, entries.iter().map(row).collect())
+}
+
+/// The rate a load ran at.
+fn rate(load: &SoakLoad) -> String {
+    match load {
+        SoakLoad::UdpEcho(u) => format!("{} echoes/s", fmt_num(u.echoes_per_s)),
+        SoakLoad::TcpEcho(t) => {
+            let (mb, conn) = (fmt_num(t.mb_per_s), fmt_num(t.connections_per_s));
+            format!("{mb} MB/s, {conn} conn/s")
+        }
+        SoakLoad::Ident(i) => format!("{} queries/s", fmt_num(i.queries_per_s)),
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn samples(rss: impl Fn(u32) -> u64, secs: u32) -> Vec<RssSample> {
-        (0..=secs)
-            .map(|t| RssSample {
-                t_s: t.into(),
-                rss_kib: rss(t),
-            })
-            .collect()
+    fn samples(rss: impl Fn(u64) -> u64, secs: u64) -> Vec<RssSample> {
+        let sample = |t: u64| RssSample {
+            t_s: t as f64,
+            rss_kib: rss(t),
+        };
+        (0..=secs).map(sample).collect()
     }
 
     #[test]
     fn a_steady_leak_has_its_slope_and_a_plateau_none() {
         // 10 KiB a second: 600 KiB a minute, over the whole run.
-        let (slope, range) = second_half(&samples(|t| 4000 + 10 * u64::from(t), 60));
-        assert!((slope - 600.0).abs() < 1e-6, "{slope}");
-        assert_eq!(range, 300);
+        let (slope, range) = second_half(&samples(|t| 4000 + 10 * t, 60));
+        assert!(
+            (slope - 600.0).abs() < 1e-6 && range == 300,
+            "{slope} {range}"
+        );
         // Growth in the first half only (a warm-up), then flat.
-        let (slope, range) = second_half(&samples(|t| 4000 + 100 * u64::from(t.min(20)), 60));
-        assert_eq!((slope, range), (0.0, 0));
+        assert_eq!(
+            second_half(&samples(|t| 4000 + 100 * t.min(20), 60)),
+            (0.0, 0)
+        );
     }
 
     #[test]
     fn the_verdict_needs_both_flat_and_nothing_lost() {
-        let load = SoakLoad::Ident(IdentSoak::default());
-        let flat = SoakFigures::new(samples(|t| 5000 + u64::from(t % 2) * 4, 20), 5004, load);
+        let ident = || SoakLoad::Ident(IdentSoak::default());
+        let flat = figures(samples(|t| 5000 + (t % 2) * 4, 20), 5004, ident());
         assert!(flat.flat && flat.lost == 0);
         assert_eq!(
             (flat.rss_start_kib, flat.rss_end_kib, flat.seconds),
             (5000, 5000, 20.0)
         );
-        let leak = SoakFigures::new(
-            samples(|t| 5000 + 20 * u64::from(t), 20),
-            9000,
-            SoakLoad::Ident(IdentSoak::default()),
-        );
-        assert!(!leak.flat);
-        let udp = SoakLoad::UdpEcho(UdpSoak {
-            losses: 10,
-            late: 3,
-            server_dropped: 4,
-            kernel_drops: 1,
-            ..UdpSoak::default()
-        });
+        assert!(!figures(samples(|t| 5000 + 20 * t, 20), 9000, ident()).flat);
+        let (losses, late, server_dropped, kernel_drops) = (10, 3, 4, 1);
+        let udp = UdpSoak {
+            losses,
+            late,
+            server_dropped,
+            kernel_drops,
+            ..Default::default()
+        };
         assert_eq!(
-            udp.lost(),
+            lost(&SoakLoad::UdpEcho(udp)),
             2,
-            "7 never came back, 5 of them documented drops"
+            "7 never came back, 5 documented drops"
         );
-        let drops = socket_drops(Pid::this(), "127.0.0.1:9".parse().unwrap()).unwrap();
-        assert_eq!(drops, 0, "no socket of ours on port 9");
-        let tcp = SoakLoad::TcpEcho(TcpSoak {
+        let tcp = TcpSoak {
             bytes_written: 100,
             bytes_echoed: 90,
             connect_failures: 1,
-            ..TcpSoak::default()
-        });
-        assert_eq!(tcp.lost(), 11);
-        let json = serde_json::to_value(&flat).unwrap();
-        assert_eq!(json["load"]["family"], "ident");
-        assert_eq!(json["samples"][1], json!({"t_s": 1.0, "rss_kib": 5004}));
+            ..Default::default()
+        };
+        assert_eq!(lost(&SoakLoad::TcpEcho(tcp)), 11);
+        let drops = socket_drops(Pid::this(), "127.0.0.1:9".parse().unwrap()).unwrap();
+        assert_eq!(drops, 0, "no socket of ours on port 9");
     }
 }

@@ -2,143 +2,53 @@
 //! (connect, one byte there and back, close), each with the server CPU it took.
 
 use anyhow::{bail, Result};
-use harness::Family;
-use serde::Serialize;
+use harness::results::bench::{Ratio, TcpEchoFigures};
 
-use super::affinity::Placement;
-use super::cpu::Cpu;
-use super::entry::{find, Label};
-use super::entry::{AnyEntry, Entry, Figures};
-use super::report::{cell, ladder, modern_vs_legacy, row_head, table, Figure, Ratio};
-use super::server::Server;
-use super::tcp::{self, Interval};
-use super::{per_second, Settings};
+use super::cells::{family_table, Column};
+use super::entry::{find, Job, MODERN, NEXT};
+use super::ratio::{ladder, modern_vs_legacy, ratio, Figure};
+use super::settings::{Settings, CONNECT_WORKERS, MAX_CONNECTIONS};
+use harness::load::tcp::{self, Interval};
+use harness::measure::affinity::Placement;
+use harness::measure::cpu::{per_second, Cpu};
+use harness::measure::server::Server;
 
-/// The figures of one run of a TCP echo program.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TcpEchoFigures {
-    /// Bytes echoed per second over the bulk load, MB = 10^6 bytes.
-    pub mb_per_s: f64,
-    /// Server CPU per MB echoed.
-    pub cpu_per_mb_us: f64,
-    /// Connections completed per second, and the server CPU per connection.
-    pub connections_per_s: f64,
-    pub cpu_per_connection_us: f64,
-    /// Connections that failed over the whole connection-rate run.
-    pub connect_failures: f64,
-    pub peak_rss_kib: f64,
-}
+/// The figures ratios are taken of.
+type Fig = Figure<TcpEchoFigures>;
+const MB_PER_S: Fig = ("mb_per_s", |f| Some(f.mb_per_s));
+const CPU_PER_MB: Fig = ("cpu_per_mb_us", |f| Some(f.cpu_per_mb_us));
+const CONNECTIONS_PER_S: Fig = ("connections_per_s", |f| Some(f.connections_per_s));
+const CPU_PER_CONNECTION: Fig = ("cpu_per_connection_us", |f| Some(f.cpu_per_connection_us));
 
-pub const MB_PER_S: Figure<TcpEchoFigures> = Figure {
-    name: "mb_per_s",
-    get: |f| Some(f.mb_per_s),
-};
-pub const CPU_PER_MB: Figure<TcpEchoFigures> = Figure {
-    name: "cpu_per_mb_us",
-    get: |f| Some(f.cpu_per_mb_us),
-};
-pub const CONNECTIONS_PER_S: Figure<TcpEchoFigures> = Figure {
-    name: "connections_per_s",
-    get: |f| Some(f.connections_per_s),
-};
-pub const CPU_PER_CONNECTION: Figure<TcpEchoFigures> = Figure {
-    name: "cpu_per_connection_us",
-    get: |f| Some(f.cpu_per_connection_us),
-};
-
-impl Figures for TcpEchoFigures {
-    const FAMILY: Family = Family::TcpEcho;
-
-    fn run(entry: &Entry<Self>, s: &Settings, placement: &Placement) -> Result<Self> {
-        let server = Server::start(&entry.subject.exe, &[], 1, placement)?;
-        let (addr, pid) = (server.addrs[0], server.pid());
-        let mut probe = || Cpu::read(pid);
-        let (chunk, connections) = (s.tcp_chunk, s.tcp_connections);
-        let (bytes, bulk) =
-            tcp::bulk_echo(addr, connections, chunk, s.warmup, s.measure, &mut probe)?;
-        let (conns, failures, rate) = tcp::connect_rate(
-            addr,
-            s.connect_workers,
-            s.max_connections,
-            s.latency_warmup,
-            s.latency_measure,
-            &mut probe,
-        )?;
-        let rss = server.peak_rss_kib()?;
-        server.stop()?;
-        if bytes == 0 {
-            bail!("no byte echoed during the measured interval");
-        }
-        if conns == 0 {
-            bail!("no connection completed during the measured interval ({failures} failed)");
-        }
-        let mb = bytes as f64 / 1e6;
-        Ok(TcpEchoFigures {
-            mb_per_s: mb / bulk.length.as_secs_f64(),
-            cpu_per_mb_us: cpu_us(&bulk) / mb,
-            connections_per_s: per_second(conns, rate.length),
-            cpu_per_connection_us: cpu_us(&rate) / conns as f64,
-            connect_failures: failures as f64,
-            peak_rss_kib: rss as f64,
-        })
-    }
-
-    fn section(entries: &[&Entry<Self>], s: &Settings) -> String {
-        let heading = format!(
-            "\nTCP echo: {} connections × {} KiB writes; connection rate with {} workers\n",
-            s.tcp_connections,
-            s.tcp_chunk / 1024,
-            s.connect_workers
+pub fn run(job: &Job, s: &Settings, on: &Placement) -> Result<TcpEchoFigures> {
+    let server = Server::start(&job.subject.exe, &[], 1, on)?;
+    let (addr, pid) = (server.addrs[0], server.pid());
+    let mut probe = || Cpu::read(pid);
+    let shape = (s.tcp_connections, s.tcp_chunk);
+    let bulk = tcp::bulk_echo(addr, shape, s.span(), &mut probe)?;
+    let rate_load = (CONNECT_WORKERS, MAX_CONNECTIONS);
+    let (conns, failures, rate) = tcp::connect_rate(addr, rate_load, s.latency_span(), &mut probe)?;
+    let rss = server.peak_rss_kib()?;
+    server.stop()?;
+    if bulk.bytes == 0 || bulk.broken > 0 {
+        bail!(
+            "{} bytes echoed in the measured interval, {} connections broken",
+            bulk.bytes,
+            bulk.broken
         );
-        let header = [
-            "program",
-            "flavor",
-            "MB/s",
-            "CPU/MB µs",
-            "conn/s",
-            "CPU/conn µs",
-            "peak RSS MiB",
-        ];
-        heading + &table(&header, entries.iter().map(|e| row(e)).collect())
     }
-
-    fn ratios(entries: &[&Entry<Self>]) -> Vec<Ratio> {
-        let mut out = modern_vs_legacy(entries, &[MB_PER_S, CPU_PER_MB, CONNECTIONS_PER_S]);
-        out.extend(ladder(entries, &[CPU_PER_MB, CPU_PER_CONNECTION]));
-        out.extend(vs_sibling(entries));
-        out
+    if conns == 0 {
+        bail!("no connection completed during the measured interval ({failures} failed)");
     }
-
-    fn wrap(entry: Entry<Self>) -> AnyEntry {
-        AnyEntry::TcpEcho(entry)
-    }
-
-    fn unwrap(entry: &AnyEntry) -> Option<&Entry<Self>> {
-        match entry {
-            AnyEntry::TcpEcho(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// Each next program against the modern side of the readiness sibling it declares
-/// (`tcp-echo-compio` against `tcp-echo`), in the same rounds; without targets.
-fn vs_sibling(entries: &[&Entry<TcpEchoFigures>]) -> Vec<Ratio> {
-    let mut out = Vec::new();
-    let next = entries
-        .iter()
-        .filter(|e| e.subject.label == Label::Flavor(harness::Flavor::Next, None));
-    for e in next {
-        let sibling = (e.subject.catalogue.as_ref()).and_then(|p| p.declared.sibling.as_deref());
-        let Some(s) = sibling.and_then(|s| find(entries, s, Label::MODERN, None)) else {
-            continue;
-        };
-        let subject = format!("{} / {}", e.subject.title(), s.subject.title());
-        for figure in [CPU_PER_MB, MB_PER_S, CPU_PER_CONNECTION] {
-            out.push(Ratio::of(subject.clone(), figure, (e, s), None));
-        }
-    }
-    out
+    let mb = bulk.bytes as f64 / 1e6;
+    Ok(TcpEchoFigures {
+        mb_per_s: mb / bulk.interval.length.as_secs_f64(),
+        cpu_per_mb_us: cpu_us(&bulk.interval) / mb,
+        connections_per_s: per_second(conns, rate.length),
+        cpu_per_connection_us: cpu_us(&rate) / conns as f64,
+        connect_failures: failures as f64,
+        peak_rss_kib: rss as f64,
+    })
 }
 
 /// The server CPU over an interval, µs.
@@ -146,93 +56,76 @@ fn cpu_us(interval: &Interval) -> f64 {
     interval.cpu.1.since(&interval.cpu.0).as_secs_f64() * 1e6
 }
 
-fn row(e: &Entry<TcpEchoFigures>) -> Vec<String> {
-    let mut row = row_head(&e.subject);
-    row.extend([
-        cell(e, |f| f.mb_per_s, 1.0),
-        cell(e, |f| f.cpu_per_mb_us, 1.0),
-        cell(e, |f| f.connections_per_s, 1.0),
-        cell(e, |f| f.cpu_per_connection_us, 1.0),
-        cell(e, |f| f.peak_rss_kib, 1.0 / 1024.0),
-    ]);
-    row
+pub fn section(jobs: &[&Job], s: &Settings) -> String {
+    let columns: [Column<TcpEchoFigures>; 5] = [
+        ("MB/s", &|c| c.num(|f| f.mb_per_s, 1.0)),
+        ("CPU/MB µs", &|c| c.num(|f| f.cpu_per_mb_us, 1.0)),
+        ("conn/s", &|c| c.num(|f| f.connections_per_s, 1.0)),
+        ("CPU/conn µs", &|c| c.num(|f| f.cpu_per_connection_us, 1.0)),
+        ("peak RSS MiB", &|c| c.num(|f| f.peak_rss_kib, 1.0 / 1024.0)),
+    ];
+    let (n, kib, w) = (s.tcp_connections, s.tcp_chunk / 1024, CONNECT_WORKERS);
+    let title =
+        format!("TCP echo: {n} connections × {kib} KiB writes; connection rate with {w} workers");
+    family_table(&title, jobs, &columns)
+}
+
+pub fn ratios(jobs: &[&Job]) -> Vec<Ratio> {
+    let figures = [MB_PER_S, CPU_PER_MB, CONNECTIONS_PER_S];
+    let mut out = modern_vs_legacy(jobs, &figures, |_, _| None);
+    out.extend(ladder(jobs, &[CPU_PER_MB, CPU_PER_CONNECTION]));
+    // Each next program against the modern side of the readiness sibling it declares
+    // (`tcp-echo-compio` against `tcp-echo`); without targets.
+    for j in jobs.iter().filter(|j| j.flavor() == NEXT) {
+        let sibling = (j.subject.catalogue.as_ref()).and_then(|p| p.declared.sibling.as_deref());
+        let Some(s) = sibling.and_then(|s| find(jobs, s, MODERN, None)) else {
+            continue;
+        };
+        let subject = format!("{} / {}", j.title(), s.title());
+        for figure in [CPU_PER_MB, MB_PER_S, CPU_PER_CONNECTION] {
+            out.push(ratio(subject.clone(), figure, (j, s), None));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use harness::results::bench::Rounds;
     use serde_json::json;
 
     use super::*;
-    use crate::bench::entry::tests::entry;
-    use crate::bench::entry::Label;
+    use crate::bench::entry::{tests::job, LEGACY};
+    use crate::bench::ratio::tests::line;
 
-    fn figures(mb_per_s: f64) -> TcpEchoFigures {
-        TcpEchoFigures {
+    #[test]
+    fn a_next_program_is_read_against_its_declared_sibling() {
+        let declared = json!({ "family": "tcp-echo", "sibling": "tcp" });
+        let catalogue = harness::Catalogue::of_declarations(&[("next-tcp-compio", declared)]);
+        let (cpu_per_mb_us, connections_per_s, cpu_per_connection_us) = (2.0, 3.0, 4.0);
+        let figures = |mb_per_s| TcpEchoFigures {
             mb_per_s,
-            cpu_per_mb_us: 2.0,
-            connections_per_s: 3.0,
-            cpu_per_connection_us: 4.0,
-            connect_failures: 5.0,
-            peak_rss_kib: 6.0,
-        }
-    }
-
-    #[test]
-    fn figures_serialise_to_the_documented_keys() {
-        let f = figures(1.0);
-        let json = serde_json::to_value(&f).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "connect_failures",
-                "connections_per_s",
-                "cpu_per_connection_us",
-                "cpu_per_mb_us",
-                "mb_per_s",
-                "peak_rss_kib",
-            ]
-        );
-        for figure in [MB_PER_S, CPU_PER_MB, CONNECTIONS_PER_S] {
-            assert_eq!(
-                json[figure.name],
-                json!((figure.get)(&f)),
-                "{}",
-                figure.name
-            );
-        }
-    }
-
-    #[test]
-    fn modern_against_legacy_only_where_both_ran() {
-        let legacy = entry("tcp-echo", Label::LEGACY, [figures(100.0)]);
-        let modern = entry("tcp-echo", Label::MODERN, [figures(50.0)]);
-        let alone = entry("tcp-echo-mio", Label::MODERN, [figures(50.0)]);
-        let ratios = TcpEchoFigures::ratios(&[&legacy, &modern, &alone]);
-        let shown: Vec<_> = ratios
+            cpu_per_mb_us,
+            connections_per_s,
+            cpu_per_connection_us,
+            ..Default::default()
+        };
+        let rounds = Rounds::TcpEcho(vec![Some(figures(300.0))]);
+        let next = Job::of(&catalogue.programs()[0], None, rounds);
+        let legacy = job("tcp", LEGACY, [figures(100.0)]);
+        let modern = job("tcp", MODERN, [figures(50.0)]);
+        let shown: Vec<String> = ratios(&[&legacy, &modern, &next])
             .iter()
-            .map(|r| {
-                (
-                    r.subject.as_str(),
-                    r.figure,
-                    r.rounds.clone(),
-                    r.target.is_some(),
-                )
-            })
+            .map(line)
             .collect();
-        let subject = "tcp-echo modern / legacy";
-        assert_eq!(
-            shown,
-            [
-                (subject, "mb_per_s", vec![0.5], false),
-                (subject, "cpu_per_mb_us", vec![1.0], false),
-                (subject, "connections_per_s", vec![1.0], false),
-            ]
-        );
+        let want = [
+            "tcp modern / legacy: mb_per_s [0.5]",
+            "tcp modern / legacy: cpu_per_mb_us [1.0]",
+            "tcp modern / legacy: connections_per_s [1.0]",
+            "tcp-compio next / tcp modern: cpu_per_mb_us [1.0]",
+            "tcp-compio next / tcp modern: mb_per_s [6.0]",
+            "tcp-compio next / tcp modern: cpu_per_connection_us [1.0]",
+        ];
+        assert_eq!(shown, want);
     }
 }

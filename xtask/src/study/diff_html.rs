@@ -1,228 +1,15 @@
-//! The diffs of the book: Rust syntax highlighting, the changed words of a changed
-//! line marked, and whitespace-only changes (a block re-indented because it moved
-//! into an `async fn`, a blank line added) shown as unchanged lines with a quiet
-//! mark rather than as blocks of red and green.
-//!
-//! Lines are matched by their words (leading whitespace dropped, inner runs of blanks
-//! read as one) with the patience algorithm, which keeps functions aligned; the words
-//! that changed inside a replaced line come from similar's inline diff, as in
-//! `cargo xtask diff`, whose [`Row`] this reuses.
+//! The book's diffs as HTML: the hunks of [`crate::diff::hunks`] (the same as
+//! `cargo xtask diff` prints), Rust highlighted with syntect, the changed words of a
+//! changed line marked, whitespace-only lines shown as context with a quiet mark; and
+//! whole files as listings, each line with an anchor the book's code quotes link to.
 
 use std::fmt::Write as _;
 
-use similar::{capture_diff_slices, Algorithm, ChangeTag, DiffOp, InlineChangeOptions, TextDiff};
+use similar::ChangeTag;
 
 use super::highlight;
-use crate::diff::Row;
+use crate::diff::hunks::{self, Line};
 use crate::doc::escape;
-
-/// One line of a hunk: the diff's row, and whether it differs only in whitespace
-/// (shown as unchanged, with a mark).
-#[derive(Debug, Clone)]
-pub struct Line {
-    pub row: Row,
-    pub whitespace_only: bool,
-}
-
-/// Changed lines with their context.
-#[derive(Debug, Clone)]
-pub struct Hunk {
-    /// `@@ -12,7 +12,9 @@`
-    pub header: String,
-    /// The item the hunk is in (`fn main() {`), from the new side, as git shows it.
-    pub item: Option<String>,
-    pub lines: Vec<Line>,
-}
-
-/// What a file's diff holds, for its heading.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub added: usize,
-    pub removed: usize,
-    /// Lines that changed only in whitespace.
-    pub whitespace: usize,
-}
-
-/// The words of a line: what two lines must share to count as the same line.
-fn words(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Every line of `old` → `new` in order, whitespace-only changes marked.
-fn all_lines(old: &str, new: &str) -> Vec<Line> {
-    let raw = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .diff_lines(old, new);
-    let old_lines: Vec<&str> = raw.iter_old_slices().collect();
-    let new_lines: Vec<&str> = raw.iter_new_slices().collect();
-    let old_keys: Vec<String> = old_lines.iter().map(|l| words(l)).collect();
-    let new_keys: Vec<String> = new_lines.iter().map(|l| words(l)).collect();
-    let ops = capture_diff_slices(Algorithm::Patience, &old_keys, &new_keys);
-    let body = |s: &str| s.trim_end_matches(['\n', '\r']).to_string();
-    let mut options = InlineChangeOptions::new();
-    options.semantic_cleanup(true);
-    let mut out = Vec::new();
-    for op in &ops {
-        match *op {
-            DiffOp::Equal {
-                old_index,
-                new_index,
-                len,
-            } => {
-                for i in 0..len {
-                    let (o, n) = (old_index + i, new_index + i);
-                    out.push(Line {
-                        whitespace_only: body(old_lines[o]) != body(new_lines[n]),
-                        row: Row {
-                            tag: ChangeTag::Equal,
-                            old_no: Some(o + 1),
-                            new_no: Some(n + 1),
-                            segments: vec![(false, body(new_lines[n]))],
-                        },
-                    });
-                }
-            }
-            _ => {
-                for change in raw.iter_inline_changes_with_options(op, options) {
-                    let mut segments: Vec<(bool, String)> = change
-                        .iter_strings_lossy()
-                        .map(|(emph, s)| (emph, s.into_owned()))
-                        .collect();
-                    if let Some((_, last)) = segments.last_mut() {
-                        *last = body(last);
-                    }
-                    let text: String = segments.iter().map(|(_, s)| s.as_str()).collect();
-                    out.push(Line {
-                        // A blank line added or removed changes nothing but layout.
-                        whitespace_only: text.trim().is_empty(),
-                        row: Row {
-                            tag: change.tag(),
-                            old_no: change.old_index().map(|i| i + 1),
-                            new_no: change.new_index().map(|i| i + 1),
-                            segments: tidy(segments),
-                        },
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Marks read as phrases: blanks between two marked words are marked, a mark that is
-/// only blanks is not (re-spacing is not the change), and neighbours of the same kind
-/// join.
-fn tidy(mut segments: Vec<(bool, String)>) -> Vec<(bool, String)> {
-    for i in 0..segments.len() {
-        let blank = segments[i].1.trim().is_empty();
-        let between = i > 0
-            && i + 1 < segments.len()
-            && segments[i - 1].0
-            && segments[i + 1].0
-            && !segments[i - 1].1.trim().is_empty()
-            && !segments[i + 1].1.trim().is_empty();
-        if blank {
-            segments[i].0 = between;
-        }
-    }
-    let mut out: Vec<(bool, String)> = Vec::new();
-    for (emph, text) in segments {
-        match out.last_mut() {
-            _ if text.is_empty() => {}
-            Some((e, t)) if *e == emph => t.push_str(&text),
-            _ => out.push((emph, text)),
-        }
-    }
-    out
-}
-
-/// The hunks of `old` → `new`: each real change with `context` lines around it;
-/// whitespace-only lines count as context and open no hunk of their own.
-#[cfg(test)]
-pub fn hunks(old: &str, new: &str, context: usize) -> Vec<Hunk> {
-    group(&all_lines(old, new), new, context)
-}
-
-fn group(lines: &[Line], new: &str, context: usize) -> Vec<Hunk> {
-    let changed: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.row.tag != ChangeTag::Equal && !l.whitespace_only)
-        .map(|(i, _)| i)
-        .collect();
-    // Windows around the changed lines, merged where they touch.
-    let mut windows: Vec<(usize, usize)> = Vec::new();
-    for &i in &changed {
-        let (from, to) = (
-            i.saturating_sub(context),
-            (i + context + 1).min(lines.len()),
-        );
-        match windows.last_mut() {
-            Some((_, end)) if from <= *end => *end = to,
-            _ => windows.push((from, to)),
-        }
-    }
-    let new_text: Vec<&str> = new.lines().collect();
-    windows
-        .into_iter()
-        .map(|(from, to)| {
-            let part = &lines[from..to];
-            let start = |no: fn(&Row) -> Option<usize>| {
-                part.iter().find_map(|l| no(&l.row)).unwrap_or_else(|| {
-                    // A side with no line here: the line before the hunk, as diff -u.
-                    lines[..from]
-                        .iter()
-                        .rev()
-                        .find_map(|l| no(&l.row))
-                        .unwrap_or(0)
-                })
-            };
-            let count = |no: fn(&Row) -> Option<usize>| {
-                part.iter().filter(|l| no(&l.row).is_some()).count()
-            };
-            let (old_start, new_start) = (start(|r| r.old_no), start(|r| r.new_no));
-            let header = format!(
-                "@@ -{},{} +{},{} @@",
-                old_start,
-                count(|r| r.old_no),
-                new_start,
-                count(|r| r.new_no)
-            );
-            Hunk {
-                header,
-                item: enclosing_item(&new_text, new_start.saturating_sub(1)),
-                lines: part.to_vec(),
-            }
-        })
-        .collect()
-}
-
-/// The nearest item opened above line `at` (0-based) of `lines`: an `fn`, `impl`,
-/// `struct`, `enum`, `trait` or `mod` line, as `git diff` names a hunk's function.
-fn enclosing_item(lines: &[&str], at: usize) -> Option<String> {
-    const STARTS: [&str; 6] = ["fn ", "impl", "struct ", "enum ", "trait ", "mod "];
-    lines[..at.min(lines.len())].iter().rev().find_map(|l| {
-        let t = l.trim_start();
-        let bare = ["pub(crate) ", "pub ", "async ", "unsafe ", "const "]
-            .iter()
-            .fold(t, |t, p| t.strip_prefix(p).unwrap_or(t));
-        (STARTS.iter().any(|s| bare.starts_with(s)) && !t.ends_with(';'))
-            .then(|| t.trim_end().trim_end_matches('{').trim_end().to_string())
-    })
-}
-
-pub fn counts<'a>(lines: impl IntoIterator<Item = &'a Line>) -> Counts {
-    let mut c = Counts::default();
-    for l in lines {
-        match (l.row.tag, l.whitespace_only) {
-            (ChangeTag::Equal, false) => {}
-            (_, true) => c.whitespace += 1,
-            (ChangeTag::Insert, false) => c.added += 1,
-            (ChangeTag::Delete, false) => c.removed += 1,
-        }
-    }
-    c
-}
 
 /// One file of a diff as HTML: a heading with the counts, then the hunks in a table
 /// (old and new line numbers, sign, highlighted code with the changed words marked).
@@ -235,9 +22,9 @@ pub fn file_html(
     rust: bool,
 ) -> String {
     let (o, n) = (old.unwrap_or(""), new.unwrap_or(""));
-    let lines = all_lines(o, n);
-    let hunks = group(&lines, n, 3);
-    let c = counts(&lines);
+    let lines = hunks::lines(o, n);
+    let hunks = hunks::hunks(o, n, 3);
+    let c = hunks::counts(&lines);
     let mut out = String::from("<div class=\"diff-file\">\n");
     let _ = write!(
         out,
@@ -285,12 +72,12 @@ pub fn file_html(
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr class=\"hunk\"><td colspan=\"4\">{}{item}</td></tr>",
+            "<tr class=\"hunk\" data-hunk=\"{}\"><td colspan=\"4\">{}{item}</td></tr>",
+            escape(&hunk.header),
             escape(&hunk.header)
         );
-        for line in &hunk.lines {
-            let row = &line.row;
-            let (class, sign, title) = match (row.tag, line.whitespace_only) {
+        for row in &hunk.lines {
+            let (class, sign, title) = match (row.tag, row.whitespace_only) {
                 (ChangeTag::Equal, false) => ("ctx", "", ""),
                 (_, true) => ("ws", "·", " title=\"only whitespace changed on this line\""),
                 (ChangeTag::Delete, _) => ("del", "−", ""),
@@ -317,7 +104,7 @@ pub fn file_html(
 /// The code of one row: highlighted runs, with the changed words wrapped in
 /// `<span class="em">` when `marks` is set. Falls back to the row's own text if the
 /// highlighted line does not match it.
-fn code_html(row: &Row, source: Option<&(String, highlight::Line)>, marks: bool) -> String {
+fn code_html(row: &Line, source: Option<&(String, highlight::Line)>, marks: bool) -> String {
     let text: String = row.segments.iter().map(|(_, s)| s.as_str()).collect();
     let runs: highlight::Line = match source {
         Some((body, runs)) if *body == text => runs.clone(),
@@ -368,7 +155,28 @@ fn code_html(row: &Row, source: Option<&(String, highlight::Line)>, marks: bool)
 }
 
 /// A whole file on its own, highlighted (a program with only one flavor so far).
-pub fn listing_html(name: &str, text: &str, rust: bool) -> String {
+pub fn listing_html(name: &str, text: &str, rust: bool, anchor: &str) -> String {
+    format!(
+        "<div class=\"diff-file\">\n<div class=\"diff-head\"><span class=\"path\">{}</span> <span class=\"muted\">{} lines</span></div>\n{}</div>\n",
+        escape(name),
+        text.lines().count(),
+        numbered_rows(text, rust, 1, Some(anchor))
+    )
+}
+
+/// A piece of a Rust file (the aligned view's function), its lines numbered from
+/// `first` as in the file; `name` is the file's, as a tooltip.
+pub fn excerpt_html(name: &str, text: &str, first: usize) -> String {
+    format!(
+        "<div class=\"diff-file\" title=\"{}\">\n{}</div>\n",
+        escape(name),
+        numbered_rows(text, true, first, None)
+    )
+}
+
+/// Lines as a table of line number and highlighted code, each row with the anchor
+/// `ANCHOR-Ln` when `anchor` is given.
+fn numbered_rows(text: &str, rust: bool, first: usize, anchor: Option<&str>) -> String {
     let lines = if rust {
         highlight::rust_lines(text)
     } else {
@@ -376,81 +184,34 @@ pub fn listing_html(name: &str, text: &str, rust: bool) -> String {
             .map(|l| (l.to_string(), vec![(None, 0..l.len())]))
             .collect()
     };
-    let mut out = format!(
-        "<div class=\"diff-file\">\n<div class=\"diff-head\"><span class=\"path\">{}</span> <span class=\"muted\">{} lines</span></div>\n\
-         <table class=\"diff\"><colgroup><col class=\"no\"><col class=\"sign\"><col></colgroup><tbody>\n",
-        escape(name),
-        lines.len()
+    let mut out = String::from(
+        "<table class=\"diff\"><colgroup><col class=\"no\"><col class=\"sign\"><col></colgroup><tbody>\n",
     );
     for (i, (body, runs)) in lines.iter().enumerate() {
-        let row = Row {
+        let n = first + i;
+        let row = Line {
             tag: ChangeTag::Equal,
             old_no: None,
-            new_no: Some(i + 1),
+            new_no: Some(n),
             segments: vec![(false, body.clone())],
+            whitespace_only: false,
         };
+        let id = anchor
+            .map(|a| format!(" id=\"{a}-L{n}\""))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr class=\"ctx\"><td class=\"no\">{}</td><td class=\"sign\"></td><td class=\"code\">{}</td></tr>",
-            i + 1,
+            "<tr class=\"ctx\"{id}><td class=\"no\">{n}</td><td class=\"sign\"></td><td class=\"code\">{}</td></tr>",
             code_html(&row, Some(&(body.clone(), runs.clone())), false)
         );
     }
-    out.push_str("</tbody></table>\n</div>\n");
+    out.push_str("</tbody></table>\n");
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(l: &Line) -> String {
-        l.row.segments.iter().map(|(_, s)| s.as_str()).collect()
-    }
-
-    #[test]
-    fn a_reindented_block_is_context_not_a_change() {
-        let old = "fn main() {\nlet a = 1;\nlet b = 2;\n}\n";
-        let new = "fn main() {\n    async {\n        let a = 1;\n        let b = 2;\n    };\n}\n";
-        let hunks = hunks(old, new, 3);
-        assert_eq!(hunks.len(), 1);
-        let lines = &hunks[0].lines;
-        let changed: Vec<String> = lines
-            .iter()
-            .filter(|l| l.row.tag != ChangeTag::Equal && !l.whitespace_only)
-            .map(text)
-            .collect();
-        assert_eq!(changed, ["    async {", "    };"], "only the new lines");
-        let ws: Vec<String> = lines
-            .iter()
-            .filter(|l| l.whitespace_only)
-            .map(text)
-            .collect();
-        assert_eq!(
-            ws,
-            ["        let a = 1;", "        let b = 2;"],
-            "the re-indented lines, in their new form"
-        );
-        assert_eq!(
-            counts(hunks.iter().flat_map(|h| &h.lines)),
-            Counts {
-                added: 2,
-                removed: 0,
-                whitespace: 2
-            }
-        );
-        assert_eq!(hunks[0].header, "@@ -1,4 +1,6 @@");
-    }
-
-    #[test]
-    fn whitespace_alone_makes_no_hunk() {
-        assert!(hunks("a\n  b\n", "a\n\n      b\n", 3).is_empty());
-        let html = file_html("l.rs", "m.rs", Some("a\n b\n"), Some("a\n\tb\n"), false);
-        assert!(
-            html.contains("the same on both sides but for whitespace"),
-            "{html}"
-        );
-    }
 
     #[test]
     fn changed_words_are_marked_and_highlighted() {
@@ -460,36 +221,26 @@ mod tests {
         assert!(html.contains("<tr class=\"del\">") && html.contains("<tr class=\"ins\">"));
         assert!(
             html.contains("<span class=\"em\"><span class=\"hljs-keyword\">async</span>"),
-            "the new keyword is marked and highlighted: {html}"
+            "{html}"
         );
-        assert!(html.contains("<span class=\"hljs-title\">run</span>"));
         assert!(
             !html.contains("<code"),
             "no <code>: mdBook would re-highlight it"
         );
-        // Balanced: as many spans close as open.
         assert_eq!(
             html.matches("<span").count(),
             html.matches("</span>").count()
         );
+        assert!(html.contains("data-hunk=\"@@ -1,4 +1,4 @@\""), "{html}");
     }
 
     #[test]
-    fn hunks_name_their_item_and_escape_code() {
-        let old = "impl Server {\n    fn poll(&mut self) {\n        a();\n        b();\n        c();\n        d();\n        e();\n    }\n}\n";
-        let new = old.replace("e();", "f::<Vec<u8>>();");
-        let hunks = hunks(old, &new, 1);
-        assert_eq!(hunks[0].item.as_deref(), Some("fn poll(&mut self)"));
-        let html = file_html("a", "b", Some(old), Some(&new), true);
+    fn whitespace_alone_and_missing_sides_are_said() {
+        let html = file_html("l.rs", "m.rs", Some("a\n b\n"), Some("a\n\tb\n"), false);
         assert!(
-            html.contains("Vec</span>&lt;") || html.contains("Vec&lt;"),
+            html.contains("the same on both sides but for whitespace"),
             "{html}"
         );
-        assert!(!html.contains("Vec<u8>"));
-    }
-
-    #[test]
-    fn a_missing_side_is_named() {
         let html = file_html(
             "legacy/a.rs",
             "modern/a.rs",
@@ -499,7 +250,8 @@ mod tests {
         );
         assert!(html.contains("legacy/a.rs → (none)"));
         assert_eq!(html.matches("<tr class=\"del\">").count(), 1);
-        let listing = listing_html("next/a.rs", "fn a() {}\nfn b() {}\n", true);
-        assert_eq!(listing.matches("<tr class=\"ctx\">").count(), 2);
+        let listing = listing_html("next/a.rs", "fn a() {}\nfn b() {}\n", true, "next-a");
+        assert_eq!(listing.matches("<tr class=\"ctx\"").count(), 2);
+        assert!(listing.contains("id=\"next-a-L2\""), "{listing}");
     }
 }

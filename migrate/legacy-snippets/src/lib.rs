@@ -1,0 +1,18 @@
+//! The legacy side of every row of the API map (`migrate/map/api-map.toml`), one
+//! function per row, written by `build.rs` from the TOML: a row whose legacy snippet
+//! stops compiling against the real crates of this era fails the build, and so
+//! `cargo test --workspace`.
+
+// As code of the time did, for `try_ready!` and `try_nb!`.
+#[macro_use]
+extern crate futures;
+#[macro_use]
+extern crate tokio_io;
+
+#[allow(unused_imports)]
+mod rows {
+    include!("prelude.rs");
+    include!(concat!(env!("OUT_DIR"), "/snippets.rs"));
+}
+
+pub use rows::SNIPPETS;
