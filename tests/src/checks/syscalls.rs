@@ -83,7 +83,11 @@ fn syscalls_per_echo(ctx: &Ctx) -> Outcome {
     let raw = raw_path(ctx)?;
     let extra = ctx.threads.map(|t| t.args()).unwrap_or_default();
     let m: Measured = traced::udp_echo_with(&strace, ctx.exe, &extra, &raw, &load)
-        .with_context(|| format!("under strace (raw trace: {})", raw.display()))?;
+        .with_context(|| {
+            // Said from the workspace root, so that a saved report names no machine.
+            let shown = raw.strip_prefix(project_root()).unwrap_or(&raw);
+            format!("under strace (raw trace: {})", shown.display())
+        })?;
     let w = &m.workload;
     let epoll_wait = m.per_unit(EPOLL_WAIT);
     let (ctl_figure, ctl_range, ctl_unit) = match &exp.epoll_ctl {
