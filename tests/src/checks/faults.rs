@@ -418,6 +418,28 @@ fn exhaustion(ctx: &Ctx, proto: Proto) -> Outcome {
     Ok(format!("{recovers}; {stops}"))
 }
 
+/// The clients served first leave; then, round by round, those waiting are served
+/// and leave in turn, for at most 20 s. Returns the rounds it took.
+fn served_as_others_leave(probes: &mut [Probe], first: &[usize]) -> Result<usize> {
+    for &i in first {
+        probes[i].leave();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rounds = 0;
+    while probes.iter().any(Probe::waiting) && Instant::now() < deadline {
+        rounds += 1;
+        let settle = Duration::from_millis(2500);
+        let done = gather(probes, settle, deadline - Instant::now())?;
+        if done.is_empty() {
+            break;
+        }
+        for i in done {
+            probes[i].leave();
+        }
+    }
+    Ok(rounds)
+}
+
 fn exhaustion_recovers(ctx: &Ctx, proto: Proto) -> Outcome {
     let (mut run, server) = start(ctx, &[], Some(EXHAUSTION_NOFILE))?;
     let pid = run.pid().as_raw();
@@ -468,22 +490,7 @@ fn exhaustion_recovers(ctx: &Ctx, proto: Proto) -> Outcome {
     );
     // The served clients leave; the waiting ones must then be accepted and served,
     // by the server itself (no new connection comes to wake it).
-    for &i in &first {
-        probes[i].leave();
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut rounds = 0;
-    while probes.iter().any(Probe::waiting) && Instant::now() < deadline {
-        rounds += 1;
-        let settle = Duration::from_millis(2500);
-        let done = gather(&mut probes, settle, deadline - Instant::now())?;
-        if done.is_empty() {
-            break;
-        }
-        for i in done {
-            probes[i].leave();
-        }
-    }
+    let rounds = served_as_others_leave(&mut probes, &first)?;
     let left: Vec<String> = probes
         .iter()
         .filter(|p| !p.answered)
@@ -601,26 +608,8 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
     // first second of each, so that a timer restarted by every byte would never fire.
     let slow: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
     let stop_bytes = Arc::new(AtomicBool::new(false));
-    let dripper = (proto == Proto::Ident).then(|| {
-        let (slow, stop_bytes) = (slow.clone(), stop_bytes.clone());
-        thread::spawn(move || {
-            let mut sent = 0u64;
-            while !stop_bytes.load(Ordering::Relaxed) {
-                thread::sleep(SLOW_BYTE_EVERY);
-                let streams: Vec<TcpStream> = match slow.lock() {
-                    Ok(s) => s.iter().filter_map(|s| s.try_clone().ok()).collect(),
-                    Err(_) => break,
-                };
-                for s in &streams {
-                    // A peer already closed by the server fails here: that is the point.
-                    if (&*s).write(b"2").is_ok() {
-                        sent += 1;
-                    }
-                }
-            }
-            sent
-        })
-    });
+    let dripper =
+        (proto == Proto::Ident).then(|| drip_slow_bytes(slow.clone(), stop_bytes.clone()));
     let t0 = Instant::now();
     let mut peers = Vec::with_capacity(IDLE_PEERS);
     for i in 0..IDLE_PEERS {
@@ -659,33 +648,7 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
             rss <= bound,
             "VmRSS {rss} KiB with {IDLE_PEERS} peers (before them: {before} KiB), over the bound of {bound} KiB"
         );
-        // The idle timeout closes every peer: each reads end-of-file (or a reset).
-        let mut closed_after = Vec::with_capacity(IDLE_PEERS);
-        for (i, (s, since)) in peers.iter().enumerate() {
-            let limit = (*since + IDLE_TIMEOUT + CLOSE_MARGIN)
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1));
-            s.set_read_timeout(Some(limit))?;
-            let mut buf = [0u8; 64];
-            loop {
-                match (&*s).read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) if proto == Proto::Ident => bail!("peer {i} got a reply to half a line"),
-                    Ok(_) => bail!("idle peer {i} got bytes it did not send"),
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!(
-                                "peer {i} still open {:.1?} after it went idle (idle timeout {IDLE_TIMEOUT:?})",
-                                since.elapsed()
-                            )
-                        })
-                    }
-                }
-            }
-            closed_after.push(since.elapsed());
-        }
+        let closed_after = closed_by_idle_timeout(&peers, proto)?;
         let earliest = closed_after.iter().min().copied().unwrap_or_default();
         ensure!(
             earliest + Duration::from_millis(200) >= IDLE_TIMEOUT,
@@ -727,6 +690,63 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
         Some(n) => format!("{detail}; {n} slow bytes sent"),
         None => detail,
     })
+}
+
+/// Sends one more byte to each slow peer every `SLOW_BYTE_EVERY`, never a newline,
+/// until told to stop; returns how many bytes went out.
+fn drip_slow_bytes(
+    slow: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            thread::sleep(SLOW_BYTE_EVERY);
+            let streams: Vec<TcpStream> = match slow.lock() {
+                Ok(s) => s.iter().filter_map(|s| s.try_clone().ok()).collect(),
+                Err(_) => break,
+            };
+            for s in &streams {
+                // A peer already closed by the server fails here: that is the point.
+                if (&*s).write(b"2").is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    })
+}
+
+/// Waits for the idle timeout to close every peer (each reads end-of-file, or a
+/// reset); how long after going idle each one was closed.
+fn closed_by_idle_timeout(peers: &[(TcpStream, Instant)], proto: Proto) -> Result<Vec<Duration>> {
+    let mut closed_after = Vec::with_capacity(peers.len());
+    for (i, (s, since)) in peers.iter().enumerate() {
+        let limit = (*since + IDLE_TIMEOUT + CLOSE_MARGIN)
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        s.set_read_timeout(Some(limit))?;
+        let mut buf = [0u8; 64];
+        loop {
+            match (&*s).read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) if proto == Proto::Ident => bail!("peer {i} got a reply to half a line"),
+                Ok(_) => bail!("idle peer {i} got bytes it did not send"),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "peer {i} still open {:.1?} after it went idle (idle timeout {IDLE_TIMEOUT:?})",
+                            since.elapsed()
+                        )
+                    })
+                }
+            }
+        }
+        closed_after.push(since.elapsed());
+    }
+    Ok(closed_after)
 }
 
 pub fn idle_peers_echo(ctx: &Ctx) -> Outcome {

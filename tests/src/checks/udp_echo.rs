@@ -541,6 +541,35 @@ fn flood(sock: &UdpSocket, server: SocketAddr, seqs: std::ops::Range<u32>) -> Re
     Ok(())
 }
 
+/// The largest send queue of the server's socket on `port`, sampled every 5 ms until
+/// told to stop.
+fn sample_send_queue(pid: i32, port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut max = 0;
+        while !stop.load(Ordering::Relaxed) {
+            max = max.max(tx_queue(pid, port).unwrap_or(0));
+            thread::sleep(Duration::from_millis(5));
+        }
+        max
+    })
+}
+
+/// Whether the server echoes a probe datagram within ten tries, a second each (the
+/// link may still be draining a flood).
+fn answers_a_probe(run: &mut Running, sock: &UdpSocket, server: SocketAddr) -> Result<bool> {
+    let sent_probe = format!("sent {} bytes", PROBE.len());
+    for _ in 0..10 {
+        sock.send_to(PROBE, server)?;
+        let seen = run.wait_until(Duration::from_secs(1), |lines| {
+            lines.iter().any(|l| l.text.starts_with(&sent_probe))
+        });
+        if seen.is_ok() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
     let pair = netns::Pair::create("1mbit")
         .map_err(|e| Skipped(format!("no test namespaces here: {e:#}")))?;
@@ -553,18 +582,7 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
 
     // Sample the server socket's kernel send queue while the flood runs.
     let stop_sampling = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let stop = stop_sampling.clone();
-        let pid = run.pid().as_raw();
-        thread::spawn(move || {
-            let mut max = 0;
-            while !stop.load(Ordering::Relaxed) {
-                max = max.max(tx_queue(pid, server.port()).unwrap_or(0));
-                thread::sleep(Duration::from_millis(5));
-            }
-            max
-        })
-    };
+    let sampler = sample_send_queue(run.pid().as_raw(), server.port(), stop_sampling.clone());
     let echoes = echo_stream(sock.try_clone()?);
 
     flood(&sock, server, 0..FLOOD)?;
@@ -605,21 +623,10 @@ fn reads_while_writes_pending(ctx: &Ctx) -> Outcome {
     );
 
     // 3. The server answers normally afterwards (once the link has drained).
-    let mut answered = false;
-    for _ in 0..10 {
-        sock.send_to(PROBE, server)?;
-        let sent_probe = format!("sent {} bytes", PROBE.len());
-        if run
-            .wait_until(Duration::from_secs(1), |lines| {
-                lines.iter().any(|l| l.text.starts_with(&sent_probe))
-            })
-            .is_ok()
-        {
-            answered = true;
-            break;
-        }
-    }
-    ensure!(answered, "no echo of a datagram sent after the flood");
+    ensure!(
+        answers_a_probe(&mut run, &sock, server)?,
+        "no echo of a datagram sent after the flood"
+    );
 
     // 4. A second flood, then SIGTERM while the queue is full: queued echoes are still
     //    sent before the summary, and every one of them arrives.
