@@ -113,6 +113,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Builder;
 use tokio::signal::unix::{signal, SignalKind};
+// The slots and the connections are tokio 1's: where step 3 kept futures 0.1's `Task`s,
+// an `Rc` and a channel, a `Semaphore` and a `JoinSet`.
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
@@ -436,8 +438,6 @@ async fn serve(
             emit(&echo::accepted_event(peer));
         }
         let connection = Connection::new(stream, peer, slot, shutdown.clone(), idle_timeout);
-        // A task of this thread's runtime: `Send` now, spawned as the modern program
-        // spawns it.
         connections.spawn(connection.run());
     }
     counts.accept_pauses = incoming.policy.pauses();
