@@ -60,12 +60,12 @@
 //!
 //! # Migration
 //!
-//! The ladder `bridge/tcp-echo-step1` … `step4` takes these changes one at a time,
-//! and the whole pair is best read along it: the legacy program and every step run
-//! `--threads N` as N whole servers, one per thread, with their own listener and the
-//! plumbing that starts, announces and adds them up, which one runtime of N workers
-//! has no use for. The last step, from step 4, makes only that change (the last
-//! bullet); step 4 has already made every other.
+//! The ladder `bridge/tcp-echo-step1` … `step4` takes these changes one at a time.
+//! Read whole, the pair keeps less of the legacy file than most: the legacy program
+//! and every step run `--threads N` as N whole servers, one per thread, with their
+//! own listener and the plumbing that starts, announces and adds them up, which one
+//! runtime of N workers has no use for. The last step, from step 4, makes only that
+//! change (the last bullet); the steps before make every other.
 //!
 //! * The hand-written `impl Future for Connection` becomes
 //!   `impl Connection { async fn run(self) }`; the struct keeps its buffer,
