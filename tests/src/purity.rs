@@ -1,8 +1,11 @@
 //! Era purity: a legacy package's dependency tree holds no tokio 1, futures 0.3 or
 //! mio ≥ 0.7; a modern one (and a `next` one, which builds on today's stack) holds no
 //! tokio-core, futures 0.1, tokio 0.1 or mio 0.6. A `bridge` package is a step of a
-//! migration: it may hold both eras, and it must depend on the layer that joins them,
-//! futures 0.3 with its `compat` feature.
+//! migration: it may hold both eras, and then it must depend on the layer that joins
+//! them, futures 0.3 with its `compat` feature. A late step that has ported the last
+//! of the old stack (tcp-echo's step 4, whose last change is only the shape of its
+//! runtime) has nothing left to join: without the compat layer, it is held to the
+//! modern rule.
 //!
 //! A package's tree is the one `cargo build -p PACKAGE` builds: its own features, not
 //! the workspace's. `cargo metadata` resolves features for every member at once, so a
@@ -52,7 +55,13 @@ pub fn violations(catalogue: &Catalogue, package: &str, flavor: Flavor) -> Resul
     let rules = match flavor {
         Flavor::Legacy => LEGACY_BANS,
         Flavor::Modern | Flavor::Next => MODERN_BANS,
-        Flavor::Bridge => return Ok(bridge_violations(catalogue, package)),
+        Flavor::Bridge if joins_the_eras(catalogue, package) => return Ok(Vec::new()),
+        // No compat layer: nothing of the old stack may be left to join.
+        Flavor::Bridge => MODERN_BANS,
+    };
+    let unjoined = match flavor {
+        Flavor::Bridge => ", and no futures 0.3 with the `compat` feature to join it",
+        _ => "",
     };
     let tree = package_tree(package)?;
     Ok(tree
@@ -61,7 +70,7 @@ pub fn violations(catalogue: &Catalogue, package: &str, flavor: Flavor) -> Resul
             rules
                 .iter()
                 .filter(move |(n, bad, _)| n == name && bad(&Version::parse(version)))
-                .map(move |(_, _, why)| format!("{name} {version} ({why})"))
+                .map(move |(_, _, why)| format!("{name} {version} ({why}{unjoined})"))
         })
         .collect())
 }
@@ -100,23 +109,17 @@ fn parse_tree(text: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// A bridge package must declare `futures` 0.3 with the `compat` feature: the layer
-/// that lets futures 0.1 and 0.3 code run on each other's executors.
-fn bridge_violations(catalogue: &Catalogue, package: &str) -> Vec<String> {
-    let declared = catalogue.dependencies(package).into_iter().any(|d| {
+/// Whether a bridge package declares `futures` 0.3 with the `compat` feature: the layer
+/// that lets futures 0.1 and 0.3 code run on each other's executors. A bridge package
+/// without it breaks the modern rule if anything of the old stack is left in its tree
+/// (which then has no layer to reach it through).
+fn joins_the_eras(catalogue: &Catalogue, package: &str) -> bool {
+    catalogue.dependencies(package).into_iter().any(|d| {
         let version = d.resolved.as_deref().map(Version::parse);
         d.package == "futures"
             && version.is_some_and(|v| v >= Version(0, 3))
             && d.features.iter().any(|f| f == "compat")
-    });
-    match declared {
-        true => Vec::new(),
-        false => vec![
-            "no futures 0.3 with the `compat` feature (a bridge step runs on the \
-             compat layer)"
-                .to_string(),
-        ],
-    }
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +155,23 @@ mod tests {
                 .iter()
                 .any(|(n, v)| n == "futures" && v.starts_with("0.1")),
             "{tree:?}"
+        );
+    }
+
+    #[test]
+    fn a_bridge_without_the_compat_layer_is_held_to_the_modern_rule() {
+        let catalogue = Catalogue::load().unwrap();
+        assert!(joins_the_eras(&catalogue, "bridge-tcp-echo-step3"));
+        // Step 4 ported the last of futures 0.1: no compat layer, and nothing old.
+        assert!(!joins_the_eras(&catalogue, "bridge-tcp-echo-step4"));
+        let step4 = violations(&catalogue, "bridge-tcp-echo-step4", Flavor::Bridge).unwrap();
+        assert!(step4.is_empty(), "{step4:?}");
+        // The old stack without the layer, as a bridge holding it would be, is caught.
+        let old = violations(&catalogue, "legacy-tcp-echo", Flavor::Bridge).unwrap();
+        assert!(
+            old.iter()
+                .any(|v| v.starts_with("tokio-core ") && v.contains("`compat` feature")),
+            "{old:?}"
         );
     }
 

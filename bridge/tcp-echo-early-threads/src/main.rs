@@ -50,10 +50,11 @@
 //! nothing fails, nothing is slow on one client, and the workers show up in `top`. A
 //! task runs on the workers only if it may move there, which is what `Send` says; here
 //! it is the counts that every connection shares through an `Rc`. Step 3 uses its
-//! cores by running N whole servers, one per thread, each with its own `Rc`s; the
-//! modern program gives the counts back through its `JoinSet` instead, holds no `Rc`,
-//! and `tokio::spawn`s. The suite's `serves-on-threads`, on this program's row with
-//! `--threads 2`, shows the one thread doing the work (documented in its
+//! cores by running N whole servers, one per thread, each with its own `Rc`s; step 4
+//! gives the counts back through a `JoinSet` instead and holds no `Rc`, and only then
+//! does the modern program `tokio::spawn` onto the workers: this program makes that
+//! last change before step 4. The suite's `serves-on-threads`, on this program's row
+//! with `--threads 2`, shows the one thread doing the work (documented in its
 //! `Cargo.toml`).
 
 // The workspace pins the compat layer under a key of its own (`futures-compat`), since

@@ -1,4 +1,4 @@
-//! TCP echo server, migration step 1 of 3: each connection written as async/await on
+//! TCP echo server, migration step 1 of 4: each connection written as async/await on
 //! futures 0.3, still run by tokio-core's `Core` through the compat layer.
 //!
 //! The same server as `legacy/tcp-echo`: the listener's `incoming()` connections are

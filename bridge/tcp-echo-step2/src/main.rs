@@ -1,4 +1,4 @@
-//! TCP echo server, migration step 2 of 3: the accept loop written as async/await
+//! TCP echo server, migration step 2 of 4: the accept loop written as async/await
 //! too, still run by tokio-core's `Core` through the compat layer.
 //!
 //! The same server as `legacy/tcp-echo` and step 1: the listener's connections are

@@ -1,4 +1,4 @@
-//! TCP echo server, migration step 3 of 3: on tokio 1 — runtime, sockets, timers and
+//! TCP echo server, migration step 3 of 4: on tokio 1 — runtime, sockets, timers and
 //! signals together; the slot count, the counts and the channel of finished
 //! connections are still futures 0.1's, used through the compat layer.
 //!
@@ -57,8 +57,8 @@
 //! listener of its own on the port (SO_REUSEPORT), and one `Slots` count for all of
 //! them. The `Rc`s stay on their thread, and so do the tasks that hold them. This is
 //! how tokio 1 runs a server of `!Send` tasks on several cores; the modern program's
-//! one runtime of N workers needs `Send` tasks (`tcp-echo-early-threads` tries it
-//! here, one step too early).
+//! one runtime of N workers needs `Send` tasks, which step 4 makes them
+//! (`tcp-echo-early-threads` tries it here, before step 4).
 //!
 //! ```text
 //! cargo run -p bridge-tcp-echo-step3 -- --threads 2
@@ -95,8 +95,9 @@
 //! returns `Pending` after a while by itself.
 //!
 //! Nothing observable changes, so the suite's checks pass as they do for both ends.
-//! What is left for the modern program is tokio 1's own idioms: a `Semaphore` for the
-//! slots and a `JoinSet` for the counts and the channel.
+//! What is left for step 4 is tokio 1's own idioms: a `Semaphore` for the slots and a
+//! `JoinSet` for the counts and the channel; then for the modern program, one runtime
+//! for every thread.
 //!
 //! # In the wrong order
 //!

@@ -60,13 +60,12 @@
 //!
 //! # Migration
 //!
-//! The ladder `bridge/tcp-echo-step1` … `step3` takes these changes one at a time.
-//! This pair keeps 37 % of the legacy file's lines (non-blank, whitespace stripped,
-//! unchanged and in order), below the 50 % most pairs keep, and the last step keeps
-//! less of step 3 than the 60 % the others keep of theirs: the legacy program and
-//! every step run `--threads N` as N whole servers, one per thread, with their own
-//! listener and the plumbing that starts, announces and adds them up; one runtime of
-//! N workers has none of it to keep.
+//! The ladder `bridge/tcp-echo-step1` … `step4` takes these changes one at a time.
+//! Read whole, the pair keeps less of the legacy file than most: the legacy program
+//! and every step run `--threads N` as N whole servers, one per thread, with their
+//! own listener and the plumbing that starts, announces and adds them up, which one
+//! runtime of N workers has no use for. The last step, from step 4, makes only that
+//! change (the last bullet); the steps before make every other.
 //!
 //! * The hand-written `impl Future for Connection` becomes
 //!   `impl Connection { async fn run(self) }`; the struct keeps its buffer,
@@ -98,14 +97,16 @@
 //!   semaphore in futures 0.1) becomes a `tokio::sync::Semaphore`; the
 //!   `OwnedSemaphorePermit` moves into the connection, and dropping it gives the slot
 //!   back.
-//! * `--threads N`: N whole servers on N threads (`Core`s, then step 3's
-//!   current-thread runtimes), each with its own SO_REUSEPORT listener and a `Slots`
-//!   count behind a lock, become one runtime of N workers with one listener and its
-//!   `Semaphore`. A task may run on any worker, so it must be `Send`: it is, now that
-//!   the counts come back through the `JoinSet` instead of an `Rc<RefCell<…>>`; with
-//!   the `Rc` still there, the `LocalSet` would keep every connection on one thread
-//!   (`tcp-echo-early-threads`). Nothing is set up per thread any more: the net2
-//!   listener, `shared::cores` and `run`'s per-thread half go.
+//! * `--threads N`: N whole servers on N threads (`Core`s, then the steps'
+//!   current-thread runtimes), each with its own SO_REUSEPORT listener and one count
+//!   of slots for all, become one runtime of N workers with one listener and its
+//!   `Semaphore`. A task may run on any worker, so it must be `Send`: it is since
+//!   step 4, where the counts come back through the `JoinSet` instead of an
+//!   `Rc<RefCell<…>>`; with the `Rc` still there, the `LocalSet` would keep every
+//!   connection on one thread (`tcp-echo-early-threads`). Nothing is set up per
+//!   thread any more: the net2 listener, `shared::cores` and `run`'s per-thread half
+//!   go. With one listener, `Incoming::next` may hold a permit while it awaits the
+//!   accept: no other listener is waiting for it.
 
 use std::borrow::Cow;
 use std::io;
@@ -407,6 +408,7 @@ async fn serve(args: &Args) -> Result<(), String> {
     let mut connections = JoinSet::new();
     let mut incoming = Incoming {
         listener,
+        // One listener, and its `Semaphore` of slots: no other listener waits for one.
         slots: Arc::new(Slots::new(args.max_connections)),
         policy: AcceptPolicy::new(),
         pause: None,
@@ -441,6 +443,7 @@ async fn serve(args: &Args) -> Result<(), String> {
         let closed = done.map_err(|e| format!("connection task failed: {e}"))?;
         record(&mut counts, closed);
     }
+    // One server on every worker: its counts are the whole summary.
     emit(&counts.summary());
     Ok(())
 }

@@ -46,7 +46,8 @@ pub enum Mark {
 /// The style of a flavor label (`legacy`, `bridge-2`, `modern`, `next`, `baseline`,
 /// `reference`): the same in every figure of the book. The steps of a ladder are
 /// shades of one hue, darker the nearer they are to modern, each with its own
-/// marker, so that `bridge-1` and `bridge-3` are never one swatch.
+/// marker, so that `bridge-1` and `bridge-3` are never one swatch (tcp-echo's ladder
+/// has four steps: the fourth, and any later one, is the darkest).
 pub fn flavor_style(label: &str) -> Style {
     let (base, step) = label.split_once('-').unwrap_or((label, ""));
     let style = |r, g, b, mark| Style {
@@ -57,6 +58,7 @@ pub fn flavor_style(label: &str) -> Style {
         ("legacy", _) => style(0xd9, 0x5f, 0x02, Mark::Circle),
         ("bridge", 1) => style(0xb8, 0xa9, 0xd9, Mark::Square),
         ("bridge", 2) => style(0x8e, 0x7c, 0xc3, Mark::Diamond),
+        ("bridge", 4..) => style(0x3f, 0x00, 0x7d, Mark::Triangle),
         ("bridge", _) => style(0x5e, 0x4f, 0xa2, Mark::Circle),
         ("modern", _) => style(0x1b, 0x9e, 0x77, Mark::Triangle),
         ("next", _) => style(0x1f, 0x78, 0xb4, Mark::Diamond),
