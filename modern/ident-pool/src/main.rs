@@ -292,7 +292,10 @@ impl Connection {
         // Owned halves: the write half is borrowed by the loop, not handed around.
         let (reader, mut writer) = stream.into_split();
         let mut requests = Requests {
-            lines: FramedRead::new(reader, QueryLines(LinesCodec::new_with_max_length(MAX_LINE))),
+            lines: FramedRead::new(
+                reader,
+                QueryLines(LinesCodec::new_with_max_length(MAX_LINE)),
+            ),
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             shutdown,

@@ -639,7 +639,11 @@ fn unterminated_at_eof(ctx: &Ctx) -> Outcome {
         String::from_utf8_lossy(&got)
     );
     let why = closed_reason(&mut run, me)?;
-    ensure!(why == reason::EOF, "closed for {why:?}, expected {:?}", reason::EOF);
+    ensure!(
+        why == reason::EOF,
+        "closed for {why:?}, expected {:?}",
+        reason::EOF
+    );
     stop(&mut run, Signal::SIGTERM)?;
     Ok(format!("{query:?} then EOF: no answer, closed for {why:?}"))
 }

@@ -82,8 +82,8 @@ fn syscalls_per_echo(ctx: &Ctx) -> Outcome {
     let load = load_of(exp.load);
     let raw = raw_path(ctx)?;
     let extra = ctx.threads.map(|t| t.args()).unwrap_or_default();
-    let m: Measured = traced::udp_echo_with(&strace, ctx.exe, &extra, &raw, &load)
-        .with_context(|| {
+    let m: Measured =
+        traced::udp_echo_with(&strace, ctx.exe, &extra, &raw, &load).with_context(|| {
             // Said from the workspace root, so that a saved report names no machine.
             let shown = raw.strip_prefix(project_root()).unwrap_or(&raw);
             format!("under strace (raw trace: {})", shown.display())
