@@ -1,7 +1,9 @@
 //! What the bench measures a running server with: its CPU time and memory from
 //! `/proc`, where it and the load run (CPU affinity), and the server itself, started,
-//! probed and stopped.
+//! probed and stopped; its UDP sockets' queues and drops; its memory over a soak.
 
 pub mod affinity;
 pub mod cpu;
 pub mod server;
+pub mod soak;
+pub mod udp_table;

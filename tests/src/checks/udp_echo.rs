@@ -23,6 +23,7 @@ use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::common;
 use crate::netns;
 use harness::load::flood::Pace;
+use harness::measure::udp_table;
 use harness::process::{Line, Running};
 
 pub const CHECKS: &[Check] = &[
@@ -501,19 +502,11 @@ fn sigint(ctx: &Ctx) -> Outcome {
 
 /// Bytes in the kernel send queues of the UDP sockets on `port` (one, or one per
 /// thread of a server that binds the port on each: `--threads`), as the server's own
-/// network namespace sees them (`/proc/PID/net/udp`, column tx_queue).
+/// network namespace sees them.
 fn tx_queue(pid: i32, port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/udp")).ok()?;
-    let queues = table.lines().skip(1).filter_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
-        if local_port != port {
-            return None;
-        }
-        let tx = fields.get(4)?.split(':').next()?;
-        u64::from_str_radix(tx, 16).ok()
-    });
-    queues.reduce(|a, b| a + b)
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    let rows = udp_table::rows(pid, any).ok()?;
+    rows.iter().map(|r| r.tx_queue).reduce(|a, b| a + b)
 }
 
 const FLOOD: u32 = 2400;

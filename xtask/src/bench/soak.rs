@@ -16,9 +16,8 @@
 //! * Ident: 32 clients asking again on every reply. Lost: queries with no reply in
 //!   time, and `ERROR` replies.
 //!
-//! The verdict on memory is taken over the second half of the run (the first holds
-//! the warm-up: arenas, rings and buffers reaching their working size): the
-//! least-squares slope of RSS against time, and its range. Each server is a typed
+//! The verdict on memory is taken over the second half of the run
+//! (`harness::measure::soak`, which samples and judges). Each server is a typed
 //! record (`harness::results::soak`) merged into `soak.json`; exit status 1 if any
 //! server errs, loses something or grows.
 
@@ -42,20 +41,13 @@ use crate::args::Format;
 use harness::load::tcp;
 use harness::load::udp::{self, EchoLoad};
 use harness::measure::affinity::Placement;
-use harness::measure::cpu::{self, per_second, Cpu};
+use harness::measure::cpu::{per_second, Cpu};
 use harness::measure::server::Server;
+use harness::measure::soak::{self, FLAT_RANGE_KIB, FLAT_SLOPE_KIB_PER_MIN};
+use harness::measure::udp_table;
 
 /// The shortest and longest soak accepted.
 const SECS_RANGE: std::ops::RangeInclusive<u64> = 5..=3600;
-/// Flat: a second-half slope no steeper than this — well under what a leak of one
-/// small allocation per unit of work makes at these rates (at 50,000 echoes/s it is
-/// 0.09 bytes an echo; at 300 connections/s, 14 bytes a connection; at 100 ident
-/// queries/s, 44 bytes a query), and above the noise of a page or two moving in a
-/// 10 s half…
-const FLAT_SLOPE_KIB_PER_MIN: f64 = 256.0;
-/// …and a second half whose RSS moves by no more than this (an allocator arena
-/// trimmed or grown once, not a trend).
-const FLAT_RANGE_KIB: u64 = 1024;
 /// Short connections per second of soak at most (a bound never reached on loopback).
 const CHURN_PER_S: u64 = 20_000;
 
@@ -154,30 +146,15 @@ fn soak(job: &Job, s: &Settings, secs: u64, on: &Placement) -> Result<SoakFigure
     let udp = matches!(job.entry.rounds, Rounds::UdpEcho(_));
     let extra: &[&str] = if udp { &["--queue", &queue] } else { &[] };
     let server = Server::start(&job.subject.exe, extra, 1, on)?;
-    let (addr, pid, start) = (server.addrs[0], server.pid(), Instant::now());
-    let sample = || -> Result<RssSample> {
-        Ok(RssSample {
-            t_s: start.elapsed().as_secs_f64(),
-            rss_kib: cpu::rss_kib(pid)?,
-        })
-    };
-    let mut samples = vec![sample()?];
-    let load = thread::scope(|scope| {
-        let load = scope.spawn(|| run_load(&job.entry.rounds, addr, pid, secs, s));
-        for second in 1..=secs {
-            let due = start + Duration::from_secs(second);
-            while !load.is_finished() && Instant::now() < due {
-                thread::sleep(Duration::from_millis(10));
-            }
-            if load.is_finished() {
-                break;
-            }
-            samples.push(sample()?);
-        }
-        load.join()
-            .map_err(|_| anyhow!("the load thread panicked"))?
+    let (addr, pid) = (server.addrs[0], server.pid());
+    let (samples, load) = soak::sample_rss_while(&server, secs, || {
+        run_load(&job.entry.rounds, addr, pid, secs, s)
     })?;
-    let (peak, kernel_drops) = (server.peak_rss_kib()?, socket_drops(pid, addr)?);
+    let drops = udp_table::rows(pid.as_raw(), addr)?
+        .iter()
+        .map(|r| r.drops)
+        .sum();
+    let (peak, kernel_drops) = (server.peak_rss_kib()?, drops);
     let counts = server.stop()?;
     let load = match load {
         SoakLoad::UdpEcho(mut u) => {
@@ -196,7 +173,7 @@ fn soak(job: &Job, s: &Settings, secs: u64, on: &Placement) -> Result<SoakFigure
         }
         other => other,
     };
-    Ok(figures(samples, peak, load))
+    Ok(soak::figures(samples, peak, load))
 }
 
 /// The load of the family of `rounds` against `addr` for `secs`.
@@ -269,75 +246,6 @@ fn run_load(
     }
 }
 
-/// The verdict on `samples`, and what `load` lost.
-fn figures(samples: Vec<RssSample>, peak_rss_kib: u64, load: SoakLoad) -> SoakFigures {
-    let (slope_kib_per_min, second_half_range_kib) = second_half(&samples);
-    let flat = slope_kib_per_min.abs() <= FLAT_SLOPE_KIB_PER_MIN
-        && second_half_range_kib <= FLAT_RANGE_KIB;
-    let (first, last) = (samples.first().copied(), samples.last().copied());
-    SoakFigures {
-        seconds: last.map_or(0.0, |s| s.t_s),
-        rss_start_kib: first.map_or(0, |s| s.rss_kib),
-        rss_end_kib: last.map_or(0, |s| s.rss_kib),
-        peak_rss_kib,
-        slope_kib_per_min,
-        second_half_range_kib,
-        flat,
-        lost: lost(&load),
-        samples,
-        load,
-    }
-}
-
-/// What was lost beyond the documented drops (see the module header).
-fn lost(load: &SoakLoad) -> u64 {
-    match load {
-        SoakLoad::UdpEcho(u) => (u.losses.saturating_sub(u.late))
-            .saturating_sub(u.server_dropped + u.kernel_drops)
-            .saturating_add(u.server_refused),
-        SoakLoad::TcpEcho(t) => t.bytes_written.saturating_sub(t.bytes_echoed) + t.connect_failures,
-        SoakLoad::Ident(i) => i.timeouts + i.error_replies,
-    }
-}
-
-/// The slope (KiB/min, least squares) and the max − min of the samples of the second
-/// half of the run.
-fn second_half(samples: &[RssSample]) -> (f64, u64) {
-    let end = samples.last().map_or(0.0, |s| s.t_s);
-    let half: Vec<(f64, f64)> = (samples.iter())
-        .filter(|s| s.t_s >= end / 2.0)
-        .map(|s| (s.t_s, s.rss_kib as f64))
-        .collect();
-    let rss = half.iter().map(|&(_, r)| r);
-    let range = rss.clone().reduce(f64::max).unwrap_or(0.0) - rss.reduce(f64::min).unwrap_or(0.0);
-    let n = half.len().max(1) as f64;
-    let sum = half
-        .iter()
-        .fold((0.0, 0.0), |(t, r), &(ti, ri)| (t + ti, r + ri));
-    let (mean_t, mean_r) = (sum.0 / n, sum.1 / n);
-    let cov: f64 = half.iter().map(|&(t, r)| (t - mean_t) * (r - mean_r)).sum();
-    let var: f64 = half.iter().map(|&(t, _)| (t - mean_t).powi(2)).sum();
-    let per_s = if var > 0.0 { cov / var } else { 0.0 };
-    (per_s * 60.0, range as u64)
-}
-
-/// The datagrams the kernel dropped at the UDP socket of `pid` bound at `addr`
-/// (`drops`, the last column of `/proc/PID/net/udp` or `udp6`); 0 for a TCP server.
-fn socket_drops(pid: Pid, addr: SocketAddr) -> Result<u64> {
-    let path = format!(
-        "/proc/{pid}/net/udp{}",
-        if addr.is_ipv4() { "" } else { "6" }
-    );
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let drops = text.lines().skip(1).filter_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let port = fields.get(1)?.rsplit(':').next()?;
-        let ours = u16::from_str_radix(port, 16).ok()? == addr.port();
-        ours.then(|| fields.last()?.parse::<u64>().ok()).flatten()
-    });
-    Ok(drops.sum())
-}
-
 fn to_table(entries: &[SoakEntry], secs: u64) -> String {
     let mib = |kib: u64| format!("{:.2}", kib as f64 / 1024.0);
     let row = |e: &SoakEntry| {
@@ -376,67 +284,5 @@ fn rate(load: &SoakLoad) -> String {
             format!("{mb} MB/s, {conn} conn/s")
         }
         SoakLoad::Ident(i) => format!("{} queries/s", fmt_num(i.queries_per_s)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn samples(rss: impl Fn(u64) -> u64, secs: u64) -> Vec<RssSample> {
-        let sample = |t: u64| RssSample {
-            t_s: t as f64,
-            rss_kib: rss(t),
-        };
-        (0..=secs).map(sample).collect()
-    }
-
-    #[test]
-    fn a_steady_leak_has_its_slope_and_a_plateau_none() {
-        // 10 KiB a second: 600 KiB a minute, over the whole run.
-        let (slope, range) = second_half(&samples(|t| 4000 + 10 * t, 60));
-        assert!(
-            (slope - 600.0).abs() < 1e-6 && range == 300,
-            "{slope} {range}"
-        );
-        // Growth in the first half only (a warm-up), then flat.
-        assert_eq!(
-            second_half(&samples(|t| 4000 + 100 * t.min(20), 60)),
-            (0.0, 0)
-        );
-    }
-
-    #[test]
-    fn the_verdict_needs_both_flat_and_nothing_lost() {
-        let ident = || SoakLoad::Ident(IdentSoak::default());
-        let flat = figures(samples(|t| 5000 + (t % 2) * 4, 20), 5004, ident());
-        assert!(flat.flat && flat.lost == 0);
-        assert_eq!(
-            (flat.rss_start_kib, flat.rss_end_kib, flat.seconds),
-            (5000, 5000, 20.0)
-        );
-        assert!(!figures(samples(|t| 5000 + 20 * t, 20), 9000, ident()).flat);
-        let (losses, late, server_dropped, kernel_drops) = (10, 3, 4, 1);
-        let udp = UdpSoak {
-            losses,
-            late,
-            server_dropped,
-            kernel_drops,
-            ..Default::default()
-        };
-        assert_eq!(
-            lost(&SoakLoad::UdpEcho(udp)),
-            2,
-            "7 never came back, 5 documented drops"
-        );
-        let tcp = TcpSoak {
-            bytes_written: 100,
-            bytes_echoed: 90,
-            connect_failures: 1,
-            ..Default::default()
-        };
-        assert_eq!(lost(&SoakLoad::TcpEcho(tcp)), 11);
-        let drops = socket_drops(Pid::this(), "127.0.0.1:9".parse().unwrap()).unwrap();
-        assert_eq!(drops, 0, "no socket of ours on port 9");
     }
 }
