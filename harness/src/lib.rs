@@ -22,6 +22,7 @@
 pub mod build;
 pub mod catalogue;
 pub mod declared;
+pub mod diff;
 pub mod doc;
 pub mod family;
 pub mod flavor;

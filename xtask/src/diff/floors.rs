@@ -14,8 +14,8 @@ use harness::{Catalogue, Flavor};
 use serde::Deserialize;
 use similar::ChangeTag;
 
-use super::count;
-use super::{hunks, stat};
+use super::stat;
+use harness::diff::{self as hunks, count};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

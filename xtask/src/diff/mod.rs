@@ -1,6 +1,6 @@
 //! `cargo xtask diff PROGRAM` — the migration diff of one pair: the dependency change
 //! (direct dependencies of both `Cargo.toml`s, with the versions `Cargo.lock`
-//! resolved) and the diff of every source file, paired by path ([`hunks`]: the same
+//! resolved) and the diff of every source file, paired by path ([`harness::diff`]: the same
 //! hunks the book shows). Coloured on a terminal, plain when piped; `--side-by-side`
 //! for wide terminals.
 //!
@@ -18,10 +18,8 @@
 //! pitfall (a step done in the wrong order) against the step it gets wrong. A pitfall
 //! named alone (`diff tcp-echo-early-timer`) is diffed against the step it gets wrong.
 
-pub mod count;
 #[cfg(test)]
 mod floors;
-pub mod hunks;
 pub mod render;
 pub mod stat;
 
@@ -29,6 +27,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
+use harness::diff::count;
 use harness::{Catalogue, Flavor, UsageError};
 
 use crate::args::FlavorArg;

@@ -8,7 +8,7 @@ use harness::catalogue::Dependency;
 use harness::{Catalogue, Flavor};
 use similar::ChangeTag;
 
-use super::hunks::{self, Hunk, Line};
+use harness::diff::{self as hunks, Hunk, Line};
 use harness::pairs::Pair;
 
 /// ANSI colours, or none.

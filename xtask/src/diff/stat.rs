@@ -7,7 +7,7 @@ use anyhow::Result;
 use harness::catalogue::Dependency;
 use harness::{Catalogue, Program};
 
-use super::count::{self, PairStat, SideStat};
+use harness::diff::count::{self, PairStat, SideStat};
 use harness::pairs::{self, Pair, Pitfall};
 
 /// What the kept column means, under every table that shows it.

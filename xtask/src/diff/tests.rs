@@ -1,7 +1,8 @@
 use harness::{Declared, Family, Program};
 
-use super::count::SideStat;
 use super::*;
+use harness::diff as hunks;
+use harness::diff::count::{self, SideStat};
 
 fn program(name: &str, flavor: Flavor, sibling: Option<&str>) -> Program {
     Program {

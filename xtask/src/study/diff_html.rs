@@ -1,4 +1,4 @@
-//! The book's diffs as HTML: the hunks of [`crate::diff::hunks`] (the same as
+//! The book's diffs as HTML: the hunks of [`harness::diff`] (the same as
 //! `cargo xtask diff` prints), Rust highlighted with syntect, the changed words of a
 //! changed line marked, whitespace-only lines shown as context with a quiet mark; and
 //! whole files as listings, each line with an anchor the book's code quotes link to.
@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use similar::ChangeTag;
 
 use super::highlight;
-use crate::diff::hunks::{self, Line};
 use crate::doc::escape;
+use harness::diff::{self as hunks, Line};
 
 /// One file of a diff as HTML: a heading with the counts, then the hunks in a table
 /// (old and new line numbers, sign, highlighted code with the changed words marked).

@@ -4,7 +4,8 @@
 use harness::{Chapter, Flavor};
 
 use super::part::{badge, labels, md_table, Ctx, Part};
-use crate::diff::{count, stat};
+use crate::diff::stat;
+use harness::diff::count;
 use harness::pairs::{self, Pair};
 
 pub fn parts(ctx: &Ctx) -> Vec<Part> {

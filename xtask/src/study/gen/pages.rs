@@ -13,10 +13,11 @@ use harness::results::conformance::Status;
 use harness::{Flavor, Program};
 
 use super::part::{badge, block, labels, listing_id, md_table, runs_line, Ctx, Part};
-use crate::diff::{self, count, render, stat};
+use crate::diff::{self, render, stat};
 use crate::doc::{self, escape};
 use crate::study::svg::{flavor_style, short, BarSeries, Bars, Value};
 use crate::study::{aligned, diff_html};
+use harness::diff::count;
 use harness::pairs::{self, Pair};
 
 /// Every program's page.

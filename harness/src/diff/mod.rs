@@ -9,6 +9,8 @@
 //! it opens no hunk of its own. Inside a replaced line, the words that changed are
 //! marked (similar's inline diff).
 
+pub mod count;
+
 use similar::{capture_diff_slices, Algorithm, ChangeTag, DiffOp, InlineChangeOptions, TextDiff};
 
 /// One line of a diff: its side, its line numbers, its text in segments (`true` =

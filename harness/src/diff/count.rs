@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use crate::{Catalogue, Flavor};
 use anyhow::Result;
-use harness::{Catalogue, Flavor};
 use proc_macro2::{TokenStream, TokenTree};
 use syn::visit::{self, Visit};
 
-use super::hunks;
-use harness::pairs::Pair;
+use crate::diff as hunks;
+use crate::pairs::Pair;
 
 /// Lines holding code: lines on which a token stands, comments and doc comments
 /// (`#[doc]` attributes to the tokenizer) left out. A source that does not tokenize
