@@ -40,9 +40,18 @@ impl Report {
 
     /// Merges the rows into the results in `dir` (`target/results/` by default), as
     /// made by this process, which started `took` ago with the load `load` (1-minute
-    /// load average at its start and end).
-    pub fn save(&self, dir: &Path, took: Duration, load: [f64; 2]) -> Result<PathBuf> {
-        let run = Run::now("dev", took, vec![load]);
+    /// load average at its start and end), under the command that ran it.
+    pub fn save(
+        &self,
+        dir: &Path,
+        took: Duration,
+        load: [f64; 2],
+        command: String,
+    ) -> Result<PathBuf> {
+        let run = Run {
+            command,
+            ..Run::now("dev", took, vec![load])
+        };
         File::merge_into(dir, &run, self.results.clone())
     }
 

@@ -18,7 +18,8 @@ fn main() {
             print!("{}", report.to_table());
             // The same run `cargo xtask conformance` makes: kept for the book.
             let took = started.elapsed();
-            if let Err(e) = report.save(&default_dir(), took, [load, load_average()]) {
+            let command = "cargo test --workspace (tests/tests/conformance.rs)".to_string();
+            if let Err(e) = report.save(&default_dir(), took, [load, load_average()], command) {
                 eprintln!("warning: the matrix was not kept: {e:#}");
             }
             if !report.ok() {

@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::Result;
 use conformance::{Selection, DEFAULT_JOBS};
 use harness::results::conformance::Row;
-use harness::results::{default_dir, run::load_average};
+use harness::results::default_dir;
+use harness::results::run::{command_line, load_average};
 
 use crate::args::{FlavorArg, Format};
 
@@ -44,7 +45,12 @@ pub fn main(args: Args) -> Result<i32> {
     };
     let (started, load) = (Instant::now(), load_average());
     let report = conformance::run(&selection, args.jobs.into(), &progress)?;
-    let kept = report.save(&default_dir(), started.elapsed(), [load, load_average()])?;
+    let kept = report.save(
+        &default_dir(),
+        started.elapsed(),
+        [load, load_average()],
+        command_line(),
+    )?;
     if table {
         eprintln!("kept in {}", harness::workspace::relative(&kept));
     }
