@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use shared::event::Event;
+use shared::event::{Counts, Event};
 
 /// One stdout line and when the suite read it.
 #[derive(Debug, Clone)]
@@ -245,6 +245,29 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Stops the process with `sig` the way a user does and a check expects: exit 0
+    /// within `timeout`, and a last line that is a summary. Returns every event line
+    /// and that summary's counts, for the caller to hold against the lines.
+    pub fn stop_with_summary(
+        &mut self,
+        sig: Signal,
+        timeout: Duration,
+    ) -> Result<(Vec<Event>, Counts)> {
+        self.signal(sig)?;
+        let status = self
+            .wait_exit(timeout)
+            .with_context(|| format!("after {sig:?}"))?;
+        if !status.success() {
+            bail!("{status} after {sig:?}; stderr: {}", self.stderr_excerpt());
+        }
+        let events = self.events()?;
+        let Some(Event::Summary(c)) = events.last() else {
+            bail!("last line is not a summary: {:?}", events.last());
+        };
+        let counts = c.clone();
+        Ok((events, counts))
     }
 
     /// Whether the process is still running.

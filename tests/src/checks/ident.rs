@@ -281,19 +281,7 @@ fn still_serving(server: SocketAddr) -> Result<()> {
 /// Stops the server with `sig`: exit 0 within 2 s, and a summary that agrees with
 /// the event lines. Returns (accepted, closed, queries).
 fn stop(run: &mut Running, sig: Signal) -> Result<(u64, u64, u64)> {
-    run.signal(sig)?;
-    let status = run
-        .wait_exit(EXIT_TIMEOUT)
-        .with_context(|| format!("after {sig:?}"))?;
-    ensure!(
-        status.success(),
-        "{status} after {sig:?}; stderr: {}",
-        run.stderr_excerpt()
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+    let (events, c) = run.stop_with_summary(sig, EXIT_TIMEOUT)?;
     let (Some(accepted), Some(closed), Some(queries)) =
         (c.get("accepted"), c.get("closed"), c.get("queries"))
     else {

@@ -648,19 +648,7 @@ fn recv_count(lines: &[Line]) -> u64 {
 /// Stops mio-mixed with `sig`: exit 0 within 2 s, a last line `summary recv=R
 /// ticks=T` that agrees with the lines. Returns (R, T).
 fn stop_mixed(run: &mut Running, sig: Signal) -> Result<(u64, u64)> {
-    run.signal(sig)?;
-    let status = run
-        .wait_exit(EXIT_TIMEOUT)
-        .with_context(|| format!("after {sig:?}"))?;
-    ensure!(
-        status.success(),
-        "{status} after {sig:?}; stderr: {}",
-        run.stderr_excerpt()
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+    let (_, c) = run.stop_with_summary(sig, EXIT_TIMEOUT)?;
     let (Some(recv), Some(ticks)) = (c.get("recv"), c.get("ticks")) else {
         bail!("summary lacks recv/ticks: {c:?}");
     };

@@ -349,19 +349,7 @@ fn consecutive_ports(ctx: &Ctx) -> Outcome {
 /// Stops the program with `sig`; checks exit 0 within 2 s and a last line
 /// `summary recv=R` that agrees with the `recv` lines. Returns R.
 fn stop(run: &mut Running, sig: Signal) -> Result<u64> {
-    run.signal(sig)?;
-    let status = run
-        .wait_exit(EXIT_TIMEOUT)
-        .with_context(|| format!("after {sig:?}"))?;
-    ensure!(
-        status.success(),
-        "{status} after {sig:?}; stderr: {}",
-        run.stderr_excerpt()
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+    let (events, c) = run.stop_with_summary(sig, EXIT_TIMEOUT)?;
     let recv = c
         .get("recv")
         .with_context(|| format!("summary without recv: {c:?}"))?;

@@ -143,19 +143,7 @@ fn wait_closed(run: &mut Running, n: usize) -> Result<()> {
 /// Stops the server with `sig`: exit 0 within 2 s, and a summary that agrees with
 /// the event lines. Returns the summary.
 fn stop(run: &mut Running, sig: Signal) -> Result<Counts> {
-    run.signal(sig)?;
-    let status = run
-        .wait_exit(EXIT_TIMEOUT)
-        .with_context(|| format!("after {sig:?}"))?;
-    ensure!(
-        status.success(),
-        "{status} after {sig:?}; stderr: {}",
-        run.stderr_excerpt()
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+    let (_, c) = run.stop_with_summary(sig, EXIT_TIMEOUT)?;
     let (Some(accepted), Some(closed), Some(bytes)) =
         (c.get("accepted"), c.get("closed"), c.get("bytes"))
     else {
