@@ -206,6 +206,19 @@ pub struct UdpEchoFigures {
     /// The next-era loads, on the entries that run them.
     #[serde(flatten)]
     pub next_era: NextEraFigures,
+    /// The depth sweep, on the entries that run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depth: Vec<DepthPoint>,
+}
+
+/// One load of the depth sweep: `in_flight` datagrams spread evenly over `sockets`
+/// client sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DepthPoint {
+    pub sockets: usize,
+    pub in_flight: usize,
+    pub echoes_per_s: f64,
+    pub cpu_per_echo_ns: f64,
 }
 
 /// A flood far past `--queue`, and where its datagrams went.

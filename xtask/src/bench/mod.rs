@@ -33,6 +33,7 @@
 
 mod cells;
 mod coop;
+mod depth;
 mod entry;
 mod families;
 mod flood;

@@ -14,7 +14,7 @@ use super::cells::{family_table, Column};
 use super::entry::{find, Job, BASELINE, MODERN, NEXT};
 use super::ratio::{at_most, below, ladder, modern_vs_legacy, ratio, Figure};
 use super::settings::{Settings, MAX_DATAGRAMS};
-use super::{flood, next_era};
+use super::{depth, flood, next_era};
 use harness::load::udp::{self, EchoLoad, EchoOutcome};
 use harness::measure::affinity::Placement;
 use harness::measure::cpu::{ns_per, per_second, Cpu};
@@ -41,7 +41,11 @@ const RTT_P50: Fig = ("rtt_p50_us", |f| Some(f.rtt_p50_us));
 pub fn run(job: &Job, s: &Settings, on: &Placement, round: usize) -> Result<UdpEchoFigures> {
     // The outgoing queue holds every datagram the load keeps in flight (the blocking
     // baseline has no queue): what is measured is the machinery, not the drop policy.
-    let queue = (s.udp_sockets * s.window * 2).to_string();
+    let mut queue = s.udp_sockets * s.window * 2;
+    if depth::swept(job) {
+        queue = queue.max(depth::queue());
+    }
+    let queue = queue.to_string();
     let variant: Vec<&str> = job.subject.variant.iter().map(String::as_str).collect();
     let mut extra = variant.clone();
     if job.flavor() != BASELINE {
@@ -56,6 +60,10 @@ pub fn run(job: &Job, s: &Settings, on: &Placement, round: usize) -> Result<UdpE
     let next_era = match job.subject.next_era_loads {
         true => next_era::run(&server, exe, s, round == 0)?,
         false => Default::default(),
+    };
+    let depth = match depth::swept(job) {
+        true => depth::run(&server, s)?,
+        false => Vec::new(),
     };
     let rss = server.peak_rss_kib()?;
     let server = counts(&server.stop()?);
@@ -83,6 +91,7 @@ pub fn run(job: &Job, s: &Settings, on: &Placement, round: usize) -> Result<UdpE
         server,
         flood: flood::run(exe, &variant, s, on)?,
         next_era,
+        depth,
     })
 }
 

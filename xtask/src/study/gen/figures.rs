@@ -62,7 +62,7 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
 }
 
 /// A figure part: the SVG, its caption, the runs it comes from.
-fn figure(
+pub(super) fn figure(
     name: &str,
     svg: anyhow::Result<String>,
     caption: &str,
@@ -100,7 +100,7 @@ fn size(svg: &str) -> Option<(u32, u32)> {
     Some((attr("width")?, attr("height")?))
 }
 
-fn value(s: Stat) -> Value {
+pub(super) fn value(s: Stat) -> Value {
     Value::spread(s.median, s.min, s.max)
 }
 
@@ -142,7 +142,7 @@ fn ordered<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// The bench entries of family `F` (default configuration, no socket count).
-fn entries_of<'a, F: FamilyFigures + 'a>(ctx: &'a Ctx) -> Vec<(&'a Entry, &'a Run)> {
+pub(super) fn entries_of<'a, F: FamilyFigures + 'a>(ctx: &'a Ctx) -> Vec<(&'a Entry, &'a Run)> {
     let plain =
         |e: &Entry| e.variant.is_none() && e.sockets.is_none() && e.rounds_of::<F>().is_some();
     ctx.results
@@ -177,7 +177,7 @@ fn family_bars<F: FamilyFigures>(
 }
 
 /// The programs among `names`, once each, in order of first appearance.
-fn ordered_programs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+pub(super) fn ordered_programs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for n in names {
         if !out.iter().any(|o| o == n) {
@@ -193,7 +193,7 @@ fn capitalised(s: &str) -> String {
         .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
-fn no_bench(ctx: &Ctx, name: &str, what: &str) -> Part {
+pub(super) fn no_bench(ctx: &Ctx, name: &str, what: &str) -> Part {
     let why = ctx
         .results
         .bench

@@ -10,6 +10,7 @@
 
 mod api_map;
 mod checks;
+mod depth;
 mod figures;
 mod fuzz;
 mod ladders;
@@ -25,6 +26,7 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
     let mut out = checks::parts(ctx);
     out.extend(ladders::parts(ctx));
     out.extend(figures::parts(ctx));
+    out.extend(depth::parts(ctx));
     out.extend(tables::parts(ctx));
     out.push(sources::part(ctx));
     out.push(sources::status(ctx));
