@@ -80,6 +80,27 @@ fn quick_bench_records_every_figure_and_merges_its_runs() {
         udp_echo(e);
     }
     udp_echo(entry("echo-epoll-edge modern").0);
+    // The depth sweep runs on raw epoll-edge and modern echo-tokio, not on legacy.
+    for (key, points) in [
+        ("echo-tokio modern", 9),
+        ("echo-epoll-edge modern", 9),
+        ("echo-tokio legacy", 0),
+    ] {
+        let rounds = entry(key)
+            .0
+            .rounds_of::<UdpEchoFigures>()
+            .expect("UDP echo");
+        for r in rounds.iter().flatten() {
+            assert_eq!(r.depth.len(), points, "{key}: {:?}", r.depth);
+            assert!(
+                r.depth
+                    .iter()
+                    .all(|p| p.echoes_per_s > 0.0 && p.cpu_per_echo_ns > 0.0),
+                "{key}: {:?}",
+                r.depth
+            );
+        }
+    }
     for key in ["udp-waiters legacy", "udp-waiters modern"] {
         let (e, run) = entry(key);
         assert!(run.command.ends_with("--format json"), "{run:?}");
@@ -130,7 +151,13 @@ fn udp_echo(e: &Entry) {
     assert_eq!(rounds.len(), 2);
     for f in rounds.iter().map(|f| f.as_ref().expect("a measured round")) {
         let json = serde_json::to_value(f).unwrap();
-        for (name, v) in json.as_object().expect("figures") {
+        // The depth sweep's points are checked on their own.
+        for (name, v) in json
+            .as_object()
+            .expect("figures")
+            .iter()
+            .filter(|(n, _)| *n != "depth")
+        {
             let next_era =
                 name.contains("1sock") || name.starts_with("gso") || name == "syscalls_per_echo";
             match v.as_f64() {

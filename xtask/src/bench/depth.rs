@@ -5,7 +5,9 @@
 //! and batching can only win where there is something to gather: this shows from
 //! which depth they do, and by how much.
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
 use harness::load::udp::{self, EchoLoad};
 use harness::measure::cpu::{ns_per, per_second, Cpu};
 use harness::measure::server::Server;
@@ -35,6 +37,9 @@ pub const GRID: [(usize, usize); 9] = [
     (256, 256),
 ];
 
+/// The shortest warm-up and measured interval of a load of the sweep.
+const MIN_SPAN: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(200));
+
 /// Whether `job` runs the sweep (in its default configuration only).
 pub fn swept(job: &Job) -> bool {
     let default = job.variant().is_none();
@@ -46,8 +51,12 @@ pub fn queue() -> usize {
     GRID.iter().map(|(_, d)| d).max().copied().unwrap_or(1) * 2
 }
 
-/// Every load of the grid on `server`, briefly (the latency loads' span each).
+/// Every load of the grid on `server`, briefly: the latency loads' span each, but at
+/// least 50 ms of warm-up and 200 ms measured, so that 256 sockets primed one by one
+/// are all under way before the measuring starts, even with `--quick`.
 pub fn run(server: &Server, s: &Settings) -> Result<Vec<DepthPoint>> {
+    let (warmup, measure) = s.latency_span();
+    let span = (warmup.max(MIN_SPAN.0), measure.max(MIN_SPAN.1));
     let (addr, pid) = (server.addrs[0], server.pid());
     let mut probe = || Cpu::read(pid);
     let mut points = Vec::with_capacity(GRID.len());
@@ -56,11 +65,14 @@ pub fn run(server: &Server, s: &Settings) -> Result<Vec<DepthPoint>> {
             sockets,
             window: in_flight / sockets,
             payload: s.payload,
-            span: s.latency_span(),
+            span,
             max_datagrams: MAX_DATAGRAMS,
             gso_segments: None,
         };
         let o = udp::run_echo(addr, &load, &mut probe)?;
+        if o.echoes == 0 {
+            bail!("depth {in_flight} over {sockets} sockets: no echo came back while measured");
+        }
         points.push(DepthPoint {
             sockets,
             in_flight,
