@@ -7,31 +7,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use harness::Catalogue;
+
+mod common;
+use common::{fixture, temp_dir};
 
 fn xtask(args: &[&str]) -> Output {
     let xtask = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .output();
     xtask.expect("run xtask")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// A fresh folder under the system's temporary directory.
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("xtask-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
 }
 
 fn read(path: &Path) -> String {

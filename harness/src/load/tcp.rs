@@ -1,5 +1,5 @@
-//! TCP drivers, for the bench and the soak: bulk echo over several connections,
-//! connection rate, and ident queries (on open connections or each on a fresh one).
+//! TCP drivers, for the bench and the soak: bulk echo over several connections (or
+//! paced), connection rate, and ident queries (on open connections or fresh ones).
 //! Blocking sockets, one thread per direction and per connection (all pinned to the
 //! client CPU by inheritance), bounded in time; every read has a timeout so that a
 //! stalled server cannot hold a run.
@@ -13,6 +13,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,10 @@ pub struct Bulk {
     /// Connections whose echo stopped before the server closed them (a read error, or
     /// nothing for [`DRAIN_TIMEOUT`]): what they were owed is lost.
     pub broken: u64,
+    /// Bytes echoed during the measured interval, connection by connection; paced,
+    /// the round-trip time of each message echoed in it, sorted, nanoseconds.
+    pub per_connection: Vec<u64>,
+    pub rtt_ns: Vec<u64>,
 }
 
 /// Bulk echo: `connections` connections, each writing `chunk`-byte writes as fast as
@@ -89,7 +94,30 @@ pub struct Bulk {
 /// The bench reads the rate, the soak what was lost.
 pub fn bulk_echo(
     server: SocketAddr,
+    shape: (usize, usize),
+    span: Span,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<Bulk> {
+    echo(server, shape, None, span, probe)
+}
+
+/// Paced echo: the same, each connection writing one `size`-byte message at a time,
+/// `per_s` messages a second in all, each timed from its write to its echo's end.
+pub fn paced_echo(
+    server: SocketAddr,
+    (connections, size): (usize, usize),
+    per_s: u64,
+    span: Span,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<Bulk> {
+    let every = Duration::from_secs_f64(connections as f64 / per_s.max(1) as f64);
+    echo(server, (connections, size), Some(every), span, probe)
+}
+
+fn echo(
+    server: SocketAddr,
     (connections, chunk): (usize, usize),
+    pace: Option<Duration>,
     span: Span,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<Bulk> {
@@ -107,9 +135,19 @@ pub fn bulk_echo(
     thread::scope(|scope| {
         let mut pairs = Vec::new();
         for mut stream in &streams {
+            // Paced, each message's send time, from the writer to the reader.
+            let (times, sent_at) = mpsc::channel();
             let write = scope.spawn(move || -> Result<u64> {
-                let (data, mut written) = (vec![0x42u8; chunk], 0);
+                let (data, mut written, mut due) = (vec![0x42u8; chunk], 0, Instant::now());
                 while phase.load(Relaxed) != OVER {
+                    if let Some(every) = pace {
+                        due += every;
+                        thread::sleep(due.saturating_duration_since(Instant::now()));
+                        let _ = times.send(Instant::now());
+                        stream.write_all(&data).context("write")?;
+                        written += chunk as u64;
+                        continue;
+                    }
                     match stream.write(&data) {
                         Ok(n) => written += n as u64,
                         Err(e)
@@ -120,25 +158,41 @@ pub fn bulk_echo(
                 stream.shutdown(Shutdown::Write).context("half close")?;
                 Ok(written)
             });
-            let read = scope.spawn(move || -> std::io::Result<()> {
-                let mut buf = vec![0u8; chunk];
-                loop {
-                    match stream.read(&mut buf)? {
-                        0 => return Ok(()),
-                        n => echoed.fetch_add(n as u64, Relaxed),
+            let read = scope.spawn(move || {
+                let (mut buf, mut mine, mut rtt, mut pending) = (vec![0u8; chunk], 0, vec![], 0);
+                let result = loop {
+                    let n = match stream.read(&mut buf) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => n,
+                        Err(e) => break Err(e),
                     };
-                }
+                    let (now, measuring) = (Instant::now(), phase.load(Relaxed) == MEASURE);
+                    echoed.fetch_add(n as u64, Relaxed);
+                    (mine, pending) = (mine + u64::from(measuring) * n as u64, pending + n);
+                    // A message is echoed once its last byte is back.
+                    while pace.is_some() && pending >= chunk {
+                        pending -= chunk;
+                        match sent_at.recv() {
+                            Ok(t) if measuring => rtt.push(now.duration_since(t).as_nanos() as u64),
+                            _ => {}
+                        }
+                    }
+                };
+                (result, mine, rtt)
             });
             pairs.push((write, read));
         }
         // At least one write's worth echoed.
         let result = measure(phase, echoed, span, chunk as u64, probe);
-        let (mut written, mut broken) = (0, 0);
+        let (mut written, mut broken, mut per_connection, mut rtt_ns) = (0, 0, vec![], vec![]);
         for (write, read) in pairs {
             written += write.join().map_err(|_| anyhow!("a writer panicked"))??;
-            let read = read.join().map_err(|_| anyhow!("a reader panicked"))?;
+            let (read, mine, rtt) = read.join().map_err(|_| anyhow!("a reader panicked"))?;
             broken += u64::from(read.is_err());
+            per_connection.push(mine);
+            rtt_ns.extend(rtt);
         }
+        rtt_ns.sort_unstable();
         let ((bytes, interval), echoed) = (result?, echoed.load(Relaxed));
         Ok(Bulk {
             bytes,
@@ -146,6 +200,8 @@ pub fn bulk_echo(
             written,
             echoed,
             broken,
+            per_connection,
+            rtt_ns,
         })
     })
 }

@@ -12,6 +12,9 @@
 //! end of the measured interval, so CPU per echo is the server's CPU over that
 //! interval divided by the echoes that came back in it.
 //!
+//! A load may be paced ([`run_paced`]): a fixed number of datagrams a second in all,
+//! the sockets taking turns, each still holding at most W in flight.
+//!
 //! A load may send its datagrams as GSO batches ([`EchoLoad::gso_segments`]): one
 //! `sendmsg` with a `UDP_SEGMENT` control message carries that many datagrams, which
 //! the kernel cuts apart (or hands whole to a receiver that asked for GRO). The
@@ -30,8 +33,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, ppoll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt, SockaddrLike, SockaddrStorage};
+use nix::sys::time::TimeSpec;
 use nix::time::ClockId;
 use quinn_udp::{Transmit, UdpSocketState};
 
@@ -83,6 +87,8 @@ pub struct EchoOutcome {
     pub late: u64,
     /// Round-trip times of the echoes of the measured interval, sorted, nanoseconds.
     pub rtt_ns: Vec<u64>,
+    /// Echoes of the measured interval, client socket by client socket.
+    pub per_client: Vec<u64>,
     /// Server CPU account at the start and the end of the measured interval.
     pub server_cpu: (Cpu, Cpu),
     /// CPU time of the load generator's thread over the measured interval.
@@ -103,6 +109,8 @@ struct Client {
     /// Sequence numbers below this were counted as lost.
     floor: u64,
     in_flight: usize,
+    /// Echoes received in the measured interval.
+    echoes: u64,
     last_progress: Instant,
     /// quinn-udp's state of the socket, for GSO sends.
     gso: Option<UdpSocketState>,
@@ -119,6 +127,7 @@ impl Client {
             next_seq: 0,
             floor: 0,
             in_flight: 0,
+            echoes: 0,
             last_progress: start,
             gso,
         })
@@ -187,6 +196,16 @@ pub fn run_echo(
     load: &EchoLoad,
     probe: &mut dyn FnMut() -> Result<Cpu>,
 ) -> Result<EchoOutcome> {
+    run_paced(server, load, None, probe)
+}
+
+/// The same, paced: `pace` datagrams a second in all, from the start of the warm-up.
+pub fn run_paced(
+    server: SocketAddr,
+    load: &EchoLoad,
+    pace: Option<u64>,
+    probe: &mut dyn FnMut() -> Result<Cpu>,
+) -> Result<EchoOutcome> {
     let whole_batches = load
         .gso_segments
         .is_none_or(|n| n > 1 && load.window.is_multiple_of(n));
@@ -194,6 +213,7 @@ pub fn run_echo(
         bail!("bad load shape: {load:?}");
     }
     let mut run = EchoRun::new(server, load)?;
+    run.pace = pace;
     while !run.advance(probe)? {
         let got = run.read_echoes()?;
         run.expire_silent();
@@ -206,6 +226,7 @@ pub fn run_echo(
         }
     }
     run.out.rtt_ns.sort_unstable();
+    run.out.per_client = run.clients.iter().map(|c| c.echoes).collect();
     Ok(run.out)
 }
 
@@ -223,6 +244,8 @@ struct EchoRun<'a> {
     /// The start of the measured interval, and the client thread's CPU time then.
     t0: Instant,
     c0: Duration,
+    /// Paced: datagrams a second in all.
+    pace: Option<u64>,
 }
 
 impl<'a> EchoRun<'a> {
@@ -244,6 +267,7 @@ impl<'a> EchoRun<'a> {
             phase: Phase::Warmup,
             t0: start,
             c0: Duration::ZERO,
+            pace: None,
         })
     }
 
@@ -325,8 +349,13 @@ impl<'a> EchoRun<'a> {
         if let Some(segments) = self.load.gso_segments {
             return self.refill_gso(segments);
         }
-        for c in self.clients.iter_mut() {
-            let want = self.load.window - c.in_flight;
+        // Paced, what is due; each socket in turn first, so that none is favoured.
+        let due = |rate| (self.start.elapsed().as_secs_f64() * rate as f64) as u64;
+        let mut budget = (self.pace.map_or(u64::MAX, due)).saturating_sub(self.out.sent);
+        let (count, first) = (self.clients.len(), self.out.sent as usize);
+        for i in (0..count).map(|k| (first + k) % count) {
+            let c = &mut self.clients[i];
+            let want = (self.load.window - c.in_flight).min(budget as usize);
             if want == 0 {
                 continue;
             }
@@ -335,6 +364,7 @@ impl<'a> EchoRun<'a> {
                 stamp(buf, c.next_seq + i as u64, now_ns);
             }
             let n = send_batch(c.socket.as_raw_fd(), &self.send_bufs[..want], None)?;
+            budget -= n as u64;
             self.out.sent += c.sent(n);
         }
         Ok(())
@@ -370,12 +400,16 @@ impl<'a> EchoRun<'a> {
         Ok(())
     }
 
-    /// Sleeps until a client socket is readable, 5 ms at most.
+    /// Sleeps until a client socket is readable, 5 ms at most (paced: until the next
+    /// datagram is due, at most).
     fn wait(&self) -> Result<()> {
         let mut fds: Vec<PollFd> = (self.clients.iter())
             .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
             .collect();
-        match poll(&mut fds, PollTimeout::from(5u8)) {
+        let next = |rate| Duration::from_secs_f64((self.out.sent + 1) as f64 / rate as f64);
+        let due = (self.pace.map(next)).map(|d| (self.start + d).duration_since(Instant::now()));
+        let limit = due.unwrap_or(Duration::MAX).min(Duration::from_millis(5));
+        match ppoll(&mut fds, Some(TimeSpec::from_duration(limit)), None) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
             Err(e) => Err(e).context("poll"),
         }
@@ -394,7 +428,7 @@ fn record(out: &mut EchoOutcome, c: &mut Client, buf: &[u8], now_ns: u64, measur
     c.in_flight = c.in_flight.saturating_sub(1);
     out.received += 1;
     if measuring {
-        out.echoes += 1;
+        (out.echoes, c.echoes) = (out.echoes + 1, c.echoes + 1);
         if out.rtt_ns.len() < MAX_SAMPLES {
             out.rtt_ns.push(now_ns.saturating_sub(sent_ns));
         }

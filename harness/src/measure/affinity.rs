@@ -25,10 +25,7 @@ pub enum Placement {
 impl Placement {
     /// Picks the first two CPUs this process may run on, if there are two.
     pub fn choose() -> Result<Placement> {
-        let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
-        let cpus: Vec<usize> = (0..CpuSet::count())
-            .filter(|&c| allowed.is_set(c).unwrap_or(false))
-            .collect();
+        let (allowed, cpus) = allowed()?;
         Ok(match cpus.as_slice() {
             [server, client, ..] => Placement::Pinned {
                 server: *server,
@@ -73,7 +70,7 @@ impl Placement {
     /// Pins the calling thread to the client CPU (threads it starts inherit it).
     pub fn pin_client_thread(&self) -> Result<()> {
         if let Placement::Pinned { client, .. } = self {
-            sched_setaffinity(Pid::from_raw(0), &single(*client)?)
+            sched_setaffinity(Pid::from_raw(0), &set_of(&[*client])?)
                 .context("sched_setaffinity (client)")?;
         }
         Ok(())
@@ -85,7 +82,11 @@ impl Placement {
         let Placement::Pinned { server, .. } = self else {
             return Ok(());
         };
-        let set = single(*server)?;
+        Placement::pin(pid, &set_of(&[*server])?)
+    }
+
+    /// Pins every thread of process `pid` to `set`.
+    pub fn pin(pid: Pid, set: &CpuSet) -> Result<()> {
         let dir = format!("/proc/{pid}/task");
         for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
             let name = entry?.file_name();
@@ -93,7 +94,7 @@ impl Placement {
                 continue;
             };
             // A thread may have exited since the listing: that is not an error.
-            match sched_setaffinity(Pid::from_raw(tid), &set) {
+            match sched_setaffinity(Pid::from_raw(tid), set) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                 Err(e) => return Err(e).context("sched_setaffinity (server)"),
             }
@@ -102,8 +103,18 @@ impl Placement {
     }
 }
 
-fn single(cpu: usize) -> Result<CpuSet> {
+/// The CPUs this process may run on: as a set, and their indices.
+pub fn allowed() -> Result<(CpuSet, Vec<usize>)> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    let cpus = (0..CpuSet::count()).filter(|&c| allowed.is_set(c).unwrap_or(false));
+    Ok((allowed, cpus.collect()))
+}
+
+/// The set of `cpus`.
+pub fn set_of(cpus: &[usize]) -> Result<CpuSet> {
     let mut set = CpuSet::new();
-    set.set(cpu).context("CPU index out of range")?;
+    for &cpu in cpus {
+        set.set(cpu).context("CPU index out of range")?;
+    }
     Ok(set)
 }

@@ -1,6 +1,6 @@
 //! The one format of every measured result: typed records that the producers
-//! (`cargo xtask conformance`, `trace`, `bench`, `bench --soak`) write and the study
-//! only reads.
+//! (`cargo xtask conformance`, `trace`, `bench`, `bench --soak`, `bench --scaling`)
+//! write and the study only reads.
 //!
 //! Each kind of result is one file under `target/results/` (`conformance.json`,
 //! `trace.json`, `bench.json`): a [`File`] with a format version and its records, each
@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod conformance;
 pub mod run;
+pub mod scaling;
 pub mod soak;
 pub mod stat;
 pub mod trace;

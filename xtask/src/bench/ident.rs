@@ -284,12 +284,7 @@ mod tests {
         let pool_proc = job("ident-pool", MODERN, [figures(50.0, 0.0)]).with_variant(&proc);
         let reference = job(OIDENTD, REFERENCE, [figures(4.0, 0.0)]);
         let ratios = ratios(&[&legacy, &modern, &tokio_proc, &pool_proc, &reference]);
-        let find = |subject: &str, figure: &str| {
-            let r = ratios
-                .iter()
-                .find(|r| r.subject == subject && r.figure == figure);
-            r.unwrap_or_else(|| panic!("no {subject} {figure} in {ratios:#?}"))
-        };
+        let find = |subject, figure| crate::bench::ratio::tests::find(&ratios, subject, figure);
         let cpu = "open_many.cpu_per_query_us";
         assert_eq!(find("ident-tokio modern / legacy", cpu).rounds, [0.5]);
         // The default configuration is held to the targets; the /proc variant is not.

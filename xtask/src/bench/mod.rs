@@ -24,7 +24,8 @@
 //! typed record (`harness::results::bench`), merged into `bench.json` of `--out`
 //! (default `target/results/`): each record keeps its own run, so a narrow run never
 //! loses what a wider one measured. The study renders them; `--format json` prints
-//! this run's records. `--soak [SECS]` runs another mode (`soak`).
+//! this run's records. `--soak [SECS]` and `--scaling` run other modes (`soak`,
+//! `scaling`).
 //!
 //! Layout: `entry`, `ratio` and `cells` are the generic machinery and know no family;
 //! `families` dispatches to every family's module; `plan` chooses the entries;
@@ -43,6 +44,7 @@ mod next_era;
 mod plan;
 mod polls;
 mod ratio;
+mod scaling;
 mod settings;
 mod soak;
 mod tcp_echo;
@@ -98,6 +100,10 @@ pub struct Args {
     /// rate for SECS seconds (default 60), RSS sampled every second; kept in soak.json.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     soak: Option<u64>,
+    /// Scaling instead: each echo server that runs across cores at 1 to as many threads
+    /// as this machine has cores, in rounds (default 3); kept in scaling.json.
+    #[arg(long, conflicts_with_all = ["soak", "duration", "gate"])]
+    scaling: bool,
 }
 
 /// Exit status of `--gate` when a target is not met.
@@ -114,6 +120,9 @@ pub fn main(args: Args) -> Result<i32> {
             return Err(UsageError(e.into()).into());
         }
         return soak::main(&catalogue, &args, secs, &out);
+    }
+    if args.scaling {
+        return scaling::main(&catalogue, &args, &out);
     }
     let s = Settings::new(args.duration, args.rounds, args.quick, args.profile)?;
     let started = Instant::now();

@@ -259,12 +259,7 @@ mod tests {
         let batch = job(BATCH_PROGRAM, NEXT, [figures(3000.0, 400.0, Some(0.1))]);
         let compio = job("echo-compio", NEXT, [figures(6000.0, 6000.0, None)]);
         let ratios = ratios(&[&raw, &uring, &batch, &compio], &raw);
-        let find = |subject: &str, figure: &str| {
-            let r = ratios
-                .iter()
-                .find(|r| r.subject == subject && r.figure == figure);
-            r.unwrap_or_else(|| panic!("no {subject} {figure} in {ratios:#?}"))
-        };
+        let find = |subject, figure| crate::bench::ratio::tests::find(&ratios, subject, figure);
         let gso = find(
             "echo-batch next / raw epoll-edge",
             "gso_cpu_per_datagram_ns",

@@ -134,6 +134,12 @@ pub mod tests {
         )
     }
 
+    /// The ratio of `subject` and `figure` among `ratios`.
+    pub fn find<'a>(ratios: &'a [Ratio], subject: &str, figure: &str) -> &'a Ratio {
+        let r = (ratios.iter()).find(|r| r.subject == subject && r.figure == figure);
+        r.unwrap_or_else(|| panic!("no {subject} {figure} in {ratios:#?}"))
+    }
+
     const MB: Figure<TcpEchoFigures> = ("mb_per_s", |f| Some(f.mb_per_s));
 
     fn mb(mb_per_s: f64) -> TcpEchoFigures {

@@ -51,16 +51,7 @@ pub fn file_html(
         let _ = writeln!(out, "<p class=\"diff-same\">{what}</p>\n</div>");
         return out;
     }
-    let highlight = |text: &str| {
-        if rust {
-            highlight::rust_lines(text)
-        } else {
-            text.lines()
-                .map(|l| (l.to_string(), vec![(None, 0..l.len())]))
-                .collect()
-        }
-    };
-    let (old_hl, new_hl) = (highlight(o), highlight(n));
+    let (old_hl, new_hl) = (highlight::lines(o, rust), highlight::lines(n, rust));
     out.push_str(
         "<table class=\"diff\"><colgroup><col class=\"no\"><col class=\"no\"><col class=\"sign\"><col></colgroup><tbody>\n",
     );
@@ -177,13 +168,7 @@ pub fn excerpt_html(name: &str, text: &str, first: usize) -> String {
 /// Lines as a table of line number and highlighted code, each row with the anchor
 /// `ANCHOR-Ln` when `anchor` is given.
 fn numbered_rows(text: &str, rust: bool, first: usize, anchor: Option<&str>) -> String {
-    let lines = if rust {
-        highlight::rust_lines(text)
-    } else {
-        text.lines()
-            .map(|l| (l.to_string(), vec![(None, 0..l.len())]))
-            .collect()
-    };
+    let lines = highlight::lines(text, rust);
     let mut out = String::from(
         "<table class=\"diff\"><colgroup><col class=\"no\"><col class=\"sign\"><col></colgroup><tbody>\n",
     );

@@ -23,9 +23,13 @@ fn syntaxes() -> &'static SyntaxSet {
     SET.get_or_init(SyntaxSet::load_defaults_newlines)
 }
 
-/// Every line of `text` (a Rust source file), highlighted; a file the grammar cannot
-/// parse comes back as plain text rather than not at all.
-pub fn rust_lines(text: &str) -> Vec<(String, Line)> {
+/// Every line of `text`, highlighted when it is a Rust source file (`rust`); a file
+/// the grammar cannot parse comes back as plain text rather than not at all.
+pub fn lines(text: &str, rust: bool) -> Vec<(String, Line)> {
+    let plain = |l: &str| (l.to_string(), vec![(None, 0..l.len())]);
+    if !rust {
+        return text.lines().map(plain).collect();
+    }
     let set = syntaxes();
     let syntax = set
         .find_syntax_by_extension("rs")
@@ -165,7 +169,7 @@ mod tests {
     use super::*;
 
     fn classes(text: &str) -> Vec<Vec<(Option<&'static str>, String)>> {
-        rust_lines(text)
+        lines(text, true)
             .into_iter()
             .map(|(body, runs)| {
                 runs.into_iter()
@@ -216,7 +220,7 @@ mod tests {
             newer[0]
         );
         // The runs cover each line exactly, without its line ending.
-        for (body, runs) in rust_lines("a\r\nb\n\nc") {
+        for (body, runs) in super::lines("a\r\nb\n\nc", true) {
             let covered: usize = runs.iter().map(|(_, r)| r.len()).sum();
             assert_eq!(covered, body.len());
             assert!(!body.ends_with(['\r', '\n']));

@@ -119,13 +119,9 @@ fn benched(f: Family) -> bool {
 }
 
 fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.iter().any(|o| o == n) {
-            out.push(n.to_string());
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    let unseen = names.filter(|n| seen.insert(*n));
+    unseen.map(String::from).collect()
 }
 
 /// How long a conformance row took, on average, when they last ran.

@@ -681,7 +681,7 @@ impl Lines {
             .map_err(err)?;
         let (x_label, y_label) = (|x: &f64| sx.label(*x), |y: &f64| sy.label(*y));
         let mut mesh = chart.configure_mesh();
-        mesh.x_labels(if sx.log { 0 } else { 5 })
+        mesh.x_labels(if sx.log { 0 } else { sx.ticks().min(5) })
             .y_labels(sy.ticks())
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)

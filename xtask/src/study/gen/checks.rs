@@ -8,7 +8,8 @@ use harness::declared::{Ctl, Io};
 use harness::results::conformance::Status;
 use harness::Family;
 
-use super::part::{badge, md_table, provenance_of_rows, Ctx, Part};
+use super::part::{badge, failed_checks, md_table, provenance_of_rows, Ctx, Part};
+use crate::doc::escape;
 use harness::pairs;
 
 pub fn parts(ctx: &Ctx) -> Vec<Part> {
@@ -46,17 +47,7 @@ fn matrix(ctx: &Ctx) -> Part {
         let ok = row.map_or(0, |x| {
             x.checks.iter().filter(|c| c.status == Status::Pass).count()
         });
-        let notes: Vec<String> = (row.into_iter().flat_map(|x| &x.checks))
-            .filter(|c| c.status != Status::Pass)
-            .map(|c| {
-                format!(
-                    "{} <code>{}</code>: {}",
-                    c.status.as_str(),
-                    c.name,
-                    escape(&c.detail)
-                )
-            })
-            .collect();
+        let notes = failed_checks(row);
         rows.push(vec![
             format!(
                 "<span id=\"{}\"></span>{}",
@@ -135,11 +126,6 @@ fn check(ctx: &Ctx, name: &str) -> Part {
     let md = md_table(&["program", "flavor", "status", "what it observed"], &rows)
         + &provenance_of_rows(ctx);
     Part::new(&path, md)
-}
-
-/// HTML-escaped text for a table cell.
-fn escape(s: &str) -> String {
-    crate::doc::escape(s)
 }
 
 /// Every documented failure, as the programs declare them.

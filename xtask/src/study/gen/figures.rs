@@ -37,7 +37,7 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
         family_bars::<TcpEchoFigures>(
             ctx,
             "tcp-echo",
-            Family::TcpEcho,
+            None,
             "server CPU per MB echoed, µs",
             |f| Some(f.cpu_per_mb_us),
         ),
@@ -131,12 +131,7 @@ fn bars(
 
 /// The flavor labels among `labels`, once each, in story order.
 fn ordered<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for l in labels {
-        if !out.iter().any(|o| o == l) {
-            out.push(l.to_string());
-        }
-    }
+    let mut out = ordered_programs(labels);
     out.sort_by_key(|l| harness::flavor::label_rank(l));
     out
 }
@@ -151,11 +146,12 @@ pub(super) fn entries_of<'a, F: FamilyFigures + 'a>(ctx: &'a Ctx) -> Vec<(&'a En
         .collect()
 }
 
-/// One figure of family `F` over its entries: programs as groups, flavors as bars.
+/// One figure of family `F` over its entries: programs as groups, flavors as bars,
+/// and a reference line if given.
 fn family_bars<F: FamilyFigures>(
     ctx: &Ctx,
     name: &str,
-    _family: Family,
+    reference: Option<(f64, String)>,
     axis: &str,
     get: impl Fn(&F) -> Option<f64> + Copy,
 ) -> Part {
@@ -165,26 +161,21 @@ fn family_bars<F: FamilyFigures>(
     }
     let programs = ordered_programs(entries.iter().map(|(e, _)| e.program.as_str()));
     let labels = ordered(entries.iter().map(|(e, _)| e.flavor.as_str()));
-    let find = |p: &str, l: &str| {
-        entries
-            .iter()
-            .find(|(e, _)| e.program == p && e.flavor == l)
-    };
+    let find = |p: &str, l: &str| (entries.iter()).find(|(e, _)| e.program == p && e.flavor == l);
     let v = |p: &str, l: &str| find(p, l).and_then(|(e, _)| e.stat(get)).map(value);
-    let chart = bars(programs, v, labels, axis);
+    let chart = Bars {
+        reference,
+        ..bars(programs, v, labels, axis)
+    };
     let runs = entries.iter().map(|(_, r)| *r).collect();
     figure(name, chart.svg(), &capitalised(axis), runs, ctx.results.now)
 }
 
 /// The programs among `names`, once each, in order of first appearance.
 pub(super) fn ordered_programs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.iter().any(|o| o == n) {
-            out.push(n.to_string());
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    let unseen = names.filter(|n| seen.insert(*n));
+    unseen.map(String::from).collect()
 }
 
 fn capitalised(s: &str) -> String {
@@ -194,45 +185,17 @@ fn capitalised(s: &str) -> String {
 }
 
 pub(super) fn no_bench(ctx: &Ctx, name: &str, what: &str) -> Part {
-    let why = ctx
-        .results
-        .bench
-        .error
-        .clone()
+    let why = (ctx.results.bench.error.clone())
         .unwrap_or_else(|| "the bench has measured none of its programs".into());
-    Part::missing(
-        &format!("figure/{name}.md"),
-        &capitalised(what),
-        &why,
-        "cargo xtask bench",
-    )
+    let (path, what) = (format!("figure/{name}.md"), capitalised(what));
+    Part::missing(&path, &what, &why, "cargo xtask bench")
 }
 
 /// A UDP echo figure, with raw epoll-edge's median as the reference line.
 fn udp_bars(ctx: &Ctx, name: &str, axis: &str, get: fn(&UdpEchoFigures) -> Option<f64>) -> Part {
-    let mut part = family_bars::<UdpEchoFigures>(ctx, name, Family::UdpEcho, axis, get);
-    if let Some(raw) = ctx
-        .results
-        .stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get)
-    {
-        if let Some((_, svg)) = part.figures.first_mut() {
-            let entries = entries_of::<UdpEchoFigures>(ctx);
-            let programs = ordered_programs(entries.iter().map(|(e, _)| e.program.as_str()));
-            let labels = ordered(entries.iter().map(|(e, _)| e.flavor.as_str()));
-            let find = |p: &str, l: &str| {
-                entries
-                    .iter()
-                    .find(|(e, _)| e.program == p && e.flavor == l)
-            };
-            let v = |p: &str, l: &str| find(p, l).and_then(|(e, _)| e.stat(get)).map(value);
-            let mut chart = bars(programs, v, labels, axis);
-            chart.reference = Some((raw.median, "raw epoll-edge (modern), median".into()));
-            if let Ok(drawn) = chart.svg() {
-                *svg = drawn;
-            }
-        }
-    }
-    part
+    let raw = (ctx.results).stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get);
+    let reference = raw.map(|raw| (raw.median, "raw epoll-edge (modern), median".into()));
+    family_bars::<UdpEchoFigures>(ctx, name, reference, axis, get)
 }
 
 /// System calls per echo of every traced UDP echo program, per flavor.

@@ -40,19 +40,8 @@ fn duration(seconds: Option<u64>) -> String {
 /// `text` as code in a table cell: HTML, so that the backticks of a panic message
 /// stay text, with no `|` (a cell's end) or line end of its own.
 fn code(text: &str) -> String {
-    let mut out = String::from("<code>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("&#124;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</code>");
-    out
+    let text = crate::doc::escape(text).replace('|', "&#124;");
+    format!("<code>{}</code>", text.replace(['\n', '\r'], " "))
 }
 
 /// The table of the runs (one row per target: its long run, and its findings), then

@@ -16,6 +16,7 @@ mod fuzz;
 mod ladders;
 pub mod pages;
 mod part;
+mod scaling;
 mod sources;
 mod tables;
 
@@ -27,6 +28,7 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
     out.extend(ladders::parts(ctx));
     out.extend(figures::parts(ctx));
     out.extend(depth::parts(ctx));
+    out.extend(scaling::parts(ctx));
     out.extend(tables::parts(ctx));
     out.push(sources::part(ctx));
     out.push(sources::status(ctx));

@@ -12,9 +12,11 @@ use anyhow::Result;
 use harness::results::conformance::Status;
 use harness::{Flavor, Program};
 
-use super::part::{badge, block, labels, listing_id, md_table, runs_line, Ctx, Part};
+use super::part::{
+    badge, block, failed_checks, labels, listing_id, md_table, runs_line, Ctx, Part,
+};
 use crate::diff::{self, render, stat};
-use crate::doc::{self, escape};
+use crate::doc;
 use crate::study::svg::{flavor_style, short, BarSeries, Bars, Value};
 use crate::study::{aligned, diff_html};
 use harness::diff::count;
@@ -161,17 +163,7 @@ fn conformance(ctx: &Ctx, pair: &Pair, sides: &[(String, &Program)]) -> String {
                 let ok = r.checks.iter().filter(|c| c.status == Status::Pass).count();
                 format!("{ok}/{}", r.checks.len())
             });
-            let notes: Vec<String> = (row.into_iter().flat_map(|r| &r.checks))
-                .filter(|c| c.status != Status::Pass)
-                .map(|c| {
-                    format!(
-                        "{} <code>{}</code>: {}",
-                        c.status.as_str(),
-                        c.name,
-                        escape(&c.detail)
-                    )
-                })
-                .collect();
+            let notes = failed_checks(row);
             vec![
                 label.clone(),
                 badge(row.map(|r| r.status)),

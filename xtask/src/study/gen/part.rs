@@ -1,9 +1,10 @@
 //! What every generated part is made from ([`Ctx`]), what a part is ([`Part`]), and
 //! the small pieces of Markdown and HTML every part writes.
 
-use harness::results::conformance::Status;
+use harness::results::conformance::{CheckResult, Row, Status};
 use harness::{Catalogue, Chapter, Program};
 
+use crate::doc::escape;
 use crate::study::results::Results;
 use harness::pairs::Pair;
 
@@ -99,6 +100,16 @@ impl Part {
             figures: Vec::new(),
         }
     }
+}
+
+/// The checks of a conformance row that did not pass: status, name, what it observed.
+pub fn failed_checks(row: Option<&Row>) -> Vec<String> {
+    let failed = (row.into_iter().flat_map(|r| &r.checks)).filter(|c| c.status != Status::Pass);
+    let note = |c: &CheckResult| {
+        let (status, detail) = (c.status.as_str(), escape(&c.detail));
+        format!("{status} <code>{}</code>: {detail}", c.name)
+    };
+    failed.map(note).collect()
 }
 
 /// A status as a badge.

@@ -17,6 +17,7 @@ pub fn part(ctx: &Ctx) -> Part {
     rows.extend(kind_rows(&r.trace, "cargo xtask trace", r.now));
     rows.extend(kind_rows(&r.bench, "cargo xtask bench", r.now));
     rows.extend(kind_rows(&r.soak, "cargo xtask bench --soak", r.now));
+    rows.extend(kind_rows(&r.scaling, "cargo xtask bench --scaling", r.now));
     let dir = harness::workspace::relative(&r.dir);
     let md = format!(
         "The book was made on {} from the results in `{dir}/`: each file is written (merged) by \
