@@ -409,22 +409,48 @@ impl EchoQueue {
     /// [`recv_buffer`](Self::recv_buffer): refuses them if their source could loop,
     /// else queues the echo if there is room.
     pub fn push_received(&mut self, len: usize, peer: SocketAddr) -> Admission {
+        let len = len.min(RECV_BUFFER);
+        match self.admit(len, peer) {
+            Ok(at) => {
+                self.ring.buf[at..at + len].copy_from_slice(&self.recv[..len]);
+                Admission::Queued
+            }
+            Err(refused_or_dropped) => refused_or_dropped,
+        }
+    }
+
+    /// [`push_received`](Self::push_received) for bytes received elsewhere (a batch
+    /// read at once): queued from where they are, without a stop in
+    /// [`recv_buffer`](Self::recv_buffer).
+    pub fn push_bytes(&mut self, bytes: &[u8], peer: SocketAddr) -> Admission {
+        let bytes = &bytes[..bytes.len().min(RECV_BUFFER)];
+        match self.admit(bytes.len(), peer) {
+            Ok(at) => {
+                self.ring.buf[at..at + bytes.len()].copy_from_slice(bytes);
+                Admission::Queued
+            }
+            Err(refused_or_dropped) => refused_or_dropped,
+        }
+    }
+
+    /// Counts a datagram of `len` bytes from `peer` and queues its echo if its source
+    /// cannot loop and there is room: where in the ring its bytes go, or why it gets
+    /// no echo.
+    fn admit(&mut self, len: usize, peer: SocketAddr) -> Result<usize, Admission> {
         self.counts.recv += 1;
         if let Some(risk) = self.sources.check(peer) {
             self.counts.refused += 1;
-            return Admission::Refused(risk);
+            return Err(Admission::Refused(risk));
         }
-        let len = len.min(RECV_BUFFER);
         let fits =
             self.pending.len() < self.capacity && self.pending_bytes + len <= self.byte_limit;
         let Some(offset) = fits.then(|| self.ring.take(len)).flatten() else {
             self.counts.dropped += 1;
-            return Admission::Dropped;
+            return Err(Admission::Dropped);
         };
-        self.ring.buf[offset..offset + len].copy_from_slice(&self.recv[..len]);
         self.pending.push_back(Slot { offset, len, peer });
         self.pending_bytes += len;
-        Admission::Queued
+        Ok(offset)
     }
 
     /// [`push_received`](Self::push_received), then the event lines every UDP echo
@@ -433,15 +459,14 @@ impl EchoQueue {
     /// `refused N bytes from PEER: …` if the source could loop.
     pub fn received(&mut self, len: usize, peer: SocketAddr, quiet: bool) -> Admission {
         let admission = self.push_received(len, peer);
-        if !quiet {
-            emit(&recv_event(len, peer));
-            match admission {
-                Admission::Queued => {}
-                Admission::Dropped => emit(&queue_full_event(len, peer)),
-                Admission::Refused(risk) => emit(&refused_event(len, peer, risk)),
-            }
-        }
-        admission
+        report(len, peer, admission, quiet)
+    }
+
+    /// [`received`](Self::received) for bytes received elsewhere
+    /// ([`push_bytes`](Self::push_bytes)).
+    pub fn received_bytes(&mut self, bytes: &[u8], peer: SocketAddr, quiet: bool) -> Admission {
+        let admission = self.push_bytes(bytes, peer);
+        report(bytes.len(), peer, admission, quiet)
     }
 
     /// The oldest pending echo: its bytes and where it goes.
@@ -455,6 +480,22 @@ impl EchoQueue {
     /// [`pop_failed`](Self::pop_failed) removes their echo.
     pub fn pending(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         self.pending.iter().map(|s| (self.ring.bytes(s), s.peer))
+    }
+
+    /// The bytes of the `count` oldest pending echoes as one slice, if they lie end to
+    /// end in the ring (they do unless the ring wrapped among them): a GSO send of
+    /// them straight from the queue.
+    pub fn pending_run(&self, count: usize) -> Option<&[u8]> {
+        let mut slots = self.pending.iter().take(count);
+        let first = slots.next()?;
+        let mut end = first.offset + first.len;
+        for slot in slots {
+            if slot.offset != end {
+                return None;
+            }
+            end += slot.len;
+        }
+        (count <= self.pending.len()).then(|| &self.ring.buf[first.offset..end])
     }
 
     /// Removes the oldest pending echo after it was sent; returns its length and peer.
@@ -504,6 +545,19 @@ impl EchoQueue {
     pub fn counts(&self) -> EchoCounts {
         self.counts
     }
+}
+
+/// The event lines of a received datagram (unless `quiet`); returns `admission`.
+fn report(len: usize, peer: SocketAddr, admission: Admission, quiet: bool) -> Admission {
+    if !quiet {
+        emit(&recv_event(len, peer));
+        match admission {
+            Admission::Queued => {}
+            Admission::Dropped => emit(&queue_full_event(len, peer)),
+            Admission::Refused(risk) => emit(&refused_event(len, peer, risk)),
+        }
+    }
+    admission
 }
 
 /// The byte bound of a queue whose echoes travel through a channel (echo-mpsc): the
@@ -676,6 +730,31 @@ mod tests {
             c.summary().to_string(),
             "summary recv=5 sent=2 dropped=2 refused=1"
         );
+    }
+
+    #[test]
+    fn echoes_queued_from_a_batch_run_end_to_end_until_the_ring_wraps() {
+        let mut q = EchoQueue::new(4);
+        assert_eq!(q.push_bytes(b"ab", client(1)), Admission::Queued);
+        assert_eq!(q.push_bytes(b"cd", client(1)), Admission::Queued);
+        assert_eq!(q.pending_run(2), Some(&b"abcd"[..]));
+        assert_eq!((q.pending_run(3), q.pending_run(0)), (None, None));
+        // The largest echoes: after four of them, once the first three echoes are
+        // sent, the ring has no room at its end for a fifth, which goes at 0.
+        let big = vec![7u8; RECV_BUFFER];
+        q.push_bytes(&big, client(2));
+        q.push_bytes(&big, client(2));
+        for _ in 0..3 {
+            q.pop_sent();
+        }
+        for _ in 0..3 {
+            assert_eq!(q.push_bytes(&big, client(2)), Admission::Queued);
+        }
+        assert_eq!(q.pending_run(3).map(<[u8]>::len), Some(3 * RECV_BUFFER));
+        assert_eq!(q.pending_run(4), None, "the ring wrapped between them");
+        let refused = q.push_bytes(&[], peer(19));
+        assert!(matches!(refused, Admission::Refused(_)), "{refused:?}");
+        assert_eq!(q.counts().recv, 8);
     }
 
     #[test]

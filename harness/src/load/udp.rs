@@ -17,15 +17,18 @@
 //!
 //! A load may send its datagrams as GSO batches ([`EchoLoad::gso_segments`]): one
 //! `sendmsg` with a `UDP_SEGMENT` control message carries that many datagrams, which
-//! the kernel cuts apart (or hands whole to a receiver that asked for GRO). The
-//! control message is quinn-udp's, as in the server that makes use of it
+//! the kernel cuts apart (or hands whole to a receiver that asked for GRO). Such a
+//! load's peers read with UDP GRO as well: on loopback the receive side of a datagram
+//! runs in its sender's context and is charged to the sender, so a peer that made the
+//! kernel cut a GSO echo apart for it would bill the server for the cutting. The
+//! control messages are quinn-udp's, as in the server that makes use of them
 //! (`next/echo-batch`).
 //!
 //! For the multi-socket programs, which only receive, [`spray`] sends a known number
 //! of datagrams spread over all their sockets at a fixed pace; [`flood`] sends a
 //! known number to one echo server as fast as the kernel takes them.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::mem;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -37,7 +40,7 @@ use nix::poll::{poll, ppoll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt, SockaddrLike, SockaddrStorage};
 use nix::sys::time::TimeSpec;
 use nix::time::ClockId;
-use quinn_udp::{Transmit, UdpSocketState};
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
 
 use crate::measure::cpu::Cpu;
 
@@ -152,26 +155,25 @@ fn stamp(datagram: &mut [u8], seq: u64, now_ns: u64) {
     datagram[8..16].copy_from_slice(&now_ns.to_le_bytes());
 }
 
-/// Whether this kernel takes GSO sends (UDP_SEGMENT), or why not.
+/// Whether this kernel takes GSO sends (UDP_SEGMENT) and GRO reads (UDP_GRO), or why
+/// not.
 pub fn gso_available() -> Result<(), String> {
     let socket = UdpSocket::bind(LOCAL).map_err(|e| e.to_string())?;
     let state = UdpSocketState::new((&socket).into()).map_err(|e| e.to_string())?;
-    match state.max_gso_segments() {
-        n if n >= 2 => Ok(()),
-        _ => Err("UDP GSO (UDP_SEGMENT) is not available on this kernel".into()),
+    match (state.max_gso_segments(), state.gro_segments()) {
+        (gso, gro) if gso >= 2 && gro >= 2 => Ok(()),
+        _ => Err("UDP GSO and GRO (UDP_SEGMENT, UDP_GRO) are not available on this kernel".into()),
     }
 }
 
-/// quinn-udp's state of a client socket that sends GSO batches. quinn-udp turns UDP
-/// GRO on for every socket it sets up; the load generator turns it off again, so that
-/// the kernel hands it each echo as a datagram of its own (each carries its own
-/// sequence number and send time) whether the server echoes with GSO or not.
+/// quinn-udp's state of a client socket that sends GSO batches and reads with UDP GRO
+/// (which quinn-udp turns on): a GSO echo arrives whole, its datagrams `stride` bytes
+/// apart, each with its own sequence number and send time.
 fn gso_state(socket: &UdpSocket) -> Result<UdpSocketState> {
     let state = UdpSocketState::new(socket.into()).context("quinn-udp socket state")?;
-    if state.max_gso_segments() < 2 {
-        bail!("UDP GSO is not available on this kernel");
+    if state.max_gso_segments() < 2 || state.gro_segments() < 2 {
+        bail!("UDP GSO and GRO are not available on this kernel");
     }
-    setsockopt(socket, sockopt::UdpGroSegment, &false).context("turn UDP GRO off")?;
     Ok(state)
 }
 
@@ -238,7 +240,9 @@ struct EchoRun<'a> {
     clients: Vec<Client>,
     send_bufs: Vec<Vec<u8>>,
     recv_bufs: Vec<Vec<u8>>,
-    lens: Vec<usize>,
+    /// What one read filled: each buffer's length, and the stride of its datagrams.
+    lens: Vec<(usize, usize)>,
+    meta: Vec<RecvMeta>,
     out: EchoOutcome,
     phase: Phase,
     /// The start of the measured interval, and the client thread's CPU time then.
@@ -255,14 +259,20 @@ impl<'a> EchoRun<'a> {
         let clients = (0..load.sockets)
             .map(|_| Client::connect(server, start, gso))
             .collect::<Result<Vec<Client>>>()?;
+        // A GRO read may hold a whole GSO echo: buffers of 64 KiB, the most one holds.
+        let recv_bufs = match gso {
+            true => vec![vec![0u8; 1 << 16]; BATCH_SIZE],
+            false => vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH],
+        };
         Ok(EchoRun {
             load,
             server,
             start,
             clients,
             send_bufs: vec![vec![0xA5u8; load.payload]; load.window],
-            recv_bufs: vec![vec![0u8; load.payload.max(HEADER) + 64]; RECV_BATCH],
-            lens: Vec::with_capacity(RECV_BATCH),
+            lens: Vec::with_capacity(recv_bufs.len()),
+            meta: vec![RecvMeta::default(); recv_bufs.len()],
+            recv_bufs,
             out: EchoOutcome::default(),
             phase: Phase::Warmup,
             t0: start,
@@ -311,19 +321,21 @@ impl<'a> EchoRun<'a> {
         let mut got = 0;
         for c in self.clients.iter_mut() {
             loop {
-                let n = recv_batch(c.socket.as_raw_fd(), &mut self.recv_bufs, &mut self.lens)?;
+                let n = receive(c, &mut self.recv_bufs, &mut self.lens, &mut self.meta)?;
                 if n == 0 {
                     break;
                 }
-                got += n;
                 let now_ns = self.start.elapsed().as_nanos() as u64;
                 c.last_progress = Instant::now();
-                for (buf, &len) in self.recv_bufs.iter().zip(&self.lens) {
-                    if len >= HEADER {
-                        record(&mut self.out, c, buf, now_ns, measuring);
+                for (buf, &(len, stride)) in self.recv_bufs.iter().zip(&self.lens) {
+                    for datagram in buf[..len].chunks(stride.max(1)) {
+                        got += 1;
+                        if datagram.len() >= HEADER {
+                            record(&mut self.out, c, datagram, now_ns, measuring);
+                        }
                     }
                 }
-                if n < RECV_BATCH {
+                if n < self.recv_bufs.len() {
                     break;
                 }
             }
@@ -414,6 +426,29 @@ impl<'a> EchoRun<'a> {
             Err(e) => Err(e).context("poll"),
         }
     }
+}
+
+/// One read of what has arrived on `c` (one `recvmmsg`; quinn-udp's, with GRO, for a
+/// GSO client) into `bufs`: each buffer filled, its length and the stride of the
+/// datagrams in it, in `lens`; returns how many buffers were filled.
+fn receive(
+    c: &Client,
+    bufs: &mut [Vec<u8>],
+    lens: &mut Vec<(usize, usize)>,
+    meta: &mut [RecvMeta],
+) -> Result<usize> {
+    let Some(state) = &c.gso else {
+        return recv_batch(c.socket.as_raw_fd(), bufs, lens);
+    };
+    let mut slices: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+    let n = match state.recv((&c.socket).into(), &mut slices, meta) {
+        Ok(n) => n,
+        Err(e) if would_block_or_refused(&e) => 0,
+        Err(e) => return Err(e).context("recvmmsg with UDP GRO"),
+    };
+    lens.clear();
+    lens.extend(meta[..n].iter().map(|m| (m.len, m.stride)));
+    Ok(n)
 }
 
 /// One echo back: late if its datagram was already counted as lost; otherwise one
@@ -592,8 +627,8 @@ fn send_batch(fd: RawFd, bufs: &[Vec<u8>], dests: Option<&[SocketAddr]>) -> Resu
 }
 
 /// `recvmmsg` into `bufs` without waiting; returns how many datagrams arrived (0 if
-/// none), their lengths in `lens`.
-fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<usize>) -> Result<usize> {
+/// none), their lengths in `lens` (twice: a datagram is its own stride).
+fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<(usize, usize)>) -> Result<usize> {
     let iov = |b: &mut Vec<u8>| iovec(b.as_mut_ptr(), b.len());
     let mut iovs: Vec<libc::iovec> = bufs.iter_mut().map(iov).collect();
     let mut hdrs = headers(&mut iovs);
@@ -603,7 +638,11 @@ fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<usize>) -> Result<
     let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as _, flags, no_timeout) };
     let n = batch_done(n, "recvmmsg")?;
     lens.clear();
-    lens.extend(hdrs[..n].iter().map(|h| h.msg_len as usize));
+    lens.extend(
+        hdrs[..n]
+            .iter()
+            .map(|h| (h.msg_len as usize, h.msg_len as usize)),
+    );
     Ok(n)
 }
 
@@ -635,5 +674,73 @@ fn batch_done(n: libc::c_int, call: &str) -> Result<usize> {
             e if would_block_or_refused(&e) => Ok(0),
             e => Err(e).context(call.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use nix::sys::socket::getsockopt;
+    use nix::unistd::Pid;
+
+    use super::*;
+
+    /// Echoes as echo-batch does with GRO-reading peers: each GRO batch read goes back
+    /// whole, as one GSO send. Until `stop`.
+    fn gso_echo(socket: &UdpSocket, stop: &AtomicBool) {
+        let state = UdpSocketState::new(socket.into()).unwrap();
+        socket.set_nonblocking(false).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        let mut bufs = vec![vec![0u8; 1 << 16]; BATCH_SIZE];
+        let mut meta = vec![RecvMeta::default(); BATCH_SIZE];
+        while !stop.load(Ordering::Relaxed) {
+            let mut slices: Vec<IoSliceMut<'_>> =
+                bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let Ok(n) = state.recv(socket.into(), &mut slices, &mut meta) else {
+                continue;
+            };
+            for (buf, m) in bufs.iter().zip(&meta).take(n) {
+                let transmit = Transmit {
+                    destination: m.addr,
+                    ecn: None,
+                    contents: &buf[..m.len],
+                    segment_size: Some(m.stride),
+                    src_ip: None,
+                };
+                state.try_send(socket.into(), &transmit).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn gso_peers_read_whole_gro_batches_and_count_every_datagram() {
+        let server = UdpSocket::bind(LOCAL).unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = Client::connect(addr, Instant::now(), true).unwrap();
+        assert!(getsockopt(&client.socket, sockopt::UdpGroSegment).unwrap());
+        let load = EchoLoad {
+            sockets: 2,
+            window: 16,
+            payload: 100,
+            span: (Duration::from_millis(50), Duration::from_millis(200)),
+            max_datagrams: 200_000,
+            gso_segments: Some(8),
+        };
+        let stop = AtomicBool::new(false);
+        let out = thread::scope(|scope| {
+            scope.spawn(|| gso_echo(&server, &stop));
+            let out = run_echo(addr, &load, &mut || Cpu::read(Pid::this()));
+            stop.store(true, Ordering::Relaxed);
+            out.unwrap()
+        });
+        assert!(
+            out.echoes > 0 && out.rtt_ns.len() as u64 == out.echoes,
+            "{out:?}"
+        );
+        // A GRO batch cut short by a small buffer would lose datagrams.
+        assert_eq!((out.losses, out.late, out.received), (0, 0, out.sent));
     }
 }

@@ -110,9 +110,31 @@ fn status_kib(pid: Pid, field: &str) -> Result<u64> {
     kib.with_context(|| format!("no {field} in {path}"))
 }
 
-/// Waits until `pid` has been idle (less than 1 % of one core) for `quiet`, at most
-/// `limit`; returns the reading at that point and whether it really went idle. Used
-/// where the server sends no reply that would say it is done (multisocket programs).
+/// Whether every thread of `pid` sleeps now (state `S` in `/proc/PID/task/*/stat`):
+/// it waits for something. A thread that waits for a CPU on a busy machine is `R`,
+/// and its CPU clock stands as still as an idle one's.
+pub fn asleep(pid: Pid) -> Result<bool> {
+    let dir = format!("/proc/{pid}/task");
+    for task in fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
+        // A thread may end between the listing and the read.
+        let Ok(stat) = fs::read_to_string(task?.path().join("stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next());
+        if state != Some("S") {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Waits until `pid` has been idle for `quiet` — asleep ([`asleep`]) and using less
+/// than 1 % of one core each time it is looked at — at most `limit`; returns the
+/// reading at that point and whether it really went idle. Used where the server sends
+/// no reply that would say it is done (multisocket programs): a server starved of its
+/// CPU is not done, and stopping it then loses what it has not read yet.
 pub fn wait_idle(pid: Pid, quiet: Duration, limit: Duration) -> Result<(Cpu, bool)> {
     let start = std::time::Instant::now();
     let step = Duration::from_millis(10);
@@ -121,7 +143,7 @@ pub fn wait_idle(pid: Pid, quiet: Duration, limit: Duration) -> Result<(Cpu, boo
     loop {
         std::thread::sleep(step);
         let now = Cpu::read(pid)?;
-        if now.since(&last) > step / 100 {
+        if now.since(&last) > step / 100 || !asleep(pid)? {
             calm_since = std::time::Instant::now();
         }
         last = now;
@@ -137,6 +159,24 @@ pub fn wait_idle(pid: Pid, quiet: Duration, limit: Duration) -> Result<(Cpu, boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_that_waits_is_asleep_and_one_that_runs_is_not() {
+        // This thread is running while it looks: never asleep.
+        assert!(!asleep(Pid::this()).unwrap());
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let slept = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            asleep(pid).unwrap()
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(slept, "`sleep 10` never seen asleep");
+    }
 
     #[test]
     fn reads_our_own_account() {

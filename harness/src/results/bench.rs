@@ -256,6 +256,9 @@ pub struct NextEraFigures {
     /// datagram.
     pub gso_datagrams_per_s: Option<f64>,
     pub gso_cpu_per_datagram_ns: Option<f64>,
+    /// The same peers with datagrams of 1,200 bytes (a QUIC packet's size): server CPU
+    /// per datagram.
+    pub gso_cpu_per_datagram_1200_ns: Option<f64>,
 }
 
 /// One run of a multi-socket program at one socket count.

@@ -13,8 +13,10 @@
 //!   one sender, `stride` bytes apart: a peer that sends with GSO is read 64 datagrams
 //!   at a time.
 //! * **Send**: consecutive pending echoes to the same peer and of the same size go out
-//!   as one `Transmit` with a `segment_size`: one `sendmsg` with UDP GSO, which the
-//!   kernel cuts back into datagrams. An echo that cannot join a batch is sent alone.
+//!   as one `Transmit` with a `segment_size`, from the queue where they lie end to end:
+//!   one `sendmsg` with UDP GSO, which the kernel hands whole to a peer that reads with
+//!   GRO and cuts back into datagrams for one that does not (on loopback, in this
+//!   server's own system call). An echo that cannot join a batch is sent alone.
 //!
 //! Try it from two terminals:
 //!
@@ -106,7 +108,8 @@ struct Server {
     /// The buffers a `recvmmsg` fills, and what it says of each.
     batch: Vec<Box<[u8]>>,
     meta: Vec<RecvMeta>,
-    /// Where the echoes of one GSO send are laid end to end.
+    /// Where the echoes of one GSO send are gathered when the queue's ring wrapped
+    /// among them (otherwise they are sent from the ring, where they lie end to end).
     gso: Vec<u8>,
     queue: EchoQueue,
     quiet: bool,
@@ -138,20 +141,23 @@ impl Server {
                 .take(MAX_IPV4_PAYLOAD / size.max(1))
                 .count()
                 .max(1);
-            let result = if count == 1 {
-                // Alone: sent from the queue's own buffer.
-                let transmit = transmit(peer, first, None);
-                self.state
-                    .try_send(UdpSockRef::from(&self.socket), &transmit)
-            } else {
-                self.gso.clear();
-                for (bytes, _) in self.queue.pending().take(count) {
-                    self.gso.extend_from_slice(bytes);
+            let (contents, segment_size) = match self.queue.pending_run(count) {
+                // Alone, or laid end to end in the queue: sent from where they are.
+                Some(run) if count == 1 => (run, None),
+                Some(run) => (run, Some(size)),
+                // The queue's ring wrapped among them: gathered here first.
+                None => {
+                    self.gso.clear();
+                    for (bytes, _) in self.queue.pending().take(count) {
+                        self.gso.extend_from_slice(bytes);
+                    }
+                    (&self.gso[..], Some(size))
                 }
-                let transmit = transmit(peer, &self.gso, Some(size));
-                self.state
-                    .try_send(UdpSockRef::from(&self.socket), &transmit)
             };
+            let transmit = transmit(peer, contents, segment_size);
+            let result = self
+                .state
+                .try_send(UdpSockRef::from(&self.socket), &transmit);
             match result {
                 Ok(()) => {
                     for _ in 0..count {
@@ -179,8 +185,9 @@ impl Server {
         true
     }
 
-    /// Reads one batch (one `recvmmsg`) into the queue, datagram by datagram; the
-    /// number of datagrams read, or `None` when the socket would block.
+    /// Reads one batch (one `recvmmsg`) into the queue, datagram by datagram, each
+    /// copied once, from the batch buffer to the queue; the number of datagrams read,
+    /// or `None` when the socket would block.
     fn read_batch(&mut self) -> Option<usize> {
         let mut slices: Vec<IoSliceMut<'_>> =
             self.batch.iter_mut().map(|b| IoSliceMut::new(b)).collect();
@@ -210,8 +217,8 @@ impl Server {
             let mut rest = bytes;
             loop {
                 let (one, after) = rest.split_at(stride.min(rest.len()));
-                self.queue.recv_buffer()[..one.len()].copy_from_slice(one);
-                self.queue.received(one.len(), meta.addr, self.quiet);
+                // Queued from the batch buffer itself: no stop in a receive buffer.
+                self.queue.received_bytes(one, meta.addr, self.quiet);
                 datagrams += 1;
                 rest = after;
                 if rest.is_empty() {

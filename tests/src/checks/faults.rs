@@ -16,9 +16,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use harness::measure::cpu;
 use harness::process::{Line, Running};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use shared::event::{Counts, Event};
 
 use crate::check::{Ctx, Outcome, Skipped};
@@ -1046,20 +1048,14 @@ pub fn unread_ident(ctx: &Ctx) -> Outcome {
     ))
 }
 
-/// Whether every thread of a process sleeps (state `S` in /proc/PID/task/*/stat),
-/// each time it is looked at over `window`: it waits for something, rather than
-/// waiting for a CPU (`R`) on a busy machine.
+/// Whether every thread of a process sleeps ([`cpu::asleep`]) each time it is looked
+/// at over `window`: it waits for something, rather than waiting for a CPU (`R`) on a
+/// busy machine.
 fn asleep(pid: i32, window: Duration) -> Result<bool> {
     let t0 = Instant::now();
     loop {
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-            let stat = std::fs::read_to_string(task?.path().join("stat"))?;
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next());
-            if state != Some("S") {
-                return Ok(false);
-            }
+        if !cpu::asleep(Pid::from_raw(pid))? {
+            return Ok(false);
         }
         if t0.elapsed() >= window {
             return Ok(true);

@@ -31,8 +31,8 @@ pub fn run(job: &Job, s: &Settings, on: &Placement) -> Result<MultisocketFigures
     let server = Server::start(&job.subject.exe, &["--sockets", &n.to_string()], n, on)?;
     let pid = server.pid();
     // Start-up (binding, registering, the first poll of every future) is over when
-    // the server goes idle; the measured interval starts there and ends when it is
-    // idle again after the last datagram.
+    // the server goes idle (asleep, not starved); the measured interval starts there
+    // and ends when it is idle again after the last datagram: all of them read.
     let (c0, _) = cpu::wait_idle(pid, Duration::from_millis(30), Duration::from_secs(5))?;
     let load = SprayLoad {
         rate: s.spray_rate,
