@@ -169,26 +169,7 @@ fn raise_nofile(need: u64) -> Result<u64> {
 /// the event lines (accepted = closed = the lines of each; the work counted = the
 /// bytes on the `closed` lines, or the `reply` lines). Returns the summary.
 fn stop(run: &mut Running, proto: Proto) -> Result<Counts> {
-    run.signal(Signal::SIGTERM)?;
-    let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
-    ensure!(
-        status.success(),
-        "{status} after SIGTERM; stderr: {}",
-        tail(&run.stderr())
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
-    let key = proto.work_key();
-    let (Some(accepted), Some(closed), Some(work), Some(_)) = (
-        c.get("accepted"),
-        c.get("closed"),
-        c.get(key),
-        c.get("accept_pauses"),
-    ) else {
-        bail!("summary lacks accepted/closed/{key}/accept_pauses: {c:?}");
-    };
+    let (events, c) = stop_quiet(run, proto)?;
     let mut lines = (0u64, 0u64, 0u64);
     for e in &events {
         match (e, proto) {
@@ -202,11 +183,13 @@ fn stop(run: &mut Running, proto: Proto) -> Result<Counts> {
             _ => {}
         }
     }
+    let key = proto.work_key();
+    let summary = (c.get("accepted"), c.get("closed"), c.get(key));
     ensure!(
-        accepted == closed && (accepted, closed, work) == lines,
-        "summary accepted={accepted} closed={closed} {key}={work}, but the lines count {lines:?}"
+        summary == (Some(lines.0), Some(lines.1), Some(lines.2)),
+        "summary accepted, closed, {key} = {summary:?}, but the lines count {lines:?}"
     );
-    Ok(c.clone())
+    Ok(c)
 }
 
 /// The last lines of a long stderr, for a failure message.
@@ -938,19 +921,10 @@ pub fn unread_echo(ctx: &Ctx) -> Outcome {
 }
 
 /// Stops a server started with `--quiet` (no per-connection lines to count): exit 0
-/// within 2 s, and a summary in which every connection accepted was closed.
-fn stop_quiet(run: &mut Running, proto: Proto) -> Result<Counts> {
-    run.signal(Signal::SIGTERM)?;
-    let status = run.wait_exit(EXIT_TIMEOUT).context("after SIGTERM")?;
-    ensure!(
-        status.success(),
-        "{status} after SIGTERM; stderr: {}",
-        tail(&run.stderr())
-    );
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+/// within 2 s, and a summary in which every connection accepted was closed. Returns
+/// the event lines and the summary.
+fn stop_quiet(run: &mut Running, proto: Proto) -> Result<(Vec<Event>, Counts)> {
+    let (events, c) = run.stop_with_summary(Signal::SIGTERM, EXIT_TIMEOUT)?;
     let key = proto.work_key();
     let (Some(accepted), Some(closed), Some(_), Some(_)) = (
         c.get("accepted"),
@@ -964,7 +938,7 @@ fn stop_quiet(run: &mut Running, proto: Proto) -> Result<Counts> {
         accepted == closed,
         "summary accepted={accepted} closed={closed}: a connection was left unaccounted"
     );
-    Ok(c.clone())
+    Ok((events, c))
 }
 
 /// An ident peer that sends queries and never reads its replies: the server stops
@@ -1036,7 +1010,7 @@ pub fn unread_ident(ctx: &Ctx) -> Outcome {
         String::from_utf8_lossy(REPLY)
     );
     ensure!(replies == queries, "{replies} replies to {queries} queries");
-    let c = stop_quiet(&mut run, Proto::Ident)?;
+    let (_, c) = stop_quiet(&mut run, Proto::Ident)?;
     ensure!(
         c.get("queries") == Some(queries + 2),
         "summary {c:?}: expected {queries} queries and 2 probes"
