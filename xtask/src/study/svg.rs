@@ -301,18 +301,24 @@ fn legend(
     let text = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     let (mut x, mut y) = (10i32, 12i32);
     let width = area.dim_in_pixel().0 as i32;
-    let mut place = |w: i32| {
+    // Places an entry's text, on a new row if it does not fit; where its glyph goes.
+    let mut item = |what: &str| -> Result<(i32, i32)> {
+        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
         if x + w > width - 10 && x > 10 {
-            x = 10;
-            y += 20;
+            (x, y) = (10, y + 20);
         }
         let at = (x, y);
         x += w + 18;
-        at
+        area.draw(&Text::new(
+            what.to_string(),
+            (at.0 + 26, at.1),
+            text.clone(),
+        ))
+        .map_err(err)?;
+        Ok(at)
     };
     for (name, style) in entries {
-        let w = 26 + (name.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(name)?;
         if as_bars {
             area.draw(&Rectangle::new(
                 [(x0, y0 - 6), (x0 + 18, y0 + 6)],
@@ -327,12 +333,9 @@ fn legend(
             .map_err(err)?;
             draw_mark(area, style, (x0 + 10, y0))?;
         }
-        area.draw(&Text::new(name.clone(), (x0 + 26, y0), text.clone()))
-            .map_err(err)?;
     }
     if let Some(what) = whiskers {
-        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(what)?;
         for seg in [
             vec![(x0 + 2, y0), (x0 + 18, y0)],
             vec![(x0 + 2, y0 - 5), (x0 + 2, y0 + 5)],
@@ -341,19 +344,14 @@ fn legend(
             area.draw(&PathElement::new(seg, BLACK.stroke_width(1)))
                 .map_err(err)?;
         }
-        area.draw(&Text::new(what.to_string(), (x0 + 26, y0), text.clone()))
-            .map_err(err)?;
     }
     if let Some(what) = reference {
-        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(what)?;
         area.draw(&PathElement::new(
             vec![(x0 + 9, y0 - 7), (x0 + 9, y0 + 7)],
             ShapeStyle::from(&BLACK).stroke_width(2),
         ))
         .map_err(err)?;
-        area.draw(&Text::new(what.to_string(), (x0 + 26, y0), text))
-            .map_err(err)?;
     }
     Ok(())
 }

@@ -36,9 +36,8 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
         wakeup_fds(ctx),
         family_bars::<TcpEchoFigures>(
             ctx,
-            "tcp-echo",
-            Family::TcpEcho,
-            "server CPU per MB echoed, µs",
+            ("tcp-echo", "server CPU per MB echoed, µs"),
+            None,
             |f| Some(f.cpu_per_mb_us),
         ),
         ident(ctx),
@@ -131,12 +130,7 @@ fn bars(
 
 /// The flavor labels among `labels`, once each, in story order.
 fn ordered<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for l in labels {
-        if !out.iter().any(|o| o == l) {
-            out.push(l.to_string());
-        }
-    }
+    let mut out = ordered_programs(labels);
     out.sort_by_key(|l| harness::flavor::label_rank(l));
     out
 }
@@ -151,12 +145,12 @@ fn entries_of<'a, F: FamilyFigures + 'a>(ctx: &'a Ctx) -> Vec<(&'a Entry, &'a Ru
         .collect()
 }
 
-/// One figure of family `F` over its entries: programs as groups, flavors as bars.
+/// One figure of family `F` over its entries: programs as groups, flavors as bars,
+/// and a reference line (the figure's value and what it is), if any.
 fn family_bars<F: FamilyFigures>(
     ctx: &Ctx,
-    name: &str,
-    _family: Family,
-    axis: &str,
+    (name, axis): (&str, &str),
+    reference: Option<(f64, String)>,
     get: impl Fn(&F) -> Option<f64> + Copy,
 ) -> Part {
     let entries = entries_of::<F>(ctx);
@@ -171,7 +165,10 @@ fn family_bars<F: FamilyFigures>(
             .find(|(e, _)| e.program == p && e.flavor == l)
     };
     let v = |p: &str, l: &str| find(p, l).and_then(|(e, _)| e.stat(get)).map(value);
-    let chart = bars(programs, v, labels, axis);
+    let chart = Bars {
+        reference,
+        ..bars(programs, v, labels, axis)
+    };
     let runs = entries.iter().map(|(_, r)| *r).collect();
     figure(name, chart.svg(), &capitalised(axis), runs, ctx.results.now)
 }
@@ -210,29 +207,11 @@ fn no_bench(ctx: &Ctx, name: &str, what: &str) -> Part {
 
 /// A UDP echo figure, with raw epoll-edge's median as the reference line.
 fn udp_bars(ctx: &Ctx, name: &str, axis: &str, get: fn(&UdpEchoFigures) -> Option<f64>) -> Part {
-    let mut part = family_bars::<UdpEchoFigures>(ctx, name, Family::UdpEcho, axis, get);
-    if let Some(raw) = ctx
+    let raw = ctx
         .results
-        .stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get)
-    {
-        if let Some((_, svg)) = part.figures.first_mut() {
-            let entries = entries_of::<UdpEchoFigures>(ctx);
-            let programs = ordered_programs(entries.iter().map(|(e, _)| e.program.as_str()));
-            let labels = ordered(entries.iter().map(|(e, _)| e.flavor.as_str()));
-            let find = |p: &str, l: &str| {
-                entries
-                    .iter()
-                    .find(|(e, _)| e.program == p && e.flavor == l)
-            };
-            let v = |p: &str, l: &str| find(p, l).and_then(|(e, _)| e.stat(get)).map(value);
-            let mut chart = bars(programs, v, labels, axis);
-            chart.reference = Some((raw.median, "raw epoll-edge (modern), median".into()));
-            if let Ok(drawn) = chart.svg() {
-                *svg = drawn;
-            }
-        }
-    }
-    part
+        .stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get);
+    let reference = raw.map(|raw| (raw.median, "raw epoll-edge (modern), median".into()));
+    family_bars::<UdpEchoFigures>(ctx, (name, axis), reference, get)
 }
 
 /// System calls per echo of every traced UDP echo program, per flavor.
