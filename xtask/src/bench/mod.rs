@@ -24,7 +24,7 @@
 //! typed record (`harness::results::bench`), merged into `bench.json` of `--out`
 //! (default `target/results/`): each record keeps its own run, so a narrow run never
 //! loses what a wider one measured. The study renders them; `--format json` prints
-//! this run's records. `--soak [SECS]` runs another mode (`soak`).
+//! this run's records. `--soak [SECS]` and `--perf` run other modes (`soak`, `perf`).
 //!
 //! Layout: `entry`, `ratio` and `cells` are the generic machinery and know no family;
 //! `families` dispatches to every family's module; `plan` chooses the entries;
@@ -39,6 +39,7 @@ mod flood;
 mod ident;
 mod multisocket;
 mod next_era;
+mod perf;
 mod plan;
 mod polls;
 mod ratio;
@@ -97,6 +98,10 @@ pub struct Args {
     /// rate for SECS seconds (default 60), RSS sampled every second; kept in soak.json.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
     soak: Option<u64>,
+    /// Profile instead: where each UDP echo server's CPU goes, perf recording it under
+    /// the throughput load (and GSO peers); kept in profile.json.
+    #[arg(long, conflicts_with = "soak")]
+    perf: bool,
 }
 
 /// Exit status of `--gate` when a target is not met.
@@ -113,6 +118,9 @@ pub fn main(args: Args) -> Result<i32> {
             return Err(UsageError(e.into()).into());
         }
         return soak::main(&catalogue, &args, secs, &out);
+    }
+    if args.perf {
+        return perf::main(&catalogue, &args, &out);
     }
     let s = Settings::new(args.duration, args.rounds, args.quick, args.profile)?;
     let started = Instant::now();
