@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use harness::results::bench::{BenchRecord, Entry, FamilyFigures, Ratio};
 use harness::results::conformance::Row;
+use harness::results::profile::ProfileEntry;
 use harness::results::run::{self, Run};
 use harness::results::soak::SoakEntry;
 use harness::results::stat::Stat;
@@ -41,6 +42,7 @@ pub struct Results {
     pub trace: Loaded<TraceSide>,
     pub bench: Loaded<BenchRecord>,
     pub soak: Loaded<SoakEntry>,
+    pub profile: Loaded<ProfileEntry>,
     /// When the book is made (seconds since the epoch).
     pub now: u64,
 }
@@ -53,6 +55,7 @@ impl Results {
             trace: Loaded::load(dir),
             bench: Loaded::load(dir),
             soak: Loaded::load(dir),
+            profile: Loaded::load(dir),
             now: run::unix_now(),
         }
     }
