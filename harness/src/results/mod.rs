@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod profile;
 pub mod run;
 pub mod scaling;
 pub mod soak;

@@ -95,6 +95,20 @@ pub enum SoakLoad {
     Ident(IdentSoak),
 }
 
+impl SoakLoad {
+    /// The rate the load ran at, its numbers written by `num`.
+    pub fn rate(&self, num: fn(f64) -> String) -> String {
+        match self {
+            SoakLoad::UdpEcho(u) => format!("{} echoes/s", num(u.echoes_per_s)),
+            SoakLoad::TcpEcho(t) => {
+                let (mb, conn) = (num(t.mb_per_s), num(t.connections_per_s));
+                format!("{mb} MB/s, {conn} conn/s")
+            }
+            SoakLoad::Ident(i) => format!("{} queries/s", num(i.queries_per_s)),
+        }
+    }
+}
+
 /// UDP echo. Lost: datagrams whose echo never came, beyond the server's own queue
 /// drops and what the kernel dropped at its full socket buffer; plus any refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

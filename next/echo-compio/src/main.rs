@@ -4,11 +4,18 @@
 //! `try_recv_from`. A completion runtime cannot lend: the kernel writes the buffer
 //! some time after the call that submitted the receive returned, while the program
 //! goes on. So compio's I/O takes the buffer by value and hands it back with the
-//! result — `socket.recv_from(buf).await` returns `BufResult((n, peer), buf)` — and
-//! the borrow checker keeps the program's hands off the buffer while the kernel has
-//! it. This server keeps one receive in flight at all times (reads never wait for
-//! writes) and one send per pending echo, all submitted together at the next turn of
-//! the runtime, which is one `io_uring_enter`.
+//! result — `socket.send_to(buf, peer).await` returns `BufResult(n, buf)` — and the
+//! borrow checker keeps the program's hands off the buffer while the kernel has it.
+//! Receiving goes one step further: one multishot receive stays on the ring while the
+//! server reads (reads never wait for writes), and the kernel puts each datagram in a
+//! buffer of the runtime's pool (io_uring's provided buffers), lent to the program
+//! until it drops it. Each pending echo is one send; all that a turn of the runtime
+//! queued reach the kernel together, in one `io_uring_enter`.
+//!
+//! The multishot receive is compio's own batching, and what `cargo xtask bench --perf`
+//! pointed at: with one receive submitted per datagram, the kernel armed a poll for
+//! each (the socket was empty when it came) and compio moved an operation in and out
+//! of the heap for each, and the server cost about 1.9× echo-uring's CPU per echo.
 //!
 //! Try it from two terminals:
 //!
@@ -28,15 +35,14 @@
 //! # What cancelling means here
 //!
 //! Dropping a tokio `recv_from` future loses nothing: nothing was read yet. Dropping a
-//! compio one does not stop the kernel: the receive is already on the ring. compio
-//! then submits a cancel (`IORING_OP_ASYNC_CANCEL`) and keeps the buffer alive until
-//! the kernel lets go of it — and if a datagram landed in it first, that datagram is
-//! read from the socket and never seen. So while the server runs, its receive is never
-//! dropped: no `select!` with a timer or a signal decides its fate, it always runs to
-//! completion. Only at shutdown is it dropped (that is how this server stops reading),
-//! and a datagram lost in that race is one that came after the server stopped reading:
-//! what a readiness server leaves unread in its socket buffer when it exits. The sends
-//! are never cancelled: they are what shutdown waits for.
+//! compio receive does not stop the kernel: the receive is already on the ring. compio
+//! then submits a cancel (`IORING_OP_ASYNC_CANCEL`), and a datagram the kernel put in
+//! a pool buffer first is read from the socket and never seen. So while the server
+//! runs, its receive is never dropped: no `select!` with a timer or a signal decides
+//! its fate. Only at shutdown is it dropped (that is how this server stops reading),
+//! and the datagrams lost in that race are ones that came after the server stopped
+//! reading: what a readiness server leaves unread in its socket buffer when it exits.
+//! The sends are never cancelled: they are what shutdown waits for.
 //!
 //! compio also offers to cancel *and wait*: `with_cancel(token)`, then
 //! `token.cancel()`, and the future completes with whatever the kernel did. This server
@@ -61,31 +67,36 @@
 //!
 //! # Against `echo-tokio`
 //!
-//! * `UdpSocket::ready(Interest)` + `try_recv_from(&mut buf)` becomes
-//!   `recv_from(buf).await`, which owns `buf` until it completes; `try_send_to(&buf)`
+//! * `UdpSocket::ready(Interest)` + `try_recv_from(&mut buf)` becomes one stream,
+//!   `recv_from_multi()`, whose datagrams come in pool buffers; `try_send_to(&buf)`
 //!   becomes `send_to(buf, peer).await`, one per pending echo, in a `FuturesOrdered`
 //!   so that echoes leave the queue in the order they were queued.
 //! * The queue's bytes are lent (`&[u8]`); a send needs a buffer of its own, so each
 //!   echo is copied into a send buffer from a free list, which comes back with the
 //!   send's result.
 //! * `tokio::select!` over `ready()` and the signal becomes `futures::select_biased!`
-//!   over three completions: the signal, the oldest send, the receive.
+//!   over three completions: the signal, the oldest send, the next datagram.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZero;
 use std::pin::{pin, Pin};
 
+use compio::driver::ProactorBuilder;
 use compio::net::UdpSocket;
 use compio::runtime::Runtime;
 use compio::signal::unix::signal;
 use compio::BufResult;
-use futures::future::{select, Either, Fuse, FusedFuture};
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::future::{select, Either, Fuse};
+use futures::stream::{self, FuturesOrdered, StreamExt};
 use futures::{select_biased, FutureExt};
 use shared::cli::{bind_error, exit_startup_error, Spec};
 use shared::echo::{self, EchoCounts, EchoQueue, RECV_BUFFER};
 use shared::event::{emit, Event, Proto};
+
+/// Receive buffers in the pool: a datagram that finds none waits in the socket.
+const POOL_BUFFERS: NonZero<u16> = NonZero::new(64).expect("not zero");
 
 /// SIGINT or SIGTERM, either of which asks the server to stop.
 type Shutdown = Fuse<Pin<Box<dyn Future<Output = io::Result<()>>>>>;
@@ -106,11 +117,6 @@ async fn shutdown() -> io::Result<Shutdown> {
         return Err(e);
     }
     Ok(either)
-}
-
-/// One receive: the buffer goes to the kernel and comes back with the datagram.
-async fn receive(socket: &UdpSocket, buf: Vec<u8>) -> BufResult<(usize, SocketAddr), Vec<u8>> {
-    socket.recv_from(buf).await
 }
 
 /// One send of `buf` to `peer`; the buffer comes back with the result.
@@ -135,11 +141,11 @@ impl Server {
             mut shutdown,
             mut stopping,
         } = self;
-        // Send buffers not lent to the kernel right now. The receive buffer is never
-        // here: it is always either in the receive in flight or being read below.
+        // Send buffers not lent to the kernel right now.
         let mut free: Vec<Vec<u8>> = Vec::new();
-        // The receive in flight; it owns the receive buffer until it completes.
-        let mut receiving = pin!(receive(&socket, new_buffer()).fuse());
+        // The multishot receive: one submission, a completion per datagram. When the
+        // pool runs dry the kernel ends it, and the stream submits it again.
+        let mut receiving = socket.recv_from_multi().boxed_local().fuse();
         // One send per echo at the head of the queue, oldest first: each owns a copy
         // of its echo until it completes. `FuturesOrdered` yields them in order even
         // when a later one completes first.
@@ -153,7 +159,7 @@ impl Server {
                 buf.extend_from_slice(bytes);
                 sends.push_back(send(&socket, buf, peer));
             }
-            if stopping && receiving.is_terminated() && sends.is_empty() {
+            if stopping && sends.is_empty() {
                 return Ok(queue.counts());
             }
             // Completed sends first, as the readiness servers flush before they read:
@@ -161,10 +167,9 @@ impl Server {
             select_biased! {
                 done = shutdown => {
                     done?;
-                    // Stop reading: drop the receive in flight, which cancels it on
-                    // the ring (compio keeps its buffer until the kernel lets go).
+                    // Stop reading: drop the receive, which cancels it on the ring.
                     stopping = true;
-                    receiving.set(Fuse::terminated());
+                    receiving = stream::empty().boxed_local().fuse();
                 }
                 BufResult(result, buf) = sends.select_next_some() => {
                     match result {
@@ -181,17 +186,19 @@ impl Server {
                     }
                     free.push(buf);
                 }
-                BufResult(result, buf) = receiving => {
-                    match result {
-                        Ok((len, peer)) => {
-                            queue.recv_buffer()[..len].copy_from_slice(&buf[..len]);
-                            queue.received(len, peer, quiet);
+                got = receiving.select_next_some() => match got {
+                    Ok(datagram) => {
+                        // The pool's buffer goes back to the kernel when dropped.
+                        let (data, from) = (datagram.data(), datagram.addr());
+                        if let Some(peer) = from.and_then(|a| a.as_socket()) {
+                            queue.recv_buffer()[..data.len()].copy_from_slice(data);
+                            queue.received(data.len(), peer, quiet);
                         }
-                        // A per-datagram error (an ICMP report, say) concerns one peer only.
-                        Err(e) => eprintln!("recv_from: {e}"),
                     }
-                    // The buffer is back: hand it to the next receive.
-                    receiving.set(receive(&socket, buf).fuse());
+                    // The pool ran dry: the datagram waits in the socket.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                    // A per-datagram error (an ICMP report, say) concerns one peer only.
+                    Err(e) => eprintln!("recv_from: {e}"),
                 }
             }
         }
@@ -212,7 +219,13 @@ fn main() {
 }
 
 fn run(args: &shared::cli::Args) -> Result<(), String> {
-    let runtime = Runtime::new().map_err(|e| format!("io_uring is not available here: {e}"))?;
+    // The receive pool: buffers for the largest datagram, its sender and a header.
+    let mut proactor = ProactorBuilder::new();
+    proactor
+        .buffer_pool_size(POOL_BUFFERS)
+        .buffer_pool_buffer_len(RECV_BUFFER + 160);
+    let runtime = Runtime::builder().with_proactor(proactor).build();
+    let runtime = runtime.map_err(|e| format!("io_uring is not available here: {e}"))?;
     runtime.block_on(async {
         let socket = UdpSocket::bind(args.bind)
             .await

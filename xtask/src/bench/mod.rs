@@ -24,8 +24,8 @@
 //! typed record (`harness::results::bench`), merged into `bench.json` of `--out`
 //! (default `target/results/`): each record keeps its own run, so a narrow run never
 //! loses what a wider one measured. The study renders them; `--format json` prints
-//! this run's records. `--soak [SECS]` and `--scaling` run other modes (`soak`,
-//! `scaling`).
+//! this run's records. `--soak [SECS]`, `--scaling` and `--perf` run other modes
+//! (`soak`, `scaling`, `perf`).
 //!
 //! Layout: `entry`, `ratio` and `cells` are the generic machinery and know no family;
 //! `families` dispatches to every family's module; `plan` chooses the entries;
@@ -41,6 +41,7 @@ mod flood;
 mod ident;
 mod multisocket;
 mod next_era;
+mod perf;
 mod plan;
 mod polls;
 mod ratio;
@@ -104,6 +105,10 @@ pub struct Args {
     /// as this machine has cores, in rounds (default 3); kept in scaling.json.
     #[arg(long, conflicts_with_all = ["soak", "duration", "gate"])]
     scaling: bool,
+    /// Profile instead: where each UDP echo server's CPU goes, perf recording it under
+    /// the throughput load (and GSO peers); kept in profile.json.
+    #[arg(long, conflicts_with_all = ["soak", "scaling"])]
+    perf: bool,
 }
 
 /// Exit status of `--gate` when a target is not met.
@@ -123,6 +128,9 @@ pub fn main(args: Args) -> Result<i32> {
     }
     if args.scaling {
         return scaling::main(&catalogue, &args, &out);
+    }
+    if args.perf {
+        return perf::main(&catalogue, &args, &out);
     }
     let s = Settings::new(args.duration, args.rounds, args.quick, args.profile)?;
     let started = Instant::now();

@@ -251,7 +251,7 @@ fn to_table(entries: &[SoakEntry], secs: u64) -> String {
     let row = |e: &SoakEntry| {
         let cells = match (&e.figures, &e.error, &e.skipped) {
             (Some(f), ..) => vec![
-                rate(&f.load),
+                f.load.rate(fmt_num),
                 format!("{} → {}", mib(f.rss_start_kib), mib(f.rss_end_kib)),
                 format!("{:+.1}", f.slope_kib_per_min),
                 f.second_half_range_kib.to_string(),
@@ -273,16 +273,4 @@ fn to_table(entries: &[SoakEntry], secs: u64) -> String {
     );
     let header = "program | flavor | load | RSS MiB | KiB/min | range KiB | flat | lost";
     titled(&title, header, entries.iter().map(row).collect())
-}
-
-/// The rate a load ran at.
-fn rate(load: &SoakLoad) -> String {
-    match load {
-        SoakLoad::UdpEcho(u) => format!("{} echoes/s", fmt_num(u.echoes_per_s)),
-        SoakLoad::TcpEcho(t) => {
-            let (mb, conn) = (fmt_num(t.mb_per_s), fmt_num(t.connections_per_s));
-            format!("{mb} MB/s, {conn} conn/s")
-        }
-        SoakLoad::Ident(i) => format!("{} queries/s", fmt_num(i.queries_per_s)),
-    }
 }

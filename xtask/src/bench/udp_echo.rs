@@ -39,20 +39,8 @@ const RTT_P50: Fig = ("rtt_p50_us", |f| Some(f.rtt_p50_us));
 /// One round of `job`: the throughput and latency loads (and the next-era loads where
 /// it runs them) on one server, then the flood on two more.
 pub fn run(job: &Job, s: &Settings, on: &Placement, round: usize) -> Result<UdpEchoFigures> {
-    // The outgoing queue holds every datagram the load keeps in flight (the blocking
-    // baseline has no queue): what is measured is the machinery, not the drop policy.
-    let mut queue = s.udp_sockets * s.window * 2;
-    if depth::swept(job) {
-        queue = queue.max(depth::queue());
-    }
-    let queue = queue.to_string();
+    let (exe, server) = (&job.subject.exe, start(job, s, on)?);
     let variant: Vec<&str> = job.subject.variant.iter().map(String::as_str).collect();
-    let mut extra = variant.clone();
-    if job.flavor() != BASELINE {
-        extra.extend(["--queue", &queue]);
-    }
-    let exe = &job.subject.exe;
-    let server = Server::start(exe, &extra, 1, on)?;
     let (addr, pid) = (server.addrs[0], server.pid());
     let mut probe = || Cpu::read(pid);
     let t = udp::run_echo(addr, &throughput_load(s), &mut probe)?;
@@ -93,6 +81,22 @@ pub fn run(job: &Job, s: &Settings, on: &Placement, round: usize) -> Result<UdpE
         next_era,
         depth,
     })
+}
+
+/// Starts `job`'s server. Its outgoing queue holds every datagram the load keeps in
+/// flight, the depth sweep's deepest load included where it runs (the blocking
+/// baseline has no queue): what is measured is the machinery, not the drop policy.
+pub fn start(job: &Job, s: &Settings, on: &Placement) -> Result<Server> {
+    let mut queue = s.udp_sockets * s.window * 2;
+    if depth::swept(job) {
+        queue = queue.max(depth::queue());
+    }
+    let queue = queue.to_string();
+    let mut extra: Vec<&str> = job.subject.variant.iter().map(String::as_str).collect();
+    if job.flavor() != BASELINE {
+        extra.extend(["--queue", &queue]);
+    }
+    Server::start(&job.subject.exe, &extra, 1, on)
 }
 
 /// Throughput: C sockets, W datagrams in flight on each.

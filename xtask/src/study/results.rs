@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use harness::results::bench::{BenchRecord, Entry, FamilyFigures, Ratio};
 use harness::results::conformance::Row;
+use harness::results::profile::ProfileEntry;
 use harness::results::run::{self, Run};
 use harness::results::scaling::ScalingEntry;
 use harness::results::soak::SoakEntry;
@@ -43,6 +44,7 @@ pub struct Results {
     pub bench: Loaded<BenchRecord>,
     pub soak: Loaded<SoakEntry>,
     pub scaling: Loaded<ScalingEntry>,
+    pub profile: Loaded<ProfileEntry>,
     /// When the book is made (seconds since the epoch).
     pub now: u64,
 }
@@ -56,6 +58,7 @@ impl Results {
             bench: Loaded::load(dir),
             soak: Loaded::load(dir),
             scaling: Loaded::load(dir),
+            profile: Loaded::load(dir),
             now: run::unix_now(),
         }
     }

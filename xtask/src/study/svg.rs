@@ -67,6 +67,16 @@ pub fn flavor_style(label: &str) -> Style {
     }
 }
 
+/// The style of the `i`-th part of a stacked bar (ColorBrewer's Dark2, then grey).
+pub fn part_style(i: usize) -> Style {
+    const PARTS: [u32; 8] = [
+        0x1b9e77, 0xd95f02, 0x7570b3, 0xe7298a, 0x66a61e, 0xe6ab02, 0xa6761d, 0x999999,
+    ];
+    let [_, r, g, b] = PARTS[i % PARTS.len()].to_be_bytes();
+    let (color, mark) = (RGBColor(r, g, b), Mark::Square);
+    Style { color, mark }
+}
+
 /// A value with, optionally, the lowest and highest of the runs it is the median of.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Value {
@@ -90,6 +100,12 @@ impl Value {
             lo: Some(lo),
             hi: Some(hi),
         }
+    }
+
+    /// The same, moved to end after `start` (which it moves on to its end).
+    fn after(self, start: &mut f64) -> Value {
+        *start += self.v;
+        Value { v: *start, ..self }
     }
 
     fn whisker(&self) -> Option<(f64, f64)> {
@@ -117,6 +133,9 @@ pub struct Bars {
     pub reference: Option<(f64, String)>,
     /// How a value is written beside its bar.
     pub format: fn(f64) -> String,
+    /// One bar per group, the series' values laid end to end (the whiskers of the
+    /// last are the whole bar's, and only the whole is written).
+    pub stacked: bool,
 }
 
 /// One line of a panel.
@@ -301,18 +320,24 @@ fn legend(
     let text = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     let (mut x, mut y) = (10i32, 12i32);
     let width = area.dim_in_pixel().0 as i32;
-    let mut place = |w: i32| {
+    // Places an entry's text, on a new row if it does not fit; where its glyph goes.
+    let mut item = |what: &str| -> Result<(i32, i32)> {
+        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
         if x + w > width - 10 && x > 10 {
-            x = 10;
-            y += 20;
+            (x, y) = (10, y + 20);
         }
         let at = (x, y);
         x += w + 18;
-        at
+        area.draw(&Text::new(
+            what.to_string(),
+            (at.0 + 26, at.1),
+            text.clone(),
+        ))
+        .map_err(err)?;
+        Ok(at)
     };
     for (name, style) in entries {
-        let w = 26 + (name.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(name)?;
         if as_bars {
             area.draw(&Rectangle::new(
                 [(x0, y0 - 6), (x0 + 18, y0 + 6)],
@@ -327,12 +352,9 @@ fn legend(
             .map_err(err)?;
             draw_mark(area, style, (x0 + 10, y0))?;
         }
-        area.draw(&Text::new(name.clone(), (x0 + 26, y0), text.clone()))
-            .map_err(err)?;
     }
     if let Some(what) = whiskers {
-        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(what)?;
         for seg in [
             vec![(x0 + 2, y0), (x0 + 18, y0)],
             vec![(x0 + 2, y0 - 5), (x0 + 2, y0 + 5)],
@@ -341,19 +363,14 @@ fn legend(
             area.draw(&PathElement::new(seg, BLACK.stroke_width(1)))
                 .map_err(err)?;
         }
-        area.draw(&Text::new(what.to_string(), (x0 + 26, y0), text.clone()))
-            .map_err(err)?;
     }
     if let Some(what) = reference {
-        let w = 26 + (what.chars().count() as f64 * CHAR_W) as i32;
-        let (x0, y0) = place(w);
+        let (x0, y0) = item(what)?;
         area.draw(&PathElement::new(
             vec![(x0 + 9, y0 - 7), (x0 + 9, y0 + 7)],
             ShapeStyle::from(&BLACK).stroke_width(2),
         ))
         .map_err(err)?;
-        area.draw(&Text::new(what.to_string(), (x0 + 26, y0), text))
-            .map_err(err)?;
     }
     Ok(())
 }
@@ -431,7 +448,15 @@ impl Bars {
                 .series
                 .iter()
                 .filter_map(|s| Some((s.style, s.values.get(g).copied().flatten()?)));
-            present.collect()
+            if !self.stacked {
+                return present.collect();
+            }
+            // Each part's bar runs from zero to where it ends; drawn longest first.
+            let mut end = 0.0;
+            let mut ends: Vec<(Style, Value)> =
+                present.map(|(s, v)| (s, v.after(&mut end))).collect();
+            ends.reverse();
+            ends
         };
         (0..self.categories.len()).map(bar).collect()
     }
@@ -441,9 +466,11 @@ impl Bars {
     pub fn svg(&self) -> Result<String> {
         let rows = self.rows();
         let groups = rows.len().max(1);
+        // Rows of bars a group takes.
+        let bars_in = |r: &Vec<_>| (if self.stacked { 1 } else { r.len().max(1) }) as f64;
         let plot_h: f64 = rows
             .iter()
-            .map(|r| BAR_H * r.len().max(1) as f64 + GAP)
+            .map(|r| BAR_H * bars_in(r) + GAP)
             .sum::<f64>()
             .max(BAR_H + GAP);
         let longest = self
@@ -502,17 +529,12 @@ impl Bars {
             let mut middles = Vec::with_capacity(groups);
             for row in &rows {
                 for (k, (style, value)) in row.iter().enumerate() {
-                    let y1 = top - BAR_H * k as f64;
-                    self.bar(
-                        &mut chart,
-                        &root,
-                        scale,
-                        *value,
-                        *style,
-                        (y1 - BAR_H + 2.0, y1),
-                    )?;
+                    let y1 = top - BAR_H * if self.stacked { 0.0 } else { k as f64 };
+                    let y = (y1 - BAR_H + 2.0, y1);
+                    let labelled = !self.stacked || k == 0;
+                    self.bar(&mut chart, &root, scale, *value, (*style, labelled), y)?;
                 }
-                let h = BAR_H * row.len().max(1) as f64;
+                let h = BAR_H * bars_in(row);
                 middles.push(top - h / 2.0);
                 top -= h + GAP;
             }
@@ -522,14 +544,14 @@ impl Bars {
         Ok(out)
     }
 
-    /// One bar between `y0` and `y1`, with its whisker and its value.
+    /// One bar between `y0` and `y1`, with its whisker and (if `labelled`) its value.
     fn bar(
         &self,
         chart: &mut Chart,
         root: &DrawingArea<SVGBackend, Shift>,
         scale: Scale,
         v: Value,
-        style: Style,
+        (style, labelled): (Style, bool),
         (y0, y1): (f64, f64),
     ) -> Result<()> {
         let text = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
@@ -551,6 +573,9 @@ impl Bars {
             end = end.max(b);
         }
         let (px, py) = chart.backend_coord(&(end, ym));
+        if !labelled {
+            return Ok(());
+        }
         root.draw(&Text::new((self.format)(v.v), (px + 4, py), text))
             .map_err(err)
     }
@@ -773,6 +798,7 @@ mod tests {
             log,
             reference: Some((5.45, "raw epoll".into())),
             format: short,
+            stacked: false,
         }
     }
 

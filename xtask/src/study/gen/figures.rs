@@ -5,14 +5,18 @@ use harness::results::bench::{
     CoopFigures, Entry, FamilyFigures, IdentFigures, MultisocketFigures, PollsFigures,
     TcpEchoFigures, UdpEchoFigures, WaitersFigures,
 };
+use harness::results::profile::{difference, Bucket};
 use harness::results::{Run, Stat};
 use harness::{Family, Program};
 
 use super::part::{block, runs_line, Ctx, Part};
-use crate::study::svg::{flavor_style, short, BarSeries, Bars, Line, Lines, Panel, Value};
+use crate::study::svg::{
+    flavor_style, part_style, short, BarSeries, Bars, Line, Lines, Panel, Value,
+};
 
 pub fn parts(ctx: &Ctx) -> Vec<Part> {
     vec![
+        where_cpu_goes(ctx),
         syscalls_per_echo(ctx),
         udp_bars(ctx, "cpu-per-echo", "server CPU per echo, µs", |f| {
             Some(f.cpu_per_echo_ns / 1e3)
@@ -36,9 +40,8 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
         wakeup_fds(ctx),
         family_bars::<TcpEchoFigures>(
             ctx,
-            "tcp-echo",
+            ("tcp-echo", "server CPU per MB echoed, µs"),
             None,
-            "server CPU per MB echoed, µs",
             |f| Some(f.cpu_per_mb_us),
         ),
         ident(ctx),
@@ -59,6 +62,44 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
             |f| f.most_per_poll as f64,
         ),
     ]
+}
+
+/// Where an echo's CPU goes: a stacked bar per server profiled, a part per bucket
+/// (the whiskers, the whole's lowest and highest round, go with the last part); and
+/// where echo-compio's CPU goes beside echo-uring's.
+fn where_cpu_goes(ctx: &Ctx) -> Part {
+    let (profile, now) = (&ctx.results.profile, ctx.results.now);
+    let split: Vec<_> = (profile.records().iter())
+        .filter_map(|r| Some((r, r.data.split()?)))
+        .collect();
+    let caption = "Where an echo's CPU goes: server CPU per echo, ns, by where perf's samples fell";
+    if split.is_empty() {
+        let skipped = profile.file.data().find_map(|e| e.skipped.clone());
+        let why = (profile.error.clone().or(skipped)).unwrap_or("nothing was profiled".into());
+        let command = "cargo xtask bench --perf";
+        return Part::missing("figure/where-cpu-goes.md", caption, &why, command);
+    }
+    let last = |i: usize, t: &Stat, v: f64| match i + 1 == Bucket::ALL.len() {
+        true => Value::spread(v, t.min, t.max),
+        false => Value::exact(v),
+    };
+    let series = (Bucket::ALL.iter().enumerate()).map(|(i, b)| BarSeries {
+        name: b.describe().into(),
+        style: part_style(i),
+        values: (split.iter())
+            .map(|(_, (t, ns))| Some(last(i, t, ns[i])))
+            .collect(),
+    });
+    let categories = split.iter().map(|(r, _)| r.data.title()).collect();
+    let mut chart = bars(categories, |_, _| None, vec![], "server CPU per echo, ns");
+    (chart.series, chart.stacked) = (series.collect(), true);
+    let runs = split.iter().map(|(r, _)| &r.run).collect();
+    let mut part = figure("where-cpu-goes", chart.svg(), caption, runs, now);
+    let find = |p: &str| profile.file.data().find(|e| e.title() == p);
+    let compio = find("echo-compio next").zip(find("echo-uring next"));
+    let said = compio.and_then(|(a, b)| difference(a, b));
+    part.md += &said.unwrap_or_default();
+    part
 }
 
 /// A figure part: the SVG, its caption, the runs it comes from.
@@ -126,6 +167,7 @@ fn bars(
         log: false,
         reference: None,
         format: short,
+        stacked: false,
     }
 }
 
@@ -147,12 +189,11 @@ pub(super) fn entries_of<'a, F: FamilyFigures + 'a>(ctx: &'a Ctx) -> Vec<(&'a En
 }
 
 /// One figure of family `F` over its entries: programs as groups, flavors as bars,
-/// and a reference line if given.
+/// and a reference line (the figure's value and what it is), if any.
 fn family_bars<F: FamilyFigures>(
     ctx: &Ctx,
-    name: &str,
+    (name, axis): (&str, &str),
     reference: Option<(f64, String)>,
-    axis: &str,
     get: impl Fn(&F) -> Option<f64> + Copy,
 ) -> Part {
     let entries = entries_of::<F>(ctx);
@@ -193,9 +234,11 @@ pub(super) fn no_bench(ctx: &Ctx, name: &str, what: &str) -> Part {
 
 /// A UDP echo figure, with raw epoll-edge's median as the reference line.
 fn udp_bars(ctx: &Ctx, name: &str, axis: &str, get: fn(&UdpEchoFigures) -> Option<f64>) -> Part {
-    let raw = (ctx.results).stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get);
+    let raw = ctx
+        .results
+        .stat::<UdpEchoFigures>("echo-epoll-edge", "modern", get);
     let reference = raw.map(|raw| (raw.median, "raw epoll-edge (modern), median".into()));
-    family_bars::<UdpEchoFigures>(ctx, name, reference, axis, get)
+    family_bars::<UdpEchoFigures>(ctx, (name, axis), reference, get)
 }
 
 /// System calls per echo of every traced UDP echo program, per flavor.

@@ -148,6 +148,7 @@ fn page_figures(ctx: &Ctx, pair: &Pair, sides: &[(String, &Program)]) -> Vec<(St
         log: false,
         reference: None,
         format: short,
+        stacked: false,
     };
     bars.svg()
         .map(|svg| vec![(format!("page-{}.svg", pair.name), svg)])

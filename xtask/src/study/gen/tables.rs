@@ -3,9 +3,9 @@
 //! costs.
 
 use harness::results::bench::{
-    Entry, FamilyFigures, IdentFigures, MultisocketFigures, TcpEchoFigures, UdpEchoFigures,
+    Entry, FamilyFigures, FloodFigures, IdentFigures, MultisocketFigures, TcpEchoFigures,
+    UdpEchoFigures,
 };
-use harness::results::soak::SoakLoad;
 use harness::results::{Run, Stat};
 
 use super::part::{md_table, num, runs_line, spread, Ctx, Part};
@@ -90,6 +90,26 @@ fn cell<F: FamilyFigures>(
     move |e: &Entry| e.stat(&get).map_or("—".into(), |s| spread(&s, scale))
 }
 
+/// A cell of each family's figure, times `scale`.
+fn udp(get: fn(&UdpEchoFigures) -> Option<f64>, scale: f64) -> impl Fn(&Entry) -> String {
+    cell(get, scale)
+}
+fn tcp(get: fn(&TcpEchoFigures) -> Option<f64>, scale: f64) -> impl Fn(&Entry) -> String {
+    cell(get, scale)
+}
+fn ident_cell(get: fn(&IdentFigures) -> Option<f64>) -> impl Fn(&Entry) -> String {
+    cell(get, 1.0)
+}
+fn ms(get: fn(&MultisocketFigures) -> Option<f64>, scale: f64) -> impl Fn(&Entry) -> String {
+    cell(get, scale)
+}
+fn flood_cell(get: fn(&FloodFigures) -> Option<f64>) -> impl Fn(&Entry) -> String {
+    cell(move |f: &UdpEchoFigures| get(&f.flood), 1.0)
+}
+fn udp_pct(get: fn(&UdpEchoFigures) -> Option<f64>) -> impl Fn(&Entry) -> String {
+    pct(get)
+}
+
 fn pct<F: FamilyFigures>(get: impl Fn(&F) -> Option<f64>) -> impl Fn(&Entry) -> String {
     move |e: &Entry| {
         e.stat(&get)
@@ -103,27 +123,12 @@ fn udp_echo(ctx: &Ctx) -> Part {
         "udp-echo",
         |_| true,
         &[
-            (
-                "echoes/s",
-                &cell(|f: &UdpEchoFigures| Some(f.echoes_per_s), 1.0),
-            ),
-            (
-                "CPU per echo µs",
-                &cell(|f: &UdpEchoFigures| Some(f.cpu_per_echo_ns), 1e-3),
-            ),
-            (
-                "RTT p50 µs",
-                &cell(|f: &UdpEchoFigures| Some(f.rtt_p50_us), 1.0),
-            ),
-            (
-                "RTT p99 µs",
-                &cell(|f: &UdpEchoFigures| Some(f.rtt_p99_us), 1.0),
-            ),
-            (
-                "peak RSS MiB",
-                &cell(|f: &UdpEchoFigures| Some(f.peak_rss_kib), 1.0 / 1024.0),
-            ),
-            ("losses", &cell(|f: &UdpEchoFigures| Some(f.losses), 1.0)),
+            ("echoes/s", &udp(|f| Some(f.echoes_per_s), 1.0)),
+            ("CPU per echo µs", &udp(|f| Some(f.cpu_per_echo_ns), 1e-3)),
+            ("RTT p50 µs", &udp(|f| Some(f.rtt_p50_us), 1.0)),
+            ("RTT p99 µs", &udp(|f| Some(f.rtt_p99_us), 1.0)),
+            ("peak RSS MiB", &udp(|f| Some(f.peak_rss_kib), 1.0 / 1024.0)),
+            ("losses", &udp(|f| Some(f.losses), 1.0)),
         ],
     )
 }
@@ -134,26 +139,11 @@ fn flood(ctx: &Ctx) -> Part {
         "flood",
         |_| true,
         &[
-            (
-                "echoed of sent",
-                &pct(|f: &UdpEchoFigures| Some(f.flood.flood_share)),
-            ),
-            (
-                "read",
-                &cell(|f: &UdpEchoFigures| f.flood.flood_server_recv, 1.0),
-            ),
-            (
-                "echoed of read",
-                &pct(|f: &UdpEchoFigures| f.flood.flood_read_share),
-            ),
-            (
-                "reads per turn",
-                &cell(|f: &UdpEchoFigures| f.flood.flood_reads_per_turn, 1.0),
-            ),
-            (
-                "echoes per turn",
-                &cell(|f: &UdpEchoFigures| f.flood.flood_echoes_per_turn, 1.0),
-            ),
+            ("echoed of sent", &udp_pct(|f| Some(f.flood.flood_share))),
+            ("read", &flood_cell(|f| f.flood_server_recv)),
+            ("echoed of read", &udp_pct(|f| f.flood.flood_read_share)),
+            ("reads per turn", &flood_cell(|f| f.flood_reads_per_turn)),
+            ("echoes per turn", &flood_cell(|f| f.flood_echoes_per_turn)),
         ],
     )
 }
@@ -166,24 +156,18 @@ fn next_era(ctx: &Ctx) -> Part {
         "next-era",
         next,
         &[
-            (
-                "CPU per echo µs",
-                &cell(|f: &UdpEchoFigures| Some(f.cpu_per_echo_ns), 1e-3),
-            ),
+            ("CPU per echo µs", &udp(|f| Some(f.cpu_per_echo_ns), 1e-3)),
             (
                 "one socket µs",
-                &cell(|f: &UdpEchoFigures| f.next_era.cpu_per_echo_1sock_ns, 1e-3),
+                &udp(|f| f.next_era.cpu_per_echo_1sock_ns, 1e-3),
             ),
             (
                 "system calls per echo",
-                &cell(|f: &UdpEchoFigures| f.next_era.syscalls_per_echo, 1.0),
+                &udp(|f| f.next_era.syscalls_per_echo, 1.0),
             ),
             (
                 "GSO peers µs per datagram",
-                &cell(
-                    |f: &UdpEchoFigures| f.next_era.gso_cpu_per_datagram_ns,
-                    1e-3,
-                ),
+                &udp(|f| f.next_era.gso_cpu_per_datagram_ns, 1e-3),
             ),
             (
                 "the same, 1,200 B",
@@ -202,18 +186,12 @@ fn tcp_echo(ctx: &Ctx) -> Part {
         "tcp-echo",
         |_| true,
         &[
-            ("MB/s", &cell(|f: &TcpEchoFigures| Some(f.mb_per_s), 1.0)),
-            (
-                "CPU per MB µs",
-                &cell(|f: &TcpEchoFigures| Some(f.cpu_per_mb_us), 1.0),
-            ),
-            (
-                "connections/s",
-                &cell(|f: &TcpEchoFigures| Some(f.connections_per_s), 1.0),
-            ),
+            ("MB/s", &tcp(|f| Some(f.mb_per_s), 1.0)),
+            ("CPU per MB µs", &tcp(|f| Some(f.cpu_per_mb_us), 1.0)),
+            ("connections/s", &tcp(|f| Some(f.connections_per_s), 1.0)),
             (
                 "CPU per connection µs",
-                &cell(|f: &TcpEchoFigures| Some(f.cpu_per_connection_us), 1.0),
+                &tcp(|f| Some(f.cpu_per_connection_us), 1.0),
             ),
         ],
     )
@@ -227,26 +205,23 @@ fn ident(ctx: &Ctx) -> Part {
         &[
             (
                 "open ×1 CPU/query µs",
-                &cell(|f: &IdentFigures| f.open_1.map(|q| q.cpu_per_query_us), 1.0),
+                &ident_cell(|f| f.open_1.map(|q| q.cpu_per_query_us)),
             ),
             (
                 "open ×1 p50 µs",
-                &cell(|f: &IdentFigures| f.open_1.map(|q| q.p50_us), 1.0),
+                &ident_cell(|f| f.open_1.map(|q| q.p50_us)),
             ),
             (
                 "open, many, p99 µs",
-                &cell(|f: &IdentFigures| f.open_many.map(|q| q.p99_us), 1.0),
+                &ident_cell(|f| f.open_many.map(|q| q.p99_us)),
             ),
             (
                 "fresh ×1 p50 µs",
-                &cell(|f: &IdentFigures| f.fresh_1.map(|q| q.p50_us), 1.0),
+                &ident_cell(|f| f.fresh_1.map(|q| q.p50_us)),
             ),
             (
                 "fresh, many, CPU/query µs",
-                &cell(
-                    |f: &IdentFigures| f.fresh_many.map(|q| q.cpu_per_query_us),
-                    1.0,
-                ),
+                &ident_cell(|f| f.fresh_many.map(|q| q.cpu_per_query_us)),
             ),
         ],
     )
@@ -260,16 +235,10 @@ fn multisocket(ctx: &Ctx) -> Part {
         &[
             (
                 "CPU per datagram µs",
-                &cell(|f: &MultisocketFigures| Some(f.cpu_per_datagram_ns), 1e-3),
+                &ms(|f| Some(f.cpu_per_datagram_ns), 1e-3),
             ),
-            (
-                "received",
-                &cell(|f: &MultisocketFigures| Some(f.datagrams_received), 1.0),
-            ),
-            (
-                "sent",
-                &cell(|f: &MultisocketFigures| Some(f.datagrams_sent), 1.0),
-            ),
+            ("received", &ms(|f| Some(f.datagrams_received), 1.0)),
+            ("sent", &ms(|f| Some(f.datagrams_sent), 1.0)),
         ],
     )
 }
@@ -497,7 +466,7 @@ fn soak(ctx: &Ctx) -> Part {
                 (Some(why), _, _) => ("—".into(), "—".into(), format!("skipped: {why}")),
                 (_, Some(err), _) => ("—".into(), "—".into(), format!("failed: {err}")),
                 (_, _, Some(f)) => (
-                    soak_rate(&f.load),
+                    f.load.rate(num),
                     format!(
                         "{} → {} (peak {}), {:+.0} KiB/min",
                         mib(f.rss_start_kib),
@@ -535,16 +504,4 @@ fn soak(ctx: &Ctx) -> Part {
 
 fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
-}
-
-fn soak_rate(load: &SoakLoad) -> String {
-    match load {
-        SoakLoad::UdpEcho(u) => format!("{} echoes/s", num(u.echoes_per_s)),
-        SoakLoad::TcpEcho(t) => format!(
-            "{} MB/s, {} conn/s",
-            num(t.mb_per_s),
-            num(t.connections_per_s)
-        ),
-        SoakLoad::Ident(i) => format!("{} queries/s", num(i.queries_per_s)),
-    }
 }
