@@ -127,14 +127,6 @@ impl Family {
             Family::UdpWaiters | Family::CoopBudget => Chapter::Readiness,
         }
     }
-
-    /// Whether the program shows one mechanism and exits or idles (a demo), rather
-    /// than serving load: the bench has nothing to measure there. The readiness
-    /// pairs take load, but only to show who is woken and who runs; their figures
-    /// are the suite's, not the bench's.
-    pub fn is_demo(self) -> bool {
-        matches!(self.chapter(), Chapter::Internals | Chapter::Readiness)
-    }
 }
 
 impl fmt::Display for Family {

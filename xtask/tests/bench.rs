@@ -86,20 +86,7 @@ fn quick_bench_records_every_figure_and_merges_its_runs() {
         ("echo-epoll-edge modern", 9),
         ("echo-tokio legacy", 0),
     ] {
-        let rounds = entry(key)
-            .0
-            .rounds_of::<UdpEchoFigures>()
-            .expect("UDP echo");
-        for r in rounds.iter().flatten() {
-            assert_eq!(r.depth.len(), points, "{key}: {:?}", r.depth);
-            assert!(
-                r.depth
-                    .iter()
-                    .all(|p| p.echoes_per_s > 0.0 && p.cpu_per_echo_ns > 0.0),
-                "{key}: {:?}",
-                r.depth
-            );
-        }
+        depth(entry(key).0, points);
     }
     for key in ["udp-waiters legacy", "udp-waiters modern"] {
         let (e, run) = entry(key);
@@ -203,5 +190,23 @@ fn waiters(e: &Entry) {
         assert!(f.woken_per_datagram() >= 1.0, "{f:#?}");
         assert!(f.burst_last_ms().is_some_and(|ms| ms > 0.0), "{f:#?}");
         assert_eq!(f.burst_work_ms, e.settings.waiter_work_ms);
+    }
+}
+
+/// Every round of `e` has `points` points of the depth sweep, each measured.
+fn depth(e: &Entry, points: usize) {
+    let rounds = e.rounds_of::<UdpEchoFigures>().expect("UDP echo");
+    for r in rounds.iter().flatten() {
+        let measured = r
+            .depth
+            .iter()
+            .filter(|p| p.echoes_per_s > 0.0 && p.cpu_per_echo_ns > 0.0);
+        assert_eq!(
+            (r.depth.len(), measured.count()),
+            (points, points),
+            "{}: {:?}",
+            e.key(),
+            r.depth
+        );
     }
 }

@@ -31,9 +31,9 @@ pub const CHECKS: &[Check] = &[
     crate::check!("bad-address", common::bad_address),
     crate::check!("bad-loop", bad_loop),
     crate::check!("port-in-use", common::udp_port_in_use),
-    crate::check!("flood-loop-recv", flood_recv),
-    crate::check!("flood-loop-ready", flood_ready),
-    crate::check!("flood-loop-fixed", flood_fixed),
+    crate::check!("flood-loop-recv", |ctx| flood_check(ctx, ReadLoop::Recv)),
+    crate::check!("flood-loop-ready", |ctx| flood_check(ctx, ReadLoop::Ready)),
+    crate::check!("flood-loop-fixed", |ctx| flood_check(ctx, ReadLoop::Fixed)),
     crate::check!("sigterm", sigterm),
     crate::check!("era-purity", common::era_purity),
 ];
@@ -139,18 +139,6 @@ fn flood_check(ctx: &Ctx, read_loop: ReadLoop) -> Outcome {
         "--loop {read_loop}: {figures}: {}, as documented: {why}",
         describe(expected)
     ))
-}
-
-fn flood_recv(ctx: &Ctx) -> Outcome {
-    flood_check(ctx, ReadLoop::Recv)
-}
-
-fn flood_ready(ctx: &Ctx) -> Outcome {
-    flood_check(ctx, ReadLoop::Ready)
-}
-
-fn flood_fixed(ctx: &Ctx) -> Outcome {
-    flood_check(ctx, ReadLoop::Fixed)
 }
 
 /// SIGTERM: exit 0 and a summary that agrees with the lines.

@@ -51,8 +51,8 @@ pub const CHECKS: &[Check] = &[
     crate::check!("stuck-client-starves-none", stuck_client),
     crate::check!("lookup-netlink-and-proc-agree", lookups_agree),
     crate::check!("other-client-during-lookup", other_client_during_lookup),
-    crate::check!("sigterm", sigterm),
-    crate::check!("sigint", sigint),
+    crate::check!("sigterm", |ctx| signal_check(ctx, Signal::SIGTERM)),
+    crate::check!("sigint", |ctx| signal_check(ctx, Signal::SIGINT)),
     crate::check!("sigterm-open-connection", sigterm_open_connection),
     crate::check!("fd-exhaustion", faults::exhaustion_ident),
     crate::check!("slow-1000", faults::slow_peers_ident),
@@ -1068,14 +1068,6 @@ fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
         "exit 0 after {:.2?}, summary accepted=3 closed=3 queries=6",
         t0.elapsed()
     ))
-}
-
-fn sigterm(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGTERM)
-}
-
-fn sigint(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGINT)
 }
 
 fn sigterm_open_connection(ctx: &Ctx) -> Outcome {

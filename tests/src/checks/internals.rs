@@ -22,14 +22,14 @@ use harness::process::{run_to_end, Line, Running, START_TIMEOUT};
 use harness::{Family, Flavor};
 
 pub const FUTURE_NOTIFY: &[Check] = &[
-    crate::check!("help", help_future_notify),
+    crate::check!("help", |ctx| help_lists(ctx, &["--count", "--interval-ms"])),
     crate::check!("unknown-flag", common::unknown_flag),
     crate::check!("bad-value", bad_value),
     crate::check!("polls-at-interval", polls_at_interval),
     crate::check!("count-0-and-1", count_zero_and_one),
     crate::check!("interval-0", interval_zero),
-    crate::check!("sigterm-stops-it", notify_sigterm),
-    crate::check!("sigint-stops-it", notify_sigint),
+    crate::check!("sigterm-stops-it", |ctx| notify_stops(ctx, Signal::SIGTERM)),
+    crate::check!("sigint-stops-it", |ctx| notify_stops(ctx, Signal::SIGINT)),
     crate::check!("era-purity", common::era_purity),
 ];
 
@@ -38,8 +38,8 @@ pub const MIO_EMPTY: &[Check] = &[
     crate::check!("unknown-flag", common::unknown_flag),
     crate::check!("never-returns", never_returns),
     crate::check!("fds", mio_empty_fds),
-    crate::check!("sigterm-ends-it", empty_sigterm),
-    crate::check!("sigint-ends-it", empty_sigint),
+    crate::check!("sigterm-ends-it", |ctx| empty_stops(ctx, Signal::SIGTERM)),
+    crate::check!("sigint-ends-it", |ctx| empty_stops(ctx, Signal::SIGINT)),
     crate::check!("era-purity", common::era_purity),
 ];
 
@@ -50,8 +50,8 @@ pub const MIO_MIXED: &[Check] = &[
     crate::check!("port-in-use", common::udp_port_in_use),
     crate::check!("ticks-and-datagrams", ticks_and_datagrams),
     crate::check!("wake-up-fds", mio_mixed_fds),
-    crate::check!("sigterm", mixed_sigterm),
-    crate::check!("sigint", mixed_sigint),
+    crate::check!("sigterm", |ctx| mixed_signal(ctx, Signal::SIGTERM)),
+    crate::check!("sigint", |ctx| mixed_signal(ctx, Signal::SIGINT)),
     crate::check!("era-purity", common::era_purity),
 ];
 
@@ -346,10 +346,6 @@ fn help_lists(ctx: &Ctx, options: &[&str]) -> Outcome {
     Ok(format!("exit 0, {} lines of usage", stdout.lines().count()))
 }
 
-fn help_future_notify(ctx: &Ctx) -> Outcome {
-    help_lists(ctx, &["--count", "--interval-ms"])
-}
-
 fn help_demo(ctx: &Ctx) -> Outcome {
     help_lists(ctx, &[])
 }
@@ -536,14 +532,6 @@ fn notify_stops(ctx: &Ctx, sig: Signal) -> Outcome {
     }
 }
 
-fn notify_sigterm(ctx: &Ctx) -> Outcome {
-    notify_stops(ctx, Signal::SIGTERM)
-}
-
-fn notify_sigint(ctx: &Ctx) -> Outcome {
-    notify_stops(ctx, Signal::SIGINT)
-}
-
 // ---------------------------------------------------------------------------------
 // mio-empty
 
@@ -607,14 +595,6 @@ fn empty_stops(ctx: &Ctx, sig: Signal) -> Outcome {
         "after {sig}: last line {last:?}, expected `{STOPPED}`"
     );
     Ok(format!("`{STOPPED}` and exit 0, {took:?} after {sig}"))
-}
-
-fn empty_sigterm(ctx: &Ctx) -> Outcome {
-    empty_stops(ctx, Signal::SIGTERM)
-}
-
-fn empty_sigint(ctx: &Ctx) -> Outcome {
-    empty_stops(ctx, Signal::SIGINT)
 }
 
 // ---------------------------------------------------------------------------------
@@ -758,14 +738,6 @@ fn mixed_signal(ctx: &Ctx, sig: Signal) -> Outcome {
         "exit 0 {:?} after {sig:?}, summary recv=5 ticks={ticks}",
         t0.elapsed()
     ))
-}
-
-fn mixed_sigterm(ctx: &Ctx) -> Outcome {
-    mixed_signal(ctx, Signal::SIGTERM)
-}
-
-fn mixed_sigint(ctx: &Ctx) -> Outcome {
-    mixed_signal(ctx, Signal::SIGINT)
 }
 
 // ---------------------------------------------------------------------------------

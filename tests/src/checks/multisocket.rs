@@ -95,10 +95,10 @@ const COMMON_HEAD: [Check; 5] = [
 const COMMON_TAIL: [Check; 6] = [
     crate::check!("consecutive-ports", consecutive_ports),
     crate::check!("one-recv-per-datagram", one_recv_per_datagram),
-    crate::check!("polls-at-10-sockets", polls_at_10),
-    crate::check!("polls-at-40-sockets", polls_at_40),
-    crate::check!("sigterm", sigterm),
-    crate::check!("sigint", sigint),
+    crate::check!("polls-at-10-sockets", |ctx| polls(ctx, 10)),
+    crate::check!("polls-at-40-sockets", |ctx| polls(ctx, 40)),
+    crate::check!("sigterm", |ctx| signal_check(ctx, Signal::SIGTERM)),
+    crate::check!("sigint", |ctx| signal_check(ctx, Signal::SIGINT)),
 ];
 
 const ERA_PURITY: Check = crate::check!("era-purity", common::era_purity);
@@ -114,8 +114,8 @@ pub const CHECKS: &[Check] = &[
     COMMON_TAIL[0],
     COMMON_TAIL[1],
     COMMON_TAIL[2],
-    crate::check!("polls-at-30-sockets", polls_at_30),
-    crate::check!("polls-at-31-sockets", polls_at_31),
+    crate::check!("polls-at-30-sockets", |ctx| polls(ctx, 30)),
+    crate::check!("polls-at-31-sockets", |ctx| polls(ctx, 31)),
     COMMON_TAIL[3],
     COMMON_TAIL[4],
     COMMON_TAIL[5],
@@ -210,22 +210,6 @@ fn sockets_past_the_last_port(ctx: &Ctx) -> Outcome {
         lines.push(line);
     }
     Ok(format!("exit 2: {}", lines.join(" / ")))
-}
-
-fn polls_at_10(ctx: &Ctx) -> Outcome {
-    polls(ctx, 10)
-}
-
-fn polls_at_30(ctx: &Ctx) -> Outcome {
-    polls(ctx, 30)
-}
-
-fn polls_at_31(ctx: &Ctx) -> Outcome {
-    polls(ctx, 31)
-}
-
-fn polls_at_40(ctx: &Ctx) -> Outcome {
-    polls(ctx, 40)
 }
 
 /// Every datagram to socket k gives exactly one `recv` line, naming socket k's
@@ -381,14 +365,6 @@ fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
         "exit 0 {:?} after {sig:?}, summary recv=12",
         t0.elapsed()
     ))
-}
-
-fn sigterm(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGTERM)
-}
-
-fn sigint(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGINT)
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ pub const CHECKS: &[Check] = &[
     crate::check!("concurrent-200", concurrent_200),
     crate::check!("half-close", half_close),
     crate::check!("reset-mid-stream", reset_mid_stream),
-    crate::check!("sigterm", sigterm),
-    crate::check!("sigint", sigint),
+    crate::check!("sigterm", |ctx| signal_check(ctx, Signal::SIGTERM)),
+    crate::check!("sigint", |ctx| signal_check(ctx, Signal::SIGINT)),
     crate::check!("sigterm-unread-echo", sigterm_unread_echo),
     crate::check!("fd-exhaustion", faults::exhaustion_echo),
     crate::check!("idle-1000", faults::idle_peers_echo),
@@ -402,14 +402,6 @@ fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
     Ok(format!(
         "open connection closed with EOF, exit 0 after {took:.2?}, summary accepted=1 closed=1 bytes={echoed}"
     ))
-}
-
-fn sigterm(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGTERM)
-}
-
-fn sigint(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGINT)
 }
 
 /// A client socket with a small, fixed receive buffer (no autotuning): a server

@@ -31,13 +31,21 @@ pub const CHECKS: &[Check] = &[
     crate::check!("unknown-flag", common::unknown_flag),
     crate::check!("bad-address", common::bad_address),
     crate::check!("port-in-use", common::udp_port_in_use),
-    crate::check!("payloads-ipv4", payloads_ipv4),
-    crate::check!("payloads-ipv6", payloads_ipv6),
+    crate::check!("payloads-ipv4", |ctx| payloads(
+        ctx,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "127.0.0.1:0"
+    )),
+    crate::check!("payloads-ipv6", |ctx| payloads(
+        ctx,
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+        "[::1]:0"
+    )),
     crate::check!("concurrent-clients", concurrent_clients),
     crate::check!("burst-past-queue", burst_past_queue),
     crate::check!("reads-while-writes-pending", reads_while_writes_pending),
-    crate::check!("sigterm", sigterm),
-    crate::check!("sigint", sigint),
+    crate::check!("sigterm", |ctx| signal_check(ctx, Signal::SIGTERM)),
+    crate::check!("sigint", |ctx| signal_check(ctx, Signal::SIGINT)),
     crate::check!("stop-continue", faults::stop_continue),
     crate::check!("no-loop-ipv4", faults::no_loop_ipv4),
     crate::check!("no-loop-ipv6", faults::no_loop_ipv6),
@@ -246,14 +254,6 @@ fn in_order_per_task(seen: &[Event], expected: &[Event]) -> bool {
         && seen_recv == want_recv
         && seen_sent == want_sent
         && (0..want_sent.len()).all(|n| at(n, false) < at(n, true))
-}
-
-fn payloads_ipv4(ctx: &Ctx) -> Outcome {
-    payloads(ctx, IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1:0")
-}
-
-fn payloads_ipv6(ctx: &Ctx) -> Outcome {
-    payloads(ctx, IpAddr::V6(Ipv6Addr::LOCALHOST), "[::1]:0")
 }
 
 const CLIENTS: usize = 16;
@@ -490,14 +490,6 @@ fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
         "exit 0 after {:?}, summary recv=20 sent=20 dropped=0",
         t0.elapsed()
     ))
-}
-
-fn sigterm(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGTERM)
-}
-
-fn sigint(ctx: &Ctx) -> Outcome {
-    signal_check(ctx, Signal::SIGINT)
 }
 
 /// Bytes in the kernel send queues of the UDP sockets on `port` (one, or one per
