@@ -245,6 +245,13 @@ fn reply_lines(run: &Running, peer: SocketAddr) -> Result<Vec<String>> {
 }
 
 /// The reason on the `closed` line of `peer`, waiting for it.
+/// The reason on the `closed` line of `peer`, which must be `expected`.
+fn closed_for(run: &mut Running, peer: SocketAddr, expected: &str) -> Result<String> {
+    let why = closed_reason(run, peer)?;
+    ensure!(why == expected, "closed for {why:?}, expected {expected:?}");
+    Ok(why)
+}
+
 fn closed_reason(run: &mut Running, peer: SocketAddr) -> Result<String> {
     let is_it = |e: &Event| matches!(e, Event::Closed { peer: p, .. } if *p == peer);
     run.wait_until(EVENT_TIMEOUT, |lines| {
@@ -584,12 +591,7 @@ fn line_too_long(ctx: &Ctx) -> Outcome {
         "got {:?} before the close",
         String::from_utf8_lossy(&got)
     );
-    let why = closed_reason(&mut run, me)?;
-    ensure!(
-        why == reason::TOO_LONG,
-        "closed for {why:?}, expected {:?}",
-        reason::TOO_LONG
-    );
+    let why = closed_for(&mut run, me, reason::TOO_LONG)?;
     drop(q);
     still_serving(server)?;
     stop(&mut run, Signal::SIGTERM)?;
@@ -626,12 +628,7 @@ fn unterminated_at_eof(ctx: &Ctx) -> Outcome {
         "{query:?} with no line end, then EOF → {:?}, expected no answer",
         String::from_utf8_lossy(&got)
     );
-    let why = closed_reason(&mut run, me)?;
-    ensure!(
-        why == reason::EOF,
-        "closed for {why:?}, expected {:?}",
-        reason::EOF
-    );
+    let why = closed_for(&mut run, me, reason::EOF)?;
     stop(&mut run, Signal::SIGTERM)?;
     Ok(format!("{query:?} then EOF: no answer, closed for {why:?}"))
 }
@@ -672,12 +669,7 @@ fn no_newline_bounded(ctx: &Ctx) -> Outcome {
         "got {:?} before the close",
         String::from_utf8_lossy(&got)
     );
-    let why = closed_reason(&mut run, me)?;
-    ensure!(
-        why == reason::TOO_LONG,
-        "closed for {why:?}, expected {:?}",
-        reason::TOO_LONG
-    );
+    let why = closed_for(&mut run, me, reason::TOO_LONG)?;
     let after = rss_kib(pid)?;
     let grown = after.saturating_sub(before);
     ensure!(
@@ -740,12 +732,7 @@ fn idle_timeout(ctx: &Ctx) -> Outcome {
         took >= Duration::from_millis(900),
         "closed after {took:?}, before the 1 s idle timeout"
     );
-    let why = closed_reason(&mut run, me)?;
-    ensure!(
-        why == reason::IDLE,
-        "closed for {why:?}, expected {:?}",
-        reason::IDLE
-    );
+    let why = closed_for(&mut run, me, reason::IDLE)?;
     drop(q);
     still_serving(server)?;
     stop(&mut run, Signal::SIGTERM)?;
@@ -1082,12 +1069,7 @@ fn sigterm_open_connection(ctx: &Ctx) -> Outcome {
     let took = t0.elapsed();
     let (got, _) = q.wait_closed(Duration::from_secs(1))?;
     ensure!(got.is_empty(), "unexpected bytes after the signal");
-    let why = closed_reason(&mut run, me)?;
-    ensure!(
-        why == reason::SHUTDOWN,
-        "closed for {why:?}, expected {:?}",
-        reason::SHUTDOWN
-    );
+    let why = closed_for(&mut run, me, reason::SHUTDOWN)?;
     ensure!(
         counts == (1, 1, 1),
         "summary (accepted, closed, queries) = {counts:?}"
