@@ -106,8 +106,38 @@ pub fn plan(catalogue: &Catalogue, pairs: &[Pair], results: &Results) -> (Vec<St
             why: format!("{} programs not measured under load yet", unbenched.len()),
         });
     }
+    stages.extend(modes(results));
     cannot.dedup();
     (stages, cannot)
+}
+
+/// The bench's other modes whose figures the book draws, when nothing of theirs is in
+/// the results yet: the profile (`--perf`, which records the reason where perf cannot
+/// run, so that it is not asked again) and the scaling bench. The estimates are what
+/// whole runs of them took on a 2-core machine.
+fn modes(results: &Results) -> Vec<Stage> {
+    let modes = [
+        (
+            results.profile.records().is_empty(),
+            "--perf",
+            "no echo server profiled yet",
+            210,
+        ),
+        (
+            results.scaling.records().is_empty(),
+            "--scaling",
+            "nothing measured across cores yet",
+            100,
+        ),
+    ];
+    (modes.into_iter())
+        .filter(|(missing, ..)| *missing)
+        .map(|(_, flag, why, secs)| Stage {
+            args: vec!["bench".into(), flag.into()],
+            why: why.into(),
+            estimate: Duration::from_secs(secs),
+        })
+        .collect()
 }
 
 /// The families the bench measures under load.
