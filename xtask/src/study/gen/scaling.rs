@@ -60,7 +60,7 @@ fn chart(ctx: &Ctx, (name, caption, panels, axis, y_log): Figure) -> Part {
         });
         let machine = first.run.machine.describe();
         let words = format!("{caption}, {family}, on {machine}{shares}");
-        let file = format!("scaling-{name}-{echo:?}");
+        let file = format!("scaling-{name}-{echo:?}").to_lowercase();
         let runs = mine.iter().map(|r| &r.run);
         let one = figure(&file, chart.svg(), &words, runs.collect(), ctx.results.now);
         part.md += &one.md;
