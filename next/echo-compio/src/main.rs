@@ -191,8 +191,8 @@ impl Server {
                         // The pool's buffer goes back to the kernel when dropped.
                         let (data, from) = (datagram.data(), datagram.addr());
                         if let Some(peer) = from.and_then(|a| a.as_socket()) {
-                            queue.recv_buffer()[..data.len()].copy_from_slice(data);
-                            queue.received(data.len(), peer, quiet);
+                            // Queued straight from the pool's buffer.
+                            queue.received_bytes(data, peer, quiet);
                         }
                     }
                     // The pool ran dry: the datagram waits in the socket.
