@@ -195,8 +195,10 @@ impl Server {
                             queue.received_bytes(data, peer, quiet);
                         }
                     }
-                    // The pool ran dry: the datagram waits in the socket.
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                    // The pool ran dry: the datagram waits in the socket, and the stream
+                    // submits the receive again. (compio reports the kernel's ENOBUFS as
+                    // `ResourceBusy`.)
+                    Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {}
                     // A per-datagram error (an ICMP report, say) concerns one peer only.
                     Err(e) => eprintln!("recv_from: {e}"),
                 }
