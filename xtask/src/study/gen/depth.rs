@@ -143,5 +143,5 @@ fn chart(ctx: &Ctx, name: &str, axis: &str, get: fn(&DepthPoint) -> f64) -> Part
     };
     let runs = entries.iter().map(|(_, r)| *r).collect();
     let caption = format!("The depth sweep: {axis}, against the datagrams in flight");
-    figure(name, chart.svg(), &caption, runs, ctx.results.now)
+    figure(ctx, (name, &caption), chart.svg(), runs)
 }

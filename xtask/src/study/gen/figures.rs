@@ -45,8 +45,30 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
             |f| Some(f.cpu_per_mb_us),
         ),
         ident(ctx),
-        waiters_woken(ctx),
-        waiters_burst(ctx),
+        // Who a datagram wakes: per task, wake-ups per datagram sent one at a time.
+        waiters(
+            ctx,
+            (
+                "waiters-woken",
+                "Wake-ups per datagram of each task waiting on one socket",
+                "wake-ups per datagram, datagrams sent one at a time",
+            ),
+            |f| f.tasks.len(),
+            |t| format!("task #{t}"),
+            |f, t| Some(f.tasks.get(t)?.woken as f64 / f.probes.max(1) as f64),
+        ),
+        // When each datagram of a burst was read, in the order read.
+        waiters(
+            ctx,
+            (
+                "waiters-burst",
+                "When each datagram of a burst was read",
+                "ms after the burst, each task busy per datagram",
+            ),
+            |f| f.burst.len(),
+            |i| format!("datagram {} read", i + 1),
+            |f, i| Some(f.burst.get(i)?.after_ms),
+        ),
         coop(
             ctx,
             "ticker-delay",
@@ -68,7 +90,7 @@ pub fn parts(ctx: &Ctx) -> Vec<Part> {
 /// (the whiskers, the whole's lowest and highest round, go with the last part); and
 /// where echo-compio's CPU goes beside echo-uring's.
 fn where_cpu_goes(ctx: &Ctx) -> Part {
-    let (profile, now) = (&ctx.results.profile, ctx.results.now);
+    let profile = &ctx.results.profile;
     let split: Vec<_> = (profile.records().iter())
         .filter_map(|r| Some((r, r.data.split()?)))
         .collect();
@@ -94,7 +116,7 @@ fn where_cpu_goes(ctx: &Ctx) -> Part {
     let mut chart = bars(categories, |_, _| None, vec![], "server CPU per echo, ns");
     (chart.series, chart.stacked) = (series.collect(), true);
     let runs = split.iter().map(|(r, _)| &r.run).collect();
-    let mut part = figure("where-cpu-goes", chart.svg(), caption, runs, now);
+    let mut part = figure(ctx, ("where-cpu-goes", caption), chart.svg(), runs);
     let find = |p: &str| profile.file.data().find(|e| e.title() == p);
     let compio = find("echo-compio next").zip(find("echo-uring next"));
     let said = compio.and_then(|(a, b)| difference(a, b));
@@ -104,12 +126,12 @@ fn where_cpu_goes(ctx: &Ctx) -> Part {
 
 /// A figure part: the SVG, its caption, the runs it comes from.
 pub(super) fn figure(
-    name: &str,
+    ctx: &Ctx,
+    (name, caption): (&str, &str),
     svg: anyhow::Result<String>,
-    caption: &str,
     runs: Vec<&Run>,
-    now: u64,
 ) -> Part {
+    let now = ctx.results.now;
     let path = format!("figure/{name}.md");
     let svg = match svg {
         Ok(svg) => svg,
@@ -209,7 +231,7 @@ fn family_bars<F: FamilyFigures>(
         ..bars(programs, v, labels, axis)
     };
     let runs = entries.iter().map(|(_, r)| *r).collect();
-    figure(name, chart.svg(), &capitalised(axis), runs, ctx.results.now)
+    figure(ctx, (name, &capitalised(axis)), chart.svg(), runs)
 }
 
 /// The programs among `names`, once each, in order of first appearance.
@@ -269,13 +291,7 @@ fn syscalls_per_echo(ctx: &Ctx) -> Part {
     let chart = bars(programs, v, labels, "system calls per echo, under strace");
     let runs = sides.iter().map(|r| &r.run).collect();
     let caption = "System calls per echo under strace (10,000 echoes, 16 in flight)";
-    figure(
-        "syscalls-per-echo",
-        chart.svg(),
-        caption,
-        runs,
-        ctx.results.now,
-    )
+    figure(ctx, ("syscalls-per-echo", caption), chart.svg(), runs)
 }
 
 /// The next programs beside raw epoll-edge: server CPU per echo, and system calls per
@@ -308,23 +324,11 @@ fn next_vs_raw(ctx: &Ctx) -> Part {
         "system calls per echo (strace -c, one socket)",
     );
     let runs: Vec<&Run> = entries.iter().map(|(_, r)| *r).collect();
-    let mut part = figure(
-        "next-vs-raw",
-        cpu.svg(),
-        "Server CPU per echo",
-        runs.clone(),
-        ctx.results.now,
+    let (first, second) = (
+        ("next-vs-raw", "Server CPU per echo"),
+        ("next-vs-raw-syscalls", "System calls per echo"),
     );
-    let second = figure(
-        "next-vs-raw-syscalls",
-        calls.svg(),
-        "System calls per echo",
-        runs,
-        ctx.results.now,
-    );
-    part.md += &second.md;
-    part.figures.extend(second.figures);
-    part
+    figure(ctx, first, cpu.svg(), runs.clone()).and(figure(ctx, second, calls.svg(), runs))
 }
 
 /// Each rung of each ladder: its server CPU per unit of work ÷ legacy's, round by
@@ -375,13 +379,8 @@ fn bridge_cost(ctx: &Ctx) -> Part {
     );
     chart.reference = Some((1.0, "legacy".into()));
     let runs = ratios.iter().map(|(_, r)| *r).collect();
-    figure(
-        "bridge-cost",
-        chart.svg(),
-        "Each rung's server CPU against legacy's",
-        runs,
-        ctx.results.now,
-    )
+    let caption = "Each rung's server CPU against legacy's";
+    figure(ctx, ("bridge-cost", caption), chart.svg(), runs)
 }
 
 /// Small multiples, one panel per multi-socket program, a line per flavor.
@@ -463,13 +462,8 @@ fn polls_per_datagram(ctx: &Ctx) -> Part {
         x_log: true,
         y_log: true,
     };
-    figure(
-        "polls-per-datagram",
-        chart.svg(),
-        "Futures polled per datagram, against the socket count",
-        runs,
-        ctx.results.now,
-    )
+    let caption = "Futures polled per datagram, against the socket count";
+    figure(ctx, ("polls-per-datagram", caption), chart.svg(), runs)
 }
 
 fn cpu_vs_sockets(ctx: &Ctx) -> Part {
@@ -496,13 +490,8 @@ fn cpu_vs_sockets(ctx: &Ctx) -> Part {
         x_log: true,
         y_log: true,
     };
-    figure(
-        "cpu-vs-sockets",
-        chart.svg(),
-        "Server CPU per datagram received, against the socket count",
-        runs,
-        ctx.results.now,
-    )
+    let caption = "Server CPU per datagram received, against the socket count";
+    figure(ctx, ("cpu-vs-sockets", caption), chart.svg(), runs)
 }
 
 /// Wake-up descriptors (pipe ends, eventfds, socket pairs) each traced side made over
@@ -532,13 +521,8 @@ fn wakeup_fds(ctx: &Ctx) -> Part {
         "wake-up descriptors created over the run",
     );
     let caption = "Wake-up descriptors created per run, start-up included";
-    figure(
-        "wakeup-fds",
-        chart.svg(),
-        caption,
-        sides.iter().map(|r| &r.run).collect(),
-        ctx.results.now,
-    )
+    let runs = sides.iter().map(|r| &r.run).collect();
+    figure(ctx, ("wakeup-fds", caption), chart.svg(), runs)
 }
 
 /// Ident: server CPU per query on an open connection, and reply time on fresh
@@ -577,118 +561,41 @@ fn ident(ctx: &Ctx) -> Part {
         "reply time p50, one client, a fresh connection per query, µs",
     );
     let runs: Vec<&Run> = entries.iter().map(|(_, r)| *r).collect();
-    let mut part = figure(
-        "ident",
-        cpu.svg(),
-        "Server CPU per query",
-        runs.clone(),
-        ctx.results.now,
+    let (first, second) = (
+        ("ident", "Server CPU per query"),
+        ("ident-fresh", "Reply time on a fresh connection"),
     );
-    let second = figure(
-        "ident-fresh",
-        fresh.svg(),
-        "Reply time on a fresh connection",
-        runs,
-        ctx.results.now,
-    );
-    part.md += &second.md;
-    part.figures.extend(second.figures);
-    part
+    figure(ctx, first, cpu.svg(), runs.clone()).and(figure(ctx, second, fresh.svg(), runs))
 }
 
-fn waiters_entries<'a>(ctx: &'a Ctx) -> Vec<(&'a Entry, &'a Run)> {
-    ctx.results
-        .entries()
+/// A figure of udp-waiters: a bar per flavor at each index of a list its rounds
+/// keep (`len` long; `category` names an index), `get` its value there.
+fn waiters(
+    ctx: &Ctx,
+    (name, caption, axis): (&str, &str, &str),
+    len: fn(&WaitersFigures) -> usize,
+    category: fn(usize) -> String,
+    get: fn(&WaitersFigures, usize) -> Option<f64>,
+) -> Part {
+    let entries: Vec<_> = (ctx.results.entries())
         .filter(|(e, _)| e.rounds_of::<WaitersFigures>().is_some())
-        .collect()
-}
-
-/// Who a datagram wakes: per task, wake-ups per datagram sent one at a time.
-fn waiters_woken(ctx: &Ctx) -> Part {
-    let entries = waiters_entries(ctx);
+        .collect();
     if entries.is_empty() {
-        return no_bench(
-            ctx,
-            "waiters-woken",
-            "wake-ups per datagram of tasks waiting on one socket",
-        );
+        return no_bench(ctx, name, caption);
     }
-    let tasks = (entries.iter())
-        .flat_map(|(e, _)| {
-            e.rounds_of::<WaitersFigures>()
-                .unwrap_or_default()
-                .iter()
-                .flatten()
-                .map(|r| r.tasks.len())
-        })
-        .max()
-        .unwrap_or(0);
-    let categories: Vec<String> = (0..tasks).map(|t| format!("task #{t}")).collect();
+    let rounds = (entries.iter())
+        .flat_map(|(e, _)| e.rounds_of::<WaitersFigures>().unwrap_or_default().iter());
+    let n = rounds.flatten().map(len).max().unwrap_or(0);
+    let categories: Vec<String> = (0..n).map(category).collect();
     let labels = ordered(entries.iter().map(|(e, _)| e.flavor.as_str()));
     let v = |c: &str, l: &str| {
-        let t: usize = c.trim_start_matches("task #").parse().ok()?;
+        let i = categories.iter().position(|x| x == c)?;
         let (e, _) = entries.iter().find(|(e, _)| e.flavor == l)?;
-        e.stat(|f: &WaitersFigures| Some(f.tasks.get(t)?.woken as f64 / f.probes.max(1) as f64))
-            .map(value)
+        e.stat(|f: &WaitersFigures| get(f, i)).map(value)
     };
-    let chart = bars(
-        categories,
-        v,
-        labels,
-        "wake-ups per datagram, datagrams sent one at a time",
-    );
+    let chart = bars(categories.clone(), v, labels, axis);
     let runs = entries.iter().map(|(_, r)| *r).collect();
-    figure(
-        "waiters-woken",
-        chart.svg(),
-        "Wake-ups per datagram of each task waiting on one socket",
-        runs,
-        ctx.results.now,
-    )
-}
-
-/// When each datagram of a burst was read, in the order read.
-fn waiters_burst(ctx: &Ctx) -> Part {
-    let entries = waiters_entries(ctx);
-    if entries.is_empty() {
-        return no_bench(
-            ctx,
-            "waiters-burst",
-            "when each datagram of a burst was read",
-        );
-    }
-    let n = (entries.iter())
-        .flat_map(|(e, _)| {
-            e.rounds_of::<WaitersFigures>()
-                .unwrap_or_default()
-                .iter()
-                .flatten()
-                .map(|r| r.burst.len())
-        })
-        .max()
-        .unwrap_or(0);
-    let categories: Vec<String> = (1..=n).map(|i| format!("datagram {i} read")).collect();
-    let labels = ordered(entries.iter().map(|(e, _)| e.flavor.as_str()));
-    let v = |c: &str, l: &str| {
-        let i: usize = c.split_whitespace().nth(1)?.parse().ok()?;
-        let (e, _) = entries.iter().find(|(e, _)| e.flavor == l)?;
-        e.stat(|f: &WaitersFigures| Some(f.burst.get(i - 1)?.after_ms))
-            .map(value)
-    };
-    let chart = bars(
-        categories,
-        v,
-        labels,
-        "ms after the burst, each task busy per datagram",
-    );
-    let runs = entries.iter().map(|(_, r)| *r).collect();
-    figure(
-        "waiters-burst",
-        chart.svg(),
-        "When each datagram of a burst was read",
-        runs,
-        ctx.results.now,
-    )
+    figure(ctx, (name, caption), chart.svg(), runs)
 }
 
 /// coop-budget: one figure per `--loop`, both eras.
@@ -718,5 +625,5 @@ fn coop(
     let mut chart = bars(loops, v, labels, axis);
     chart.reference = reference.map(|(x, s)| (x, s.to_string()));
     let runs = entries.iter().map(|(_, r)| *r).collect();
-    figure(name, chart.svg(), &capitalised(axis), runs, ctx.results.now)
+    figure(ctx, (name, &capitalised(axis)), chart.svg(), runs)
 }

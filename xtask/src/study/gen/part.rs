@@ -81,6 +81,13 @@ impl Part {
         }
     }
 
+    /// This part followed by `other`: its text, and its figures.
+    pub fn and(mut self, other: Part) -> Part {
+        self.md += &other.md;
+        self.figures.extend(other.figures);
+        self
+    }
+
     /// A part with nothing to show: what it would show, why it cannot, and how to
     /// measure it (`how` empty when this machine cannot).
     pub fn missing(path: &str, what: &str, why: &str, how: &str) -> Part {

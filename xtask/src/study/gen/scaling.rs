@@ -62,9 +62,7 @@ fn chart(ctx: &Ctx, (name, caption, panels, axis, y_log): Figure) -> Part {
         let words = format!("{caption}, {family}, on {machine}{shares}");
         let file = format!("scaling-{name}-{echo:?}").to_lowercase();
         let runs = mine.iter().map(|r| &r.run);
-        let one = figure(&file, chart.svg(), &words, runs.collect(), ctx.results.now);
-        part.md += &one.md;
-        part.figures.extend(one.figures);
+        part = part.and(figure(ctx, (&file, &words), chart.svg(), runs.collect()));
     }
     match part.figures.is_empty() {
         true => Part::missing(&path, caption, WHY, HOW),
