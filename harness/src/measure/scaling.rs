@@ -17,7 +17,6 @@ use super::affinity::{self, Placement};
 use super::cpu::Cpu;
 use super::server::Server;
 use crate::load::{tcp, udp};
-use crate::results::run::load_average;
 use crate::results::scaling::{Echo, ScalingEntry, ScalingFigures, ScalingSettings};
 use crate::{needs, Catalogue, Family, Flavor, Profile, Program};
 
@@ -98,32 +97,19 @@ pub fn subjects(
     Ok(out)
 }
 
-/// Every subject once per round, in the same order each round; `tell` hears what runs
-/// and what failed. Returns the 1-minute load average at the start and end of each
-/// round.
-pub fn run_rounds(
-    subjects: &mut [Subject],
-    rounds: usize,
-    tell: &mut dyn FnMut(String),
-) -> Result<Vec<[f64; 2]>> {
-    let cpus = affinity::allowed()?.1;
-    let mut load = Vec::new();
-    for round in 1..=rounds {
-        let start = load_average();
-        for s in subjects.iter_mut() {
-            let e = &mut s.entry;
-            let title = format!("{} {} ×{}", e.program, e.flavor, e.threads);
-            tell(format!("round {round}/{rounds}: {title}"));
-            let measured = measure(&s.exe, e, &cpus);
-            if let Err(err) = &measured {
-                tell(format!("  {title}: {err:#}"));
-                e.errors.push(format!("round {round}: {err:#}"));
-            }
-            e.rounds.push(measured.ok());
+impl Subject {
+    /// One round of this subject on `cpus`, kept in its entry (its error too).
+    pub fn round(&mut self, round: usize, cpus: &[usize]) -> Result<()> {
+        let measured = measure(&self.exe, &self.entry, cpus);
+        let said = measured.as_ref().err().map(|e| anyhow!("{e:#}"));
+        if let Some(e) = &said {
+            self.entry
+                .errors
+                .push(format!("round {}: {e:#}", round + 1));
         }
-        load.push([start, load_average()]);
+        self.entry.rounds.push(measured.ok());
+        said.map_or(Ok(()), Err)
     }
-    Ok(load)
 }
 
 /// One round of one entry: the server on the first `threads` of `cpus`, the loads on

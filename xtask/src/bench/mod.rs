@@ -149,7 +149,13 @@ pub fn main(args: Args) -> Result<i32> {
     if !jobs.iter().any(measured) {
         bail!("nothing to measure:{}", cells::notes(&jobs));
     }
-    let load = run_rounds(&mut jobs, &s, &placement, machine.cores)?;
+    let mut to_measure: Vec<&mut Job> = jobs.iter_mut().filter(|j| measured(j)).collect();
+    let load = in_rounds(
+        &mut to_measure,
+        (s.rounds, machine.cores),
+        |j| j.title(),
+        |job, round| families::run_round(job, &s, &placement, round),
+    )?;
     let run = Run {
         machine,
         ..Run::now(s.profile.as_str(), started.elapsed(), load)
@@ -187,28 +193,30 @@ fn measured(job: &Job) -> bool {
     job.entry.skipped.is_none()
 }
 
-/// Every measured entry once per round, in the same order each round (A B A B …);
-/// the load average at the start and end of each round.
-fn run_rounds(
-    jobs: &mut [Job],
-    s: &Settings,
-    on: &Placement,
-    cores: usize,
+/// Each of `items` once per round, in the same order each round (A B A B …), under a
+/// progress bar; `measure` runs one round of one and keeps what it measured (an error
+/// is printed as well). Returns the load average at the start and end of each round,
+/// with a warning where it was above one per core of the machine's `cores` (counted
+/// before this thread was pinned to one).
+fn in_rounds<T>(
+    items: &mut [T],
+    (rounds, cores): (usize, usize),
+    title: impl Fn(&T) -> String,
+    mut measure: impl FnMut(&mut T, usize) -> Result<()>,
 ) -> Result<Vec<[f64; 2]>> {
     let cores = cores.max(1);
-    let total = jobs.iter().filter(|j| measured(j)).count() * s.rounds;
     let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}");
-    let bar = ProgressBar::new(total as u64)
+    let bar = ProgressBar::new((items.len() * rounds) as u64)
         .with_style(style.context("progress bar")?.progress_chars("=> "));
     let mut load = Vec::new();
-    for round in 0..s.rounds {
+    for round in 0..rounds {
         let start = load_average();
-        for job in jobs.iter_mut().filter(|j| measured(j)) {
-            bar.set_message(format!("round {}/{}: {}", round + 1, s.rounds, job.title()));
+        for item in items.iter_mut() {
+            bar.set_message(format!("round {}/{rounds}: {}", round + 1, title(item)));
             // Printed whether or not the bar is drawn (it is not when stderr is no
             // terminal).
-            if let Err(e) = families::run_round(job, s, on, round) {
-                bar.suspend(|| eprintln!("  {}: {e:#}", job.title()));
+            if let Err(e) = measure(item, round) {
+                bar.suspend(|| eprintln!("  {}: {e:#}", title(item)));
             }
             bar.inc(1);
         }

@@ -7,26 +7,23 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use harness::measure::scaling;
+use harness::measure::{affinity, scaling, scaling::Subject};
 use harness::results::scaling::{tables, ScalingEntry};
-use harness::results::{File, Run};
+use harness::results::{File, Kind, Machine, Run};
 use harness::workspace::relative;
 use harness::Catalogue;
 
 use super::cells::{compact, titled};
-use super::{describe, settings::Settings, Args};
+use super::{describe, in_rounds, settings::Settings, Args};
 
 pub fn main(catalogue: &Catalogue, args: &Args, out: &Path) -> Result<i32> {
     let s = Settings::new(None, args.rounds, args.quick, args.profile)?;
     let (started, flavors) = (Instant::now(), crate::args::flavors(args.flavor));
     let mut subjects = scaling::subjects(catalogue, &args.programs, &flavors, args.profile)?;
-    let bar = indicatif::ProgressBar::new((subjects.len() * s.rounds) as u64);
-    let mut tell = |m: String| match m.strip_prefix("  ") {
-        Some(error) => bar.suspend(|| eprintln!("{error}")),
-        None => (bar.set_message(m), bar.inc(1)).1,
-    };
-    let load = scaling::run_rounds(&mut subjects, s.rounds, &mut tell)?;
-    bar.finish_and_clear();
+    let cpus = affinity::allowed()?.1;
+    let title = |x: &Subject| x.entry.key();
+    let rounds = (s.rounds, Machine::here().cores);
+    let load = in_rounds(&mut subjects, rounds, title, |x, r| x.round(r, &cpus))?;
     let run = Run::now(args.profile.as_str(), started.elapsed(), load);
     let entries: Vec<ScalingEntry> = subjects.into_iter().map(|s| s.entry).collect();
     let kept = relative(&File::merge_into(out, &run, entries.clone())?);
