@@ -417,6 +417,10 @@ pub struct Ratio {
     pub to: Option<String>,
     pub rounds: Vec<f64>,
     pub target: Option<Target>,
+    /// Where a profiled target is missed: the bucket that holds it back, with what
+    /// it costs beyond what the target allows (`runtime +554 ns per echo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back_by: Option<String>,
 }
 
 impl Ratio {

@@ -30,15 +30,14 @@ use serde::{Deserialize, Serialize};
 pub use run::{Machine, Run};
 pub use stat::Stat;
 
-/// The version of this format. A file of another version is not read (the tools say
-/// so and measure again); raise it when a change would misread older files.
-pub const VERSION: u32 = 1;
-
-/// A kind of result: its file name, and the key under which a newer record
-/// replaces an older one.
+/// A kind of result: its file name, its format's version, and the key under which a
+/// newer record replaces an older one.
 pub trait Kind: Serialize + DeserializeOwned + Clone {
     /// `bench`, `trace`, `conformance`: the file is `NAME.json`.
     const NAME: &'static str;
+    /// A file of another version is not read (the tools say so, to measure again):
+    /// raise it when a change would misread older files.
+    const VERSION: u32 = 1;
     /// Records of equal keys are measurements of the same thing.
     fn key(&self) -> String;
 }
@@ -58,10 +57,10 @@ pub struct File<R> {
     pub records: Vec<Record<R>>,
 }
 
-impl<R> Default for File<R> {
+impl<R: Kind> Default for File<R> {
     fn default() -> Self {
         File {
-            version: VERSION,
+            version: R::VERSION,
             records: Vec::new(),
         }
     }
@@ -89,19 +88,21 @@ impl<R: Kind> File<R> {
         };
         let version: Versioned = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a results file", path.display()))?;
-        if version.version != VERSION {
+        if version.version != R::VERSION {
             bail!(
-                "{} is of format version {}, this tool reads version {VERSION}: delete it and \
+                "{} is of format version {}, this tool reads version {}: delete it and \
                  measure again",
                 path.display(),
-                version.version
+                version.version,
+                R::VERSION
             );
         }
         serde_json::from_str(&text).with_context(|| {
             format!(
-                "{} does not read as {} results of version {VERSION}",
+                "{} does not read as {} results of version {}",
                 path.display(),
-                R::NAME
+                R::NAME,
+                R::VERSION
             )
         })
     }

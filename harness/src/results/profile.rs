@@ -1,7 +1,6 @@
 //! `cargo xtask bench --perf`'s results: where a UDP echo server's CPU goes. One
-//! record per server and load (a program of one flavor, with ordinary or with
-//! GSO-sending peers), kept in `profile.json`: per round, the server's CPU per echo
-//! (its CPU clock) and perf's samples of it in buckets a reader knows
+//! record per server and load ([`Load`]), kept in `profile.json`: per round, the
+//! server's CPU per echo (its CPU clock) and perf's samples of it in buckets a reader knows
 //! (`measure::perf::buckets` says which symbols go where).
 
 use std::collections::BTreeMap;
@@ -9,7 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{bench, Kind, Stat};
+use super::bench::{self, Ratio, Target};
+use super::{Kind, Stat};
 
 /// Where a sample of the server fell: the kernel's parts, then user space's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,14 +53,28 @@ impl Bucket {
     }
 }
 
+/// The load a server is profiled under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Load {
+    /// The bench's throughput load.
+    Throughput,
+    /// Peers that send 32-segment GSO batches (the bench's next-era bulk load).
+    GsoPeers,
+    /// [`DEEP`] datagrams in flight on one client socket: the depth sweep's load
+    /// where echo-uring's target is set.
+    Deep,
+}
+
+/// The datagrams in flight of [`Load::Deep`].
+pub const DEEP: usize = 64;
+
 /// One server under one load, profiled round by round, or why not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileEntry {
     pub program: String,
     pub flavor: String,
-    /// The peers send 32-segment GSO batches (the bench's next-era bulk load);
-    /// otherwise the bench's throughput load.
-    pub gso_peers: bool,
+    pub load: Load,
     pub skipped: Option<String>,
     pub errors: Vec<String>,
     /// The bench's loads, as its records keep them, and perf's samples per second.
@@ -83,6 +97,8 @@ pub struct ProfileRound {
 
 impl Kind for ProfileEntry {
     const NAME: &'static str = "profile";
+    /// 2: the load a record is profiled under is a [`Load`], no longer `gso_peers`.
+    const VERSION: u32 = 2;
     fn key(&self) -> String {
         self.title()
     }
@@ -98,11 +114,11 @@ impl ProfileRound {
 }
 
 impl ProfileEntry {
-    /// `program` of `flavor` under `settings`' load (or GSO-sending peers), sampled
+    /// `program` of `flavor` under `load` (as `settings` has it), sampled
     /// `frequency_hz` times a second; not profiled yet, or not at all (`skipped`).
     pub fn new(
         (program, flavor): (&str, &str),
-        gso_peers: bool,
+        load: Load,
         skipped: Option<String>,
         (settings, frequency_hz): (bench::Settings, u32),
     ) -> ProfileEntry {
@@ -110,7 +126,7 @@ impl ProfileEntry {
         ProfileEntry {
             program,
             flavor,
-            gso_peers,
+            load,
             skipped,
             errors,
             settings,
@@ -119,10 +135,14 @@ impl ProfileEntry {
         }
     }
 
-    /// `echo-batch next`, `echo-batch next, GSO peers`.
+    /// `echo-batch next`, `echo-batch next, GSO peers`, `echo-uring next, 64 on 1 socket`.
     pub fn title(&self) -> String {
-        let gso = if self.gso_peers { ", GSO peers" } else { "" };
-        format!("{} {}{gso}", self.program, self.flavor)
+        let load = match self.load {
+            Load::Throughput => String::new(),
+            Load::GsoPeers => ", GSO peers".into(),
+            Load::Deep => format!(", {DEEP} on 1 socket"),
+        };
+        format!("{} {}{load}", self.program, self.flavor)
     }
 
     /// Records round `round`'s profile, or its error.
@@ -165,6 +185,45 @@ pub fn difference(of: &ProfileEntry, than: &ProfileEntry) -> Option<String> {
         b.median,
         parts.join(", ")
     ))
+}
+
+/// `of`'s CPU per echo ÷ what `target` allows it, round by round (both profiled in
+/// the same rounds): `to`'s CPU per echo with each bucket scaled by `allowed` (1:
+/// all of it; 0.2: 80 % of it is to go). Where the median misses, the bucket that
+/// holds `of` back: where it spends most beyond what is allowed, in the median.
+pub fn held_to(
+    subject: String,
+    (of, to): (&ProfileEntry, &ProfileEntry),
+    allowed: fn(Bucket) -> f64,
+    target: Target,
+) -> Ratio {
+    let pairs: Vec<(&ProfileRound, &ProfileRound)> = (of.rounds.iter().zip(&to.rounds))
+        .filter_map(|(a, b)| Some((a.as_ref()?, b.as_ref()?)))
+        .collect();
+    let allows = |r: &ProfileRound, k: Bucket| r.ns(k) * allowed(k);
+    let all = |r: &ProfileRound| Bucket::ALL.iter().map(|&k| allows(r, k)).sum::<f64>();
+    let rounds = pairs.iter().map(|(a, b)| a.cpu_per_echo_ns / all(b));
+    let (figure, of, to) = ("cpu_per_echo_ns".into(), of.title(), Some(to.title()));
+    let (rounds, target, held_back_by) = (rounds.collect(), Some(target), None);
+    let mut ratio = Ratio {
+        subject,
+        figure,
+        of,
+        to,
+        rounds,
+        target,
+        held_back_by,
+    };
+    if ratio.met() == Some(false) {
+        let beyond = |k: Bucket| {
+            let v: Vec<f64> = pairs.iter().map(|(a, b)| a.ns(k) - allows(b, k)).collect();
+            (k, Stat::of(&v).map_or(0.0, |s| s.median))
+        };
+        let worst = Bucket::ALL.map(beyond).into_iter();
+        let worst = worst.max_by(|x, y| x.1.total_cmp(&y.1));
+        ratio.held_back_by = worst.map(|(k, ns)| format!("{} {ns:+.0} ns per echo", k.describe()));
+    }
+    ratio
 }
 
 /// The profiles as a table: CPU per echo and each bucket's part of it, ns.

@@ -116,3 +116,40 @@ fn bench_records_read_back_as_written() {
     assert!(back.rounds_of::<super::bench::TcpEchoFigures>().is_none());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_profiled_target_names_the_bucket_that_holds_it_back() {
+    use super::bench::{Op, Target};
+    use super::profile::{held_to, Bucket, Load, ProfileEntry, ProfileRound};
+    // Two rounds of CPU per echo split 50/50 between the buckets named.
+    let entry = |program: &str, rounds: [(f64, [Bucket; 2]); 2]| {
+        let mut e = ProfileEntry::new((program, "next"), Load::Deep, None, Default::default());
+        for (round, (cpu, parts)) in rounds.into_iter().enumerate() {
+            let samples = parts.into_iter().map(|b| (b, 10)).collect();
+            let r = ProfileRound {
+                cpu_per_echo_ns: cpu,
+                samples,
+                ..Default::default()
+            };
+            e.record(round, Ok(r));
+        }
+        e
+    };
+    let raw = entry("raw", [(1000.0, [Bucket::Syscall, Bucket::UdpSend]); 2]);
+    let less_syscalls = |b| if b == Bucket::Syscall { 0.2 } else { 1.0 };
+    let target = || Target::new(Op::AtMost, 1.0, "raw less 80 % of its system calls");
+    // Raw allows 500 × 0.2 + 500 = 600 ns.
+    let fast = entry("fast", [(600.0, [Bucket::Machinery, Bucket::UdpSend]); 2]);
+    let r = held_to("fast / raw".into(), (&fast, &raw), less_syscalls, target());
+    assert_eq!((r.met(), r.held_back_by), (Some(true), None));
+    assert_eq!(r.rounds, [1.0, 1.0]);
+    // 900 ns: 450 in io_uring machinery, where raw spends none (+450); 450 sending,
+    // where 500 are allowed (-50); no system call, where 100 ns are allowed (-100).
+    let slow = entry("slow", [(900.0, [Bucket::Machinery, Bucket::UdpSend]); 2]);
+    let r = held_to("slow / raw".into(), (&slow, &raw), less_syscalls, target());
+    assert_eq!((r.met(), r.rounds[0]), (Some(false), 1.5));
+    assert_eq!(
+        r.held_back_by.as_deref(),
+        Some("epoll/io_uring +450 ns per echo")
+    );
+}

@@ -155,20 +155,14 @@ pub fn ratio_tables(ratios: &[Ratio]) -> String {
         return String::new();
     }
     let row = |r: &&Ratio| {
-        let met = match r.met() {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "",
+        let met = match (r.met(), &r.held_back_by) {
+            (Some(true), _) => "yes".into(),
+            (Some(false), held) => held.as_ref().map_or("NO".into(), |h| format!("NO: {h}")),
+            (None, _) => String::new(),
         };
         let target = r.target.as_ref().map(|t| t.text()).unwrap_or_default();
         let median = r.stat().map_or("—".into(), compact);
-        vec![
-            r.subject.clone(),
-            r.figure.clone(),
-            median,
-            target,
-            met.into(),
-        ]
+        vec![r.subject.clone(), r.figure.clone(), median, target, met]
     };
     let (met, missed) = target_counts(ratios);
     let (ratios, values): (Vec<&Ratio>, Vec<&Ratio>) = ratios.iter().partition(|r| r.to.is_some());

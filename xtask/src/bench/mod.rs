@@ -106,7 +106,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["soak", "duration", "gate"])]
     scaling: bool,
     /// Profile instead: where each UDP echo server's CPU goes, perf recording it under
-    /// the throughput load (and GSO peers); kept in profile.json.
+    /// the throughput load (GSO peers, 64 on 1 socket); kept in profile.json.
     #[arg(long, conflicts_with_all = ["soak", "scaling"])]
     perf: bool,
 }

@@ -45,6 +45,7 @@ pub fn ratio<F: FamilyFigures>(
         to: Some(den.title()),
         rounds: rounds.collect(),
         target,
+        held_back_by: None,
     }
 }
 
@@ -57,6 +58,7 @@ pub fn value<F: FamilyFigures>(figure: Figure<F>, job: &Job, target: Target) -> 
         to: None,
         rounds: job.values(figure.1),
         target: Some(target),
+        held_back_by: None,
     }
 }
 

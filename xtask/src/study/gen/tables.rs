@@ -257,10 +257,11 @@ fn ratios(ctx: &Ctx) -> Part {
     let rows: Vec<Vec<String>> = (ratios.iter())
         .map(|(r, _)| {
             let st = r.stat();
-            let met = match r.met() {
-                Some(true) => "met",
-                Some(false) => "**not met**",
-                None => "",
+            let met = match (r.met(), &r.held_back_by) {
+                (Some(true), _) => "met".into(),
+                (Some(false), None) => "**not met**".into(),
+                (Some(false), Some(h)) => format!("**not met**: held back by {h}"),
+                (None, _) => String::new(),
             };
             vec![
                 r.subject.clone(),
@@ -270,7 +271,7 @@ fn ratios(ctx: &Ctx) -> Part {
                 r.target
                     .as_ref()
                     .map_or(String::new(), |t| format!("{} ({})", t.text(), t.says)),
-                met.into(),
+                met,
             ]
         })
         .collect();
