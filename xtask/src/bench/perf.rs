@@ -25,6 +25,9 @@ use crate::args::Format;
 
 pub fn main(catalogue: &Catalogue, args: &Args, out: &Path) -> Result<i32> {
     let s = Settings::new(args.duration, args.rounds, args.quick, args.profile)?;
+    // Files this run cannot merge into are said before it measures, not after.
+    File::<ProfileEntry>::load(out)?;
+    File::<BenchRecord>::load(out)?;
     let (started, machine, on) = (Instant::now(), Machine::here(), Placement::choose()?);
     on.pin_client_thread()?;
     let mut jobs = plan::plan(catalogue, &args.programs, args.flavor, families::jobs_of)?;
