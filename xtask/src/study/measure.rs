@@ -121,7 +121,7 @@ fn modes(results: &Results) -> Vec<Stage> {
             results.profile.records().is_empty(),
             "--perf",
             "no echo server profiled yet",
-            210,
+            250,
         ),
         (
             results.scaling.records().is_empty(),
