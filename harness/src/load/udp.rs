@@ -297,7 +297,14 @@ impl<'a> EchoRun<'a> {
                 out.rtt_ns.clear();
                 self.phase = Phase::Measure;
             }
-            Phase::Measure if now >= measure_end || out.sent >= self.load.max_datagrams => {
+            // An interval in which nothing came back (a server starved of its CPU for a
+            // moment, on a busy machine) goes on until something does, or the loss
+            // timeout passes: its figures are per echo and per second of what it lasted.
+            Phase::Measure
+                if (now >= measure_end
+                    && (out.echoes > 0 || now >= measure_end + LOSS_TIMEOUT))
+                    || out.sent >= self.load.max_datagrams =>
+            {
                 out.server_cpu.1 = probe()?;
                 out.client_cpu = thread_cpu()?.saturating_sub(self.c0);
                 out.interval = self.t0.elapsed();
@@ -713,6 +720,34 @@ mod tests {
                 state.try_send(socket.into(), &transmit).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn an_interval_in_which_nothing_came_back_lasts_until_something_does() {
+        // A server that answers only 300 ms after the load starts (starved of its CPU,
+        // say): later than the warm-up and the measured interval together.
+        let (server, ms) = (UdpSocket::bind(LOCAL).unwrap(), Duration::from_millis);
+        let addr = server.local_addr().unwrap();
+        let load = EchoLoad {
+            sockets: 1,
+            window: 1,
+            payload: 64,
+            span: (ms(50), ms(100)),
+            max_datagrams: 1_000,
+            gso_segments: None,
+        };
+        let out = thread::scope(|scope| {
+            scope.spawn(|| {
+                thread::sleep(ms(300));
+                server.set_read_timeout(Some(ms(200))).unwrap();
+                let mut buf = [0u8; 256];
+                while let Ok((n, from)) = server.recv_from(&mut buf) {
+                    server.send_to(&buf[..n], from).unwrap();
+                }
+            });
+            run_echo(addr, &load, &mut || Cpu::read(Pid::this())).unwrap()
+        });
+        assert!(out.echoes > 0 && out.interval >= ms(200), "{out:?}");
     }
 
     #[test]
