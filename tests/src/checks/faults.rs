@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use harness::measure::cpu;
+use harness::measure::cpu::{self, rss_kib, Cpu};
 use harness::process::{Line, Running};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -93,39 +93,12 @@ fn start(ctx: &Ctx, args: &[&str], nofile: Option<u64>) -> Result<(Running, Sock
     Ok((run, addrs[0]))
 }
 
-/// User + system CPU time of a whole process (every thread), from /proc/PID/stat.
-fn cpu_time(pid: i32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces: count fields after its ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("no ')' in stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of the line are 12 and 13 after the name.
-    let ticks: u64 =
-        f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
-    // SAFETY: sysconf reads a constant of the system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Ok(Duration::from_micros(ticks * 1_000_000 / hz))
-}
-
 /// The share of one core a process used over `window`.
-fn cpu_share(pid: i32, window: Duration) -> Result<f64> {
-    let (c0, t0) = (cpu_time(pid)?, Instant::now());
+fn cpu_share(pid: Pid, window: Duration) -> Result<f64> {
+    let (c0, t0) = (Cpu::read(pid)?, Instant::now());
     thread::sleep(window);
-    let (c1, t1) = (cpu_time(pid)?, Instant::now());
-    Ok((c1 - c0).as_secs_f64() / (t1 - t0).as_secs_f64())
-}
-
-/// VmRSS of a process, in KiB.
-fn rss_kib(pid: i32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/PID/status")
+    let (c1, t1) = (Cpu::read(pid)?, Instant::now());
+    Ok(c1.since(&c0).as_secs_f64() / (t1 - t0).as_secs_f64())
 }
 
 /// Raises this process's soft descriptor limit to its hard limit if it is below
@@ -427,7 +400,7 @@ fn served_as_others_leave(probes: &mut [Probe], first: &[usize]) -> Result<usize
 
 fn exhaustion_recovers(ctx: &Ctx, proto: Proto) -> Outcome {
     let (mut run, server) = start(ctx, &[], Some(EXHAUSTION_NOFILE))?;
-    let pid = run.pid().as_raw();
+    let pid = run.pid();
     let mut probes = Vec::with_capacity(EXHAUSTION_CLIENTS);
     for i in 0..EXHAUSTION_CLIENTS {
         probes.push(Probe::send(server, proto, i)?);
@@ -586,7 +559,7 @@ fn idle_peers(ctx: &Ctx, proto: Proto) -> Outcome {
     raise_nofile((IDLE_PEERS as u64 + 100) * crate::DEFAULT_JOBS as u64 + 1024)?;
     let timeout = IDLE_TIMEOUT.as_secs().to_string();
     let (mut run, server) = start(ctx, &["--idle-timeout-secs", &timeout], None)?;
-    let pid = run.pid().as_raw();
+    let pid = run.pid();
     served(server, proto, 0, PROMPT)?;
     let before = rss_kib(pid)?;
     // Slow ident peers: one more byte each, every second, never a newline; from the
@@ -813,10 +786,10 @@ const UNREAD: u64 = 10 * 1024 * 1024;
 /// connection's buffer is 16 KiB; this leaves room for the allocator and the runtime.
 const MAX_UNREAD_GROWTH_KIB: u64 = 2048;
 
-/// A client socket with small, fixed buffers (no autotuning) both ways, so that what
-/// the kernel can hold between the peer and the server (the server's own buffers,
-/// mostly) stays well below the 10 MiB written: the writes must stall.
-fn connect_small_buffers(server: SocketAddr) -> Result<TcpStream> {
+/// A client socket with small, fixed buffers (no autotuning): a receive buffer of `rcv`
+/// bytes and, if given, a send buffer of `snd`. A server writing to it while it does
+/// not read is stuck for sure, not just slowed down.
+pub fn connect_small(server: SocketAddr, rcv: usize, snd: Option<usize>) -> Result<TcpStream> {
     use nix::sys::socket::{
         connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
     };
@@ -830,10 +803,19 @@ fn connect_small_buffers(server: SocketAddr) -> Result<TcpStream> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    setsockopt(&fd, sockopt::RcvBuf, &(64 * 1024)).context("SO_RCVBUF")?;
-    setsockopt(&fd, sockopt::SndBuf, &(64 * 1024)).context("SO_SNDBUF")?;
+    setsockopt(&fd, sockopt::RcvBuf, &rcv).context("SO_RCVBUF")?;
+    if let Some(snd) = snd {
+        setsockopt(&fd, sockopt::SndBuf, &snd).context("SO_SNDBUF")?;
+    }
     connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).context("connect")?;
     Ok(TcpStream::from(fd))
+}
+
+/// A peer with small buffers both ways, so that what the kernel can hold between it
+/// and the server (the server's own buffers, mostly) stays well below the 10 MiB
+/// written: the writes must stall.
+fn connect_small_buffers(server: SocketAddr) -> Result<TcpStream> {
+    connect_small(server, 64 * 1024, Some(64 * 1024))
 }
 
 fn pattern_byte(i: u64) -> u8 {
@@ -845,7 +827,7 @@ fn pattern_byte(i: u64) -> u8 {
 /// is served meanwhile, and once the peer reads, all 10 MiB come back in order.
 pub fn unread_echo(ctx: &Ctx) -> Outcome {
     let (mut run, server) = start(ctx, &[], None)?;
-    let pid = run.pid().as_raw();
+    let pid = run.pid();
     served(server, Proto::Echo, 0, PROMPT)?;
     let before = rss_kib(pid)?;
     let s = connect_small_buffers(server)?;
@@ -950,7 +932,7 @@ pub fn unread_ident(ctx: &Ctx) -> Outcome {
     const QUERY: &[u8] = b"0, 0\n";
     const REPLY: &[u8] = b"0, 0 : ERROR : INVALID-PORT\r\n";
     let (mut run, server) = start(ctx, &["--quiet"], None)?;
-    let pid = run.pid().as_raw();
+    let pid = run.pid();
     served(server, Proto::Ident, 0, PROMPT)?;
     let before = rss_kib(pid)?;
     let s = connect_small_buffers(server)?;
@@ -1025,10 +1007,10 @@ pub fn unread_ident(ctx: &Ctx) -> Outcome {
 /// Whether every thread of a process sleeps ([`cpu::asleep`]) each time it is looked
 /// at over `window`: it waits for something, rather than waiting for a CPU (`R`) on a
 /// busy machine.
-fn asleep(pid: i32, window: Duration) -> Result<bool> {
+fn asleep(pid: Pid, window: Duration) -> Result<bool> {
     let t0 = Instant::now();
     loop {
-        if !cpu::asleep(Pid::from_raw(pid))? {
+        if !cpu::asleep(pid)? {
             return Ok(false);
         }
         if t0.elapsed() >= window {
@@ -1041,7 +1023,7 @@ fn asleep(pid: i32, window: Duration) -> Result<bool> {
 /// Waits until the peer's writes stall — `written` still for 500 ms — while every
 /// thread of the server sleeps for 300 ms more: it stopped reading, rather than being
 /// slow to (or starved of a CPU). At most 15 s; returns what was written.
-fn wait_stalled(written: &AtomicU64, pid: i32) -> Result<u64> {
+fn wait_stalled(written: &AtomicU64, pid: Pid) -> Result<u64> {
     let t0 = Instant::now();
     let (mut last, mut still_since) = (0u64, Instant::now());
     while t0.elapsed() < Duration::from_secs(15) {

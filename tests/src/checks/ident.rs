@@ -26,6 +26,7 @@ use shared::ident::reason;
 use crate::check::{Check, Ctx, Outcome, Skipped};
 use crate::checks::{common, faults};
 use harness::declared::DuringLookup;
+use harness::measure::cpu::rss_kib;
 use harness::process::{run_to_end, Running};
 
 pub const CHECKS: &[Check] = &[
@@ -600,16 +601,6 @@ fn line_too_long(ctx: &Ctx) -> Outcome {
     ))
 }
 
-/// VmRSS of `pid`, in KiB.
-fn rss_kib(pid: i32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/PID/status")
-}
-
 /// A query whose line never ends (the client sends it, then shuts its side) is not a
 /// query: the server answers nothing and closes at end-of-file, as it would with
 /// half a query. (tokio-util's `LinesCodec` hands such a line out at EOF unless told
@@ -637,7 +628,7 @@ fn no_newline_bounded(ctx: &Ctx) -> Outcome {
     let (mut run, server) = start(ctx, "127.0.0.1:0", &[])?;
     // Warm up (first connection, first /proc read), then measure.
     still_serving(server)?;
-    let pid = run.pid().as_raw();
+    let pid = run.pid();
     let before = rss_kib(pid)?;
     let mut q = Querier::connect(LOCALHOST, server)?;
     let me = q.stream.local_addr()?;

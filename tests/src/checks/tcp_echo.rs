@@ -404,31 +404,10 @@ fn signal_check(ctx: &Ctx, sig: Signal) -> Outcome {
     ))
 }
 
-/// A client socket with a small, fixed receive buffer (no autotuning): a server
-/// writing to it while it does not read is stuck for sure, not just slowed down.
-fn connect_small_window(server: SocketAddr) -> Result<TcpStream> {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
-    use std::os::fd::AsRawFd;
-    let SocketAddr::V4(v4) = server else {
-        bail!("expected an IPv4 server address, got {server}");
-    };
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    setsockopt(&fd, sockopt::RcvBuf, &4096).context("SO_RCVBUF")?;
-    connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).context("connect")?;
-    let s = TcpStream::from(fd);
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(s)
-}
-
 fn sigterm_unread_echo(ctx: &Ctx) -> Outcome {
     let (mut run, server) = start(ctx)?;
-    let s = connect_small_window(server)?;
+    // A receive buffer of 4 KiB: the server's echoes fill it at once.
+    let s = faults::connect_small(server, 4096, None)?;
     let me = s.local_addr()?;
     // Write without ever reading until the server can take no more: its writes
     // back are stuck on a full socket.
