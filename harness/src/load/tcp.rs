@@ -280,8 +280,7 @@ pub struct IdentOutcome {
 impl IdentOutcome {
     /// The `p`-th percentile (0–100) of the wall times, in µs.
     pub fn wall_percentile_us(&self, p: usize) -> Option<f64> {
-        let n = self.wall_ns.len();
-        (n > 0).then(|| self.wall_ns[(n * p / 100).min(n - 1)] as f64 / 1e3)
+        super::percentile(&self.wall_ns, p).map(|ns| ns as f64 / 1e3)
     }
 }
 

@@ -101,8 +101,7 @@ pub struct EchoOutcome {
 impl EchoOutcome {
     /// The `p`-th percentile (0–100) of the RTTs, in nanoseconds.
     pub fn rtt_percentile(&self, p: usize) -> Option<u64> {
-        let n = self.rtt_ns.len();
-        (n > 0).then(|| self.rtt_ns[(n * p / 100).min(n - 1)])
+        super::percentile(&self.rtt_ns, p)
     }
 }
 

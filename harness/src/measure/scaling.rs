@@ -173,7 +173,7 @@ fn loads(echo: Echo, addr: SocketAddr, pid: Pid, s: &ScalingSettings) -> Result<
         bail!("nothing was echoed in a measured interval");
     }
     let (cpu, secs) = (cpu.1.since(&cpu.0).as_secs_f64(), interval.as_secs_f64());
-    let percentile = |p: usize| rtt_ns[(rtt_ns.len() * p / 100).min(rtt_ns.len() - 1)] as f64;
+    let percentile = |p| crate::load::percentile(&rtt_ns, p).unwrap_or(0) as f64;
     Ok(ScalingFigures {
         rate: units / secs,
         cpu_per_unit_us: cpu * 1e6 / units,
