@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use harness::declared::Woken;
 use harness::process::run_to_end;
 use harness::results::bench::TaskCounts;
@@ -195,13 +195,7 @@ fn sigterm(ctx: &Ctx) -> Outcome {
         sock.send_to(format!("datagram {i}").as_bytes(), server)?;
     }
     run.wait_until(START_TIMEOUT, |lines| waiters::receipts(lines).len() >= 10)?;
-    run.signal(Signal::SIGTERM)?;
-    let status = run.wait_exit(EXIT_TIMEOUT)?;
-    ensure!(status.success(), "{status}: {}", run.stderr());
-    let events = run.events()?;
-    let Some(Event::Summary(c)) = events.last() else {
-        bail!("last line is not a summary: {:?}", events.last());
-    };
+    let (events, c) = run.stop_with_summary(Signal::SIGTERM, EXIT_TIMEOUT)?;
     let woken = events
         .iter()
         .filter(|e| matches!(e, Event::TaskWoken { .. }))

@@ -171,10 +171,7 @@ fn next_era(ctx: &Ctx) -> Part {
             ),
             (
                 "the same, 1,200 B",
-                &cell(
-                    |f: &UdpEchoFigures| f.next_era.gso_cpu_per_datagram_1200_ns,
-                    1e-3,
-                ),
+                &udp(|f| f.next_era.gso_cpu_per_datagram_1200_ns, 1e-3),
             ),
         ],
     )
